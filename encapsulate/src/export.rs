@@ -1,0 +1,366 @@
+//! Writing planned layers as ostree container tar streams.
+//!
+//! The executor half of parse → plan → execute: given a [`Source`], its [`Inventory`] and one
+//! [`LayerPlan`], it writes that layer's tar stream to any `Write`. Content is streamed object
+//! by object; every object's checksum is recomputed on the way through.
+
+use crate::checksum::{content_header, ContentHasher, HashingReader};
+use crate::format::{self, ObjKind};
+use crate::source::{Inventory, Source, StructureEntry};
+use crate::tarwrite::{Owner, TarWriter};
+use crate::{EncapError, ObjectKindName};
+use layering::{LayerKind, LayerPlan};
+use ostree::gio;
+use ostree::prelude::*;
+use std::collections::BTreeSet;
+use std::io::{BufReader, Write};
+
+/// What one written layer contained.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerStats {
+    /// Content objects written.
+    pub content_objects: u64,
+    /// Bytes of regular-file content written.
+    pub content_bytes: u64,
+    /// Metadata objects written (commit, commitmeta, dirtree, dirmeta).
+    pub metadata_objects: u64,
+}
+
+/// Write the tar stream of `layer` to `out` and return `out` (finished, flushed) with stats.
+///
+/// `on_object` is called after each content object with its payload size, for progress.
+///
+/// # Errors
+/// Missing or corrupt objects (named with checksum and a tree path), I/O errors of `out`.
+pub fn write_layer<W: Write>(
+    src: &Source,
+    inv: &Inventory,
+    layer: &LayerPlan,
+    out: W,
+    on_object: &mut dyn FnMut(u64),
+) -> Result<(W, LayerStats), EncapError> {
+    let mut w = LayerWriter {
+        src,
+        inv,
+        tar: TarWriter::new(out),
+        stats: LayerStats::default(),
+    };
+    match layer.kind {
+        LayerKind::Commit => w.commit_structure()?,
+        LayerKind::Chunk => {
+            w.skeleton()?;
+            w.parent_dirs(&layer.objects)?;
+        }
+    }
+    for checksum in &layer.objects {
+        let size = w.content_object(checksum)?;
+        on_object(size);
+    }
+    let out = w.tar.finish().map_err(|e| io_err("finishing layer", e))?;
+    Ok((out, w.stats))
+}
+
+fn io_err(what: &str, e: std::io::Error) -> EncapError {
+    EncapError::Io {
+        what: what.to_string(),
+        source: e,
+    }
+}
+
+struct LayerWriter<'a, W: Write> {
+    src: &'a Source,
+    inv: &'a Inventory,
+    tar: TarWriter<W>,
+    stats: LayerStats,
+}
+
+impl<W: Write> LayerWriter<'_, W> {
+    fn skeleton(&mut self) -> Result<(), EncapError> {
+        let dir = Owner::root(format::DEFAULT_DIR_MODE);
+        let e = |e| io_err("writing repo skeleton", e);
+        for d in format::SKELETON_HEAD {
+            self.tar.dir(d.as_bytes(), dir).map_err(e)?;
+        }
+        for i in 0..=0xffu32 {
+            let d = format!("{}{i:02x}", format::OBJECTS_PREFIX);
+            self.tar.dir(d.as_bytes(), dir).map_err(e)?;
+        }
+        for d in format::SKELETON_TAIL {
+            self.tar.dir(d.as_bytes(), dir).map_err(e)?;
+        }
+        self.tar
+            .file_bytes(
+                format::REPO_CONFIG_PATH.as_bytes(),
+                Owner::root(format::DEFAULT_FILE_MODE),
+                format::REPO_CONFIG,
+            )
+            .map_err(e)
+    }
+
+    fn metadata_object(
+        &mut self,
+        kind: ObjKind,
+        checksum: &str,
+        data: &[u8],
+    ) -> Result<(), EncapError> {
+        let path = format::object_path(kind, checksum);
+        self.tar
+            .file_bytes(
+                path.as_bytes(),
+                Owner::root(format::DEFAULT_FILE_MODE),
+                data,
+            )
+            .map_err(|e| io_err(&format!("writing {path}"), e))?;
+        self.stats.metadata_objects += 1;
+        Ok(())
+    }
+
+    fn directory(&mut self, path: &str, dirmeta: &str) -> Result<(), EncapError> {
+        let meta = self
+            .inv
+            .dirmetas
+            .get(dirmeta)
+            .ok_or_else(|| EncapError::MissingObject {
+                repo: self.src.repo_path.display().to_string(),
+                kind: ObjectKindName::DirMeta,
+                checksum: dirmeta.into(),
+                path: path.into(),
+            })?;
+        let records = pax_xattrs(&meta.xattrs);
+        let e = |e| io_err(&format!("writing directory {path}"), e);
+        self.tar.pax(&records).map_err(e)?;
+        self.tar
+            .dir(
+                path.as_bytes(),
+                Owner {
+                    uid: meta.uid,
+                    gid: meta.gid,
+                    mode: meta.mode & 0o7777,
+                },
+            )
+            .map_err(e)
+    }
+
+    fn commit_structure(&mut self) -> Result<(), EncapError> {
+        let root = self.inv.root_dirmeta.clone();
+        self.directory(format::ROOT_DIR_PATH, &root)?;
+        self.skeleton()?;
+        let commit = self.src.commit.clone();
+        let commit_bytes = self.src.commit_variant.data().to_vec();
+        let actual = crate::checksum::sha256_hex(&commit_bytes);
+        if actual != commit {
+            return Err(EncapError::ChecksumMismatch {
+                kind: ObjectKindName::Commit,
+                checksum: commit,
+                actual,
+                path: "(commit)".into(),
+            });
+        }
+        self.metadata_object(ObjKind::Commit, &commit, &commit_bytes)?;
+        if let Some(detached) = &self.src.detached {
+            let data = detached.data().to_vec();
+            self.metadata_object(ObjKind::CommitMeta, &commit, &data)?;
+        }
+        for entry in &self.inv.structure {
+            match entry {
+                StructureEntry::DirTree(c) => {
+                    let v = self
+                        .src
+                        .load_metadata(ObjectKindName::DirTree, c, "(dirtree)")?;
+                    self.metadata_object(ObjKind::DirTree, c, v.data())?;
+                }
+                StructureEntry::DirMeta(c) => {
+                    let v = self
+                        .src
+                        .load_metadata(ObjectKindName::DirMeta, c, "(dirmeta)")?;
+                    self.metadata_object(ObjKind::DirMeta, c, v.data())?;
+                }
+                StructureEntry::Directory { path, dirmeta } => self.directory(path, dirmeta)?,
+            }
+        }
+        let e = |e| io_err("writing var/tmp", e);
+        if !self.inv.has_var {
+            self.tar
+                .dir(b"var", Owner::root(format::DEFAULT_DIR_MODE))
+                .map_err(e)?;
+        }
+        if !self.inv.has_var_tmp {
+            self.tar
+                .dir(b"var/tmp", Owner::root(format::VAR_TMP_MODE))
+                .map_err(e)?;
+        }
+        Ok(())
+    }
+
+    /// Chunk layers repeat the parent directories of their paths, with the real metadata, so
+    /// that a runtime unpacking layers one by one never has to invent directory metadata
+    /// (rpm-ostree's "format version 2").
+    fn parent_dirs(&mut self, objects: &[String]) -> Result<(), EncapError> {
+        let mut wanted: BTreeSet<&str> = BTreeSet::new();
+        for c in objects {
+            for p in self.inv.content.get(c).into_iter().flatten() {
+                let mut cur = p.as_str();
+                while let Some((parent, _)) = cur.rsplit_once('/') {
+                    if !wanted.insert(parent) {
+                        break;
+                    }
+                    cur = parent;
+                }
+            }
+        }
+        // The structure walk knows each directory's dirmeta, in parent-before-child order.
+        let dirs: Vec<(String, String)> = self
+            .inv
+            .structure
+            .iter()
+            .filter_map(|e| match e {
+                StructureEntry::Directory { path, dirmeta } if wanted.contains(path.as_str()) => {
+                    Some((path.clone(), dirmeta.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (path, meta) in dirs {
+            self.directory(&path, &meta)?;
+        }
+        Ok(())
+    }
+
+    /// Write one content object and its hardlinks; returns its payload size.
+    fn content_object(&mut self, checksum: &str) -> Result<u64, EncapError> {
+        let paths = self
+            .inv
+            .content
+            .get(checksum)
+            .ok_or_else(|| EncapError::Plan {
+                reason: format!("content object {checksum} is not part of the commit"),
+            })?;
+        let shown_path = paths.first().map(String::as_str).unwrap_or("(sysroot)");
+        let (stream, info, xattrs) = self
+            .src
+            .repo
+            .load_file(checksum, gio::Cancellable::NONE)
+            .map_err(|e| {
+                self.src
+                    .object_error(ObjectKindName::File, checksum, shown_path, &e)
+            })?;
+        let owner = Owner {
+            uid: info.attribute_uint32("unix::uid"),
+            gid: info.attribute_uint32("unix::gid"),
+            mode: info.attribute_uint32("unix::mode") & 0o7777,
+        };
+        let full_mode = info.attribute_uint32("unix::mode");
+        let xattr_bytes = xattrs.data().to_vec();
+        let xattr_list: Vec<(Vec<u8>, Vec<u8>)> = xattrs.get().unwrap_or_default();
+        let records = pax_xattrs(&xattr_list);
+        let obj_path = format::object_path(ObjKind::File, checksum);
+        let e = |e| io_err(&format!("writing object {checksum} ({shown_path})"), e);
+
+        self.tar
+            .file_bytes(
+                format::object_path(ObjKind::FileXattrsLink, checksum).as_bytes(),
+                Owner::root(format::DEFAULT_FILE_MODE),
+                &xattr_bytes,
+            )
+            .map_err(e)?;
+        self.tar.pax(&records).map_err(e)?;
+
+        let (size, hasher) = match info.file_type() {
+            gio::FileType::Regular => {
+                let size = info.size() as u64;
+                let header = content_header(owner.uid, owner.gid, full_mode, "", &xattr_bytes);
+                let mut hasher = ContentHasher::new(&header);
+                let stream = stream.ok_or_else(|| EncapError::Corrupt {
+                    kind: ObjectKindName::File,
+                    checksum: checksum.into(),
+                    path: shown_path.into(),
+                    reason: "regular file without content stream".into(),
+                })?;
+                let reader = BufReader::with_capacity(format::COPY_BUFFER, stream.into_read());
+                let mut reader = HashingReader::new(reader, &mut hasher);
+                self.tar
+                    .file_from(obj_path.as_bytes(), owner, size, &mut reader)
+                    .map_err(|err| EncapError::Corrupt {
+                        kind: ObjectKindName::File,
+                        checksum: checksum.into(),
+                        path: shown_path.into(),
+                        reason: err.to_string(),
+                    })?;
+                self.stats.content_bytes += size;
+                (size, hasher)
+            }
+            gio::FileType::SymbolicLink => {
+                let target = info.symlink_target().ok_or_else(|| EncapError::Corrupt {
+                    kind: ObjectKindName::File,
+                    checksum: checksum.into(),
+                    path: shown_path.into(),
+                    reason: "symlink without target".into(),
+                })?;
+                let target = target.to_str().ok_or_else(|| EncapError::Corrupt {
+                    kind: ObjectKindName::File,
+                    checksum: checksum.into(),
+                    path: shown_path.into(),
+                    reason: "symlink target is not UTF-8".into(),
+                })?;
+                let header = content_header(owner.uid, owner.gid, full_mode, target, &xattr_bytes);
+                self.tar
+                    .symlink(obj_path.as_bytes(), owner, target.as_bytes())
+                    .map_err(e)?;
+                (0, ContentHasher::new(&header))
+            }
+            other => {
+                return Err(EncapError::Corrupt {
+                    kind: ObjectKindName::File,
+                    checksum: checksum.into(),
+                    path: shown_path.into(),
+                    reason: format!("unsupported content object type {other:?}"),
+                })
+            }
+        };
+        let actual = hasher.finish();
+        if actual != checksum {
+            return Err(EncapError::ChecksumMismatch {
+                kind: ObjectKindName::File,
+                checksum: checksum.into(),
+                actual,
+                path: shown_path.into(),
+            });
+        }
+        self.stats.content_objects += 1;
+
+        let is_empty_file = info.file_type() == gio::FileType::Regular && size == 0;
+        for path in paths {
+            if is_empty_file {
+                // Importers and runtimes handle a plain empty file better than a link into
+                // the repo that a later layer could modify.
+                self.tar.pax(&records).map_err(e)?;
+                self.tar
+                    .file_bytes(path.as_bytes(), owner, &[])
+                    .map_err(e)?;
+            } else {
+                self.tar
+                    .hardlink(path.as_bytes(), owner, obj_path.as_bytes())
+                    .map_err(e)?;
+            }
+        }
+        Ok(size)
+    }
+}
+
+/// PAX records for xattrs, minus `security.selinux` (see [`format::SELINUX_XATTR`]).
+fn pax_xattrs(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, &[u8])> {
+    xattrs
+        .iter()
+        .filter(|(name, _)| trim_nul(name) != format::SELINUX_XATTR)
+        .map(|(name, value)| {
+            let mut key = format::PAX_XATTR_PREFIX.to_vec();
+            key.extend_from_slice(trim_nul(name));
+            (key, value.as_slice())
+        })
+        .collect()
+}
+
+/// ostree stores xattr names NUL-terminated (`ay` from a C string).
+pub(crate) fn trim_nul(name: &[u8]) -> &[u8] {
+    name.strip_suffix(&[0]).unwrap_or(name)
+}

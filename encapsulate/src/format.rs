@@ -1,0 +1,190 @@
+//! Facts of the ostree container tar format (see docs/format.md), in one place.
+//!
+//! Every path, name and limit the writer and the verifier share lives here, so that the two
+//! cannot drift apart.
+
+/// Prefix of the embedded repository inside every ostree layer.
+pub const REPO_PREFIX: &str = "sysroot/ostree/repo/";
+/// Prefix of object paths inside a layer.
+pub const OBJECTS_PREFIX: &str = "sysroot/ostree/repo/objects/";
+
+/// The embedded repository's config. `bare-split-xattrs` tells importers that xattrs travel in
+/// `.file-xattrs(-link)` entries rather than on the files themselves.
+pub const REPO_CONFIG: &[u8] = b"[core]\nrepo_version=1\nmode=bare-split-xattrs\n";
+
+/// Directories of the repo skeleton, in stream order (before the 256 object fan-out dirs,
+/// which go between `objects` and `extensions`).
+pub const SKELETON_HEAD: [&str; 4] = [
+    "sysroot",
+    "sysroot/ostree",
+    "sysroot/ostree/repo",
+    "sysroot/ostree/repo/objects",
+];
+/// Repo directories written after the object fan-out dirs.
+pub const SKELETON_TAIL: [&str; 8] = [
+    "sysroot/ostree/repo/extensions",
+    "sysroot/ostree/repo/refs",
+    "sysroot/ostree/repo/refs/heads",
+    "sysroot/ostree/repo/refs/mirrors",
+    "sysroot/ostree/repo/refs/remotes",
+    "sysroot/ostree/repo/state",
+    "sysroot/ostree/repo/tmp",
+    "sysroot/ostree/repo/tmp/cache",
+];
+/// Path of the repo config file in a layer.
+pub const REPO_CONFIG_PATH: &str = "sysroot/ostree/repo/config";
+
+/// Path of the root directory entry (first entry of the commit layer), as ostree-ext writes it.
+pub const ROOT_DIR_PATH: &str = "./";
+
+/// A top-level directory of this name in the commit would collide with the embedded repo, so
+/// its directory entry and paths are left out (ostree-ext does the same); its objects are kept.
+pub const SYSROOT_DIR: &str = "sysroot";
+
+/// The xattr that SELinux labels live in. It is carried in `.file-xattrs-link` (so the
+/// importer labels files) but not in PAX headers, where runtimes would try to apply a host
+/// label.
+pub const SELINUX_XATTR: &[u8] = b"security.selinux";
+/// PAX key prefix for xattrs, as GNU tar and containers/storage read them.
+pub const PAX_XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
+
+/// Containers expect a world-writable sticky `/var/tmp`; ostree commits often lack it.
+pub const VAR_TMP_MODE: u32 = 0o1777;
+
+/// Mode bits of synthesized skeleton directories.
+pub const DEFAULT_DIR_MODE: u32 = 0o755;
+/// Mode bits of synthesized regular files (config, metadata objects, xattrs blobs).
+pub const DEFAULT_FILE_MODE: u32 = 0o644;
+
+/// Upper bound on the size of a metadata object the verifier will buffer (libostree's own
+/// `OSTREE_MAX_METADATA_SIZE`).
+pub const MAX_METADATA_SIZE: u64 = 128 * 1024 * 1024;
+/// Upper bound on an xattrs blob (ostree-ext refuses larger ones too).
+pub const MAX_XATTRS_SIZE: u64 = 1024 * 1024;
+
+/// Read buffer for content objects: large enough that syscalls don't dominate.
+pub const COPY_BUFFER: usize = 128 * 1024;
+
+/// Object kinds as they appear in file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjKind {
+    /// `.commit`
+    Commit,
+    /// `.commitmeta` (detached metadata: signatures)
+    CommitMeta,
+    /// `.dirtree`
+    DirTree,
+    /// `.dirmeta`
+    DirMeta,
+    /// `.file` (content)
+    File,
+    /// `.file-xattrs` (shared xattrs blob, named by its sha256)
+    FileXattrs,
+    /// `.file-xattrs-link` (xattrs of the next `.file`)
+    FileXattrsLink,
+}
+
+impl ObjKind {
+    /// File name suffix without the dot.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ObjKind::Commit => "commit",
+            ObjKind::CommitMeta => "commitmeta",
+            ObjKind::DirTree => "dirtree",
+            ObjKind::DirMeta => "dirmeta",
+            ObjKind::File => "file",
+            ObjKind::FileXattrs => "file-xattrs",
+            ObjKind::FileXattrsLink => "file-xattrs-link",
+        }
+    }
+
+    /// Parse a suffix.
+    pub fn from_suffix(s: &str) -> Option<ObjKind> {
+        Some(match s {
+            "commit" => ObjKind::Commit,
+            "commitmeta" => ObjKind::CommitMeta,
+            "dirtree" => ObjKind::DirTree,
+            "dirmeta" => ObjKind::DirMeta,
+            "file" => ObjKind::File,
+            "file-xattrs" => ObjKind::FileXattrs,
+            "file-xattrs-link" => ObjKind::FileXattrsLink,
+            _ => return None,
+        })
+    }
+}
+
+/// `sysroot/ostree/repo/objects/<2 hex>/<62 hex>.<kind>`
+pub fn object_path(kind: ObjKind, checksum: &str) -> String {
+    let (a, b) = checksum.split_at(2.min(checksum.len()));
+    format!("{OBJECTS_PREFIX}{a}/{b}.{}", kind.suffix())
+}
+
+/// Parse an object path back into (checksum, kind); `None` if it is not one.
+pub fn parse_object_path(path: &str) -> Option<(String, ObjKind)> {
+    let rest = path.strip_prefix(OBJECTS_PREFIX)?;
+    let (dir, name) = rest.split_once('/')?;
+    let (stem, suffix) = name.split_once('.')?;
+    if dir.len() != 2 || stem.len() != 62 {
+        return None;
+    }
+    let checksum = format!("{dir}{stem}");
+    if !is_checksum(&checksum) {
+        return None;
+    }
+    Some((checksum, ObjKind::from_suffix(suffix)?))
+}
+
+/// True for 64 lowercase hex digits.
+pub fn is_checksum(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The path a tree path takes in the tar stream: `usr/etc` is written as `etc`, as importers
+/// and container runtimes expect.
+pub fn map_tree_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path == "usr/etc" {
+        "etc".into()
+    } else if let Some(rest) = path.strip_prefix("usr/etc/") {
+        format!("etc/{rest}").into()
+    } else {
+        path.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_paths_round_trip() {
+        let c = "ab".repeat(32);
+        for kind in [
+            ObjKind::Commit,
+            ObjKind::CommitMeta,
+            ObjKind::DirTree,
+            ObjKind::DirMeta,
+            ObjKind::File,
+            ObjKind::FileXattrs,
+            ObjKind::FileXattrsLink,
+        ] {
+            let p = object_path(kind, &c);
+            assert!(p.starts_with("sysroot/ostree/repo/objects/ab/"));
+            assert_eq!(parse_object_path(&p), Some((c.clone(), kind)));
+        }
+        assert_eq!(
+            parse_object_path("sysroot/ostree/repo/objects/ab/cd.file"),
+            None
+        );
+        assert_eq!(parse_object_path("usr/bin/x"), None);
+        let upper = object_path(ObjKind::File, &"AB".repeat(32));
+        assert_eq!(parse_object_path(&upper), None);
+    }
+
+    #[test]
+    fn usr_etc_maps_to_etc_only_as_a_component() {
+        assert_eq!(map_tree_path("usr/etc"), "etc");
+        assert_eq!(map_tree_path("usr/etc/passwd"), "etc/passwd");
+        assert_eq!(map_tree_path("usr/etcetera"), "usr/etcetera");
+        assert_eq!(map_tree_path("usr/lib/etc/x"), "usr/lib/etc/x");
+    }
+}

@@ -1,0 +1,164 @@
+//! Read an ostree commit through libostree and write it as ostree container tar streams.
+//!
+//! - [`source`]: open a repo of any mode, resolve a ref, walk the tree into an [`Inventory`].
+//! - [`export`]: write a planned layer ([`layering::LayerPlan`]) as a tar stream, recomputing
+//!   every object checksum on the way.
+//! - [`verify`]: read such tar streams back the way an importer does and check everything.
+//! - [`signature`]: check GPG (through libostree) and ed25519 signatures of a commit.
+//! - [`format`]: the names, paths and limits of the format, shared by writer and verifier.
+
+pub mod checksum;
+pub mod export;
+pub mod format;
+pub mod signature;
+pub mod source;
+pub mod tarwrite;
+pub mod verify;
+
+pub use export::{write_layer, LayerStats};
+pub use source::{open, CommitInfo, Inventory, MetaValue, Source};
+
+/// Object kinds named in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKindName {
+    /// A commit object.
+    Commit,
+    /// A dirtree object.
+    DirTree,
+    /// A dirmeta object.
+    DirMeta,
+    /// A content object.
+    File,
+}
+
+impl std::fmt::Display for ObjectKindName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ObjectKindName::Commit => "commit",
+            ObjectKindName::DirTree => "dirtree",
+            ObjectKindName::DirMeta => "dirmeta",
+            ObjectKindName::File => "content",
+        })
+    }
+}
+
+/// Errors reading a commit or writing its layers. Callers branch on these (the CLI maps them
+/// to exit codes and hints).
+#[derive(Debug, thiserror::Error)]
+pub enum EncapError {
+    /// The repo path does not exist.
+    #[error("repository {repo} does not exist")]
+    RepoNotFound {
+        /// Path as given.
+        repo: String,
+    },
+    /// The path exists but libostree cannot open it as a repo.
+    #[error("{repo} is not an ostree repository: {reason}")]
+    NotARepo {
+        /// Path as given.
+        repo: String,
+        /// libostree's message.
+        reason: String,
+    },
+    /// Something that looks like a checksum but is not 64 lowercase hex digits.
+    #[error("malformed commit checksum {rev:?}: a checksum is 64 lowercase hex digits")]
+    MalformedChecksum {
+        /// The rev as given.
+        rev: String,
+    },
+    /// A ref that the repo does not have.
+    #[error("ref {rev:?} not found in repository {repo}{}", known_hint(.known))]
+    UnknownRef {
+        /// Repo path.
+        repo: String,
+        /// The rev as given.
+        rev: String,
+        /// Some refs the repo has, for the hint.
+        known: Vec<String>,
+    },
+    /// A checksum that names no commit in the repo.
+    #[error("commit {commit} not found in repository {repo}")]
+    UnknownCommit {
+        /// Repo path.
+        repo: String,
+        /// Commit checksum.
+        commit: String,
+    },
+    /// The commit is marked partial (pulled without all its objects).
+    #[error("commit {commit} in {repo} is partial (not all of its objects were pulled); pull it fully first")]
+    PartialCommit {
+        /// Repo path.
+        repo: String,
+        /// Commit checksum.
+        commit: String,
+    },
+    /// An object the commit needs is absent.
+    #[error("{kind} object {checksum} (at {path}) is missing from repository {repo}")]
+    MissingObject {
+        /// Repo path.
+        repo: String,
+        /// Object kind.
+        kind: ObjectKindName,
+        /// Object checksum.
+        checksum: String,
+        /// A tree path that leads to it.
+        path: String,
+    },
+    /// An object's bytes do not hash to its name.
+    #[error("{kind} object {checksum} (at {path}) is corrupt: its content hashes to {actual}")]
+    ChecksumMismatch {
+        /// Object kind.
+        kind: ObjectKindName,
+        /// Expected checksum (its name).
+        checksum: String,
+        /// What the bytes hash to.
+        actual: String,
+        /// A tree path that leads to it.
+        path: String,
+    },
+    /// An object cannot be read or parsed.
+    #[error("{kind} object {checksum} (at {path}) is corrupt: {reason}")]
+    Corrupt {
+        /// Object kind.
+        kind: ObjectKindName,
+        /// Object checksum.
+        checksum: String,
+        /// A tree path that leads to it.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Some other libostree failure.
+    #[error("repository {repo}: {what}: {reason}")]
+    Repo {
+        /// Repo path.
+        repo: String,
+        /// What was being done.
+        what: String,
+        /// libostree's message.
+        reason: String,
+    },
+    /// The plan does not fit the commit.
+    #[error("invalid layer plan: {reason}")]
+    Plan {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Writing the output failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being written.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn known_hint(known: &[String]) -> String {
+    if known.is_empty() {
+        " (the repository has no refs)".into()
+    } else {
+        format!(" (refs in this repository include: {})", known.join(", "))
+    }
+}

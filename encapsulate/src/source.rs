@@ -1,0 +1,511 @@
+//! Opening a repository, resolving the commit, and walking its tree into an [`Inventory`].
+//!
+//! Everything here goes through libostree, so every repo mode (archive, bare, bare-user,
+//! bare-user-only) reads the same way and yields the same objects.
+
+use crate::format::{self, is_checksum};
+use crate::{EncapError, ObjectKindName};
+use layering::ContentObject;
+use ostree::gio;
+use ostree::glib;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// A typed view of one commit metadata value, enough for labels and `--copymeta`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaValue {
+    /// A string (`s`).
+    String(String),
+    /// A boolean (`b`).
+    Bool(bool),
+    /// Anything else, printed in GVariant text form with its type.
+    Other {
+        /// GVariant type string, e.g. `as`.
+        type_string: String,
+        /// GVariant text form.
+        text: String,
+    },
+}
+
+/// What the image needs to know about the commit, as plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Commit checksum.
+    pub checksum: String,
+    /// Commit timestamp, seconds since the epoch (UTC).
+    pub timestamp: u64,
+    /// Commit subject line.
+    pub subject: String,
+    /// Parent commit, if any.
+    pub parent: Option<String>,
+    /// Commit metadata (`a{sv}`), by key.
+    pub metadata: BTreeMap<String, MetaValue>,
+    /// Whether detached metadata (signatures) is present.
+    pub has_detached_metadata: bool,
+}
+
+/// Directory metadata (from a `.dirmeta` object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMeta {
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+    /// Full mode including `S_IFDIR`.
+    pub mode: u32,
+    /// Extended attributes.
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// One step of the commit layer's structure walk, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StructureEntry {
+    /// Write this `.dirtree` object (first occurrence only).
+    DirTree(String),
+    /// Write this `.dirmeta` object (first occurrence only).
+    DirMeta(String),
+    /// Write a directory entry at `path` with the metadata of `dirmeta`.
+    Directory {
+        /// Tar path (already mapped, `usr/etc` → `etc`).
+        path: String,
+        /// Its dirmeta checksum.
+        dirmeta: String,
+    },
+}
+
+/// The walked tree of a commit: all metadata needed to write layers, no file content.
+///
+/// Size is proportional to the number of directories and files (paths are kept, content is
+/// not), never to the bytes in the tree.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Root dirmeta checksum.
+    pub root_dirmeta: String,
+    /// Structure walk in stream order (starts with the root dirmeta and dirtree objects).
+    pub structure: Vec<StructureEntry>,
+    /// Dirmeta objects by checksum.
+    pub dirmetas: BTreeMap<String, DirMeta>,
+    /// Content objects: checksum → tar paths (mapped) where the tree holds it, in walk order.
+    pub content: BTreeMap<String, Vec<String>>,
+    /// Whether the tree has `var` and `var/tmp`.
+    pub has_var: bool,
+    /// Whether the tree has `var/tmp`.
+    pub has_var_tmp: bool,
+}
+
+impl Inventory {
+    /// The content objects as planner input. Sizes are 0 unless [`Source::content_sizes`] was
+    /// used to fill them.
+    pub fn content_objects(&self) -> Vec<ContentObject> {
+        self.content
+            .keys()
+            .map(|c| ContentObject {
+                checksum: c.clone(),
+                size: 0,
+            })
+            .collect()
+    }
+
+    /// Number of tree paths that are content (files and symlinks).
+    pub fn path_count(&self) -> usize {
+        self.content.values().map(Vec::len).sum()
+    }
+}
+
+/// An opened repository and a resolved commit.
+pub struct Source {
+    pub(crate) repo: ostree::Repo,
+    pub(crate) repo_path: PathBuf,
+    pub(crate) commit: String,
+    pub(crate) commit_variant: glib::Variant,
+    pub(crate) detached: Option<glib::Variant>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("repo", &self.repo_path)
+            .field("commit", &self.commit)
+            .finish()
+    }
+}
+
+/// Open the repository at `repo_path` and resolve `rev` (a branch, `remote:ref`, or a full
+/// checksum) to a complete commit.
+///
+/// # Errors
+/// [`EncapError::RepoNotFound`], [`EncapError::NotARepo`], [`EncapError::MalformedChecksum`],
+/// [`EncapError::UnknownRef`], [`EncapError::UnknownCommit`], [`EncapError::PartialCommit`].
+pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
+    let shown = repo_path.display().to_string();
+    if !repo_path.exists() {
+        return Err(EncapError::RepoNotFound { repo: shown });
+    }
+    let repo = ostree::Repo::new_for_path(repo_path);
+    repo.open(gio::Cancellable::NONE)
+        .map_err(|e| EncapError::NotARepo {
+            repo: shown.clone(),
+            reason: e.message().to_string(),
+        })?;
+    let commit = resolve(&repo, &shown, rev)?;
+    let (commit_variant, state) = match repo.load_commit(&commit) {
+        Ok(v) => v,
+        Err(e) if e.matches(gio::IOErrorEnum::NotFound) => {
+            return Err(EncapError::UnknownCommit {
+                repo: shown,
+                commit,
+            })
+        }
+        Err(e) => {
+            return Err(EncapError::Repo {
+                repo: shown,
+                what: format!("loading commit {commit}"),
+                reason: e.message().to_string(),
+            })
+        }
+    };
+    if state.contains(ostree::RepoCommitState::PARTIAL) {
+        return Err(EncapError::PartialCommit {
+            repo: shown,
+            commit,
+        });
+    }
+    let detached = repo
+        .read_commit_detached_metadata(&commit, gio::Cancellable::NONE)
+        .map_err(|e| EncapError::Repo {
+            repo: shown.clone(),
+            what: format!("reading detached metadata of {commit}"),
+            reason: e.message().to_string(),
+        })?;
+    Ok(Source {
+        repo,
+        repo_path: repo_path.to_owned(),
+        commit,
+        commit_variant,
+        detached,
+    })
+}
+
+fn resolve(repo: &ostree::Repo, shown: &str, rev: &str) -> Result<String, EncapError> {
+    if rev.is_empty() {
+        return Err(EncapError::UnknownRef {
+            repo: shown.into(),
+            rev: rev.into(),
+            known: known_refs(repo),
+        });
+    }
+    let all_hex = rev.bytes().all(|b| b.is_ascii_hexdigit());
+    if all_hex && rev.len() >= 32 && !is_checksum(rev) {
+        return Err(EncapError::MalformedChecksum { rev: rev.into() });
+    }
+    if is_checksum(rev) {
+        return Ok(rev.to_string());
+    }
+    match repo.resolve_rev(rev, true) {
+        Ok(Some(c)) => Ok(c.to_string()),
+        Ok(None) => Err(EncapError::UnknownRef {
+            repo: shown.into(),
+            rev: rev.into(),
+            known: known_refs(repo),
+        }),
+        Err(e) => Err(EncapError::UnknownRef {
+            repo: shown.into(),
+            rev: format!("{rev} ({})", e.message()),
+            known: known_refs(repo),
+        }),
+    }
+}
+
+/// A short, sorted list of refs for error hints.
+fn known_refs(repo: &ostree::Repo) -> Vec<String> {
+    let mut refs: Vec<String> = repo
+        .list_refs(None, gio::Cancellable::NONE)
+        .map(|m| m.into_keys().map(|k| k.to_string()).collect())
+        .unwrap_or_default();
+    refs.sort();
+    refs.truncate(10);
+    refs
+}
+
+impl Source {
+    /// The resolved commit checksum.
+    pub fn commit(&self) -> &str {
+        &self.commit
+    }
+
+    /// The repository path as given.
+    pub fn repo_path(&self) -> &Path {
+        &self.repo_path
+    }
+
+    /// The commit's metadata and identity as plain data.
+    ///
+    /// # Errors
+    /// If the commit object does not have the commit type.
+    pub fn info(&self) -> Result<CommitInfo, EncapError> {
+        let v = &self.commit_variant;
+        let bad = |what: &str| EncapError::Corrupt {
+            kind: ObjectKindName::Commit,
+            checksum: self.commit.clone(),
+            path: "(commit)".into(),
+            reason: what.to_string(),
+        };
+        if v.type_().as_str() != "(a{sv}aya(say)sstayay)" {
+            return Err(bad("commit object has the wrong GVariant type"));
+        }
+        let meta = v.child_value(0);
+        let parent_bytes: Vec<u8> = v.child_value(1).get().ok_or_else(|| bad("parent"))?;
+        let subject: String = v.child_value(3).get().ok_or_else(|| bad("subject"))?;
+        let ts: u64 = v.child_value(5).get().ok_or_else(|| bad("timestamp"))?;
+        let mut metadata = BTreeMap::new();
+        for i in 0..meta.n_children() {
+            let entry = meta.child_value(i);
+            let key: String = entry
+                .child_value(0)
+                .get()
+                .ok_or_else(|| bad("metadata key"))?;
+            let value = entry
+                .child_value(1)
+                .as_variant()
+                .ok_or_else(|| bad("metadata"))?;
+            let mv = if let Some(s) = value.str() {
+                MetaValue::String(s.to_string())
+            } else if let Some(b) = value.get::<bool>() {
+                MetaValue::Bool(b)
+            } else {
+                MetaValue::Other {
+                    type_string: value.type_().as_str().to_string(),
+                    text: value.print(false).to_string(),
+                }
+            };
+            metadata.insert(key, mv);
+        }
+        Ok(CommitInfo {
+            checksum: self.commit.clone(),
+            timestamp: u64::from_be(ts),
+            subject,
+            parent: (parent_bytes.len() == 32).then(|| hex::encode(&parent_bytes)),
+            metadata,
+            has_detached_metadata: self.detached.is_some(),
+        })
+    }
+
+    /// Walk the commit's tree (dirtree/dirmeta objects only) into an [`Inventory`].
+    ///
+    /// # Errors
+    /// A missing or malformed dirtree/dirmeta object, named with its checksum and the path it
+    /// was reached from.
+    pub fn inventory(&self) -> Result<Inventory, EncapError> {
+        let v = &self.commit_variant;
+        let root_tree = hex::encode(v.child_value(6).data());
+        let root_meta = hex::encode(v.child_value(7).data());
+        let mut walker = Walker {
+            src: self,
+            inv: Inventory {
+                root_dirmeta: root_meta.clone(),
+                ..Default::default()
+            },
+            seen_trees: HashSet::new(),
+        };
+        walker.load_dirmeta(&root_meta, "/")?;
+        walker
+            .inv
+            .structure
+            .push(StructureEntry::DirMeta(root_meta));
+        walker.walk("", &root_tree, true)?;
+        Ok(walker.inv)
+    }
+
+    /// Fill in the payload size of each content object (needed by size-aware planners).
+    ///
+    /// # Errors
+    /// A content object that cannot be queried, named with its checksum.
+    pub fn content_sizes(&self, inv: &Inventory) -> Result<Vec<ContentObject>, EncapError> {
+        inv.content
+            .iter()
+            .map(|(c, paths)| {
+                let (info, _) = self
+                    .repo
+                    .query_file(c, gio::Cancellable::NONE)
+                    .map_err(|e| self.object_error(ObjectKindName::File, c, first(paths), &e))?;
+                let size = if info.file_type() == gio::FileType::Regular {
+                    info.size() as u64
+                } else {
+                    0
+                };
+                Ok(ContentObject {
+                    checksum: c.clone(),
+                    size,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn object_error(
+        &self,
+        kind: ObjectKindName,
+        checksum: &str,
+        path: &str,
+        e: &glib::Error,
+    ) -> EncapError {
+        if e.matches(gio::IOErrorEnum::NotFound) {
+            EncapError::MissingObject {
+                repo: self.repo_path.display().to_string(),
+                kind,
+                checksum: checksum.into(),
+                path: path.into(),
+            }
+        } else {
+            EncapError::Corrupt {
+                kind,
+                checksum: checksum.into(),
+                path: path.into(),
+                reason: e.message().to_string(),
+            }
+        }
+    }
+
+    /// Load a metadata object and check that its bytes hash to its name.
+    pub(crate) fn load_metadata(
+        &self,
+        kind: ObjectKindName,
+        checksum: &str,
+        path: &str,
+    ) -> Result<glib::Variant, EncapError> {
+        let objtype = match kind {
+            ObjectKindName::DirTree => ostree::ObjectType::DirTree,
+            ObjectKindName::DirMeta => ostree::ObjectType::DirMeta,
+            ObjectKindName::Commit => ostree::ObjectType::Commit,
+            ObjectKindName::File => ostree::ObjectType::File,
+        };
+        let v = self
+            .repo
+            .load_variant(objtype, checksum)
+            .map_err(|e| self.object_error(kind, checksum, path, &e))?;
+        let actual = crate::checksum::sha256_hex(v.data());
+        if actual != checksum {
+            return Err(EncapError::ChecksumMismatch {
+                kind,
+                checksum: checksum.into(),
+                actual,
+                path: path.into(),
+            });
+        }
+        Ok(v)
+    }
+}
+
+fn first(paths: &[String]) -> &str {
+    paths.first().map(String::as_str).unwrap_or("?")
+}
+
+struct Walker<'a> {
+    src: &'a Source,
+    inv: Inventory,
+    seen_trees: HashSet<String>,
+}
+
+impl Walker<'_> {
+    fn load_dirmeta(&mut self, checksum: &str, path: &str) -> Result<bool, EncapError> {
+        if self.inv.dirmetas.contains_key(checksum) {
+            return Ok(false);
+        }
+        let v = self
+            .src
+            .load_metadata(ObjectKindName::DirMeta, checksum, path)?;
+        let parsed = ostree::DirMetaParsed::from_variant(&v).map_err(|e| EncapError::Corrupt {
+            kind: ObjectKindName::DirMeta,
+            checksum: checksum.into(),
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        self.inv.dirmetas.insert(
+            checksum.to_string(),
+            DirMeta {
+                uid: parsed.uid,
+                gid: parsed.gid,
+                mode: parsed.mode,
+                xattrs: parsed.xattrs,
+            },
+        );
+        Ok(true)
+    }
+
+    /// `path` is the tree path of this directory ("" for the root); `visible` is false below a
+    /// top-level `sysroot`, whose entries must not collide with the embedded repo.
+    fn walk(&mut self, path: &str, tree: &str, visible: bool) -> Result<(), EncapError> {
+        let shown = if path.is_empty() { "/" } else { path };
+        let v = self
+            .src
+            .load_metadata(ObjectKindName::DirTree, tree, shown)?;
+        if self.seen_trees.insert(tree.to_string()) {
+            self.inv
+                .structure
+                .push(StructureEntry::DirTree(tree.into()));
+        }
+        let bad = |reason: String| EncapError::Corrupt {
+            kind: ObjectKindName::DirTree,
+            checksum: tree.into(),
+            path: shown.into(),
+            reason,
+        };
+        let (files, dirs): ostree::TreeVariantType = v
+            .try_get()
+            .map_err(|e| bad(format!("not a dirtree: {e}")))?;
+        for (name, csum) in files {
+            check_name(&name).map_err(&bad)?;
+            if csum.len() != 32 {
+                return Err(bad(format!("file {name:?} has a malformed checksum")));
+            }
+            let child = join(path, &name);
+            let paths = self.inv.content.entry(hex::encode(&csum)).or_default();
+            if visible {
+                paths.push(format::map_tree_path(&child).into_owned());
+            }
+        }
+        for (name, tree_csum, meta_csum) in dirs {
+            check_name(&name).map_err(&bad)?;
+            if tree_csum.len() != 32 || meta_csum.len() != 32 {
+                return Err(bad(format!("directory {name:?} has a malformed checksum")));
+            }
+            let child = join(path, &name);
+            let meta = hex::encode(&meta_csum);
+            if self.load_dirmeta(&meta, &child)? {
+                self.inv
+                    .structure
+                    .push(StructureEntry::DirMeta(meta.clone()));
+            }
+            let child_visible = visible && !(path.is_empty() && name == format::SYSROOT_DIR);
+            if child_visible {
+                if child == "var" {
+                    self.inv.has_var = true;
+                }
+                if child == "var/tmp" {
+                    self.inv.has_var_tmp = true;
+                }
+                self.inv.structure.push(StructureEntry::Directory {
+                    path: format::map_tree_path(&child).into_owned(),
+                    dirmeta: meta,
+                });
+            }
+            self.walk(&child, &hex::encode(&tree_csum), child_visible)?;
+        }
+        Ok(())
+    }
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// Names come from the repo; a hostile one must not escape the tree in the tar stream.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(format!("invalid file name {name:?}"));
+    }
+    Ok(())
+}

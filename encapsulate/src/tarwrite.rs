@@ -1,0 +1,371 @@
+//! A small deterministic GNU tar writer.
+//!
+//! Why not `tar::Builder`: it routes every path and link target through `Path::components()`,
+//! which silently rewrites symlink targets (`a//b` becomes `a/b`, `./x` becomes `x`). An
+//! ostree symlink's target is part of its checksum, so that would make the export lossy. Here
+//! names are written byte for byte; names longer than the header field use the GNU `L`/`K`
+//! extensions and xattrs go in PAX `x` headers. Every header has mtime 0, numeric ids and no
+//! user or group names, so the bytes depend on the input alone.
+
+use std::io::{self, Read, Write};
+
+/// Tar works in 512-byte blocks.
+const BLOCK: usize = 512;
+/// Size of the name and linkname fields of a tar header.
+const NAME_FIELD: usize = 100;
+/// Name used for GNU long-name/long-link pseudo entries, as GNU tar writes it.
+const GNU_LONGLINK_NAME: &[u8] = b"././@LongLink";
+/// Name used for PAX extended header entries.
+const PAX_HEADER_NAME: &[u8] = b"././@PaxHeader";
+
+/// Entry kinds this writer emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Regular file.
+    Regular,
+    /// Directory.
+    Directory,
+    /// Symbolic link.
+    Symlink,
+    /// Hard link to an earlier entry.
+    Hardlink,
+}
+
+impl Kind {
+    fn entry_type(self) -> tar::EntryType {
+        match self {
+            Kind::Regular => tar::EntryType::Regular,
+            Kind::Directory => tar::EntryType::Directory,
+            Kind::Symlink => tar::EntryType::Symlink,
+            Kind::Hardlink => tar::EntryType::Link,
+        }
+    }
+}
+
+/// Ownership and permission bits of an entry (no file type bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// Numeric user id.
+    pub uid: u32,
+    /// Numeric group id.
+    pub gid: u32,
+    /// Permission bits including setuid/setgid/sticky (`mode & 0o7777`).
+    pub mode: u32,
+}
+
+impl Owner {
+    /// root:root with the given permission bits.
+    pub const fn root(mode: u32) -> Owner {
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode,
+        }
+    }
+}
+
+/// Writes tar entries to `W`, counting bytes.
+pub struct TarWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> TarWriter<W> {
+    /// Start a tar stream on `out`.
+    pub fn new(out: W) -> Self {
+        TarWriter { out }
+    }
+
+    /// Write a PAX extended header that applies to the next entry. Nothing is written for an
+    /// empty record list.
+    pub fn pax(&mut self, records: &[(Vec<u8>, &[u8])]) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut data = Vec::new();
+        for (key, value) in records {
+            pax_record(&mut data, key, value);
+        }
+        self.raw_header(
+            tar::EntryType::XHeader,
+            PAX_HEADER_NAME,
+            None,
+            Owner::root(0o644),
+            data.len() as u64,
+        )?;
+        self.out.write_all(&data)?;
+        self.pad(data.len() as u64)
+    }
+
+    /// A directory entry.
+    pub fn dir(&mut self, path: &[u8], owner: Owner) -> io::Result<()> {
+        self.header(Kind::Directory, path, None, owner, 0)
+    }
+
+    /// A regular file whose content is `data`.
+    pub fn file_bytes(&mut self, path: &[u8], owner: Owner, data: &[u8]) -> io::Result<()> {
+        self.header(Kind::Regular, path, None, owner, data.len() as u64)?;
+        self.out.write_all(data)?;
+        self.pad(data.len() as u64)
+    }
+
+    /// A regular file of exactly `size` bytes read from `data`.
+    ///
+    /// # Errors
+    /// I/O errors, and `UnexpectedEof`/`InvalidData` if `data` holds fewer or more than `size`
+    /// bytes: a short object must never produce a silently corrupt archive.
+    pub fn file_from(
+        &mut self,
+        path: &[u8],
+        owner: Owner,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> io::Result<()> {
+        self.header(Kind::Regular, path, None, owner, size)?;
+        let copied = io::copy(&mut data.take(size), &mut self.out)?;
+        if copied != size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("expected {size} bytes, object ended after {copied}"),
+            ));
+        }
+        let mut probe = [0u8; 1];
+        if data.read(&mut probe)? != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("object is longer than its recorded size {size}"),
+            ));
+        }
+        self.pad(size)
+    }
+
+    /// A symbolic link with a literal target.
+    pub fn symlink(&mut self, path: &[u8], owner: Owner, target: &[u8]) -> io::Result<()> {
+        self.header(Kind::Symlink, path, Some(target), owner, 0)
+    }
+
+    /// A hard link to an earlier entry `target`.
+    pub fn hardlink(&mut self, path: &[u8], owner: Owner, target: &[u8]) -> io::Result<()> {
+        self.header(Kind::Hardlink, path, Some(target), owner, 0)
+    }
+
+    /// End the archive (two zero blocks) and hand back the writer, flushed.
+    ///
+    /// # Errors
+    /// I/O errors of the final writes; never swallowed on drop.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.write_all(&[0u8; 2 * BLOCK])?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    fn header(
+        &mut self,
+        kind: Kind,
+        path: &[u8],
+        link: Option<&[u8]>,
+        owner: Owner,
+        size: u64,
+    ) -> io::Result<()> {
+        if path.is_empty() || path.contains(&0) {
+            return Err(invalid(format!(
+                "tar path {:?} is empty or contains NUL",
+                String::from_utf8_lossy(path)
+            )));
+        }
+        if let Some(link) = link {
+            if link.contains(&0) {
+                return Err(invalid(format!(
+                    "link target {:?} contains NUL",
+                    String::from_utf8_lossy(link)
+                )));
+            }
+            if link.len() > NAME_FIELD {
+                self.gnu_long(tar::EntryType::GNULongLink, link)?;
+            }
+        }
+        if path.len() > NAME_FIELD {
+            self.gnu_long(tar::EntryType::GNULongName, path)?;
+        }
+        self.raw_header(kind.entry_type(), path, link, owner, size)
+    }
+
+    fn gnu_long(&mut self, ty: tar::EntryType, name: &[u8]) -> io::Result<()> {
+        let len = name.len() as u64 + 1;
+        self.raw_header(ty, GNU_LONGLINK_NAME, None, Owner::root(0o644), len)?;
+        self.out.write_all(name)?;
+        self.out.write_all(&[0])?;
+        self.pad(len)
+    }
+
+    fn raw_header(
+        &mut self,
+        ty: tar::EntryType,
+        path: &[u8],
+        link: Option<&[u8]>,
+        owner: Owner,
+        size: u64,
+    ) -> io::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(ty);
+        h.set_mode(owner.mode & 0o7777);
+        h.set_uid(owner.uid.into());
+        h.set_gid(owner.gid.into());
+        h.set_size(size);
+        h.set_mtime(0);
+        let gnu = h
+            .as_gnu_mut()
+            .ok_or_else(|| invalid("internal: GNU header expected".into()))?;
+        let n = path.len().min(NAME_FIELD);
+        gnu.name[..n].copy_from_slice(&path[..n]);
+        if let Some(link) = link {
+            let n = link.len().min(NAME_FIELD);
+            gnu.linkname[..n].copy_from_slice(&link[..n]);
+        }
+        h.set_cksum();
+        self.out.write_all(h.as_bytes())
+    }
+
+    fn pad(&mut self, len: u64) -> io::Result<()> {
+        let rem = (len % BLOCK as u64) as usize;
+        if rem != 0 {
+            self.out.write_all(&[0u8; BLOCK][..BLOCK - rem])?;
+        }
+        Ok(())
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// Append one PAX record `"<len> <key>=<value>\n"`, where `len` counts the whole record
+/// including its own digits.
+fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    let base = key.len() + value.len() + 3;
+    let mut len = base + 1;
+    while len != base + len.to_string().len() {
+        len = base + len.to_string().len();
+    }
+    out.extend_from_slice(len.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(key);
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_back(data: &[u8]) -> Vec<(tar::EntryType, Vec<u8>, Option<Vec<u8>>, Vec<u8>)> {
+        let mut ar = tar::Archive::new(data);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let ty = e.header().entry_type();
+                let path = e.path_bytes().into_owned();
+                let link = e.link_name_bytes().map(|l| l.into_owned());
+                let mut body = Vec::new();
+                e.read_to_end(&mut body).unwrap();
+                (ty, path, link, body)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_and_targets_are_literal() {
+        let mut w = TarWriter::new(Vec::new());
+        let long = "d/".repeat(80) + "file with spaces\nand newline ünï";
+        w.symlink(b"a", Owner::root(0o777), b"../x//y/./z").unwrap();
+        w.file_bytes(long.as_bytes(), Owner::root(0o644), b"hi")
+            .unwrap();
+        let long_target = "t/".repeat(90);
+        w.hardlink(b"b", Owner::root(0o644), long_target.as_bytes())
+            .unwrap();
+        let out = w.finish().unwrap();
+        assert_eq!(out.len() % BLOCK, 0);
+        let entries = read_back(&out);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].2.as_deref(), Some(&b"../x//y/./z"[..]));
+        assert_eq!(entries[1].1, long.as_bytes());
+        assert_eq!(entries[1].3, b"hi");
+        assert_eq!(entries[2].2.as_deref(), Some(long_target.as_bytes()));
+    }
+
+    #[test]
+    fn pax_records_reach_the_next_entry() {
+        let mut w = TarWriter::new(Vec::new());
+        let value = [0u8, 1, 2, 255];
+        w.pax(&[(b"SCHILY.xattr.user.k".to_vec(), &value[..])])
+            .unwrap();
+        w.file_bytes(b"f", Owner::root(0o600), b"").unwrap();
+        let out = w.finish().unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let mut entries = ar.entries().unwrap();
+        let mut e = entries.next().unwrap().unwrap();
+        let exts: Vec<_> = e
+            .pax_extensions()
+            .unwrap()
+            .unwrap()
+            .map(|x| x.unwrap())
+            .map(|x| (x.key_bytes().to_vec(), x.value_bytes().to_vec()))
+            .collect();
+        assert_eq!(
+            exts,
+            vec![(b"SCHILY.xattr.user.k".to_vec(), value.to_vec())]
+        );
+        assert_eq!(e.header().mode().unwrap(), 0o600);
+        assert!(entries.next().is_none());
+    }
+
+    #[test]
+    fn pax_record_length_counts_itself() {
+        for vlen in [0usize, 1, 5, 90, 95, 96, 97, 990, 995, 9990] {
+            let mut out = Vec::new();
+            pax_record(&mut out, b"k", &vec![b'v'; vlen]);
+            let space = out.iter().position(|&b| b == b' ').unwrap();
+            let n: usize = std::str::from_utf8(&out[..space]).unwrap().parse().unwrap();
+            assert_eq!(n, out.len(), "value length {vlen}");
+        }
+    }
+
+    #[test]
+    fn short_and_long_readers_are_errors() {
+        let mut w = TarWriter::new(Vec::new());
+        let err = w
+            .file_from(b"f", Owner::root(0o644), 10, &mut &b"abc"[..])
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        let mut w = TarWriter::new(Vec::new());
+        let err = w
+            .file_from(b"f", Owner::root(0o644), 2, &mut &b"abc"[..])
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn headers_are_deterministic() {
+        let mut w = TarWriter::new(Vec::new());
+        w.file_bytes(
+            b"x",
+            Owner {
+                uid: 4_000_000,
+                gid: 7,
+                mode: 0o4755,
+            },
+            b"data",
+        )
+        .unwrap();
+        let out = w.finish().unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let e = ar.entries().unwrap().next().unwrap().unwrap();
+        let h = e.header();
+        assert_eq!(h.mtime().unwrap(), 0);
+        assert_eq!(h.uid().unwrap(), 4_000_000);
+        assert_eq!(h.gid().unwrap(), 7);
+        assert_eq!(h.mode().unwrap(), 0o4755);
+        assert!(h.username_bytes().unwrap_or_default().is_empty());
+    }
+}

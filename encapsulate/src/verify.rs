@@ -1,0 +1,677 @@
+//! Reading ostree container tar streams back the way an importer does, and checking them.
+//!
+//! [`StreamVerifier`] takes the decompressed layers in image order and checks, without a
+//! repository: entry order (commit first, detached metadata second, xattrs right before each
+//! content object, content objects ascending), object names, every object's recomputed
+//! checksum, that chunk layers carry no metadata and no object twice, and finally that the
+//! commit's tree is complete and every tree path in the stream (hardlink, empty file,
+//! directory) matches the tree.
+
+use crate::checksum::variant_of;
+use crate::checksum::{content_header, sha256_hex, ContentHasher};
+use crate::export::trim_nul;
+use crate::format::{self, parse_object_path, ObjKind};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+
+const S_IFREG: u32 = 0o100000;
+const S_IFLNK: u32 = 0o120000;
+
+/// What is wrong with an image's ostree content.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// A problem with one tar entry.
+    #[error("layer {layer}: {path}: {reason}")]
+    Entry {
+        /// Layer index in the manifest.
+        layer: usize,
+        /// Entry path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A problem with the stream as a whole (unreadable tar, missing commit).
+    #[error("layer {layer}: {reason}")]
+    Layer {
+        /// Layer index.
+        layer: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tree the commit describes does not match what the layers hold.
+    #[error("tree check: {0}")]
+    Tree(String),
+}
+
+/// Result of a successful check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCommit {
+    /// Commit checksum, recomputed.
+    pub commit: String,
+    /// The commit object's bytes.
+    pub commit_bytes: Vec<u8>,
+    /// The detached metadata bytes, if present.
+    pub commitmeta: Option<Vec<u8>>,
+    /// Content objects checked.
+    pub content_objects: usize,
+    /// Metadata objects checked (dirtree + dirmeta).
+    pub metadata_objects: usize,
+    /// Tree paths (files, symlinks, directories) matched against the stream.
+    pub paths: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owned {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+}
+
+/// How a tree path appeared in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathEntry {
+    Link(String),
+    EmptyFile(Owned),
+}
+
+/// Incremental checker; feed layers in order, then call [`StreamVerifier::finish`].
+#[derive(Default)]
+pub struct StreamVerifier {
+    commit: Option<(String, Vec<u8>)>,
+    commitmeta: Option<Vec<u8>>,
+    dirtrees: HashMap<String, Vec<u8>>,
+    dirmetas: HashMap<String, Vec<u8>>,
+    /// Content objects: owner/mode (with file type bits) and whether it is an empty regular file.
+    content: HashMap<String, (Owned, bool)>,
+    paths: HashMap<String, PathEntry>,
+    dirs: HashMap<String, Owned>,
+}
+
+struct LayerState {
+    layer: usize,
+    objects_seen: usize,
+    xattr_blobs: HashMap<String, Vec<u8>>,
+    pending_xattrs: Option<(String, Vec<u8>)>,
+    last_content: Option<String>,
+    written_here: HashSet<String>,
+}
+
+impl StreamVerifier {
+    /// A fresh verifier.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Check one decompressed layer stream.
+    ///
+    /// # Errors
+    /// The first problem found, naming the layer and entry.
+    pub fn layer(&mut self, layer: usize, reader: impl Read) -> Result<(), VerifyError> {
+        let mut ar = tar::Archive::new(reader);
+        let entries = ar.entries().map_err(|e| VerifyError::Layer {
+            layer,
+            reason: format!("not a tar stream: {e}"),
+        })?;
+        let mut st = LayerState {
+            layer,
+            objects_seen: 0,
+            xattr_blobs: HashMap::new(),
+            pending_xattrs: None,
+            last_content: None,
+            written_here: HashSet::new(),
+        };
+        let mut first = true;
+        for entry in entries {
+            let entry = entry.map_err(|e| VerifyError::Layer {
+                layer,
+                reason: format!("reading tar: {e}"),
+            })?;
+            let raw = entry.path_bytes().into_owned();
+            let path = String::from_utf8(raw).map_err(|e| VerifyError::Layer {
+                layer,
+                reason: format!("non-UTF-8 path {:?}", String::from_utf8_lossy(e.as_bytes())),
+            })?;
+            if first && layer == 0 {
+                let is_root = entry.header().entry_type() == tar::EntryType::Directory
+                    && (path == "./" || path == ".");
+                if !is_root {
+                    return Err(err(
+                        layer,
+                        &path,
+                        "the commit layer must start with the root directory entry ./",
+                    ));
+                }
+            }
+            first = false;
+            self.entry(&mut st, entry, path)?;
+        }
+        if let Some((c, _)) = st.pending_xattrs {
+            return Err(err(
+                layer,
+                &format::object_path(ObjKind::FileXattrsLink, &c),
+                "xattrs not followed by their content object",
+            ));
+        }
+        if layer == 0 && self.commit.is_none() {
+            return Err(VerifyError::Layer {
+                layer,
+                reason: "no commit object in the commit layer".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn entry<R: Read>(
+        &mut self,
+        st: &mut LayerState,
+        mut entry: tar::Entry<'_, R>,
+        path: String,
+    ) -> Result<(), VerifyError> {
+        let layer = st.layer;
+        let header = entry.header().clone();
+        let ty = header.entry_type();
+        let owner = owned(&header).map_err(|r| err(layer, &path, &r))?;
+        let clean = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+
+        if let Some(rest) = clean.strip_prefix(format::REPO_PREFIX) {
+            if ty == tar::EntryType::Directory || rest == "config" {
+                return Ok(());
+            }
+            let Some((checksum, kind)) = parse_object_path(&clean) else {
+                return Err(err(
+                    layer,
+                    &clean,
+                    "unexpected entry inside the embedded repo",
+                ));
+            };
+            return self.object(st, &mut entry, &clean, checksum, kind, owner, ty);
+        }
+        if clean == "sysroot" || clean == "sysroot/ostree" {
+            return Ok(());
+        }
+        match ty {
+            tar::EntryType::Directory => {
+                let key = if clean.is_empty() {
+                    String::new()
+                } else {
+                    clean
+                };
+                self.dirs.entry(key).or_insert(owner);
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_default();
+                let target = target.trim_start_matches("./").to_string();
+                let Some((c, ObjKind::File)) = parse_object_path(&target) else {
+                    return Err(err(
+                        layer,
+                        &clean,
+                        &format!("hardlink to {target}, which is not a content object"),
+                    ));
+                };
+                if !st.written_here.contains(&c) {
+                    return Err(err(layer, &clean, &format!("hardlink to content object {c}, which this layer has not written before it")));
+                }
+                if self
+                    .paths
+                    .insert(clean.clone(), PathEntry::Link(c))
+                    .is_some()
+                {
+                    return Err(err(layer, &clean, "path appears twice"));
+                }
+            }
+            tar::EntryType::Regular => {
+                if header.size().unwrap_or(1) != 0 {
+                    return Err(err(layer, &clean, "non-empty regular file outside the repo (content must be a hardlink to its object)"));
+                }
+                if self
+                    .paths
+                    .insert(clean.clone(), PathEntry::EmptyFile(owner))
+                    .is_some()
+                {
+                    return Err(err(layer, &clean, "path appears twice"));
+                }
+            }
+            other => {
+                return Err(err(
+                    layer,
+                    &clean,
+                    &format!("unexpected {other:?} entry outside the repo"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn object<R: Read>(
+        &mut self,
+        st: &mut LayerState,
+        entry: &mut tar::Entry<'_, R>,
+        path: &str,
+        checksum: String,
+        kind: ObjKind,
+        owner: Owned,
+        ty: tar::EntryType,
+    ) -> Result<(), VerifyError> {
+        let layer = st.layer;
+        let e = |reason: &str| err(layer, path, reason);
+        st.objects_seen += 1;
+        if st.pending_xattrs.is_some() && kind != ObjKind::File {
+            return Err(e(
+                "expected the content object of the preceding .file-xattrs-link",
+            ));
+        }
+        let is_meta = matches!(
+            kind,
+            ObjKind::Commit | ObjKind::CommitMeta | ObjKind::DirTree | ObjKind::DirMeta
+        );
+        if is_meta && layer != 0 {
+            return Err(e(
+                "metadata object in a chunk layer (only the commit layer may hold them)",
+            ));
+        }
+        match kind {
+            ObjKind::Commit => {
+                if self.commit.is_some() {
+                    return Err(e("second commit object"));
+                }
+                if st.objects_seen != 1 {
+                    return Err(e(
+                        "the commit object must be the first object of the commit layer",
+                    ));
+                }
+                let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
+                check_hash(&data, &checksum).map_err(|r| e(&r))?;
+                self.commit = Some((checksum, data));
+            }
+            ObjKind::CommitMeta => {
+                let Some((commit, _)) = &self.commit else {
+                    return Err(e("detached metadata before the commit object"));
+                };
+                if st.objects_seen != 2 {
+                    return Err(e(
+                        "detached metadata must come right after the commit object",
+                    ));
+                }
+                if *commit != checksum {
+                    return Err(e(&format!(
+                        "detached metadata is named for {checksum}, the commit is {commit}"
+                    )));
+                }
+                let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
+                let v = variant_of(&data, "a{sv}");
+                if !v.is_normal_form() {
+                    return Err(e("detached metadata is not a valid a{sv}"));
+                }
+                self.commitmeta = Some(data);
+            }
+            ObjKind::DirTree | ObjKind::DirMeta => {
+                if self.commit.is_none() {
+                    return Err(e("metadata object before the commit object"));
+                }
+                let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
+                check_hash(&data, &checksum).map_err(|r| e(&r))?;
+                let map = if kind == ObjKind::DirTree {
+                    &mut self.dirtrees
+                } else {
+                    &mut self.dirmetas
+                };
+                if map.insert(checksum, data).is_some() {
+                    return Err(e("object appears twice"));
+                }
+            }
+            ObjKind::FileXattrs => {
+                let data = read_meta(entry, ty, format::MAX_XATTRS_SIZE).map_err(|r| e(&r))?;
+                check_hash(&data, &checksum).map_err(|r| e(&r))?;
+                st.xattr_blobs.insert(checksum, data);
+            }
+            ObjKind::FileXattrsLink => {
+                let blob = match ty {
+                    tar::EntryType::Regular => {
+                        read_meta(entry, ty, format::MAX_XATTRS_SIZE).map_err(|r| e(&r))?
+                    }
+                    tar::EntryType::Link => {
+                        let target = entry
+                            .link_name_bytes()
+                            .map(|t| String::from_utf8_lossy(&t).into_owned())
+                            .unwrap_or_default();
+                        match parse_object_path(&target) {
+                            Some((x, ObjKind::FileXattrs)) => {
+                                st.xattr_blobs.get(&x).cloned().ok_or_else(|| {
+                                    e(&format!("links to xattrs {x} not written before it"))
+                                })?
+                            }
+                            _ => {
+                                return Err(e(&format!(
+                                    "links to {target}, not a .file-xattrs object"
+                                )))
+                            }
+                        }
+                    }
+                    other => return Err(e(&format!("unexpected {other:?} entry"))),
+                };
+                let v = variant_of(&blob, "a(ayay)");
+                if !v.is_normal_form() {
+                    return Err(e("xattrs blob is not a valid a(ayay)"));
+                }
+                st.pending_xattrs = Some((checksum, blob));
+            }
+            ObjKind::File => {
+                let Some((xc, xattrs)) = st.pending_xattrs.take() else {
+                    return Err(e("content object not preceded by its .file-xattrs-link"));
+                };
+                if xc != checksum {
+                    return Err(e(&format!("preceded by the xattrs of {xc}")));
+                }
+                if self.content.contains_key(&checksum) {
+                    return Err(e("content object appears twice in the image"));
+                }
+                if let Some(last) = &st.last_content {
+                    if *last >= checksum {
+                        return Err(e("content objects are not in ascending checksum order"));
+                    }
+                }
+                check_pax_xattrs(entry, &xattrs).map_err(|r| e(&r))?;
+                let mut empty = false;
+                let actual = match ty {
+                    tar::EntryType::Regular => {
+                        empty = entry.header().size().unwrap_or(1) == 0;
+                        let header =
+                            content_header(owner.uid, owner.gid, S_IFREG | owner.mode, "", &xattrs);
+                        let mut h = ContentHasher::new(&header);
+                        let mut buf = vec![0u8; format::COPY_BUFFER];
+                        loop {
+                            let n = entry
+                                .read(&mut buf)
+                                .map_err(|x| e(&format!("reading: {x}")))?;
+                            if n == 0 {
+                                break;
+                            }
+                            h.update(&buf[..n]);
+                        }
+                        h.finish()
+                    }
+                    tar::EntryType::Symlink => {
+                        let target = entry
+                            .link_name_bytes()
+                            .ok_or_else(|| e("symlink without target"))?;
+                        let target = std::str::from_utf8(&target)
+                            .map_err(|_| e("symlink target is not UTF-8"))?;
+                        // Importers write symlinks with mode 0777 whatever the header says.
+                        let header =
+                            content_header(owner.uid, owner.gid, S_IFLNK | 0o777, target, &xattrs);
+                        ContentHasher::new(&header).finish()
+                    }
+                    other => {
+                        return Err(e(&format!("content object of unexpected type {other:?}")))
+                    }
+                };
+                if actual != checksum {
+                    return Err(e(&format!(
+                        "content does not match its name: it hashes to {actual}"
+                    )));
+                }
+                st.last_content = Some(checksum.clone());
+                st.written_here.insert(checksum.clone());
+                let mode_bits = if ty == tar::EntryType::Symlink {
+                    S_IFLNK | 0o777
+                } else {
+                    S_IFREG | owner.mode
+                };
+                self.content.insert(
+                    checksum,
+                    (
+                        Owned {
+                            mode: mode_bits,
+                            ..owner
+                        },
+                        empty,
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Check that the commit's whole tree is present and matches the stream's paths.
+    ///
+    /// # Errors
+    /// [`VerifyError::Tree`] naming the object or path.
+    pub fn finish(self) -> Result<VerifiedCommit, VerifyError> {
+        let (commit, commit_bytes) = self
+            .commit
+            .clone()
+            .ok_or_else(|| VerifyError::Tree("no commit object".into()))?;
+        let cv = variant_of(&commit_bytes, "(a{sv}aya(say)sstayay)");
+        if !cv.is_normal_form() {
+            return Err(VerifyError::Tree(format!(
+                "commit {commit} is not a valid commit object"
+            )));
+        }
+        let root_tree = hex::encode(cv.child_value(6).data());
+        let root_meta = hex::encode(cv.child_value(7).data());
+        let mut walk = TreeCheck {
+            v: &self,
+            used_content: HashSet::new(),
+            used_trees: HashSet::new(),
+            used_metas: HashSet::new(),
+            paths: 0,
+        };
+        walk.dir("", &root_tree, &root_meta, true)?;
+        if let Some(extra) = self
+            .content
+            .keys()
+            .find(|c| !walk.used_content.contains(*c))
+        {
+            return Err(VerifyError::Tree(format!(
+                "content object {extra} is not part of the commit's tree"
+            )));
+        }
+        if let Some(extra) = self.dirtrees.keys().find(|c| !walk.used_trees.contains(*c)) {
+            return Err(VerifyError::Tree(format!(
+                "dirtree object {extra} is not part of the commit's tree"
+            )));
+        }
+        let paths = walk.paths;
+        Ok(VerifiedCommit {
+            commit,
+            commit_bytes,
+            commitmeta: self.commitmeta,
+            content_objects: self.content.len(),
+            metadata_objects: self.dirtrees.len() + self.dirmetas.len(),
+            paths,
+        })
+    }
+}
+
+struct TreeCheck<'a> {
+    v: &'a StreamVerifier,
+    used_content: HashSet<String>,
+    used_trees: HashSet<String>,
+    used_metas: HashSet<String>,
+    paths: usize,
+}
+
+impl TreeCheck<'_> {
+    fn dir(
+        &mut self,
+        path: &str,
+        tree: &str,
+        meta: &str,
+        visible: bool,
+    ) -> Result<(), VerifyError> {
+        let shown = if path.is_empty() { "/" } else { path };
+        let meta_bytes =
+            self.v.dirmetas.get(meta).ok_or_else(|| {
+                VerifyError::Tree(format!("dirmeta {meta} of {shown} is missing"))
+            })?;
+        self.used_metas.insert(meta.to_string());
+        let mv = variant_of(meta_bytes, "(uuua(ayay))");
+        let (uid, gid, mode, _xattrs): ostree::DirmetaVariantType = mv
+            .try_get()
+            .map_err(|_| VerifyError::Tree(format!("dirmeta {meta} of {shown} is malformed")))?;
+        if visible {
+            let mapped = format::map_tree_path(path);
+            let found = self.v.dirs.get(mapped.as_ref()).ok_or_else(|| {
+                VerifyError::Tree(format!("directory {shown} has no directory entry"))
+            })?;
+            let want = Owned {
+                uid: u32::from_be(uid),
+                gid: u32::from_be(gid),
+                mode: u32::from_be(mode) & 0o7777,
+            };
+            if *found != want {
+                return Err(VerifyError::Tree(format!(
+                    "directory {shown}: entry has {found:?}, dirmeta {meta} says {want:?}"
+                )));
+            }
+            self.paths += 1;
+        }
+        let tree_bytes =
+            self.v.dirtrees.get(tree).ok_or_else(|| {
+                VerifyError::Tree(format!("dirtree {tree} of {shown} is missing"))
+            })?;
+        self.used_trees.insert(tree.to_string());
+        let tv = variant_of(tree_bytes, "(a(say)a(sayay))");
+        let (files, dirs): ostree::TreeVariantType = tv
+            .try_get()
+            .map_err(|_| VerifyError::Tree(format!("dirtree {tree} of {shown} is malformed")))?;
+        for (name, csum) in files {
+            let child = join(path, &name);
+            let c = hex::encode(&csum);
+            let (obj, empty) = self.v.content.get(&c).ok_or_else(|| {
+                VerifyError::Tree(format!("content object {c} of {child} is missing"))
+            })?;
+            self.used_content.insert(c.clone());
+            if !visible {
+                continue;
+            }
+            let mapped = format::map_tree_path(&child);
+            match self.v.paths.get(mapped.as_ref()) {
+                Some(PathEntry::Link(l)) if *l == c => {}
+                Some(PathEntry::Link(l)) => {
+                    return Err(VerifyError::Tree(format!(
+                        "{child} links to object {l}, the tree says {c}"
+                    )))
+                }
+                Some(PathEntry::EmptyFile(o)) => {
+                    let want = Owned {
+                        mode: obj.mode & 0o7777,
+                        ..obj.clone()
+                    };
+                    if !*empty || *o != want {
+                        return Err(VerifyError::Tree(format!(
+                            "{child} is written as an empty file, which does not match object {c}"
+                        )));
+                    }
+                }
+                None => {
+                    return Err(VerifyError::Tree(format!(
+                        "{child} (object {c}) has no entry in any layer"
+                    )))
+                }
+            }
+            self.paths += 1;
+        }
+        for (name, tree_csum, meta_csum) in dirs {
+            let child = join(path, &name);
+            let child_visible = visible && !(path.is_empty() && name == format::SYSROOT_DIR);
+            self.dir(
+                &child,
+                &hex::encode(&tree_csum),
+                &hex::encode(&meta_csum),
+                child_visible,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+fn err(layer: usize, path: &str, reason: &str) -> VerifyError {
+    VerifyError::Entry {
+        layer,
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn owned(h: &tar::Header) -> Result<Owned, String> {
+    let uid = h.uid().map_err(|e| format!("bad uid: {e}"))?;
+    let gid = h.gid().map_err(|e| format!("bad gid: {e}"))?;
+    let mode = h.mode().map_err(|e| format!("bad mode: {e}"))?;
+    Ok(Owned {
+        uid: u32::try_from(uid).map_err(|_| "uid out of range".to_string())?,
+        gid: u32::try_from(gid).map_err(|_| "gid out of range".to_string())?,
+        mode: mode & 0o7777,
+    })
+}
+
+fn read_meta<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    ty: tar::EntryType,
+    max: u64,
+) -> Result<Vec<u8>, String> {
+    if ty != tar::EntryType::Regular {
+        return Err(format!("expected a regular file, found {ty:?}"));
+    }
+    let size = entry.header().size().map_err(|e| e.to_string())?;
+    if size > max {
+        return Err(format!("object of {size} bytes exceeds the limit of {max}"));
+    }
+    let mut data = Vec::with_capacity(size as usize);
+    entry
+        .read_to_end(&mut data)
+        .map_err(|e| format!("reading: {e}"))?;
+    Ok(data)
+}
+
+fn check_hash(data: &[u8], checksum: &str) -> Result<(), String> {
+    let actual = sha256_hex(data);
+    if actual != checksum {
+        return Err(format!(
+            "content does not match its name: it hashes to {actual}"
+        ));
+    }
+    Ok(())
+}
+
+/// The PAX xattrs of a content object must equal its xattrs blob minus `security.selinux`.
+fn check_pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>, blob: &[u8]) -> Result<(), String> {
+    let v = variant_of(blob, "a(ayay)");
+    let list: Vec<(Vec<u8>, Vec<u8>)> = v.get().unwrap_or_default();
+    let want: BTreeMap<Vec<u8>, Vec<u8>> = list
+        .into_iter()
+        .map(|(k, val)| (trim_nul(&k).to_vec(), val))
+        .filter(|(k, _)| k != format::SELINUX_XATTR)
+        .collect();
+    let mut have = BTreeMap::new();
+    if let Some(exts) = entry
+        .pax_extensions()
+        .map_err(|e| format!("bad PAX header: {e}"))?
+    {
+        for ext in exts {
+            let ext = ext.map_err(|e| format!("bad PAX record: {e}"))?;
+            if let Some(name) = ext.key_bytes().strip_prefix(format::PAX_XATTR_PREFIX) {
+                have.insert(name.to_vec(), ext.value_bytes().to_vec());
+            }
+        }
+    }
+    if have != want {
+        return Err("PAX xattrs differ from the object's .file-xattrs-link".into());
+    }
+    Ok(())
+}

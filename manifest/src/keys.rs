@@ -1,0 +1,86 @@
+//! Every label, annotation key, media type and limit of the image, in one place, each with
+//! the reason it exists.
+
+/// Config label (and manifest annotation) naming the ostree commit; importers read it to know
+/// which commit the image carries.
+pub const LABEL_COMMIT: &str = "ostree.commit";
+/// The diffid of the last ostree layer. Layers after it are "derived" (container builds on
+/// top); importers use it to split ostree content from the rest. Must be in `rootfs.diff_ids`
+/// exactly once.
+pub const LABEL_FINAL_DIFFID: &str = "ostree.final-diffid";
+/// Set to `true` when the commit's metadata has `ostree.bootable`, so bootc/rpm-ostree accept
+/// the image as a host image.
+pub const LABEL_BOOTABLE: &str = "ostree.bootable";
+/// bootc requires either this (`1`) or `ostree.bootable`; we set both for bootable commits.
+pub const LABEL_BOOTC: &str = "containers.bootc";
+/// Kernel version, from commit metadata `ostree.linux`.
+pub const LABEL_LINUX: &str = "ostree.linux";
+/// Image version, from commit metadata `version`; registries and UIs show it.
+pub const LABEL_VERSION: &str = "org.opencontainers.image.version";
+/// Tag name in `index.json`, as skopeo and podman read `oci:DIR:TAG`.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Layer annotation: comma-joined sorted component names of a chunk layer; tools detect
+/// chunked images by every layer but the first carrying it.
+pub const ANNOTATION_COMPONENTS: &str = "ostree.components";
+
+/// Labels a user must not set by hand: they describe the content and a wrong value would make
+/// importers misread the image.
+pub const RESERVED_LABELS: [&str; 2] = [LABEL_COMMIT, LABEL_FINAL_DIFFID];
+
+/// Commit metadata keys read for the image.
+pub mod meta {
+    /// Image version.
+    pub const VERSION: &str = "version";
+    /// Bootable marker set by `ostree commit --bootable`.
+    pub const BOOTABLE: &str = "ostree.bootable";
+    /// Kernel version set by `ostree commit --bootable`.
+    pub const LINUX: &str = "ostree.linux";
+    /// Keys that may name the commit's CPU architecture, first match wins: ostree has no
+    /// standard key, these are the ones build tools are known to write.
+    pub const ARCHITECTURE: [&str; 3] = [
+        "ostree.architecture",
+        "coreos-assembler.basearch",
+        "architecture",
+    ];
+}
+
+/// OCI media types.
+pub mod media {
+    /// Image index (index.json).
+    pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// Image manifest.
+    pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// Image config.
+    pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// Uncompressed layer.
+    pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    /// gzip layer: the only compressed type every deployed client (ostree-ext < 0.13.4 too)
+    /// accepts, hence the default.
+    pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// zstd layer.
+    pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+}
+
+/// OCI layout file names.
+pub mod layout {
+    /// Marker file of an OCI image layout.
+    pub const OCI_LAYOUT: &str = "oci-layout";
+    /// Its content.
+    pub const OCI_LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
+    /// The index.
+    pub const INDEX_JSON: &str = "index.json";
+    /// Blob directory.
+    pub const BLOBS: &str = "blobs";
+    /// sha256 blobs.
+    pub const BLOBS_SHA256: &str = "blobs/sha256";
+}
+
+/// gzip level: zlib's default trade-off (what ostree-ext uses), so our output is no larger.
+/// Pinned with the pure-Rust zlib-rs backend so the bytes are the same on every machine.
+pub const GZIP_LEVEL: u32 = 6;
+/// zstd level: zstd's default; ~4x faster than gzip -6 with smaller output.
+pub const ZSTD_LEVEL: i32 = 3;
+/// Buffer between compressor and blob file.
+pub const BLOB_BUFFER: usize = 256 * 1024;
+/// Longest `created_by` history text; long component lists are cut (UIs show one line).
+pub const MAX_CREATED_BY: usize = 1024;

@@ -1,0 +1,16 @@
+//! OCI image layout output for ostree-encap: blobs, config, manifest, index, archive.
+//!
+//! - [`keys`]: every label/annotation key, media type and limit, with the reason for each.
+//! - [`spec`]: the image metadata as a pure plan (labels, created, architecture, config).
+//! - [`ocidir`]: the layout directory (atomic blobs and index, verified reads).
+//! - [`archive`]: deterministic `oci-archive` tars.
+//! - [`oci`]: the JSON documents; [`json`]: canonical serialization.
+
+pub mod archive;
+pub mod json;
+pub mod keys;
+pub mod oci;
+pub mod ocidir;
+pub mod spec;
+
+pub use ocidir::{Compression, OciDir, OciError, WrittenLayer};

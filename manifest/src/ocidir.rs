@@ -1,0 +1,673 @@
+//! An OCI image layout directory, written through a `cap_std::fs::Dir`.
+//!
+//! # Atomicity
+//! Blobs are written to anonymous temp files in `blobs/sha256`, fsynced, and linked into place
+//! under their digest once it is known. `index.json` is the commit point: it is replaced
+//! atomically (temp file, fsync, rename, fsync dir) and last, so an interrupted run leaves the
+//! previous index — and so the previous image — intact and readable.
+
+use crate::json;
+use crate::keys::{self, layout, media};
+use crate::oci::{Descriptor, ImageConfig, Index, Manifest};
+use cap_std::fs::{Dir, File};
+use sha2::{Digest, Sha256};
+use std::io::{self, BufWriter, Read, Write};
+
+/// Layer compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// gzip at [`keys::GZIP_LEVEL`] (default: every client reads it).
+    #[default]
+    Gzip,
+    /// zstd at [`keys::ZSTD_LEVEL`].
+    Zstd,
+    /// Plain tar.
+    None,
+}
+
+impl Compression {
+    /// The layer media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => media::LAYER_GZIP,
+            Compression::Zstd => media::LAYER_ZSTD,
+            Compression::None => media::LAYER_TAR,
+        }
+    }
+
+    /// Parse a CLI name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "gzip" => Compression::Gzip,
+            "zstd" => Compression::Zstd,
+            "none" => Compression::None,
+            _ => return None,
+        })
+    }
+}
+
+/// Errors of the layout. Callers branch on `NotALayout` and `NoSuchImage`.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// The directory holds something else.
+    #[error("{path} exists and is neither empty nor an OCI image layout ({reason}); refusing to write into it")]
+    NotALayout {
+        /// Directory as named by the caller.
+        path: String,
+        /// What was found.
+        reason: String,
+    },
+    /// No image with that tag, or an untagged lookup in a multi-image layout.
+    #[error("{0}")]
+    NoSuchImage(String),
+    /// A blob's bytes do not match its descriptor.
+    #[error("blob {digest}: {reason}")]
+    BadBlob {
+        /// The digest.
+        digest: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A JSON document cannot be parsed.
+    #[error("{what}: invalid JSON: {reason}")]
+    BadJson {
+        /// Which document.
+        what: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// An I/O error.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> OciError {
+    let what = what.into();
+    move |source| OciError::Io { what, source }
+}
+
+/// Write `data` to `name` in `dir` atomically.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn atomic_write(dir: &Dir, name: &str, data: &[u8]) -> Result<(), OciError> {
+    let mut tmp = cap_tempfile::TempFile::new(dir)
+        .map_err(io_err(format!("creating temp file for {name}")))?;
+    tmp.write_all(data)
+        .map_err(io_err(format!("writing {name}")))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err(format!("syncing {name}")))?;
+    tmp.replace(name)
+        .map_err(io_err(format!("renaming {name} into place")))?;
+    sync_dir(dir).map_err(io_err(format!("syncing directory of {name}")))
+}
+
+fn sync_dir(dir: &Dir) -> io::Result<()> {
+    // Dir handles are O_PATH; fsync needs a real descriptor of the directory.
+    dir.open(".")?.sync_all()
+}
+
+/// An opened OCI image layout.
+#[derive(Debug)]
+pub struct OciDir {
+    dir: Dir,
+    blobs: Dir,
+}
+
+/// A manifest found in a layout, with its config.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// Descriptor of the manifest (from index.json).
+    pub descriptor: Descriptor,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The config.
+    pub config: ImageConfig,
+}
+
+impl OciDir {
+    /// Use `dir` as a layout: initialise it when empty, open it when it is a layout, refuse
+    /// anything else. `shown` names the directory in errors.
+    ///
+    /// # Errors
+    /// [`OciError::NotALayout`], or I/O errors.
+    pub fn ensure(dir: Dir, shown: &str) -> Result<Self, OciError> {
+        if dir.exists(layout::OCI_LAYOUT) {
+            return Self::open(dir, shown);
+        }
+        let mut entries = dir.entries().map_err(io_err(format!("listing {shown}")))?;
+        if let Some(e) = entries.next() {
+            let name = e
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "?".into());
+            return Err(OciError::NotALayout {
+                path: shown.into(),
+                reason: format!("it has no oci-layout file but contains {name:?}"),
+            });
+        }
+        dir.create_dir_all(layout::BLOBS_SHA256)
+            .map_err(io_err(format!("creating {shown}/{}", layout::BLOBS_SHA256)))?;
+        atomic_write(
+            &dir,
+            layout::OCI_LAYOUT,
+            layout::OCI_LAYOUT_CONTENT.as_bytes(),
+        )?;
+        Self::open(dir, shown)
+    }
+
+    /// Open an existing layout.
+    ///
+    /// # Errors
+    /// [`OciError::NotALayout`] if `oci-layout` is missing or unreadable.
+    pub fn open(dir: Dir, shown: &str) -> Result<Self, OciError> {
+        let marker = dir
+            .read(layout::OCI_LAYOUT)
+            .map_err(|e| OciError::NotALayout {
+                path: shown.into(),
+                reason: format!("cannot read {}: {e}", layout::OCI_LAYOUT),
+            })?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&marker).map_err(|e| OciError::NotALayout {
+                path: shown.into(),
+                reason: format!("{} is not JSON: {e}", layout::OCI_LAYOUT),
+            })?;
+        if v.get("imageLayoutVersion")
+            .and_then(|v| v.as_str())
+            .is_none()
+        {
+            return Err(OciError::NotALayout {
+                path: shown.into(),
+                reason: format!("{} has no imageLayoutVersion", layout::OCI_LAYOUT),
+            });
+        }
+        dir.create_dir_all(layout::BLOBS_SHA256)
+            .map_err(io_err(format!("creating {shown}/{}", layout::BLOBS_SHA256)))?;
+        let blobs = dir
+            .open_dir(layout::BLOBS_SHA256)
+            .map_err(io_err(format!("opening {shown}/{}", layout::BLOBS_SHA256)))?;
+        Ok(OciDir { dir, blobs })
+    }
+
+    /// The layout's directory.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// Start writing a layer blob.
+    ///
+    /// # Errors
+    /// I/O errors creating the temp file or the compressor.
+    pub fn layer_writer(&self, compression: Compression) -> Result<LayerWriter<'_>, OciError> {
+        let tmp =
+            cap_tempfile::TempFile::new(&self.blobs).map_err(io_err("creating layer temp file"))?;
+        let sink = HashWriter::new(BufWriter::with_capacity(keys::BLOB_BUFFER, tmp));
+        let enc = match compression {
+            Compression::Gzip => Encoder::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .operating_system(255)
+                    .write(sink, flate2::Compression::new(keys::GZIP_LEVEL)),
+            ),
+            Compression::Zstd => {
+                let mut z = zstd::stream::write::Encoder::new(sink, keys::ZSTD_LEVEL)
+                    .map_err(io_err("starting zstd"))?;
+                z.include_checksum(true)
+                    .map_err(io_err("configuring zstd"))?;
+                Encoder::Zstd(z)
+            }
+            Compression::None => Encoder::None(sink),
+        };
+        Ok(LayerWriter {
+            oci: self,
+            enc,
+            diff: Sha256::new(),
+            uncompressed: 0,
+            media_type: compression.media_type(),
+        })
+    }
+
+    /// Write a JSON document as a blob (already canonical bytes).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write_blob(&self, media_type: &str, data: &[u8]) -> Result<Descriptor, OciError> {
+        let hex = hex::encode(Sha256::digest(data));
+        if !self.blobs.exists(&hex) {
+            atomic_write(&self.blobs, &hex, data)?;
+        }
+        Ok(Descriptor::new(
+            media_type,
+            &format!("sha256:{hex}"),
+            data.len() as u64,
+        ))
+    }
+
+    /// Whether a blob with this digest exists.
+    pub fn has_blob(&self, digest: &str) -> bool {
+        digest
+            .strip_prefix("sha256:")
+            .is_some_and(|hex| self.blobs.exists(hex))
+    }
+
+    /// Read index.json (an empty index if there is none yet).
+    ///
+    /// # Errors
+    /// Unreadable or invalid index.json.
+    pub fn read_index(&self) -> Result<Index, OciError> {
+        match self.dir.read(layout::INDEX_JSON) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| OciError::BadJson {
+                what: layout::INDEX_JSON.into(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index {
+                schema_version: 2,
+                media_type: Some(media::INDEX.into()),
+                manifests: Vec::new(),
+                extra: Default::default(),
+            }),
+            Err(e) => Err(io_err(layout::INDEX_JSON)(e)),
+        }
+    }
+
+    /// Point `tag` (or the untagged slot) at `desc`, keeping every other entry; replaces
+    /// index.json atomically.
+    ///
+    /// # Errors
+    /// Invalid existing index, I/O errors.
+    pub fn set_manifest(&self, mut desc: Descriptor, tag: Option<&str>) -> Result<(), OciError> {
+        let mut index = self.read_index()?;
+        if let Some(tag) = tag {
+            desc.annotations
+                .get_or_insert_with(Default::default)
+                .insert(keys::ANNOTATION_REF_NAME.into(), tag.into());
+        }
+        let same_slot = |d: &Descriptor| ref_name(d) == tag;
+        match index.manifests.iter().position(same_slot) {
+            Some(i) => {
+                index.manifests[i] = desc;
+                // An older tool may have left duplicates of the tag; one entry per tag.
+                let mut seen = false;
+                index.manifests.retain(|d| {
+                    if ref_name(d) != tag {
+                        return true;
+                    }
+                    let keep = !seen;
+                    seen = true;
+                    keep
+                });
+            }
+            None => index.manifests.push(desc),
+        }
+        index.media_type = Some(media::INDEX.into());
+        let bytes = json::to_canonical(&index).map_err(|e| OciError::BadJson {
+            what: layout::INDEX_JSON.into(),
+            reason: e.to_string(),
+        })?;
+        atomic_write(&self.dir, layout::INDEX_JSON, &bytes)
+    }
+
+    /// Find the image for `tag`; without a tag the layout must hold exactly one image.
+    ///
+    /// # Errors
+    /// [`OciError::NoSuchImage`] listing the tags there are; blob errors.
+    pub fn resolve(&self, tag: Option<&str>) -> Result<ResolvedImage, OciError> {
+        let index = self.read_index()?;
+        let tags: Vec<String> = index
+            .manifests
+            .iter()
+            .map(|d| ref_name(d).unwrap_or("<untagged>").to_string())
+            .collect();
+        let desc = match tag {
+            Some(t) => index
+                .manifests
+                .iter()
+                .find(|d| ref_name(d) == Some(t))
+                .ok_or_else(|| {
+                    OciError::NoSuchImage(format!("no image tagged {t:?} (tags: {})", list(&tags)))
+                })?,
+            None => match index.manifests.as_slice() {
+                [one] => one,
+                [] => return Err(OciError::NoSuchImage("the layout holds no image".into())),
+                _ => {
+                    return Err(OciError::NoSuchImage(format!(
+                        "the layout holds {} images; name one with --tag (tags: {})",
+                        tags.len(),
+                        list(&tags)
+                    )))
+                }
+            },
+        }
+        .clone();
+        let manifest: Manifest = self.read_json_blob(&desc, "manifest")?;
+        let config: ImageConfig = self.read_json_blob(&manifest.config, "config")?;
+        Ok(ResolvedImage {
+            descriptor: desc,
+            manifest,
+            config,
+        })
+    }
+
+    fn read_json_blob<T: serde::de::DeserializeOwned>(
+        &self,
+        desc: &Descriptor,
+        what: &str,
+    ) -> Result<T, OciError> {
+        let mut data = Vec::new();
+        self.open_blob(desc)?
+            .read_to_end(&mut data)
+            .map_err(|e| OciError::BadBlob {
+                digest: desc.digest.clone(),
+                reason: format!("{what}: {e}"),
+            })?;
+        serde_json::from_slice(&data).map_err(|e| OciError::BadJson {
+            what: format!("{what} {}", desc.digest),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Open a blob for reading; the reader fails at EOF if the bytes do not match the
+    /// descriptor's digest and size.
+    ///
+    /// # Errors
+    /// Malformed digest or missing blob.
+    pub fn open_blob(&self, desc: &Descriptor) -> Result<VerifyingReader<File>, OciError> {
+        let hex = desc.sha256_hex().ok_or_else(|| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            reason: "not a sha256 digest".into(),
+        })?;
+        let f = self.blobs.open(hex).map_err(|e| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            reason: format!("cannot open blobs/sha256/{hex}: {e}"),
+        })?;
+        Ok(VerifyingReader {
+            inner: f,
+            hasher: Sha256::new(),
+            read: 0,
+            expected_hex: hex.to_string(),
+            expected_size: desc.size,
+        })
+    }
+}
+
+fn ref_name(d: &Descriptor) -> Option<&str> {
+    d.annotations
+        .as_ref()
+        .and_then(|a| a.get(keys::ANNOTATION_REF_NAME))
+        .map(String::as_str)
+}
+
+fn list(tags: &[String]) -> String {
+    if tags.is_empty() {
+        "none".into()
+    } else {
+        tags.join(", ")
+    }
+}
+
+/// Decompress a layer by media type.
+///
+/// # Errors
+/// Unsupported media type, or a zstd stream that cannot start.
+pub fn decompress<'a>(media_type: &str, r: impl Read + 'a) -> Result<Box<dyn Read + 'a>, OciError> {
+    Ok(match media_type {
+        media::LAYER_GZIP | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            Box::new(flate2::read::GzDecoder::new(r))
+        }
+        media::LAYER_ZSTD => {
+            Box::new(zstd::stream::read::Decoder::new(r).map_err(io_err("starting zstd"))?)
+        }
+        media::LAYER_TAR => Box::new(r),
+        other => {
+            return Err(OciError::BadBlob {
+                digest: String::new(),
+                reason: format!("unsupported layer media type {other}"),
+            })
+        }
+    })
+}
+
+/// Reader that checks digest and size when it reaches EOF.
+pub struct VerifyingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+    expected_hex: String,
+    expected_size: u64,
+}
+
+impl<R: Read> Read for VerifyingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        if self.read > self.expected_size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "blob is larger than its descriptor's size {}",
+                    self.expected_size
+                ),
+            ));
+        }
+        if n == 0 && !buf.is_empty() {
+            if self.read != self.expected_size {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "blob has {} bytes, its descriptor says {}",
+                        self.read, self.expected_size
+                    ),
+                ));
+            }
+            let actual = hex::encode(self.hasher.clone().finalize());
+            if actual != self.expected_hex {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("blob content hashes to sha256:{actual}"),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
+struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type BlobSink<'a> = HashWriter<BufWriter<cap_tempfile::TempFile<'a>>>;
+
+enum Encoder<'a> {
+    Gzip(flate2::write::GzEncoder<BlobSink<'a>>),
+    Zstd(zstd::stream::write::Encoder<'static, BlobSink<'a>>),
+    None(BlobSink<'a>),
+}
+
+/// A layer blob being written: the uncompressed tar goes in, hashed (diffid) and compressed
+/// (digest) on the way. Call [`LayerWriter::finish`]; dropping it discards the blob.
+pub struct LayerWriter<'a> {
+    oci: &'a OciDir,
+    enc: Encoder<'a>,
+    diff: Sha256,
+    uncompressed: u64,
+    media_type: &'static str,
+}
+
+/// A finished layer blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenLayer {
+    /// Its descriptor (no annotations yet).
+    pub descriptor: Descriptor,
+    /// `sha256:` of the uncompressed stream.
+    pub diff_id: String,
+    /// Uncompressed size.
+    pub uncompressed_size: u64,
+}
+
+impl Write for LayerWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.enc {
+            Encoder::Gzip(e) => e.write(buf)?,
+            Encoder::Zstd(e) => e.write(buf)?,
+            Encoder::None(e) => e.write(buf)?,
+        };
+        self.diff.update(&buf[..n]);
+        self.uncompressed += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.enc {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+            Encoder::None(e) => e.flush(),
+        }
+    }
+}
+
+impl LayerWriter<'_> {
+    /// Finish compression, fsync, and link the blob into place under its digest.
+    ///
+    /// # Errors
+    /// I/O errors of the final writes.
+    pub fn finish(self) -> Result<WrittenLayer, OciError> {
+        let sink = match self.enc {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+            Encoder::None(e) => Ok(e),
+        }
+        .map_err(io_err("finishing layer compression"))?;
+        let HashWriter {
+            inner,
+            hasher,
+            count,
+        } = sink;
+        let tmp = inner
+            .into_inner()
+            .map_err(|e| io_err("flushing layer blob")(e.into_error()))?;
+        let hex = hex::encode(hasher.finalize());
+        tmp.as_file()
+            .sync_all()
+            .map_err(io_err("syncing layer blob"))?;
+        if self.oci.blobs.exists(&hex) {
+            // Same digest, same bytes: keep the existing blob (it may be in use by a reader).
+            drop(tmp);
+        } else {
+            tmp.replace(&hex)
+                .map_err(io_err(format!("linking blob {hex}")))?;
+            sync_dir(&self.oci.blobs).map_err(io_err("syncing blobs directory"))?;
+        }
+        Ok(WrittenLayer {
+            descriptor: Descriptor::new(self.media_type, &format!("sha256:{hex}"), count),
+            diff_id: format!("sha256:{}", hex::encode(self.diff.finalize())),
+            uncompressed_size: self.uncompressed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir() -> cap_tempfile::TempDir {
+        cap_tempfile::tempdir(cap_std::ambient_authority()).unwrap()
+    }
+
+    #[test]
+    fn ensure_refuses_foreign_dirs_and_reopens_layouts() {
+        let td = tmpdir();
+        td.write("stray", "x").unwrap();
+        let err = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap_err();
+        assert!(err.to_string().contains("\"stray\""), "{err}");
+        let td = tmpdir();
+        let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+        assert!(oci.read_index().unwrap().manifests.is_empty());
+        OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+    }
+
+    #[test]
+    fn layers_are_deterministic_and_verified_on_read() {
+        for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
+            let td = tmpdir();
+            let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+            let mut digests = Vec::new();
+            for _ in 0..2 {
+                let mut w = oci.layer_writer(c).unwrap();
+                w.write_all(&b"hello world ".repeat(1000)).unwrap();
+                digests.push(w.finish().unwrap());
+            }
+            assert_eq!(digests[0], digests[1]);
+            let l = &digests[0];
+            assert_eq!(l.uncompressed_size, 12000);
+            let mut out = Vec::new();
+            decompress(c.media_type(), oci.open_blob(&l.descriptor).unwrap())
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, b"hello world ".repeat(1000));
+            // Corrupt the blob: reading must fail.
+            let hex = l.descriptor.sha256_hex().unwrap().to_string();
+            let mut bytes = td.read(format!("blobs/sha256/{hex}")).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            td.write(format!("blobs/sha256/{hex}"), &bytes).unwrap();
+            let mut sink = Vec::new();
+            assert!(oci
+                .open_blob(&l.descriptor)
+                .unwrap()
+                .read_to_end(&mut sink)
+                .is_err());
+        }
+    }
+
+    #[test]
+    fn tags_replace_and_coexist() {
+        let td = tmpdir();
+        let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+        let d = |n: &str| Descriptor::new(media::MANIFEST, &format!("sha256:{}", n.repeat(64)), 1);
+        oci.set_manifest(d("a"), Some("one")).unwrap();
+        oci.set_manifest(d("b"), Some("two")).unwrap();
+        oci.set_manifest(d("c"), Some("one")).unwrap();
+        let idx = oci.read_index().unwrap();
+        assert_eq!(idx.manifests.len(), 2);
+        assert_eq!(
+            idx.manifests[0].digest,
+            format!("sha256:{}", "c".repeat(64))
+        );
+        assert_eq!(ref_name(&idx.manifests[1]), Some("two"));
+        let err = oci.resolve(None).unwrap_err().to_string();
+        assert!(err.contains("one, two"), "{err}");
+        let err = oci.resolve(Some("three")).unwrap_err().to_string();
+        assert!(err.contains("\"three\""), "{err}");
+    }
+}

@@ -1,0 +1,548 @@
+//! The image's metadata as a plan: labels, annotations, timestamps, architecture and the
+//! container config, computed from plain commit facts and options. Pure: no I/O, no clock.
+
+use crate::keys::{self, meta, RESERVED_LABELS};
+use crate::oci::{Descriptor, History, ImageConfig, Manifest, Platform, RootFs};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Facts about the commit that the image metadata is made from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitFacts {
+    /// Commit checksum.
+    pub checksum: String,
+    /// Commit timestamp (seconds since the epoch, UTC).
+    pub timestamp: u64,
+    /// Commit subject.
+    pub subject: String,
+    /// Commit metadata as strings: `Some` for string values, `None` for other types (so
+    /// `--copymeta` can say "not a string" rather than "missing").
+    pub metadata: BTreeMap<String, Option<String>>,
+    /// Whether the metadata has `ostree.bootable` set to true.
+    pub bootable: bool,
+}
+
+/// User choices that shape the image metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageOptions {
+    /// `--label K=V`, in order; later wins.
+    pub labels: Vec<(String, String)>,
+    /// `--annotation K=V` (manifest only).
+    pub annotations: Vec<(String, String)>,
+    /// `--copymeta KEY`: required commit metadata string keys copied as labels.
+    pub copymeta: Vec<String>,
+    /// `--copymeta-opt KEY`: optional ones.
+    pub copymeta_opt: Vec<String>,
+    /// `--config FILE`: the OCI config's `config` member (Env, Entrypoint, Cmd, ...).
+    pub container_config: Option<Map<String, Value>>,
+    /// `--cmd ARG...`
+    pub cmd: Option<Vec<String>>,
+    /// `--arch`: an OCI or kernel architecture name.
+    pub arch: Option<String>,
+    /// `--created`: RFC 3339.
+    pub created: Option<String>,
+    /// `SOURCE_DATE_EPOCH`, as read by the caller (the library reads no environment).
+    pub source_date_epoch: Option<String>,
+}
+
+/// Why the image metadata cannot be made.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    /// `--copymeta KEY` names a key the commit lacks.
+    #[error("--copymeta {key}: the commit metadata has no key {key:?}")]
+    MissingMeta {
+        /// The key.
+        key: String,
+    },
+    /// A copied key holds something other than a string.
+    #[error("--copymeta {key}: the commit metadata value of {key:?} is not a string")]
+    NotAString {
+        /// The key.
+        key: String,
+    },
+    /// A label the tool owns.
+    #[error(
+        "--label {key}: this label is set by ostree-encap from the commit and cannot be overridden"
+    )]
+    ReservedLabel {
+        /// The key.
+        key: String,
+    },
+    /// Bad `--created` or `SOURCE_DATE_EPOCH`.
+    #[error("{what} {value:?} is not a valid time: {reason}")]
+    BadTime {
+        /// Which input.
+        what: &'static str,
+        /// The value.
+        value: String,
+        /// Details.
+        reason: String,
+    },
+    /// Bad `--config` content.
+    #[error("--config: {0}")]
+    BadConfig(String),
+}
+
+/// The planned image metadata, ready to be combined with the written layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSpec {
+    /// Config labels (also copied to manifest annotations), without `ostree.final-diffid`,
+    /// which needs the layers.
+    pub labels: BTreeMap<String, String>,
+    /// Extra manifest-only annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// `created` of config and history, RFC 3339 UTC.
+    pub created: String,
+    /// OCI architecture.
+    pub architecture: String,
+    /// OCI os.
+    pub os: String,
+    /// The config's `config` member, without Labels (those are in `labels`).
+    pub container_config: Map<String, Value>,
+    /// History text of the commit layer.
+    pub commit_layer_created_by: String,
+}
+
+/// One written layer, as the manifest needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRecord {
+    /// Blob descriptor (media type, digest, size, annotations).
+    pub descriptor: Descriptor,
+    /// `sha256:<hex>` of the uncompressed tar.
+    pub diff_id: String,
+    /// History text.
+    pub created_by: String,
+}
+
+/// Map kernel/rpm architecture names to OCI's (`GOARCH`) names; OCI names pass through.
+pub fn oci_arch(arch: &str) -> String {
+    match arch {
+        "x86_64" | "amd64" => "amd64",
+        "aarch64" | "arm64" => "arm64",
+        "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        "i686" | "i386" | "386" => "386",
+        "armv7hl" | "armv7l" | "arm" => "arm",
+        other => other,
+    }
+    .to_string()
+}
+
+/// Compute the image metadata.
+///
+/// `host_arch` is the fallback architecture (the caller passes the host's).
+///
+/// # Errors
+/// [`SpecError`] naming the offending option or key.
+pub fn image_spec(
+    facts: &CommitFacts,
+    opts: &ImageOptions,
+    host_arch: &str,
+) -> Result<ImageSpec, SpecError> {
+    let mut labels = BTreeMap::new();
+    let mut container_config = opts.container_config.clone().unwrap_or_default();
+    // Labels from --config are the weakest; ours and --label override them.
+    if let Some(v) = container_config.remove("Labels") {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let Value::String(s) = v else {
+                        return Err(SpecError::BadConfig(format!("label {k:?} is not a string")));
+                    };
+                    labels.insert(k, s);
+                }
+            }
+            Value::Null => {}
+            _ => {
+                return Err(SpecError::BadConfig(
+                    "Labels must be an object of strings".into(),
+                ))
+            }
+        }
+    }
+    labels.insert(keys::LABEL_COMMIT.to_string(), facts.checksum.clone());
+    if let Some(Some(v)) = facts.metadata.get(meta::VERSION) {
+        labels.insert(keys::LABEL_VERSION.into(), v.clone());
+    }
+    if facts.bootable {
+        labels.insert(keys::LABEL_BOOTABLE.into(), "true".into());
+        labels.insert(keys::LABEL_BOOTC.into(), "1".into());
+    }
+    if let Some(Some(v)) = facts.metadata.get(meta::LINUX) {
+        labels.insert(keys::LABEL_LINUX.into(), v.clone());
+    }
+    for (key, required) in opts
+        .copymeta
+        .iter()
+        .map(|k| (k, true))
+        .chain(opts.copymeta_opt.iter().map(|k| (k, false)))
+    {
+        match facts.metadata.get(key) {
+            Some(Some(v)) => {
+                labels.insert(key.clone(), v.clone());
+            }
+            Some(None) if required => return Err(SpecError::NotAString { key: key.clone() }),
+            None if required => return Err(SpecError::MissingMeta { key: key.clone() }),
+            _ => {}
+        }
+    }
+    for (k, v) in &opts.labels {
+        if RESERVED_LABELS.contains(&k.as_str()) {
+            return Err(SpecError::ReservedLabel { key: k.clone() });
+        }
+        labels.insert(k.clone(), v.clone());
+    }
+    if let Some(cmd) = &opts.cmd {
+        container_config.insert("Cmd".into(), Value::from(cmd.clone()));
+    }
+    let created = created_time(facts, opts)?;
+    let architecture = match &opts.arch {
+        Some(a) => oci_arch(a),
+        None => meta::ARCHITECTURE
+            .iter()
+            .find_map(|k| facts.metadata.get(*k).cloned().flatten())
+            .map(|a| oci_arch(&a))
+            .unwrap_or_else(|| oci_arch(host_arch)),
+    };
+    let commit_layer_created_by = if facts.subject.trim().is_empty() {
+        format!("ostree commit {}", facts.checksum)
+    } else {
+        format!(
+            "ostree commit {}: {}",
+            short(&facts.checksum),
+            facts.subject.trim()
+        )
+    };
+    Ok(ImageSpec {
+        labels,
+        annotations: opts.annotations.iter().cloned().collect(),
+        created,
+        architecture,
+        os: "linux".into(),
+        container_config,
+        commit_layer_created_by: truncate(commit_layer_created_by),
+    })
+}
+
+fn short(c: &str) -> &str {
+    &c[..c.len().min(12)]
+}
+
+/// Cut history text at [`keys::MAX_CREATED_BY`] bytes on a char boundary.
+pub fn truncate(mut s: String) -> String {
+    if s.len() > keys::MAX_CREATED_BY {
+        let mut end = keys::MAX_CREATED_BY - 3;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
+
+/// `--created`, else `SOURCE_DATE_EPOCH`, else the commit timestamp; always UTC with seconds
+/// precision, so equal instants give equal bytes.
+fn created_time(facts: &CommitFacts, opts: &ImageOptions) -> Result<String, SpecError> {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    let secs: i64 = if let Some(c) = &opts.created {
+        DateTime::parse_from_rfc3339(c)
+            .map_err(|e| SpecError::BadTime {
+                what: "--created",
+                value: c.clone(),
+                reason: e.to_string(),
+            })?
+            .timestamp()
+    } else if let Some(s) = &opts.source_date_epoch {
+        s.trim()
+            .parse()
+            .map_err(|e: std::num::ParseIntError| SpecError::BadTime {
+                what: "SOURCE_DATE_EPOCH",
+                value: s.clone(),
+                reason: e.to_string(),
+            })?
+    } else {
+        i64::try_from(facts.timestamp).map_err(|_| SpecError::BadTime {
+            what: "commit timestamp",
+            value: facts.timestamp.to_string(),
+            reason: "out of range".into(),
+        })?
+    };
+    let t: DateTime<Utc> = DateTime::from_timestamp(secs, 0).ok_or_else(|| SpecError::BadTime {
+        what: "timestamp",
+        value: secs.to_string(),
+        reason: "out of range".into(),
+    })?;
+    Ok(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+impl ImageSpec {
+    /// The OCI config for these layers (commit layer first).
+    pub fn config(&self, layers: &[LayerRecord]) -> ImageConfig {
+        let mut labels = self.labels.clone();
+        if let Some(last) = layers.last() {
+            labels.insert(keys::LABEL_FINAL_DIFFID.into(), last.diff_id.clone());
+        }
+        let mut cc = self.container_config.clone();
+        cc.insert(
+            "Labels".into(),
+            Value::Object(
+                labels
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            ),
+        );
+        ImageConfig {
+            architecture: self.architecture.clone(),
+            os: self.os.clone(),
+            created: self.created.clone(),
+            config: cc,
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+            },
+            history: layers
+                .iter()
+                .map(|l| History {
+                    created: self.created.clone(),
+                    created_by: l.created_by.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The manifest: annotations repeat every label (some registries only show the
+    /// manifest), plus `--annotation`s.
+    pub fn manifest(
+        &self,
+        config: &ImageConfig,
+        config_desc: Descriptor,
+        layers: &[LayerRecord],
+    ) -> Manifest {
+        let mut annotations: BTreeMap<String, String> = config
+            .config
+            .get("Labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        annotations.extend(self.annotations.clone());
+        Manifest {
+            schema_version: 2,
+            media_type: keys::media::MANIFEST.into(),
+            config: config_desc,
+            layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+        }
+    }
+
+    /// The platform of the manifest descriptor in index.json.
+    pub fn platform(&self) -> Platform {
+        Platform {
+            architecture: self.architecture.clone(),
+            os: self.os.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> CommitFacts {
+        let mut metadata = BTreeMap::new();
+        metadata.insert("version".into(), Some("42.1".into()));
+        metadata.insert("ostree.linux".into(), Some("6.1.0-1".into()));
+        metadata.insert("custom".into(), Some("x".into()));
+        metadata.insert("list".into(), None);
+        CommitFacts {
+            checksum: "ab".repeat(32),
+            timestamp: 1_743_465_600,
+            subject: "Build 42".into(),
+            metadata,
+            bootable: true,
+        }
+    }
+
+    #[test]
+    fn labels_from_commit() {
+        let s = image_spec(&facts(), &ImageOptions::default(), "x86_64").unwrap();
+        assert_eq!(s.labels["ostree.commit"], "ab".repeat(32));
+        assert_eq!(s.labels["org.opencontainers.image.version"], "42.1");
+        assert_eq!(s.labels["ostree.bootable"], "true");
+        assert_eq!(s.labels["containers.bootc"], "1");
+        assert_eq!(s.labels["ostree.linux"], "6.1.0-1");
+        assert_eq!(s.created, "2025-04-01T00:00:00Z");
+        assert_eq!(s.architecture, "amd64");
+        let mut f = facts();
+        f.bootable = false;
+        let s = image_spec(&f, &ImageOptions::default(), "aarch64").unwrap();
+        assert!(!s.labels.contains_key("ostree.bootable"));
+        assert!(!s.labels.contains_key("containers.bootc"));
+        assert_eq!(s.architecture, "arm64");
+    }
+
+    #[test]
+    fn created_precedence() {
+        let mut o = ImageOptions {
+            source_date_epoch: Some("86400".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            image_spec(&facts(), &o, "x").unwrap().created,
+            "1970-01-02T00:00:00Z"
+        );
+        o.created = Some("2024-01-01T01:00:00+01:00".into());
+        assert_eq!(
+            image_spec(&facts(), &o, "x").unwrap().created,
+            "2024-01-01T00:00:00Z"
+        );
+        o.created = Some("yesterday".into());
+        assert!(matches!(
+            image_spec(&facts(), &o, "x"),
+            Err(SpecError::BadTime {
+                what: "--created",
+                ..
+            })
+        ));
+        o.created = None;
+        o.source_date_epoch = Some("soon".into());
+        assert!(matches!(
+            image_spec(&facts(), &o, "x"),
+            Err(SpecError::BadTime {
+                what: "SOURCE_DATE_EPOCH",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn copymeta_and_labels() {
+        let o = ImageOptions {
+            copymeta: vec!["custom".into()],
+            copymeta_opt: vec!["absent".into()],
+            labels: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+            ..Default::default()
+        };
+        let s = image_spec(&facts(), &o, "x").unwrap();
+        assert_eq!(s.labels["custom"], "x");
+        assert_eq!(s.labels["a"], "2");
+        assert!(!s.labels.contains_key("absent"));
+        let o = ImageOptions {
+            copymeta: vec!["absent".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            image_spec(&facts(), &o, "x"),
+            Err(SpecError::MissingMeta {
+                key: "absent".into()
+            })
+        );
+        let o = ImageOptions {
+            copymeta: vec!["list".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            image_spec(&facts(), &o, "x"),
+            Err(SpecError::NotAString { key: "list".into() })
+        );
+        let o = ImageOptions {
+            labels: vec![("ostree.commit".into(), "x".into())],
+            ..Default::default()
+        };
+        assert!(matches!(
+            image_spec(&facts(), &o, "x"),
+            Err(SpecError::ReservedLabel { .. })
+        ));
+    }
+
+    #[test]
+    fn config_labels_are_weakest_and_cmd_applies() {
+        let mut cc = Map::new();
+        cc.insert("Env".into(), serde_json::json!(["A=1"]));
+        cc.insert(
+            "Labels".into(),
+            serde_json::json!({"ostree.commit": "fake", "mine": "yes"}),
+        );
+        let o = ImageOptions {
+            container_config: Some(cc),
+            cmd: Some(vec!["/bin/sh".into()]),
+            ..Default::default()
+        };
+        let s = image_spec(&facts(), &o, "x").unwrap();
+        assert_eq!(s.labels["ostree.commit"], "ab".repeat(32));
+        assert_eq!(s.labels["mine"], "yes");
+        assert_eq!(s.container_config["Cmd"], serde_json::json!(["/bin/sh"]));
+        assert_eq!(s.container_config["Env"], serde_json::json!(["A=1"]));
+        assert!(!s.container_config.contains_key("Labels"));
+        let mut bad = Map::new();
+        bad.insert("Labels".into(), serde_json::json!({"n": 1}));
+        let o = ImageOptions {
+            container_config: Some(bad),
+            ..Default::default()
+        };
+        assert!(matches!(
+            image_spec(&facts(), &o, "x"),
+            Err(SpecError::BadConfig(_))
+        ));
+    }
+
+    #[test]
+    fn arch_from_metadata_then_option() {
+        let mut f = facts();
+        f.metadata
+            .insert("coreos-assembler.basearch".into(), Some("s390x".into()));
+        assert_eq!(
+            image_spec(&f, &ImageOptions::default(), "x86_64")
+                .unwrap()
+                .architecture,
+            "s390x"
+        );
+        let o = ImageOptions {
+            arch: Some("aarch64".into()),
+            ..Default::default()
+        };
+        assert_eq!(image_spec(&f, &o, "x86_64").unwrap().architecture, "arm64");
+    }
+
+    #[test]
+    fn final_diffid_is_last_layer_and_annotations_mirror_labels() {
+        let s = image_spec(
+            &facts(),
+            &ImageOptions {
+                annotations: vec![("only.manifest".into(), "1".into())],
+                ..Default::default()
+            },
+            "x86_64",
+        )
+        .unwrap();
+        let layer = |d: &str| LayerRecord {
+            descriptor: Descriptor::new(keys::media::LAYER_GZIP, &format!("sha256:{d}"), 1),
+            diff_id: format!("sha256:{d}{d}"),
+            created_by: "x".into(),
+        };
+        let layers = [layer("1"), layer("2")];
+        let cfg = s.config(&layers);
+        assert_eq!(cfg.config["Labels"]["ostree.final-diffid"], "sha256:22");
+        assert_eq!(cfg.rootfs.diff_ids, vec!["sha256:11", "sha256:22"]);
+        assert_eq!(cfg.history.len(), 2);
+        let m = s.manifest(
+            &cfg,
+            Descriptor::new(keys::media::CONFIG, "sha256:c", 1),
+            &layers,
+        );
+        let ann = m.annotations.unwrap();
+        assert_eq!(ann["ostree.final-diffid"], "sha256:22");
+        assert_eq!(ann["ostree.commit"], "ab".repeat(32));
+        assert_eq!(ann["only.manifest"], "1");
+        assert!(!cfg.config["Labels"]
+            .as_object()
+            .unwrap()
+            .contains_key("only.manifest"));
+    }
+}

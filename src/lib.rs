@@ -1,0 +1,554 @@
+//! ostree-encap: turn an ostree commit into a reproducible OCI image in the ostree container
+//! format ("chunked v1"), and check such images.
+//!
+//! This crate is the orchestration over three libraries, in parse → plan → execute order:
+//! [`encapsulate`] reads the commit and writes tar streams, [`layering`] plans which objects go
+//! into which layer, [`manifest`] writes the OCI layout. The binary only parses arguments and
+//! renders results.
+
+use anyhow::{bail, Context, Result};
+use cap_std::fs::Dir;
+use encapsulate::{CommitInfo, MetaValue};
+use layering::{LayerKind, Plan};
+use manifest::keys;
+use manifest::oci::Descriptor;
+use manifest::spec::{image_spec, CommitFacts, ImageOptions, LayerRecord};
+use manifest::{Compression, OciDir};
+use serde::Serialize;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// What to encapsulate and how.
+#[derive(Debug, Clone, Default)]
+pub struct EncapsulateRequest {
+    /// Source repository.
+    pub repo: PathBuf,
+    /// Branch, `remote:ref` or checksum.
+    pub rev: String,
+    /// Image metadata options.
+    pub image: ImageOptions,
+    /// Layer compression.
+    pub compression: Compression,
+    /// Tag in the layout (`None`: the untagged slot).
+    pub tag: Option<String>,
+}
+
+/// One layer of a written image, for `--json` and the text summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LayerSummary {
+    /// Blob digest.
+    pub digest: String,
+    /// Uncompressed digest.
+    pub diff_id: String,
+    /// Blob size.
+    pub size: u64,
+    /// Uncompressed size.
+    pub uncompressed_size: u64,
+    /// Media type.
+    pub media_type: String,
+    /// Content objects in it.
+    pub content_objects: u64,
+    /// Component names (chunk layers).
+    pub components: Vec<String>,
+}
+
+/// Result of an encapsulation.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// The commit checksum.
+    pub commit: String,
+    /// Manifest digest.
+    pub manifest_digest: String,
+    /// Config digest.
+    pub config_digest: String,
+    /// Tag written, if any.
+    pub tag: Option<String>,
+    /// Architecture.
+    pub architecture: String,
+    /// `created`.
+    pub created: String,
+    /// Layers, commit layer first.
+    pub layers: Vec<LayerSummary>,
+}
+
+/// Progress events for long runs. The library never prints; the CLI renders these.
+pub trait Progress {
+    /// Layer `index` of `total` starts, with `objects` content objects.
+    fn layer_started(&mut self, _index: usize, _total: usize, _objects: usize) {}
+    /// One content object of `bytes` was written.
+    fn object_written(&mut self, _bytes: u64) {}
+    /// Layer `index` is done.
+    fn layer_finished(&mut self, _index: usize) {}
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Turn commit info into the plain facts the image metadata is made from.
+pub fn commit_facts(info: &CommitInfo) -> CommitFacts {
+    CommitFacts {
+        checksum: info.checksum.clone(),
+        timestamp: info.timestamp,
+        subject: info.subject.clone(),
+        metadata: info
+            .metadata
+            .iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    MetaValue::String(s) => Some(s.clone()),
+                    _ => None,
+                };
+                (k.clone(), s)
+            })
+            .collect(),
+        bootable: matches!(
+            info.metadata.get(keys::meta::BOOTABLE),
+            Some(MetaValue::Bool(true))
+        ),
+    }
+}
+
+/// The host architecture, as the default image architecture.
+pub fn host_arch() -> &'static str {
+    std::env::consts::ARCH
+}
+
+/// Encapsulate a commit into the layout `out`.
+///
+/// # Errors
+/// Typed [`encapsulate::EncapError`]s (repo, ref, objects), [`manifest::spec::SpecError`]s
+/// (options), and I/O errors with context naming the object or file.
+pub fn encapsulate_into(
+    req: &EncapsulateRequest,
+    out: &OciDir,
+    progress: &mut dyn Progress,
+) -> Result<Summary> {
+    // Parse and plan: nothing is written until every input has been checked.
+    let source = encapsulate::open(&req.repo, &req.rev)?;
+    let info = source.info()?;
+    let facts = commit_facts(&info);
+    let spec = image_spec(&facts, &req.image, host_arch())?;
+    let inventory = source.inventory()?;
+    let objects = inventory.content_objects();
+    let plan = Plan::single_layer(&objects);
+    plan.validate(&objects)
+        .map_err(|e| encapsulate::EncapError::Plan {
+            reason: e.to_string(),
+        })?;
+
+    // Execute.
+    let total = plan.layers.len();
+    let mut records = Vec::with_capacity(total);
+    let mut summaries = Vec::with_capacity(total);
+    for (i, layer) in plan.layers.iter().enumerate() {
+        progress.layer_started(i, total, layer.objects.len());
+        let writer = out.layer_writer(req.compression)?;
+        let (writer, stats) =
+            encapsulate::write_layer(&source, &inventory, layer, writer, &mut |b| {
+                progress.object_written(b)
+            })?;
+        let written = writer
+            .finish()
+            .with_context(|| format!("finishing layer {i}"))?;
+        progress.layer_finished(i);
+        let mut descriptor = written.descriptor.clone();
+        let created_by = match layer.kind {
+            LayerKind::Commit => spec.commit_layer_created_by.clone(),
+            LayerKind::Chunk => {
+                let joined = layer.components.join(",");
+                descriptor.annotations =
+                    Some([(keys::ANNOTATION_COMPONENTS.to_string(), joined)].into());
+                manifest::spec::truncate(format!("ostree chunk: {}", layer.components.join(" ")))
+            }
+        };
+        summaries.push(LayerSummary {
+            digest: descriptor.digest.clone(),
+            diff_id: written.diff_id.clone(),
+            size: descriptor.size,
+            uncompressed_size: written.uncompressed_size,
+            media_type: descriptor.media_type.clone(),
+            content_objects: stats.content_objects,
+            components: layer.components.clone(),
+        });
+        records.push(LayerRecord {
+            descriptor,
+            diff_id: written.diff_id,
+            created_by,
+        });
+    }
+    let config = spec.config(&records);
+    let config_bytes = manifest::json::to_canonical(&config).context("serializing config")?;
+    let config_desc = out.write_blob(keys::media::CONFIG, &config_bytes)?;
+    let manifest = spec.manifest(&config, config_desc.clone(), &records);
+    let manifest_bytes = manifest::json::to_canonical(&manifest).context("serializing manifest")?;
+    let mut manifest_desc = out.write_blob(keys::media::MANIFEST, &manifest_bytes)?;
+    manifest_desc.platform = Some(spec.platform());
+    // The commit point: only now does the new image become visible.
+    out.set_manifest(manifest_desc.clone(), req.tag.as_deref())?;
+    Ok(Summary {
+        commit: info.checksum,
+        manifest_digest: manifest_desc.digest,
+        config_digest: config_desc.digest,
+        tag: req.tag.clone(),
+        architecture: spec.architecture,
+        created: spec.created,
+        layers: summaries,
+    })
+}
+
+/// Where an image is written or read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An OCI layout directory.
+    Dir(PathBuf),
+    /// An oci-archive file.
+    Archive(PathBuf),
+}
+
+/// Encapsulate into a directory (created if missing; removed again on failure if we created
+/// it) or into an oci-archive (written next to its final name, renamed into place).
+///
+/// # Errors
+/// As [`encapsulate_into`], plus output errors naming the path.
+pub fn encapsulate_to(
+    req: &EncapsulateRequest,
+    target: &Target,
+    progress: &mut dyn Progress,
+) -> Result<Summary> {
+    match target {
+        Target::Dir(path) => {
+            let created = prepare_out_dir(path)?;
+            let mut run = || -> Result<Summary> {
+                let oci = open_out_layout(path)?;
+                encapsulate_into(req, &oci, progress)
+            };
+            let result = run();
+            if result.is_err() && created {
+                let _ = std::fs::remove_dir_all(path);
+            }
+            result
+        }
+        Target::Archive(path) => {
+            let (parent, name) = split_parent(path)?;
+            let parent_dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
+                .with_context(|| format!("opening output directory {}", parent.display()))?;
+            let work = tempfile::Builder::new()
+                .prefix(".ostree-encap-")
+                .tempdir_in(&parent)
+                .with_context(|| format!("creating a work directory in {}", parent.display()))?;
+            let layout_dir = Dir::open_ambient_dir(work.path(), cap_std::ambient_authority())?;
+            let oci = OciDir::ensure(layout_dir, &work.path().display().to_string())?;
+            let summary = encapsulate_into(req, &oci, progress)?;
+            let mut tmp = cap_tempfile::TempFile::new(&parent_dir)
+                .with_context(|| format!("creating temp file in {}", parent.display()))?;
+            let buffered = io::BufWriter::new(&mut tmp);
+            let buffered = manifest::archive::write_archive(oci.dir(), buffered)?;
+            buffered
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tmp.as_file()
+                .sync_all()
+                .with_context(|| format!("syncing {}", path.display()))?;
+            tmp.replace(&name)
+                .with_context(|| format!("renaming into {}", path.display()))?;
+            parent_dir.open(".").and_then(|d| d.sync_all()).ok();
+            Ok(summary)
+        }
+    }
+}
+
+fn split_parent(path: &Path) -> Result<(PathBuf, String)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} does not name a file", path.display()))?
+        .to_string();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        bail!("output directory {} does not exist", parent.display());
+    }
+    Ok((parent, name))
+}
+
+/// Create the output dir if needed; returns whether we created it.
+fn prepare_out_dir(path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(false),
+        Ok(_) => bail!("--oci-dir {} exists and is not a directory", path.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("creating output directory {}", path.display()))?;
+            Ok(true)
+        }
+        Err(e) => Err(e).with_context(|| format!("checking output directory {}", path.display())),
+    }
+}
+
+fn open_out_layout(path: &Path) -> Result<OciDir> {
+    let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
+        .with_context(|| format!("opening output directory {}", path.display()))?;
+    Ok(OciDir::ensure(dir, &path.display().to_string())?)
+}
+
+/// Open an existing layout (dir) or unpack an archive into a temp dir for reading.
+///
+/// # Errors
+/// Missing paths, not a layout, bad archive.
+pub fn open_layout(target: &Target) -> Result<(OciDir, Option<tempfile::TempDir>)> {
+    match target {
+        Target::Dir(path) => {
+            let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
+                .with_context(|| format!("opening OCI directory {}", path.display()))?;
+            Ok((OciDir::open(dir, &path.display().to_string())?, None))
+        }
+        Target::Archive(path) => {
+            let f = std::fs::File::open(path)
+                .with_context(|| format!("opening oci-archive {}", path.display()))?;
+            let tmp = tempfile::tempdir().context("creating a temp dir to unpack the archive")?;
+            let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+            manifest::archive::unpack_archive(io::BufReader::new(f), &dir)
+                .with_context(|| format!("unpacking {}", path.display()))?;
+            let oci = OciDir::open(dir, &path.display().to_string())?;
+            Ok((oci, Some(tmp)))
+        }
+    }
+}
+
+/// What `verify` checks beyond the image itself.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyRequest {
+    /// Tag to check (`None`: the only image).
+    pub tag: Option<String>,
+    /// A repo the commit must match.
+    pub repo: Option<PathBuf>,
+    /// With `repo`: a ref whose commit the image must carry.
+    pub rev: Option<String>,
+    /// GPG keyring file to verify the signature with.
+    pub gpg_keyring: Option<PathBuf>,
+    /// ed25519 public key (base64) or key file.
+    pub ed25519_key: Option<String>,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The commit, recomputed.
+    pub commit: String,
+    /// The manifest digest.
+    pub manifest_digest: String,
+    /// Layers checked.
+    pub layers: usize,
+    /// Content objects checked.
+    pub content_objects: usize,
+    /// Metadata objects checked.
+    pub metadata_objects: usize,
+    /// Tree paths matched.
+    pub paths: usize,
+    /// Signature result, when a key was given.
+    pub signature: Option<String>,
+    /// Whether detached metadata is present.
+    pub has_detached_metadata: bool,
+}
+
+/// Read an image back the way an importer does and check everything.
+///
+/// # Errors
+/// The first problem found, naming the blob, layer, entry, object or path.
+pub fn verify(oci: &OciDir, req: &VerifyRequest) -> Result<VerifyReport> {
+    let img = oci.resolve(req.tag.as_deref())?;
+    let m = &img.manifest;
+    if m.schema_version != 2 {
+        bail!(
+            "manifest {}: schemaVersion is {}, expected 2",
+            img.descriptor.digest,
+            m.schema_version
+        );
+    }
+    if m.config.media_type != keys::media::CONFIG {
+        bail!(
+            "manifest {}: config media type is {}",
+            img.descriptor.digest,
+            m.config.media_type
+        );
+    }
+    if m.layers.is_empty() {
+        bail!("manifest {} has no layers", img.descriptor.digest);
+    }
+    let diff_ids = &img.config.rootfs.diff_ids;
+    if diff_ids.len() != m.layers.len() {
+        bail!(
+            "config lists {} diff_ids for {} layers",
+            diff_ids.len(),
+            m.layers.len()
+        );
+    }
+    if img.config.history.len() != m.layers.len() {
+        bail!(
+            "config has {} history entries for {} layers",
+            img.config.history.len(),
+            m.layers.len()
+        );
+    }
+    let labels = img.config.labels();
+    let commit_label = labels
+        .get(keys::LABEL_COMMIT)
+        .with_context(|| format!("config has no {} label", keys::LABEL_COMMIT))?;
+    let final_diffid = labels
+        .get(keys::LABEL_FINAL_DIFFID)
+        .with_context(|| format!("config has no {} label", keys::LABEL_FINAL_DIFFID))?;
+    let n_final = diff_ids.iter().filter(|d| *d == final_diffid).count();
+    if n_final != 1 {
+        bail!(
+            "{} {final_diffid} appears {n_final} times in rootfs.diff_ids (must be exactly once)",
+            keys::LABEL_FINAL_DIFFID
+        );
+    }
+    let ostree_layers = diff_ids.iter().position(|d| d == final_diffid).unwrap_or(0) + 1;
+    if let Some(ann) = &m.annotations {
+        for (k, v) in &labels {
+            if let Some(a) = ann.get(k) {
+                if a != v {
+                    bail!("manifest annotation {k}={a} differs from config label {k}={v}");
+                }
+            }
+        }
+    }
+    for (i, layer) in m
+        .layers
+        .iter()
+        .enumerate()
+        .skip(1)
+        .take(ostree_layers.saturating_sub(1))
+    {
+        let has = layer
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(keys::ANNOTATION_COMPONENTS));
+        if !has {
+            bail!(
+                "layer {i} ({}) is a chunk layer without the {} annotation",
+                layer.digest,
+                keys::ANNOTATION_COMPONENTS
+            );
+        }
+    }
+
+    let mut verifier = encapsulate::verify::StreamVerifier::new();
+    for (i, layer) in m.layers.iter().enumerate().take(ostree_layers) {
+        check_blob(oci, layer).with_context(|| format!("layer {i}"))?;
+        let blob = oci.open_blob(layer)?;
+        let mut diff = DiffReader::new(manifest::ocidir::decompress(
+            &layer.media_type,
+            io::BufReader::new(blob),
+        )?);
+        verifier.layer(i, &mut diff)?;
+        io::copy(&mut diff, &mut io::sink())
+            .with_context(|| format!("layer {i}: reading to the end"))?;
+        let actual = diff.digest();
+        if actual != diff_ids[i] {
+            bail!(
+                "layer {i} ({}): uncompressed content hashes to {actual}, config says {}",
+                layer.digest,
+                diff_ids[i]
+            );
+        }
+    }
+    let verified = verifier.finish()?;
+    if verified.commit != *commit_label {
+        bail!(
+            "the image carries commit {}, but its {} label says {commit_label}",
+            verified.commit,
+            keys::LABEL_COMMIT
+        );
+    }
+    if let Some(repo) = &req.repo {
+        check_against_repo(repo, req.rev.as_deref(), &verified)?;
+    }
+    let mut signature = None;
+    if let Some(keyring) = &req.gpg_keyring {
+        signature = Some(encapsulate::signature::verify_gpg(
+            &verified.commit,
+            &verified.commit_bytes,
+            verified.commitmeta.as_deref(),
+            keyring,
+        )?);
+    }
+    if let Some(key) = &req.ed25519_key {
+        let keys = encapsulate::signature::parse_ed25519_keys(key)?;
+        let n = encapsulate::signature::verify_ed25519(
+            &verified.commit,
+            &verified.commit_bytes,
+            verified.commitmeta.as_deref(),
+            &keys,
+        )?;
+        signature = Some(format!("{n} good ed25519 signature(s)"));
+    }
+    Ok(VerifyReport {
+        commit: verified.commit,
+        manifest_digest: img.descriptor.digest,
+        layers: m.layers.len(),
+        content_objects: verified.content_objects,
+        metadata_objects: verified.metadata_objects,
+        paths: verified.paths,
+        signature,
+        has_detached_metadata: verified.commitmeta.is_some(),
+    })
+}
+
+fn check_blob(oci: &OciDir, desc: &Descriptor) -> Result<()> {
+    let mut r = oci.open_blob(desc)?;
+    io::copy(&mut r, &mut io::sink()).with_context(|| format!("blob {}", desc.digest))?;
+    Ok(())
+}
+
+fn check_against_repo(
+    repo: &Path,
+    rev: Option<&str>,
+    verified: &encapsulate::verify::VerifiedCommit,
+) -> Result<()> {
+    let src = encapsulate::open(repo, rev.unwrap_or(&verified.commit))?;
+    if src.commit() != verified.commit {
+        bail!(
+            "the image carries commit {}, but {} in {} is {}",
+            verified.commit,
+            rev.unwrap_or("?"),
+            repo.display(),
+            src.commit()
+        );
+    }
+    Ok(())
+}
+
+/// Hashes everything read through it (the diffid of a layer).
+struct DiffReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: Read> DiffReader<R> {
+    fn new(inner: R) -> Self {
+        use sha2::Digest;
+        DiffReader {
+            inner,
+            hasher: sha2::Sha256::new(),
+        }
+    }
+    fn digest(&self) -> String {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    }
+}
+
+impl<R: Read> Read for DiffReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}

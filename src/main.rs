@@ -1,0 +1,351 @@
+//! The `ostree-encap` command line: parses arguments into plain requests, runs the library,
+//! renders the result as text or `--json`.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use manifest::spec::ImageOptions;
+use manifest::Compression;
+use ostree_encap::{EncapsulateRequest, Progress, Target, VerifyRequest};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Examples:
+  Encapsulate a branch into an OCI layout directory, tagged:
+    ostree-encap --repo repo --ref fedora/x86_64/coreos/stable --oci-dir out --tag stable
+
+  Write an oci-archive (what coreos-assembler stores) with zstd layers:
+    ostree-encap --repo repo --ref 3f2a...e9 --oci-archive fcos.ociarchive --compression zstd
+
+  Check an image the way an importer reads it, including the GPG signature:
+    ostree-encap verify --oci-dir out --tag stable --repo repo --gpg-keyring key.gpg
+
+Images are reproducible: the same commit gives the same digests on every run and from every
+repo mode. Timestamps come from the commit (or --created / SOURCE_DATE_EPOCH), never the clock.";
+
+/// Turn an ostree commit into an OCI image in the ostree container format.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ostree-encap",
+    version,
+    about,
+    long_about = "Turn an ostree commit into an OCI container image in the ostree container \
+                  format (\"chunked v1\") that ostree-ext, rpm-ostree and bootc import back to the \
+                  same commit checksum, signatures included.",
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    encap: EncapArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read an image back the way an importer does and check every blob, object and signature.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug, Default)]
+struct EncapArgs {
+    /// Source ostree repository (any mode: archive, bare, bare-user, bare-user-only).
+    #[arg(long, value_name = "PATH")]
+    repo: Option<PathBuf>,
+    /// Commit to encapsulate: a branch, REMOTE:REF, or a full 64-hex checksum.
+    #[arg(long = "ref", value_name = "REF")]
+    rev: Option<String>,
+    /// Write an OCI image layout here (created if missing; other tags in it are kept).
+    #[arg(long, value_name = "DIR", conflicts_with = "oci_archive")]
+    oci_dir: Option<PathBuf>,
+    /// Write an oci-archive file instead of a directory (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    oci_archive: Option<PathBuf>,
+    /// Tag of the image in the layout (org.opencontainers.image.ref.name).
+    #[arg(long)]
+    tag: Option<String>,
+    /// Config label KEY=VALUE (repeatable; also copied to manifest annotations).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Manifest-only annotation KEY=VALUE (repeatable).
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+    /// Copy a commit metadata string key to a label; error if the commit lacks it.
+    #[arg(long = "copymeta", value_name = "KEY")]
+    copymeta: Vec<String>,
+    /// Copy a commit metadata string key to a label if present.
+    #[arg(long = "copymeta-opt", value_name = "KEY")]
+    copymeta_opt: Vec<String>,
+    /// JSON file with the OCI config's `config` member (Env, Entrypoint, Cmd, Labels, ...).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Container command (sets Cmd); takes the rest of the arguments.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "ARG")]
+    cmd: Option<Vec<String>>,
+    /// Image architecture (default: the commit's architecture metadata, else the host's).
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// Image creation time, RFC 3339 (default: SOURCE_DATE_EPOCH if set, else the commit time).
+    #[arg(long, value_name = "RFC3339")]
+    created: Option<String>,
+    /// Layer compression: gzip (level 6, every client), zstd (level 3), none.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
+    compression: String,
+    /// Print a machine-readable JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// OCI layout directory to check.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "oci_archive",
+        conflicts_with = "oci_archive"
+    )]
+    oci_dir: Option<PathBuf>,
+    /// oci-archive file to check.
+    #[arg(long, value_name = "FILE")]
+    oci_archive: Option<PathBuf>,
+    /// Tag to check (default: the only image in the layout).
+    #[arg(long)]
+    tag: Option<String>,
+    /// Also require the commit to match this repository.
+    #[arg(long, value_name = "PATH")]
+    repo: Option<PathBuf>,
+    /// With --repo: the ref whose commit the image must carry.
+    #[arg(long = "ref", value_name = "REF", requires = "repo")]
+    rev: Option<String>,
+    /// Verify the commit's GPG signature against this keyring file (gpg --export output).
+    #[arg(long, value_name = "FILE")]
+    gpg_keyring: Option<PathBuf>,
+    /// Verify the commit's ed25519 signature with this base64 public key (or a file of them).
+    #[arg(long, value_name = "KEY")]
+    ed25519_key: Option<String>,
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Verify(v)) => run_verify(v),
+        None => run_encapsulate(cli.encap),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn key_value(flag: &str, s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("{flag} {s:?}: expected KEY=VALUE"),
+    }
+}
+
+fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
+    let repo = a
+        .repo
+        .clone()
+        .context("--repo is required (the ostree repository to read)")?;
+    let rev = a
+        .rev
+        .clone()
+        .context("--ref is required (a branch, REMOTE:REF or commit checksum)")?;
+    let target = match (&a.oci_dir, &a.oci_archive) {
+        (Some(d), None) => Target::Dir(d.clone()),
+        (None, Some(f)) => Target::Archive(f.clone()),
+        _ => bail!("one of --oci-dir or --oci-archive is required"),
+    };
+    let labels = a
+        .labels
+        .iter()
+        .map(|s| key_value("--label", s))
+        .collect::<Result<_>>()?;
+    let annotations = a
+        .annotations
+        .iter()
+        .map(|s| key_value("--annotation", s))
+        .collect::<Result<_>>()?;
+    let container_config = match &a.config {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading --config {}", p.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("invalid --config JSON in {}", p.display()))?;
+            match v {
+                serde_json::Value::Object(m) => Some(m),
+                _ => bail!(
+                    "--config {}: expected a JSON object (the OCI config's `config` member)",
+                    p.display()
+                ),
+            }
+        }
+    };
+    let compression = Compression::from_name(&a.compression).context("unknown --compression")?;
+    let req = EncapsulateRequest {
+        repo,
+        rev,
+        image: ImageOptions {
+            labels,
+            annotations,
+            copymeta: a.copymeta.clone(),
+            copymeta_opt: a.copymeta_opt.clone(),
+            container_config,
+            cmd: a.cmd.clone(),
+            arch: a.arch.clone(),
+            created: a.created.clone(),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        },
+        compression,
+        tag: a.tag.clone(),
+    };
+    Ok((req, target))
+}
+
+/// Progress on stderr, only on a terminal.
+struct TermProgress {
+    on: bool,
+    layer: usize,
+    total: usize,
+    objects: usize,
+    done: usize,
+    bytes: u64,
+    last: Option<std::time::Instant>,
+}
+
+impl TermProgress {
+    fn draw(&mut self, force: bool) {
+        if !self.on {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if !force
+            && self
+                .last
+                .is_some_and(|l| now.duration_since(l).as_millis() < 200)
+        {
+            return;
+        }
+        self.last = Some(now);
+        eprint!(
+            "\r\x1b[Klayer {}/{}: {}/{} objects, {:.1} MiB",
+            self.layer + 1,
+            self.total,
+            self.done,
+            self.objects,
+            self.bytes as f64 / 1048576.0
+        );
+        let _ = std::io::stderr().flush();
+    }
+}
+
+impl Progress for TermProgress {
+    fn layer_started(&mut self, index: usize, total: usize, objects: usize) {
+        (self.layer, self.total, self.objects, self.done) = (index, total, objects, 0);
+        self.draw(true);
+    }
+    fn object_written(&mut self, bytes: u64) {
+        self.done += 1;
+        self.bytes += bytes;
+        self.draw(false);
+    }
+    fn layer_finished(&mut self, _index: usize) {
+        self.draw(true);
+        if self.on && self.layer + 1 == self.total {
+            eprintln!();
+        }
+    }
+}
+
+fn run_encapsulate(a: EncapArgs) -> Result<()> {
+    let (req, target) = parse_request(&a)?;
+    let mut progress = TermProgress {
+        on: !a.quiet && !a.json && std::io::stderr().is_terminal(),
+        layer: 0,
+        total: 0,
+        objects: 0,
+        done: 0,
+        bytes: 0,
+        last: None,
+    };
+    let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        let where_ = match &target {
+            Target::Dir(d) => format!(
+                "oci:{}{}",
+                d.display(),
+                req.tag
+                    .as_deref()
+                    .map(|t| format!(":{t}"))
+                    .unwrap_or_default()
+            ),
+            Target::Archive(f) => format!("oci-archive:{}", f.display()),
+        };
+        println!("commit   {}", summary.commit);
+        println!("image    {where_}");
+        println!("manifest {}", summary.manifest_digest);
+        println!("config   {}", summary.config_digest);
+        for (i, l) in summary.layers.iter().enumerate() {
+            println!(
+                "layer {i}  {}  {} bytes ({} uncompressed, {} objects)",
+                l.digest, l.size, l.uncompressed_size, l.content_objects
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_verify(v: VerifyArgs) -> Result<()> {
+    let target = match (&v.oci_dir, &v.oci_archive) {
+        (Some(d), _) => Target::Dir(d.clone()),
+        (None, Some(f)) => Target::Archive(f.clone()),
+        (None, None) => bail!("one of --oci-dir or --oci-archive is required"),
+    };
+    let (oci, _tmp) = ostree_encap::open_layout(&target)?;
+    let req = VerifyRequest {
+        tag: v.tag,
+        repo: v.repo,
+        rev: v.rev,
+        gpg_keyring: v.gpg_keyring,
+        ed25519_key: v.ed25519_key,
+    };
+    let report = ostree_encap::verify(&oci, &req)?;
+    if v.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("OK: commit {}", report.commit);
+        println!(
+            "  manifest {}, {} layer(s), {} content + {} metadata objects, {} paths",
+            report.manifest_digest,
+            report.layers,
+            report.content_objects,
+            report.metadata_objects,
+            report.paths
+        );
+        if let Some(s) = &report.signature {
+            println!("  signature: {s}");
+        } else if report.has_detached_metadata {
+            println!("  detached metadata present (pass --gpg-keyring or --ed25519-key to check signatures)");
+        }
+    }
+    Ok(())
+}

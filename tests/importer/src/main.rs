@@ -1,0 +1,38 @@
+//! Test-only importer: pulls an image made by ostree-encap into an ostree repo with the real
+//! ostree-ext 0.15.3 client, the way rpm-ostree and bootc do, and prints the imported commit.
+//!
+//! Usage: `encap-importer REPO IMGREF` where IMGREF is an ostree image reference such as
+//! `ostree-unverified-image:oci:/path/to/dir:tag` or `ostree-remote-image:REMOTE:oci:/dir:tag`
+//! (the latter verifies the commit signature against the remote's keys).
+//! Prints `{"commit":"<checksum>","manifest_digest":"sha256:..."}` on stdout.
+
+use anyhow::{Context, Result};
+use ostree_ext::container::store::ImageImporter;
+use ostree_ext::container::OstreeImageReference;
+use ostree_ext::containers_image_proxy::ImageProxyConfig;
+use ostree_ext::ostree;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [repo_path, imgref] = args.as_slice() else {
+        anyhow::bail!("usage: encap-importer REPO IMGREF");
+    };
+    let repo = ostree::Repo::new_for_path(repo_path);
+    repo.open(ostree::gio::Cancellable::NONE)
+        .with_context(|| format!("opening repo {repo_path}"))?;
+    let imgref: OstreeImageReference = imgref.as_str().try_into()?;
+    // Run skopeo as ourselves: the tests own the files they hand it, and ostree-ext's default
+    // (dropping to `nobody` when root) cannot read private temp dirs.
+    let config = ImageProxyConfig {
+        skopeo_cmd: Some(std::process::Command::new("skopeo")),
+        ..Default::default()
+    };
+    let importer = ImageImporter::new(&repo, &imgref, config).await?;
+    let import = importer.unencapsulate().await?;
+    println!(
+        "{{\"commit\":\"{}\",\"manifest_digest\":\"{}\"}}",
+        import.ostree_commit, import.image_digest
+    );
+    Ok(())
+}
