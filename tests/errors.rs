@@ -1,0 +1,341 @@
+//! Bad input gets a clear error that names the thing, and leaves nothing half-written.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn args<'a>(repo: &'a str, rev: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec!["--repo", repo, "--ref", rev, "--oci-dir", out]
+}
+
+/// A layout with a good image tagged `good`; returns the bytes of its index.json.
+fn good_layout(fx: &Fixture, out: &Path) -> Vec<u8> {
+    encap_ok([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "good",
+    ]);
+    std::fs::read(out.join("index.json")).unwrap()
+}
+
+fn assert_layout_untouched(out: &Path, index_before: &[u8]) {
+    assert_eq!(
+        std::fs::read(out.join("index.json")).unwrap(),
+        index_before,
+        "index.json changed"
+    );
+    encap_ok([
+        "verify",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "good",
+    ]);
+}
+
+#[test]
+fn missing_repo_and_not_a_repo() {
+    let td = tempfile::tempdir().unwrap();
+    let out = td.path().join("out");
+    let err = encap_err(args("/nonexistent/repo", "x", out.to_str().unwrap()));
+    assert!(
+        err.contains("repository /nonexistent/repo does not exist"),
+        "{err}"
+    );
+    assert!(!out.exists(), "output created for a failed run");
+
+    let notrepo = td.path().join("notrepo");
+    std::fs::create_dir(&notrepo).unwrap();
+    std::fs::write(notrepo.join("hello"), "x").unwrap();
+    let err = encap_err(args(notrepo.to_str().unwrap(), "x", out.to_str().unwrap()));
+    assert!(err.contains("is not an ostree repository"), "{err}");
+    assert!(err.contains(notrepo.to_str().unwrap()), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn unknown_ref_malformed_checksum_unknown_commit() {
+    let fx = Fixture::new("basic");
+    let repo = fx.repo.to_str().unwrap();
+    let out = fx.path("out");
+    let o = out.to_str().unwrap();
+    let err = encap_err(args(repo, "no/such/ref", o));
+    assert!(err.contains("ref \"no/such/ref\" not found"), "{err}");
+    assert!(
+        err.contains(FIXTURE_REF),
+        "the hint lists existing refs: {err}"
+    );
+    let short = &fx.commit[..63];
+    let err = encap_err(args(repo, short, o));
+    assert!(err.contains("malformed commit checksum"), "{err}");
+    let upper = fx.commit.to_uppercase();
+    let err = encap_err(args(repo, &upper, o));
+    assert!(err.contains("malformed commit checksum"), "{err}");
+    let absent = "ab".repeat(32);
+    let err = encap_err(args(repo, &absent, o));
+    assert!(err.contains(&format!("commit {absent} not found")), "{err}");
+    let err = encap_err(args(repo, "nosuchremote:ref", o));
+    assert!(err.contains("nosuchremote:ref"), "{err}");
+    assert!(!out.exists());
+    // A full checksum works as a ref.
+    encap_ok(args(repo, &fx.commit, o));
+}
+
+#[test]
+fn partial_commit_is_refused() {
+    let fx = Fixture::new("basic");
+    std::fs::write(
+        fx.repo
+            .join("state")
+            .join(format!("{}.commitpartial", fx.commit)),
+        "",
+    )
+    .unwrap();
+    let out = fx.path("out");
+    let err = encap_err(args(
+        fx.repo.to_str().unwrap(),
+        FIXTURE_REF,
+        out.to_str().unwrap(),
+    ));
+    assert!(err.contains("is partial"), "{err}");
+    assert!(err.contains(&fx.commit), "{err}");
+}
+
+/// The loose object file of the content at `path` in the fixture commit.
+fn object_file(repo: &Path, commit: &str, path: &str, ext: &str) -> (String, std::path::PathBuf) {
+    let line = ostree(repo, ["ls", "-C", commit, path]);
+    let checksum = line.split_whitespace().nth(4).unwrap().to_string();
+    let f = repo
+        .join("objects")
+        .join(&checksum[..2])
+        .join(format!("{}.{ext}", &checksum[2..]));
+    assert!(f.exists(), "{}", f.display());
+    (checksum, f)
+}
+
+#[test]
+fn corrupt_object_in_bare_user_repo_is_caught_and_nothing_is_written() {
+    let fx = Fixture::new("basic");
+    let repo = fx.repo_in_mode("bare-user");
+    let out = fx.path("out");
+    let before = good_layout(&fx, &out);
+    let (checksum, f) = object_file(&repo, &fx.commit, "/usr/lib/data.bin", "file");
+    let mut data = std::fs::read(&f).unwrap();
+    data[1000] ^= 0x40;
+    std::fs::write(&f, &data).unwrap();
+    let err = encap_err([
+        "--repo",
+        repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "bad",
+    ]);
+    assert!(err.contains(&checksum), "names the object: {err}");
+    assert!(err.contains("usr/lib/data.bin"), "names the path: {err}");
+    assert!(err.contains("corrupt"), "{err}");
+    assert_layout_untouched(&out, &before);
+}
+
+#[test]
+fn corrupt_and_missing_objects_in_archive_repo() {
+    let fx = Fixture::new("basic");
+    let repo = fx.repo.to_str().unwrap();
+    let (checksum, f) = object_file(&fx.repo, &fx.commit, "/usr/lib/data.bin", "filez");
+    let pristine = std::fs::read(&f).unwrap();
+    let mut data = pristine.clone();
+    let n = data.len();
+    data[n - 100] ^= 0x01;
+    std::fs::write(&f, &data).unwrap();
+    let out = fx.path("new-out");
+    let err = encap_err(args(repo, FIXTURE_REF, out.to_str().unwrap()));
+    assert!(
+        err.contains(&checksum) && err.contains("usr/lib/data.bin"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a new output dir must be removed on failure");
+    // Missing object.
+    std::fs::remove_file(&f).unwrap();
+    let err = encap_err(args(repo, FIXTURE_REF, out.to_str().unwrap()));
+    assert!(
+        err.contains(&format!("content object {checksum}")) && err.contains("is missing"),
+        "{err}"
+    );
+    // Missing dirtree.
+    std::fs::write(&f, &pristine).unwrap();
+    let line = ostree(&fx.repo, ["ls", "-d", "-C", &fx.commit, "/usr/share/doc"]);
+    let tree = line.split_whitespace().nth(4).unwrap().to_string();
+    std::fs::remove_file(
+        fx.repo
+            .join("objects")
+            .join(&tree[..2])
+            .join(format!("{}.dirtree", &tree[2..])),
+    )
+    .unwrap();
+    let err = encap_err(args(repo, FIXTURE_REF, out.to_str().unwrap()));
+    assert!(
+        err.contains(&format!("dirtree object {tree}")) && err.contains("usr/share/doc"),
+        "{err}"
+    );
+    // Archive output: no file appears.
+    let archive = fx.path("x.ociarchive");
+    let err = encap_err([
+        "--repo",
+        repo,
+        "--ref",
+        FIXTURE_REF,
+        "--oci-archive",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(err.contains(&tree), "{err}");
+    assert!(!archive.exists());
+    assert!(std::fs::read_dir(fx.dir.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".ostree-encap-")));
+}
+
+#[test]
+fn output_that_is_something_else_or_unwritable() {
+    let fx = Fixture::new("basic");
+    let repo = fx.repo.to_str().unwrap();
+    let foreign = fx.path("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("important.txt"), "keep me").unwrap();
+    let err = encap_err(args(repo, FIXTURE_REF, foreign.to_str().unwrap()));
+    assert!(
+        err.contains("neither empty nor an OCI image layout") && err.contains("important.txt"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&foreign).unwrap().count(),
+        1,
+        "nothing added to a foreign dir"
+    );
+    let file = fx.path("plainfile");
+    std::fs::write(&file, "x").unwrap();
+    let err = encap_err(args(repo, FIXTURE_REF, file.to_str().unwrap()));
+    assert!(err.contains("is not a directory"), "{err}");
+    let below_file = file.join("sub");
+    let err = encap_err(args(repo, FIXTURE_REF, below_file.to_str().unwrap()));
+    assert!(err.contains(below_file.to_str().unwrap()), "{err}");
+    let err = encap_err([
+        "--repo",
+        repo,
+        "--ref",
+        FIXTURE_REF,
+        "--oci-archive",
+        "/nonexistent-dir/x.ociarchive",
+    ]);
+    assert!(err.contains("/nonexistent-dir"), "{err}");
+}
+
+#[test]
+fn bad_options_name_the_option() {
+    let fx = Fixture::new("basic");
+    let repo = fx.repo.to_str().unwrap();
+    let out = fx.path("out");
+    let before = good_layout(&fx, &out);
+    let o = out.to_str().unwrap();
+    let base = [
+        "--repo",
+        repo,
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        o,
+        "--tag",
+        "good",
+    ];
+    let run =
+        |extra: &[&str]| encap_err(base.iter().chain(extra.iter()).copied().collect::<Vec<_>>());
+
+    let err = run(&["--label", "novalue"]);
+    assert!(
+        err.contains("--label \"novalue\": expected KEY=VALUE"),
+        "{err}"
+    );
+    let err = run(&["--annotation", "=v"]);
+    assert!(err.contains("--annotation"), "{err}");
+    let err = run(&["--label", "ostree.commit=fake"]);
+    assert!(err.contains("cannot be overridden"), "{err}");
+    let err = run(&["--copymeta", "no.such.key"]);
+    assert!(
+        err.contains("--copymeta no.such.key") && err.contains("no key"),
+        "{err}"
+    );
+    let bad = fx.path("bad.json");
+    std::fs::write(&bad, "{\"Env\": [").unwrap();
+    let err = run(&["--config", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("invalid --config JSON") && err.contains("bad.json"),
+        "{err}"
+    );
+    std::fs::write(&bad, "[1,2]").unwrap();
+    let err = run(&["--config", bad.to_str().unwrap()]);
+    assert!(err.contains("expected a JSON object"), "{err}");
+    let err = run(&["--config", "/nonexistent.json"]);
+    assert!(err.contains("/nonexistent.json"), "{err}");
+    let err = run(&["--created", "last tuesday"]);
+    assert!(
+        err.contains("--created") && err.contains("last tuesday"),
+        "{err}"
+    );
+    let err = encap_err(["--ref", FIXTURE_REF, "--oci-dir", o]);
+    assert!(err.contains("--repo is required"), "{err}");
+    let err = encap_err(["--repo", repo, "--ref", FIXTURE_REF]);
+    assert!(err.contains("--oci-dir or --oci-archive"), "{err}");
+    assert_layout_untouched(&out, &before);
+}
+
+#[test]
+fn verify_names_missing_tags_and_non_layouts() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("out");
+    good_layout(&fx, &out);
+    encap_ok([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "other",
+    ]);
+    let err = encap_err([
+        "verify",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "nope",
+    ]);
+    assert!(
+        err.contains("no image tagged \"nope\"") && err.contains("good, other"),
+        "{err}"
+    );
+    let err = encap_err(["verify", "--oci-dir", out.to_str().unwrap()]);
+    assert!(err.contains("holds 2 images"), "{err}");
+    let err = encap_err(["verify", "--oci-dir", fx.repo.to_str().unwrap()]);
+    assert!(err.contains("oci-layout"), "{err}");
+    // --repo with another ref's commit.
+    let err = encap_err([
+        "verify",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "good",
+        "--repo",
+        "/nonexistent",
+    ]);
+    assert!(err.contains("/nonexistent"), "{err}");
+}

@@ -1,0 +1,317 @@
+//! `verify` must reject images tampered with in every way an importer could be fooled by.
+//! Each case rewrites the commit layer and then repairs every digest above it (blob digest,
+//! diff_id, final-diffid label, manifest, index), so only the deep checks can catch it.
+
+mod common;
+
+use common::*;
+use flate2::read::GzDecoder;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// Header, full path, full link target, data (long names kept outside the header).
+#[derive(Clone)]
+struct Ent {
+    h: tar::Header,
+    path: String,
+    link: Option<String>,
+    data: Vec<u8>,
+}
+
+type Entries = Vec<Ent>;
+
+fn read_entries(layer: &[u8]) -> Entries {
+    let mut ar = tar::Archive::new(GzDecoder::new(layer));
+    ar.entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let h = e.header().clone();
+            let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let link = e
+                .link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned());
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            Ent {
+                h,
+                path,
+                link,
+                data,
+            }
+        })
+        .collect()
+}
+
+fn sha(data: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data))
+    )
+}
+
+fn put_blob(dir: &Path, data: &[u8]) -> String {
+    let d = sha(data);
+    std::fs::write(dir.join("blobs/sha256").join(&d[7..]), data).unwrap();
+    d
+}
+
+/// Rewrite layer 0 of the only image in `out` with `f`, then repair all digests above it.
+fn tamper(out: &Path, f: impl FnOnce(&mut Entries)) {
+    let idx = index(out);
+    let mdigest = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut m = json(&String::from_utf8(blob(out, &mdigest)).unwrap());
+    let mut c =
+        json(&String::from_utf8(blob(out, m["config"]["digest"].as_str().unwrap())).unwrap());
+    let layer = blob(out, m["layers"][0]["digest"].as_str().unwrap());
+    let mut entries = read_entries(&layer);
+    f(&mut entries);
+    let mut b = tar::Builder::new(Vec::new());
+    for e in &entries {
+        let mut h = e.h.clone();
+        match &e.link {
+            Some(l) => b.append_link(&mut h, &e.path, l).unwrap(),
+            None => b.append_data(&mut h, &e.path, e.data.as_slice()).unwrap(),
+        }
+    }
+    let raw = b.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    let gz = gz.finish().unwrap();
+    let diff = sha(&raw);
+    let ldigest = put_blob(out, &gz);
+    m["layers"][0]["digest"] = ldigest.into();
+    m["layers"][0]["size"] = gz.len().into();
+    c["rootfs"]["diff_ids"][0] = diff.clone().into();
+    c["config"]["Labels"]["ostree.final-diffid"] = diff.clone().into();
+    m["annotations"]["ostree.final-diffid"] = diff.into();
+    let cbytes = serde_json::to_vec(&c).unwrap();
+    m["config"]["digest"] = put_blob(out, &cbytes).into();
+    m["config"]["size"] = cbytes.len().into();
+    let mbytes = serde_json::to_vec(&m).unwrap();
+    let mut idx = idx;
+    idx["manifests"][0]["digest"] = put_blob(out, &mbytes).into();
+    idx["manifests"][0]["size"] = mbytes.len().into();
+    std::fs::write(out.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+}
+
+fn pos(e: &Entries, f: impl Fn(&str, &tar::Header) -> bool) -> usize {
+    e.iter()
+        .position(|x| f(x.path.trim_end_matches('/'), &x.h))
+        .expect("entry not found")
+}
+
+struct Case {
+    fx: Fixture,
+    out: std::path::PathBuf,
+}
+
+fn case() -> Case {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    encap_ok([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+    ]);
+    encap_ok(["verify", "--oci-dir", out.to_str().unwrap()]);
+    Case { fx, out }
+}
+
+impl Case {
+    fn rejects(&self, f: impl FnOnce(&mut Entries), expect: &str) {
+        tamper(&self.out, f);
+        let err = encap_err(["verify", "--oci-dir", self.out.to_str().unwrap()]);
+        assert!(err.contains(expect), "expected {expect:?} in: {err}");
+    }
+}
+
+fn is_file_obj(n: &str, h: &tar::Header) -> bool {
+    n.ends_with(".file") && h.entry_type() == tar::EntryType::Regular && h.size().unwrap() > 1000
+}
+
+#[test]
+fn untouched_rewrite_still_verifies() {
+    // The harness itself must not break a good image (else every rejection below is vacuous).
+    let c = case();
+    tamper(&c.out, |_| {});
+    encap_ok(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    let (_, commit) = import(
+        c.fx.dir.path(),
+        &format!("ostree-unverified-image:oci:{}", c.out.display()),
+    )
+    .unwrap();
+    assert_eq!(commit, c.fx.commit);
+}
+
+#[test]
+fn flipped_content_byte() {
+    case().rejects(
+        |e| {
+            let i = pos(e, is_file_obj);
+            e[i].data[10] ^= 1;
+        },
+        "content does not match its name",
+    );
+}
+
+#[test]
+fn changed_owner_of_a_content_object() {
+    case().rejects(
+        |e| {
+            let i = pos(e, is_file_obj);
+            e[i].h.set_uid(1234);
+        },
+        "content does not match its name",
+    );
+}
+
+#[test]
+fn hardlink_pointed_at_another_object() {
+    case().rejects(
+        |e| {
+            let other = e[pos(e, |n, h| {
+                n.ends_with(".file") && h.entry_type() == tar::EntryType::Regular
+            })]
+            .path
+            .clone();
+            let last_file = e.iter().rposition(|x| x.path.ends_with(".file")).unwrap();
+            let i = pos(e, |n, h| {
+                n == "usr/bin/hello" && h.entry_type() == tar::EntryType::Link
+            });
+            let mut x = e.remove(i);
+            x.link = Some(other);
+            // Keep it after every object so only the tree check can notice.
+            e.insert(last_file, x);
+        },
+        "usr/bin/hello links to object",
+    );
+}
+
+#[test]
+fn directory_mode_changed() {
+    case().rejects(
+        |e| {
+            let i = pos(e, |n, h| {
+                n == "usr/share" && h.entry_type() == tar::EntryType::Directory
+            });
+            e[i].h.set_mode(0o777);
+        },
+        "directory usr/share",
+    );
+}
+
+#[test]
+fn dirtree_removed() {
+    case().rejects(
+        |e| {
+            let i = pos(e, |n, _| n.ends_with(".dirtree"));
+            e.remove(i);
+        },
+        "is missing",
+    );
+}
+
+#[test]
+fn commit_not_first() {
+    case().rejects(
+        |e| {
+            let i = pos(e, |n, _| n.ends_with(".commit"));
+            let x = e.remove(i);
+            let j = pos(e, |n, _| n.ends_with(".dirmeta"));
+            e.insert(j + 1, x);
+        },
+        "metadata object before the commit object",
+    );
+}
+
+#[test]
+fn xattrs_link_dropped() {
+    case().rejects(
+        |e| {
+            let i = pos(e, |n, _| n.ends_with(".file-xattrs-link"));
+            e.remove(i);
+        },
+        "not preceded by its .file-xattrs-link",
+    );
+}
+
+#[test]
+fn path_written_twice() {
+    case().rejects(
+        |e| {
+            let i = pos(e, |n, h| {
+                n == "usr/bin/hello" && h.entry_type() == tar::EntryType::Link
+            });
+            let x = e[i].clone();
+            e.insert(i + 1, x);
+        },
+        "path appears twice",
+    );
+}
+
+#[test]
+fn file_missing_from_the_stream() {
+    case().rejects(
+        |e| {
+            let i = pos(e, |n, _| n == "usr/share/doc/readme-copy");
+            e.remove(i);
+        },
+        "usr/share/doc/readme-copy",
+    );
+}
+
+#[test]
+fn wrong_commit_label_and_bad_blob_and_diffid() {
+    let c = case();
+    // A label lying about the commit.
+    let idx = index(&c.out);
+    let mdigest = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let m = json(&String::from_utf8(blob(&c.out, &mdigest)).unwrap());
+    let cfg_digest = m["config"]["digest"].as_str().unwrap().to_string();
+    let mut cfg = json(&String::from_utf8(blob(&c.out, &cfg_digest)).unwrap());
+    let original_cfg = cfg.clone();
+    cfg["config"]["Labels"]["ostree.commit"] = "ab".repeat(32).into();
+    let write_cfg = |cfg: &serde_json::Value| {
+        let bytes = serde_json::to_vec(cfg).unwrap();
+        let mut m = m.clone();
+        m["config"]["digest"] = put_blob(&c.out, &bytes).into();
+        m["config"]["size"] = bytes.len().into();
+        m["annotations"] = serde_json::json!({});
+        let mb = serde_json::to_vec(&m).unwrap();
+        let mut idx = idx.clone();
+        idx["manifests"][0]["digest"] = put_blob(&c.out, &mb).into();
+        idx["manifests"][0]["size"] = mb.len().into();
+        std::fs::write(c.out.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    };
+    write_cfg(&cfg);
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(err.contains("label says"), "{err}");
+    // A diff_id that does not match the layer.
+    let mut cfg = original_cfg.clone();
+    let bogus = format!("sha256:{}", "cd".repeat(32));
+    cfg["rootfs"]["diff_ids"][0] = bogus.clone().into();
+    cfg["config"]["Labels"]["ostree.final-diffid"] = bogus.into();
+    write_cfg(&cfg);
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(err.contains("uncompressed content hashes to"), "{err}");
+    // final-diffid not in diff_ids.
+    let mut cfg = original_cfg.clone();
+    cfg["config"]["Labels"]["ostree.final-diffid"] = format!("sha256:{}", "ef".repeat(32)).into();
+    write_cfg(&cfg);
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(err.contains("appears 0 times"), "{err}");
+    // A flipped bit in the layer blob itself.
+    write_cfg(&original_cfg);
+    encap_ok(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    let layer = m["layers"][0]["digest"].as_str().unwrap();
+    let p = c.out.join("blobs/sha256").join(&layer[7..]);
+    let mut data = std::fs::read(&p).unwrap();
+    data[100] ^= 0x80;
+    std::fs::write(&p, data).unwrap();
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(err.contains(layer) && err.contains("hashes to"), "{err}");
+}
