@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything ostree-encap needs to build and test on Debian 12, then build it.
+# Idempotent; run as root (or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  ostree libostree-dev libglib2.0-dev libzstd-dev pkg-config gcc  # build: libostree via the ostree crate
+  skopeo umoci                                                      # check and copy images
+  gnupg attr                                                        # fixtures: signing keys, xattrs
+  docker-registry apache2-utils                                     # push tests: loopback registry, htpasswd
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Debian's docker-registry package tries to start its service; there may be no init.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+echo "setup: building ostree-encap (release)" >&2
+cargo build --release --quiet

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test suite: formatting, lints, and every test (unit, integration, interop with the real
+# ostree-ext importer, skopeo and umoci). Needs scripts/setup.sh to have run once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== building the ostree-ext 0.15.3 importer (tests/importer, its own Cargo.lock)"
+cargo build --release --quiet --manifest-path tests/importer/Cargo.toml
+export ENCAP_IMPORTER="$PWD/tests/importer/target/release/encap-importer"
+echo "== cargo test"
+cargo test --workspace --no-fail-fast
