@@ -8,7 +8,9 @@
 
 use anyhow::{bail, Context, Result};
 use cap_std::fs::Dir;
+use encapsulate::components::ComponentOptions;
 use encapsulate::{CommitInfo, MetaValue};
+use layering::chunk::{PackOptions, PreviousLayout};
 use layering::{LayerKind, Plan};
 use manifest::keys;
 use manifest::oci::Descriptor;
@@ -31,6 +33,33 @@ pub struct EncapsulateRequest {
     pub compression: Compression,
     /// Tag in the layout (`None`: the untagged slot).
     pub tag: Option<String>,
+    /// How content is split into layers.
+    pub chunking: ChunkOptions,
+}
+
+/// Chunking choices.
+#[derive(Debug, Clone)]
+pub struct ChunkOptions {
+    /// Chunk layers besides the commit layer (0: single-layer image).
+    pub max_layers: usize,
+    /// Component sources.
+    pub components: ComponentOptions,
+    /// The layout of the previous build, if known.
+    pub previous: Option<PreviousLayout>,
+}
+
+impl Default for ChunkOptions {
+    fn default() -> Self {
+        ChunkOptions {
+            max_layers: keys::DEFAULT_MAX_LAYERS,
+            components: ComponentOptions {
+                xattrs: true,
+                packages: true,
+                contentmeta: None,
+            },
+            previous: None,
+        }
+    }
 }
 
 /// One layer of a written image, for `--json` and the text summary.
@@ -128,10 +157,22 @@ pub fn encapsulate_into(
     let source = encapsulate::open(&req.repo, &req.rev)?;
     let info = source.info()?;
     let facts = commit_facts(&info);
-    let spec = image_spec(&facts, &req.image, host_arch())?;
+    let mut spec = image_spec(&facts, &req.image, host_arch())?;
     let inventory = source.inventory()?;
-    let objects = inventory.content_objects();
-    let plan = Plan::single_layer(&objects);
+    let (plan, objects) = if req.chunking.max_layers == 0 {
+        let objects = inventory.content_objects();
+        (Plan::single_layer(&objects), objects)
+    } else {
+        let found = source.discover_components(&inventory, &req.chunking.components)?;
+        let comps = layering::chunk::components(&found.objects, &found.owner);
+        let opts = PackOptions {
+            max_layers: req.chunking.max_layers,
+        };
+        let plan = layering::chunk::pack(&comps, &opts, req.chunking.previous.as_ref());
+        let layout = serde_json::to_string(&plan.layout()).context("serializing the layout")?;
+        spec.labels.insert(keys::LABEL_LAYOUT.into(), layout);
+        (plan, found.objects)
+    };
     plan.validate(&objects)
         .map_err(|e| encapsulate::EncapError::Plan {
             reason: e.to_string(),
@@ -194,6 +235,148 @@ pub fn encapsulate_into(
         architecture: spec.architecture,
         created: spec.created,
         layers: summaries,
+    })
+}
+
+/// Read the chunk layout of a previous image: our layout label if present, else the
+/// `ostree.components` annotations of its chunk layers (images made by other tools).
+///
+/// `spec` is `DIR`, `DIR:TAG`, an oci-archive file, or a manifest JSON file.
+///
+/// # Errors
+/// Unreadable images; an image with no layout information gives an empty layout, not an error.
+pub fn previous_layout(spec: &str) -> Result<PreviousLayout> {
+    let path = Path::new(spec);
+    let (target, tag) = if path.is_dir() {
+        (Target::Dir(path.to_path_buf()), None)
+    } else if path.is_file() {
+        let data = std::fs::read(path).with_context(|| format!("reading --previous {spec}"))?;
+        if data.first() == Some(&b'{') {
+            let m: manifest::oci::Manifest = serde_json::from_slice(&data)
+                .with_context(|| format!("--previous {spec}: not an OCI manifest"))?;
+            return Ok(layout_from_annotations(&m));
+        }
+        (Target::Archive(path.to_path_buf()), None)
+    } else if let Some((dir, tag)) = spec.rsplit_once(':').filter(|(d, _)| Path::new(d).is_dir()) {
+        (Target::Dir(PathBuf::from(dir)), Some(tag.to_string()))
+    } else {
+        bail!("--previous {spec}: no such OCI directory, oci-archive or manifest file");
+    };
+    let (oci, _tmp) = open_layout(&target)?;
+    let img = oci
+        .resolve(tag.as_deref())
+        .with_context(|| format!("--previous {spec}"))?;
+    if let Some(l) = img.config.labels().get(keys::LABEL_LAYOUT) {
+        if let Ok(layout) = serde_json::from_str::<PreviousLayout>(l) {
+            return Ok(layout);
+        }
+    }
+    Ok(layout_from_annotations(&img.manifest))
+}
+
+fn layout_from_annotations(m: &manifest::oci::Manifest) -> PreviousLayout {
+    PreviousLayout {
+        layers: m
+            .layers
+            .iter()
+            .skip(1)
+            .filter_map(|l| l.annotations.as_ref()?.get(keys::ANNOTATION_COMPONENTS))
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// One layer in an update comparison.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DiffLayer {
+    /// Blob digest.
+    pub digest: String,
+    /// Blob size.
+    pub size: u64,
+    /// Whether a client holding the old image already has it.
+    pub reused: bool,
+    /// Component names (from the annotation).
+    pub components: Option<String>,
+}
+
+/// What an update from one image to another costs a client.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DiffReport {
+    /// Layers of the new image.
+    pub layers: Vec<DiffLayer>,
+    /// Total size of the new image's layers.
+    pub total_bytes: u64,
+    /// Bytes to download: new layers plus manifest and config.
+    pub download_bytes: u64,
+    /// Share of the new image's layer bytes already present (0..1).
+    pub reused_share: f64,
+    /// Number of new layers.
+    pub new_layers: usize,
+}
+
+/// Compare two images (`DIR`, `DIR:TAG` or oci-archive).
+///
+/// # Errors
+/// Unreadable images.
+pub fn diff(old: &str, new: &str) -> Result<DiffReport> {
+    let open = |spec: &str| -> Result<manifest::ocidir::ResolvedImage> {
+        let path = Path::new(spec);
+        let (target, tag) = if path.exists() {
+            (
+                if path.is_dir() {
+                    Target::Dir(path.into())
+                } else {
+                    Target::Archive(path.into())
+                },
+                None,
+            )
+        } else if let Some((d, t)) = spec.rsplit_once(':').filter(|(d, _)| Path::new(d).is_dir()) {
+            (Target::Dir(d.into()), Some(t.to_string()))
+        } else {
+            bail!("{spec}: no such OCI directory or oci-archive");
+        };
+        let (oci, _tmp) = open_layout(&target)?;
+        oci.resolve(tag.as_deref())
+            .with_context(|| spec.to_string())
+    };
+    let (o, n) = (open(old)?, open(new)?);
+    let have: std::collections::HashSet<&str> = o
+        .manifest
+        .layers
+        .iter()
+        .map(|l| l.digest.as_str())
+        .collect();
+    let layers: Vec<DiffLayer> = n
+        .manifest
+        .layers
+        .iter()
+        .map(|l| DiffLayer {
+            digest: l.digest.clone(),
+            size: l.size,
+            reused: have.contains(l.digest.as_str()),
+            components: l
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(keys::ANNOTATION_COMPONENTS).cloned()),
+        })
+        .collect();
+    let total: u64 = layers.iter().map(|l| l.size).sum();
+    let fresh: u64 = layers.iter().filter(|l| !l.reused).map(|l| l.size).sum();
+    Ok(DiffReport {
+        total_bytes: total,
+        download_bytes: fresh + n.descriptor.size + n.manifest.config.size,
+        reused_share: if total == 0 {
+            1.0
+        } else {
+            (total - fresh) as f64 / total as f64
+        },
+        new_layers: layers.iter().filter(|l| !l.reused).count(),
+        layers,
     })
 }
 

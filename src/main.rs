@@ -47,6 +47,19 @@ struct Cli {
 enum Command {
     /// Read an image back the way an importer does and check every blob, object and signature.
     Verify(VerifyArgs),
+    /// What updating from OLD to NEW costs a client: reused and new layers, bytes to download.
+    Diff(DiffArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// The image the client has: DIR, DIR:TAG or an oci-archive.
+    old: String,
+    /// The image it updates to.
+    new: String,
+    /// Print a machine-readable JSON report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -93,6 +106,29 @@ struct EncapArgs {
     /// Layer compression: gzip (level 6, every client), zstd (level 3), none.
     #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
     compression: String,
+    /// Chunk layers besides the commit layer (0: one layer holding everything).
+    #[arg(long, default_value_t = manifest::keys::DEFAULT_MAX_LAYERS, value_name = "N")]
+    max_layers: usize,
+    /// Allow more than 127 chunk layers (Docker's overlay2 cannot unpack such images).
+    #[arg(long)]
+    allow_many_layers: bool,
+    /// Component sources: auto (user.component xattrs, --contentmeta, package database) or
+    /// none (only the size rules: kernel/initramfs, large unowned files).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "none"])]
+    components: String,
+    /// Do not use user.component xattrs.
+    #[arg(long)]
+    no_xattr_components: bool,
+    /// Do not read the package database (dpkg) in the commit.
+    #[arg(long)]
+    no_package_components: bool,
+    /// Content-meta JSON mapping objects to components (the format the ostree-ext CLI takes).
+    #[arg(long, value_name = "FILE")]
+    contentmeta: Option<PathBuf>,
+    /// The previous build's image (DIR, DIR:TAG, oci-archive, or manifest JSON): keep its
+    /// layout where it still fits, so updates download less.
+    #[arg(long, value_name = "IMAGE")]
+    previous: Option<String>,
     /// Print a machine-readable JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -138,6 +174,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Verify(v)) => run_verify(v),
+        Some(Command::Diff(d)) => run_diff(d),
         None => run_encapsulate(cli.encap),
     };
     match result {
@@ -197,6 +234,48 @@ fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
         }
     };
     let compression = Compression::from_name(&a.compression).context("unknown --compression")?;
+    if a.max_layers > manifest::keys::MAX_LAYERS_SAFE && !a.allow_many_layers {
+        bail!(
+            "--max-layers {}: more than {} chunk layers make images Docker's overlay2 cannot unpack; add --allow-many-layers if your clients can",
+            a.max_layers,
+            manifest::keys::MAX_LAYERS_SAFE
+        );
+    }
+    if a.max_layers > manifest::keys::MAX_LAYERS_HARD {
+        bail!(
+            "--max-layers {}: at most {} are supported",
+            a.max_layers,
+            manifest::keys::MAX_LAYERS_HARD
+        );
+    }
+    let auto = a.components == "auto";
+    let contentmeta = match &a.contentmeta {
+        None => None,
+        Some(p) => {
+            let data = std::fs::read(p)
+                .with_context(|| format!("reading --contentmeta {}", p.display()))?;
+            Some(
+                encapsulate::components::ContentMeta::parse(
+                    &data,
+                    &format!("--contentmeta {}", p.display()),
+                )
+                .map_err(anyhow::Error::msg)?,
+            )
+        }
+    };
+    let previous = match &a.previous {
+        Some(p) if p != "none" => Some(ostree_encap::previous_layout(p)?),
+        _ => None,
+    };
+    let chunking = ostree_encap::ChunkOptions {
+        max_layers: a.max_layers,
+        components: encapsulate::components::ComponentOptions {
+            xattrs: auto && !a.no_xattr_components,
+            packages: auto && !a.no_package_components,
+            contentmeta,
+        },
+        previous,
+    };
     let req = EncapsulateRequest {
         repo,
         rev,
@@ -215,6 +294,7 @@ fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
         },
         compression,
         tag: a.tag.clone(),
+        chunking,
     };
     Ok((req, target))
 }
@@ -347,5 +427,27 @@ fn run_verify(v: VerifyArgs) -> Result<()> {
             println!("  detached metadata present (pass --gpg-keyring or --ed25519-key to check signatures)");
         }
     }
+    Ok(())
+}
+
+fn run_diff(d: DiffArgs) -> Result<()> {
+    let r = ostree_encap::diff(&d.old, &d.new)?;
+    if d.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    for l in &r.layers {
+        let what = if l.reused { "reused" } else { "NEW   " };
+        let comps = l.components.as_deref().unwrap_or("(commit layer)");
+        let comps = manifest::spec::truncate_to(comps.to_string(), 60);
+        println!("{what} {:>12}  {}  {comps}", l.size, &l.digest[..19]);
+    }
+    println!(
+        "download {} of {} bytes ({} new layer(s)); {:.1}% of the image reused",
+        r.download_bytes,
+        r.total_bytes,
+        r.new_layers,
+        r.reused_share * 100.0
+    );
     Ok(())
 }

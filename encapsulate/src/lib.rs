@@ -8,6 +8,7 @@
 //! - [`format`]: the names, paths and limits of the format, shared by writer and verifier.
 
 pub mod checksum;
+pub mod components;
 pub mod export;
 pub mod format;
 pub mod signature;

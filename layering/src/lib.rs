@@ -11,6 +11,8 @@
 //! - inside a layer, objects are sorted by checksum, so the stream order is a pure function of
 //!   the plan.
 
+pub mod chunk;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;

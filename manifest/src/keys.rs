@@ -23,9 +23,22 @@ pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// chunked images by every layer but the first carrying it.
 pub const ANNOTATION_COMPONENTS: &str = "ostree.components";
 
+/// Config label holding the chunk layout (JSON: component names of each chunk layer) that
+/// `--previous` reads back. A config label because layer annotations are lost when images are
+/// re-pushed by some tools, while the config blob travels unchanged.
+pub const LABEL_LAYOUT: &str = "ostree-encap.layout";
+
+/// Default number of chunk layers: ostree-ext's default, well under the limits below.
+pub const DEFAULT_MAX_LAYERS: usize = 64;
+/// Most chunk layers allowed without `--allow-many-layers`: Docker's overlay2 refuses images
+/// of more than 128 layers (127 chunks + the commit layer).
+pub const MAX_LAYERS_SAFE: usize = 127;
+/// Hard upper bound even with `--allow-many-layers` (beyond it, nothing we know unpacks it).
+pub const MAX_LAYERS_HARD: usize = 1000;
+
 /// Labels a user must not set by hand: they describe the content and a wrong value would make
 /// importers misread the image.
-pub const RESERVED_LABELS: [&str; 2] = [LABEL_COMMIT, LABEL_FINAL_DIFFID];
+pub const RESERVED_LABELS: [&str; 3] = [LABEL_COMMIT, LABEL_FINAL_DIFFID, LABEL_LAYOUT];
 
 /// Commit metadata keys read for the image.
 pub mod meta {

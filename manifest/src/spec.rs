@@ -230,9 +230,14 @@ fn short(c: &str) -> &str {
 }
 
 /// Cut history text at [`keys::MAX_CREATED_BY`] bytes on a char boundary.
-pub fn truncate(mut s: String) -> String {
-    if s.len() > keys::MAX_CREATED_BY {
-        let mut end = keys::MAX_CREATED_BY - 3;
+pub fn truncate(s: String) -> String {
+    truncate_to(s, keys::MAX_CREATED_BY)
+}
+
+/// Cut `s` to at most `max` bytes (at least 4) on a char boundary, marking the cut with `...`.
+pub fn truncate_to(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max.max(4) - 3;
         while !s.is_char_boundary(end) {
             end -= 1;
         }

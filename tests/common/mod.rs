@@ -323,6 +323,20 @@ impl Fixture {
         }
     }
 
+    /// Commit the tree at `tree` as the next commit on [`FIXTURE_REF`]; returns its checksum.
+    pub fn commit_tree(&self, tree: &Path, subject: &str, timestamp: &str) -> String {
+        ostree(
+            &self.repo,
+            [
+                "commit".to_string(),
+                format!("--branch={FIXTURE_REF}"),
+                format!("--tree=dir={}", tree.display()),
+                format!("--subject={subject}"),
+                format!("--timestamp={timestamp}"),
+            ],
+        )
+    }
+
     /// A copy of the repo in another mode (via `ostree pull-local`).
     pub fn repo_in_mode(&self, mode: &str) -> PathBuf {
         if mode == "archive" {

@@ -1,0 +1,435 @@
+//! Finding components: which content object belongs to which named group of content that
+//! changes together.
+//!
+//! Sources, highest precedence first (a higher source overrides a lower one per object):
+//! 1. `user.component` xattrs on files, or on directories (inherited below them);
+//! 2. a content-meta JSON in the format the ostree-ext CLI accepts;
+//! 3. the package database in the commit: dpkg (`var/lib/dpkg`, `usr/lib/sysimage/dpkg`,
+//!    `usr/share/dpkg/database`). Binary packages are grouped by their *source* package,
+//!    because a security update rebuilds every binary of a source together;
+//! 4. the rest: kernel and initramfs as one component, unowned files of 1 MiB or more each on
+//!    their own, small unowned content together.
+//!
+//! The result is plain data for [`layering::chunk`].
+
+use crate::source::{Inventory, Source, StructureEntry};
+use crate::{EncapError, ObjectKindName};
+use layering::ContentObject;
+use ostree::gio;
+use ostree::prelude::*;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+/// The xattr naming an explicit component.
+pub const COMPONENT_XATTR: &[u8] = b"user.component";
+/// Unowned files at least this big become their own component: a large unowned file (a
+/// firmware blob, a generated database) should not drag small files into its updates.
+pub const LARGE_UNOWNED: u64 = 1024 * 1024;
+/// Component of the kernel and initramfs when no package owns them.
+pub const BOOT_COMPONENT: &str = "ostree-boot";
+/// Where dpkg databases live in a commit (tar paths: `usr/etc` is `etc`).
+pub const DPKG_DATABASES: [&str; 3] = [
+    "var/lib/dpkg",
+    "usr/lib/sysimage/dpkg",
+    "usr/share/dpkg/database",
+];
+
+/// Which sources to use.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentOptions {
+    /// Use `user.component` xattrs.
+    pub xattrs: bool,
+    /// Use package databases.
+    pub packages: bool,
+    /// An explicit content-meta mapping.
+    pub contentmeta: Option<ContentMeta>,
+}
+
+/// ostree-ext's content-meta JSON (`{"version":1,"layers":{id:name},"mapping":{checksum:id}}`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct ContentMeta {
+    /// Format version (1).
+    #[serde(default)]
+    pub version: u32,
+    /// Layer/component id → name.
+    #[serde(default)]
+    pub layers: BTreeMap<String, String>,
+    /// Content checksum → layer id.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, String>,
+}
+
+impl ContentMeta {
+    /// Parse content-meta JSON; `what` names the file in errors.
+    ///
+    /// # Errors
+    /// Invalid JSON or an unsupported version.
+    pub fn parse(json: &[u8], what: &str) -> Result<ContentMeta, String> {
+        let cm: ContentMeta = serde_json::from_slice(json)
+            .map_err(|e| format!("{what}: invalid content-meta JSON: {e}"))?;
+        if cm.version > 1 {
+            return Err(format!(
+                "{what}: content-meta version {} is not supported (1 is)",
+                cm.version
+            ));
+        }
+        Ok(cm)
+    }
+}
+
+/// What discovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// Every content object with its payload size.
+    pub objects: Vec<ContentObject>,
+    /// Content checksum → component name (objects absent here are small unowned content).
+    pub owner: BTreeMap<String, String>,
+    /// Installed packages read from a package database.
+    pub packages: usize,
+    /// Objects claimed per source, for the summary: (source, objects).
+    pub claimed: Vec<(String, usize)>,
+}
+
+/// One installed dpkg package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpkgPackage {
+    /// Binary package name.
+    pub name: String,
+    /// Source package name (the binary name when there is no Source field).
+    pub source: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+}
+
+/// Parse a dpkg `status` file: installed packages only.
+pub fn parse_dpkg_status(text: &str) -> Vec<DpkgPackage> {
+    let mut out = Vec::new();
+    for para in text.split("\n\n") {
+        let mut fields: HashMap<&str, &str> = HashMap::new();
+        for line in para.lines() {
+            if line.starts_with(' ') || line.starts_with('\t') {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                fields.insert(k.trim(), v.trim());
+            }
+        }
+        let (Some(name), Some(status)) = (fields.get("Package"), fields.get("Status")) else {
+            continue;
+        };
+        if !status.ends_with(" installed") {
+            continue;
+        }
+        let source = fields
+            .get("Source")
+            .map(|s| s.split_whitespace().next().unwrap_or(name))
+            .unwrap_or(name);
+        out.push(DpkgPackage {
+            name: name.to_string(),
+            source: source.to_string(),
+            version: fields.get("Version").unwrap_or(&"").to_string(),
+            arch: fields.get("Architecture").unwrap_or(&"").to_string(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Map a path from a dpkg file list to the tar path it has in an ostree commit: `/etc` lives
+/// in `usr/etc` (tar path `etc`), and merged-/usr systems have `/bin`, `/lib*`, `/sbin` in
+/// `usr/`.
+pub fn dpkg_path_candidates(listed: &str) -> Vec<String> {
+    let p = listed.trim_start_matches('/');
+    let mut v = vec![p.to_string()];
+    for top in ["bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/"] {
+        if p.starts_with(top) {
+            v.push(format!("usr/{p}"));
+        }
+    }
+    if let Some(rest) = p.strip_prefix("boot/") {
+        // ostree moves /boot content (kernel, initramfs) to usr/lib/modules/<kver>/.
+        v.push(format!("usr/lib/ostree-boot/{rest}"));
+    }
+    v
+}
+
+impl Source {
+    /// Read a regular file of the commit by tar path.
+    fn read_path(
+        &self,
+        paths: &HashMap<&str, &str>,
+        path: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, EncapError> {
+        let Some(checksum) = paths.get(path) else {
+            return Ok(None);
+        };
+        let (stream, info, _) = self
+            .repo
+            .load_file(checksum, gio::Cancellable::NONE)
+            .map_err(|e| self.object_error(ObjectKindName::File, checksum, path, &e))?;
+        if info.file_type() != gio::FileType::Regular || info.size() as u64 > limit {
+            return Ok(None);
+        }
+        let Some(stream) = stream else {
+            return Ok(None);
+        };
+        let mut data = Vec::new();
+        stream
+            .into_read()
+            .read_to_end(&mut data)
+            .map_err(|e| EncapError::Corrupt {
+                kind: ObjectKindName::File,
+                checksum: checksum.to_string(),
+                path: path.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(data))
+    }
+
+    /// Find the components of every content object.
+    ///
+    /// # Errors
+    /// Unreadable objects, named by checksum and path.
+    pub fn discover_components(
+        &self,
+        inv: &Inventory,
+        opts: &ComponentOptions,
+    ) -> Result<Discovery, EncapError> {
+        // One query per object gives both its size and its xattrs.
+        let mut objects = Vec::with_capacity(inv.content.len());
+        let mut by_xattr: BTreeMap<String, String> = BTreeMap::new();
+        for (c, paths) in &inv.content {
+            let shown = paths.first().map(String::as_str).unwrap_or("(sysroot)");
+            let (info, xattrs) = self
+                .repo
+                .query_file(c, gio::Cancellable::NONE)
+                .map_err(|e| self.object_error(ObjectKindName::File, c, shown, &e))?;
+            let size = if info.file_type() == gio::FileType::Regular {
+                info.size() as u64
+            } else {
+                0
+            };
+            objects.push(ContentObject {
+                checksum: c.clone(),
+                size,
+            });
+            if opts.xattrs {
+                let list: Vec<(Vec<u8>, Vec<u8>)> = xattrs.get().unwrap_or_default();
+                if let Some(v) = component_value(&list) {
+                    by_xattr.insert(c.clone(), v);
+                }
+            }
+        }
+        let sizes: HashMap<&str, u64> = objects
+            .iter()
+            .map(|o| (o.checksum.as_str(), o.size))
+            .collect();
+        let paths: HashMap<&str, &str> = inv
+            .content
+            .iter()
+            .flat_map(|(c, ps)| ps.iter().map(move |p| (p.as_str(), c.as_str())))
+            .collect();
+
+        let mut owner: BTreeMap<String, String> = BTreeMap::new();
+        let mut claimed = Vec::new();
+        let mut packages = 0;
+
+        // 3. Package databases (lowest of the explicit sources, applied first).
+        if opts.packages {
+            let mut n = 0;
+            for db in DPKG_DATABASES {
+                let Some(status) = self.read_path(&paths, &format!("{db}/status"), 64 << 20)?
+                else {
+                    continue;
+                };
+                let pkgs = parse_dpkg_status(&String::from_utf8_lossy(&status));
+                let by_name: HashMap<&str, &DpkgPackage> =
+                    pkgs.iter().map(|p| (p.name.as_str(), p)).collect();
+                let prefix = format!("{db}/info/");
+                let lists: Vec<&str> = paths
+                    .keys()
+                    .filter(|p| p.starts_with(&prefix) && p.ends_with(".list"))
+                    .copied()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                for list in lists {
+                    let stem = &list[prefix.len()..list.len() - ".list".len()];
+                    let name = stem.split(':').next().unwrap_or(stem);
+                    let Some(pkg) = by_name.get(name) else {
+                        continue;
+                    };
+                    let Some(text) = self.read_path(&paths, list, 64 << 20)? else {
+                        continue;
+                    };
+                    for line in String::from_utf8_lossy(&text).lines() {
+                        for cand in dpkg_path_candidates(line) {
+                            if let Some(c) = paths.get(cand.as_str()) {
+                                // Deterministic when packages share content: smallest source name wins.
+                                let e = owner
+                                    .entry(c.to_string())
+                                    .or_insert_with(|| pkg.source.clone());
+                                if pkg.source < *e {
+                                    *e = pkg.source.clone();
+                                }
+                                n += 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+                packages = pkgs.len();
+                break;
+            }
+            claimed.push(("dpkg".to_string(), n));
+        }
+
+        // 2. content-meta.
+        if let Some(cm) = &opts.contentmeta {
+            let mut n = 0;
+            for (c, id) in &cm.mapping {
+                if sizes.contains_key(c.as_str()) {
+                    let name = cm.layers.get(id).cloned().unwrap_or_else(|| id.clone());
+                    owner.insert(c.clone(), name);
+                    n += 1;
+                }
+            }
+            claimed.push(("contentmeta".to_string(), n));
+        }
+
+        // 1. user.component xattrs: on files, or inherited from directories.
+        if opts.xattrs {
+            let mut dir_component: BTreeMap<&str, String> = BTreeMap::new();
+            for e in &inv.structure {
+                if let StructureEntry::Directory { path, dirmeta } = e {
+                    if let Some(v) = inv
+                        .dirmetas
+                        .get(dirmeta)
+                        .and_then(|m| component_value(&m.xattrs))
+                    {
+                        dir_component.insert(path.as_str(), v);
+                    }
+                }
+            }
+            let mut n = 0;
+            for (c, ps) in &inv.content {
+                let found = by_xattr.get(c).cloned().or_else(|| {
+                    ps.iter()
+                        .find_map(|p| nearest_dir_component(&dir_component, p))
+                });
+                if let Some(name) = found {
+                    owner.insert(c.clone(), name);
+                    n += 1;
+                }
+            }
+            claimed.push(("xattr".to_string(), n));
+        }
+
+        // 4. The rest.
+        let mut n_boot = 0;
+        let mut n_large = 0;
+        for (c, ps) in &inv.content {
+            if owner.contains_key(c) {
+                continue;
+            }
+            let Some(first) = ps.first() else { continue };
+            if ps.iter().any(|p| is_boot_file(p)) {
+                owner.insert(c.clone(), BOOT_COMPONENT.to_string());
+                n_boot += 1;
+            } else if sizes.get(c.as_str()).copied().unwrap_or(0) >= LARGE_UNOWNED {
+                owner.insert(c.clone(), format!("file:/{first}"));
+                n_large += 1;
+            }
+        }
+        claimed.push(("boot".to_string(), n_boot));
+        claimed.push(("large-unowned".to_string(), n_large));
+        Ok(Discovery {
+            objects,
+            owner,
+            packages,
+            claimed,
+        })
+    }
+}
+
+fn component_value(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Option<String> {
+    xattrs
+        .iter()
+        .find(|(k, _)| crate::export::trim_nul(k) == COMPONENT_XATTR)
+        .map(|(_, v)| {
+            String::from_utf8_lossy(crate::export::trim_nul(v))
+                .trim()
+                .to_string()
+        })
+        .filter(|v| !v.is_empty())
+}
+
+fn nearest_dir_component(dirs: &BTreeMap<&str, String>, path: &str) -> Option<String> {
+    let mut cur = path;
+    while let Some((parent, _)) = cur.rsplit_once('/') {
+        if let Some(v) = dirs.get(parent) {
+            return Some(v.clone());
+        }
+        cur = parent;
+    }
+    None
+}
+
+/// Kernel and initramfs in the places ostree looks for them.
+pub fn is_boot_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let in_modules = path.starts_with("usr/lib/modules/") && path.matches('/').count() == 4;
+    let in_boot = path.starts_with("usr/lib/ostree-boot/") || path.starts_with("boot/");
+    (in_modules && (name == "vmlinuz" || name == "initramfs.img"))
+        || (in_boot
+            && (name.starts_with("vmlinuz")
+                || name.starts_with("initramfs")
+                || name.starts_with("initrd")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dpkg_status_installed_only_with_sources() {
+        let text = "Package: libssl3\nStatus: install ok installed\nSource: openssl (3.0.15-1)\nVersion: 3.0.15-1~deb12u1\nArchitecture: amd64\nDescription: x\n more\n\n\
+                    Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\n\
+                    Package: bash\nStatus: install ok installed\nVersion: 5.2\nArchitecture: amd64\n";
+        let p = parse_dpkg_status(text);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].name, "bash");
+        assert_eq!(p[0].source, "bash");
+        assert_eq!(p[1].source, "openssl");
+        assert_eq!(p[1].version, "3.0.15-1~deb12u1");
+    }
+
+    #[test]
+    fn merged_usr_and_boot_paths() {
+        assert_eq!(
+            dpkg_path_candidates("/bin/ls"),
+            vec!["bin/ls", "usr/bin/ls"]
+        );
+        assert_eq!(dpkg_path_candidates("/etc/passwd"), vec!["etc/passwd"]);
+        assert!(is_boot_file("usr/lib/modules/6.1.0-9-amd64/vmlinuz"));
+        assert!(is_boot_file("usr/lib/modules/6.1.0-9-amd64/initramfs.img"));
+        assert!(!is_boot_file(
+            "usr/lib/modules/6.1.0-9-amd64/kernel/x/vmlinuz"
+        ));
+        assert!(!is_boot_file("usr/bin/vmlinuz"));
+    }
+
+    #[test]
+    fn contentmeta_parses_ostree_ext_format() {
+        let cm = ContentMeta::parse(br#"{"version":1,"created":"x","labels":{"a":"b"},"layers":{"1":"kernel"},"mapping":{"ab":"1"}}"#, "cm.json").unwrap();
+        assert_eq!(cm.layers["1"], "kernel");
+        assert!(ContentMeta::parse(b"{", "cm.json")
+            .unwrap_err()
+            .contains("cm.json"));
+        assert!(ContentMeta::parse(br#"{"version":9}"#, "cm.json").is_err());
+    }
+}

@@ -1,0 +1,455 @@
+//! Packing components into a bounded number of chunk layers, stably.
+//!
+//! The goal is what a client downloads for an update: a layer blob is reused only if every
+//! object in it is unchanged, so a changed component should drag as few unchanged bytes along
+//! as possible, and a new or removed component must not reshuffle the others.
+//!
+//! Without prior state (see docs/chunking.md for the reasoning and measurements):
+//! 1. A fixed number of layers, `max_layers / 4`, are hash bins; the rest are "own" layers.
+//! 2. [`UNOWNED`] (small content no package claims: databases, generated files, which change
+//!    in almost every build) always gets an own layer, so it never drags a package along.
+//! 3. The largest other components, by size then name, fill the remaining own layers.
+//! 4. Every other component goes to hash bin `fnv1a(name) % bins`. The bin depends on the
+//!    name alone and the number of bins on `max_layers` alone, so adding, removing or
+//!    upgrading a component changes its own bin and nothing else; only a component whose size
+//!    crosses the own-layer boundary also moves one other component (at most four layers).
+//!
+//! With prior state (`--previous`), every component that existed before keeps the company it
+//! had (its previous layer); components seen for the first time get a layer of their own if
+//! they are outliers, else share one "new components" layer; when that exceeds the budget the
+//! smallest groups are merged, deterministically.
+
+use crate::{Checksum, ContentObject, LayerKind, LayerPlan, Plan};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Name of the component holding content no source claimed (small unowned files).
+pub const UNOWNED: &str = "unowned";
+
+/// One component: a named set of content objects that change together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    /// Component name (package, source package, `user.component` value, ...).
+    pub name: String,
+    /// Total payload bytes.
+    pub size: u64,
+    /// Its objects, sorted.
+    pub objects: Vec<Checksum>,
+}
+
+/// The layout of a previous image: component names per chunk layer, in image order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousLayout {
+    /// Component names of each chunk layer of the previous image.
+    pub layers: Vec<Vec<String>>,
+}
+
+/// Packing parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackOptions {
+    /// Chunk layers besides the commit layer; 0 means a single-layer image.
+    pub max_layers: usize,
+}
+
+/// Group objects into components: `owner` maps a checksum to its component; objects without
+/// an owner form [`UNOWNED`]. Components are returned sorted by name.
+pub fn components(objects: &[ContentObject], owner: &BTreeMap<Checksum, String>) -> Vec<Component> {
+    let mut by_name: BTreeMap<&str, Component> = BTreeMap::new();
+    for o in objects {
+        let name = owner
+            .get(&o.checksum)
+            .map(String::as_str)
+            .unwrap_or(UNOWNED);
+        let c = by_name.entry(name).or_insert_with(|| Component {
+            name: name.to_string(),
+            size: 0,
+            objects: Vec::new(),
+        });
+        c.size += o.size;
+        c.objects.push(o.checksum.clone());
+    }
+    by_name
+        .into_values()
+        .map(|mut c| {
+            c.objects.sort();
+            c.objects.dedup();
+            c
+        })
+        .collect()
+}
+
+/// 64-bit FNV-1a: tiny, stable across platforms and releases (unlike `DefaultHasher`).
+pub fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// How many of `max_layers` are hash bins (the rest are for size outliers).
+pub fn hash_bins(max_layers: usize) -> usize {
+    (max_layers / 4).max(1).min(max_layers)
+}
+
+/// Pack components into a plan: commit layer first (empty of content unless
+/// `max_layers == 0`), then chunk layers.
+pub fn pack(comps: &[Component], opts: &PackOptions, previous: Option<&PreviousLayout>) -> Plan {
+    if opts.max_layers == 0 || comps.is_empty() {
+        let all: Vec<ContentObject> = comps
+            .iter()
+            .flat_map(|c| {
+                c.objects.iter().map(|o| ContentObject {
+                    checksum: o.clone(),
+                    size: 0,
+                })
+            })
+            .collect();
+        return Plan::single_layer(&all);
+    }
+    let groups = match previous {
+        Some(prev) if !prev.layers.is_empty() => with_previous(comps, opts.max_layers, prev),
+        _ => stateless(comps, opts.max_layers),
+    };
+    to_plan(comps, groups)
+}
+
+/// A group of component names destined for one layer, with a stable sort key.
+type Groups = Vec<BTreeSet<String>>;
+
+/// The largest components (size, then name) up to `budget`.
+fn largest(comps: &[Component], budget: usize) -> BTreeSet<&str> {
+    let mut by_size: Vec<&Component> = comps.iter().collect();
+    by_size.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
+    by_size
+        .into_iter()
+        .take(budget)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// Size outliers among `comps`: at least `total / max_layers` bytes, largest first, up to
+/// `budget`.
+fn outliers(comps: &[Component], max_layers: usize, budget: usize) -> BTreeSet<&str> {
+    let total: u64 = comps.iter().map(|c| c.size).sum();
+    let threshold = (total / max_layers.max(1) as u64).max(1);
+    let big: Vec<Component> = comps
+        .iter()
+        .filter(|c| c.size >= threshold)
+        .cloned()
+        .collect();
+    let names: BTreeSet<String> = largest(&big, budget)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    comps
+        .iter()
+        .filter(|c| names.contains(&c.name))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+fn stateless(comps: &[Component], max_layers: usize) -> Groups {
+    if comps.len() <= max_layers {
+        return comps
+            .iter()
+            .map(|c| BTreeSet::from([c.name.clone()]))
+            .collect();
+    }
+    let bins = hash_bins(max_layers);
+    let mut own_budget = max_layers - bins;
+    let mut own: BTreeSet<String> = BTreeSet::new();
+    if own_budget > 0 && comps.iter().any(|c| c.name == UNOWNED) {
+        own.insert(UNOWNED.to_string());
+        own_budget -= 1;
+    }
+    let others: Vec<Component> = comps
+        .iter()
+        .filter(|c| c.name != UNOWNED)
+        .cloned()
+        .collect();
+    own.extend(largest(&others, own_budget).into_iter().map(str::to_string));
+    let mut groups: Groups = own.iter().map(|s| BTreeSet::from([s.clone()])).collect();
+    let mut binned: Vec<BTreeSet<String>> = vec![BTreeSet::new(); bins];
+    for c in comps.iter().filter(|c| !own.contains(&c.name)) {
+        binned[(fnv1a(&c.name) % bins as u64) as usize].insert(c.name.clone());
+    }
+    groups.extend(binned.into_iter().filter(|b| !b.is_empty()));
+    groups
+}
+
+fn with_previous(comps: &[Component], max_layers: usize, prev: &PreviousLayout) -> Groups {
+    let present: BTreeSet<&str> = comps.iter().map(|c| c.name.as_str()).collect();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut groups: Groups = Vec::new();
+    for layer in &prev.layers {
+        // Odd prior input (duplicates across layers, unknown names) must not panic: first
+        // occurrence wins, vanished names are dropped.
+        let g: BTreeSet<String> = layer
+            .iter()
+            .filter(|n| present.contains(n.as_str()) && !seen.contains(n.as_str()))
+            .cloned()
+            .collect();
+        seen.extend(g.iter().cloned());
+        if !g.is_empty() {
+            groups.push(g);
+        }
+    }
+    let new: Vec<&Component> = comps.iter().filter(|c| !seen.contains(&c.name)).collect();
+    if !new.is_empty() {
+        let budget = max_layers.saturating_sub(groups.len() + 1);
+        let new_owned: Vec<Component> = new.iter().map(|c| (*c).clone()).collect();
+        let singles = outliers(&new_owned, max_layers, budget);
+        for s in &singles {
+            groups.push(BTreeSet::from([s.to_string()]));
+        }
+        let rest: BTreeSet<String> = new
+            .iter()
+            .filter(|c| !singles.contains(c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect();
+        if !rest.is_empty() {
+            groups.push(rest);
+        }
+    }
+    merge_to_fit(groups, comps, max_layers)
+}
+
+/// Merge the two smallest groups until at most `max_layers` remain (ties by name).
+fn merge_to_fit(mut groups: Groups, comps: &[Component], max_layers: usize) -> Groups {
+    let size: BTreeMap<&str, u64> = comps.iter().map(|c| (c.name.as_str(), c.size)).collect();
+    let gsize = |g: &BTreeSet<String>| {
+        g.iter()
+            .map(|n| size.get(n.as_str()).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    while groups.len() > max_layers.max(1) {
+        groups.sort_by(|a, b| gsize(a).cmp(&gsize(b)).then_with(|| a.cmp(b)));
+        let a = groups.remove(0);
+        groups[0].extend(a);
+    }
+    groups
+}
+
+fn to_plan(comps: &[Component], groups: Groups) -> Plan {
+    let by_name: BTreeMap<&str, &Component> = comps.iter().map(|c| (c.name.as_str(), c)).collect();
+    let mut layers: Vec<LayerPlan> = groups
+        .into_iter()
+        .map(|g| {
+            let mut objects: Vec<Checksum> = g
+                .iter()
+                .filter_map(|n| by_name.get(n.as_str()))
+                .flat_map(|c| c.objects.iter().cloned())
+                .collect();
+            objects.sort();
+            objects.dedup();
+            LayerPlan {
+                kind: LayerKind::Chunk,
+                objects,
+                components: g.into_iter().collect(),
+            }
+        })
+        .filter(|l| !l.objects.is_empty())
+        .collect();
+    // Image order: by component names. Order does not affect reuse (blobs are content
+    // addressed) but must be deterministic.
+    layers.sort_by(|a, b| a.components.cmp(&b.components));
+    // Content shared by components in different layers goes to the first such layer only.
+    let mut assigned: BTreeSet<Checksum> = BTreeSet::new();
+    for l in &mut layers {
+        l.objects.retain(|o| assigned.insert(o.clone()));
+    }
+    layers.retain(|l| !l.objects.is_empty());
+    let mut all = vec![LayerPlan {
+        kind: LayerKind::Commit,
+        objects: Vec::new(),
+        components: Vec::new(),
+    }];
+    all.extend(layers);
+    Plan { layers: all }
+}
+
+impl Plan {
+    /// The layout to store for the next build: component names of each chunk layer.
+    pub fn layout(&self) -> PreviousLayout {
+        PreviousLayout {
+            layers: self
+                .layers
+                .iter()
+                .filter(|l| l.kind == LayerKind::Chunk)
+                .map(|l| l.components.clone())
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn comp(name: &str, size: u64, n: usize) -> Component {
+        Component {
+            name: name.into(),
+            size,
+            objects: (0..n)
+                .map(|i| {
+                    format!(
+                        "{:064x}",
+                        fnv1a(&format!("{name}/{i}")) as u128 * 7 + i as u128
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn all_objects(comps: &[Component]) -> Vec<ContentObject> {
+        let mut v: Vec<ContentObject> = comps
+            .iter()
+            .flat_map(|c| {
+                c.objects.iter().map(|o| ContentObject {
+                    checksum: o.clone(),
+                    size: 1,
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| a.checksum.cmp(&b.checksum));
+        v.dedup();
+        v
+    }
+
+    fn layer_sets(p: &Plan) -> BTreeSet<Vec<Checksum>> {
+        p.layers.iter().map(|l| l.objects.clone()).collect()
+    }
+
+    fn distro(n: usize) -> Vec<Component> {
+        (0..n)
+            .map(|i| {
+                comp(
+                    &format!("pkg{i:04}"),
+                    1000 + (fnv1a(&i.to_string()) % 5_000_000),
+                    1 + i % 7,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn zero_layers_is_single_layer() {
+        let comps = distro(10);
+        let p = pack(&comps, &PackOptions { max_layers: 0 }, None);
+        assert_eq!(p.layers.len(), 1);
+        p.validate(&all_objects(&comps)).unwrap();
+    }
+
+    #[test]
+    fn few_components_each_get_a_layer() {
+        let comps = distro(5);
+        let p = pack(&comps, &PackOptions { max_layers: 64 }, None);
+        assert_eq!(p.layers.len(), 6);
+        assert!(p.layers[1..].iter().all(|l| l.components.len() == 1));
+    }
+
+    #[test]
+    fn odd_inputs() {
+        // No components at all.
+        let p = pack(&[], &PackOptions { max_layers: 64 }, None);
+        p.validate(&[]).unwrap();
+        // Layers are not wasted when no component stands out.
+        let even: Vec<Component> = (0..16)
+            .map(|i| comp(&format!("e{i:02}"), 1000, 2))
+            .collect();
+        let p = pack(&even, &PackOptions { max_layers: 8 }, None);
+        assert_eq!(p.layers.len(), 9);
+        // One huge component among tiny ones.
+        let mut comps = distro(300);
+        comps.push(comp("huge", 10_000_000_000, 3));
+        let p = pack(&comps, &PackOptions { max_layers: 8 }, None);
+        assert!(p.layers.len() <= 9);
+        assert!(p
+            .layers
+            .iter()
+            .any(|l| l.components == vec!["huge".to_string()]));
+        p.validate(&all_objects(&comps)).unwrap();
+        // 10,000 tiny components.
+        let comps: Vec<Component> = (0..10_000).map(|i| comp(&format!("t{i}"), 1, 1)).collect();
+        let p = pack(&comps, &PackOptions { max_layers: 64 }, None);
+        assert!(p.layers.len() <= 65);
+        p.validate(&all_objects(&comps)).unwrap();
+        // Garbage previous layout: unknown names, duplicates, empty layers, too many layers.
+        let prev = PreviousLayout {
+            layers: [
+                vec![],
+                vec!["nope".into(), "t1".into()],
+                vec!["t1".into(), "t2".into()],
+            ]
+            .into_iter()
+            .cycle()
+            .take(500)
+            .collect(),
+        };
+        let p = pack(&comps, &PackOptions { max_layers: 64 }, Some(&prev));
+        assert!(p.layers.len() <= 65);
+        p.validate(&all_objects(&comps)).unwrap();
+    }
+
+    #[test]
+    fn duplicate_content_across_components_lands_once() {
+        let mut a = comp("a", 10, 2);
+        let b = Component {
+            name: "b".into(),
+            size: 10,
+            objects: a.objects.clone(),
+        };
+        a.objects.push("f".repeat(64));
+        let comps = vec![a, b];
+        let p = pack(&comps, &PackOptions { max_layers: 1 }, None);
+        p.validate(&all_objects(&comps)).unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn every_object_once_and_deterministic(n in 0usize..400, max in 0usize..130, seed in any::<u64>()) {
+            let comps: Vec<Component> = (0..n)
+                .map(|i| comp(&format!("c{}", seed.wrapping_add(i as u64)), fnv1a(&format!("{seed}{i}")) % 50_000_000, 1 + i % 5))
+                .collect();
+            let opts = PackOptions { max_layers: max };
+            let p1 = pack(&comps, &opts, None);
+            let p2 = pack(&comps, &opts, None);
+            prop_assert_eq!(&p1, &p2);
+            prop_assert!(p1.layers.len() <= max + 1);
+            prop_assert!(p1.validate(&all_objects(&comps)).is_ok());
+            let p3 = pack(&comps, &opts, Some(&p1.layout()));
+            prop_assert!(p3.layers.len() <= max + 1);
+            prop_assert!(p3.validate(&all_objects(&comps)).is_ok());
+            // Unchanged input with its own layout as prior state: identical layers.
+            prop_assert_eq!(layer_sets(&p1), layer_sets(&p3));
+        }
+
+        #[test]
+        fn one_component_changed_added_or_removed_changes_few_layers(n in 100usize..400, pick in any::<usize>(), what in 0u8..3) {
+            let comps = distro(n);
+            let opts = PackOptions { max_layers: 64 };
+            let before = pack(&comps, &opts, None);
+            let mut after_comps = comps.clone();
+            let i = pick % n;
+            match what {
+                0 => { after_comps[i].objects[0] = format!("{:064x}", pick); } // upgraded
+                1 => { after_comps.push(comp("zz-new-package", 3000, 2)); }   // added
+                _ => { after_comps.remove(i); }                             // removed
+            }
+            for prev in [None, Some(before.layout())] {
+                let after = pack(&after_comps, &opts, prev.as_ref());
+                let old = layer_sets(&before);
+                let changed = layer_sets(&after).iter().filter(|l| !old.contains(*l)).count();
+                // The commit layer never counts (it is empty of content here). The changed
+                // component's layer, plus, when it crosses the own-layer boundary, the layer it
+                // moves to and the two of the component it displaces.
+                prop_assert!(changed <= 4, "{} layers changed", changed);
+            }
+        }
+    }
+}

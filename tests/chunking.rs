@@ -1,0 +1,432 @@
+//! Chunked images: components from xattrs, content-meta and dpkg databases; stable layouts;
+//! lossless import at every layer count; `diff` reporting what an update costs.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+fn encap_to(repo: &Path, rev: &str, out: &Path, tag: &str, extra: &[&str]) -> serde_json::Value {
+    let mut a: Vec<String> = [
+        "--repo",
+        repo.to_str().unwrap(),
+        "--ref",
+        rev,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        tag,
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    json(&encap_ok(&a))
+}
+
+/// Component annotation of each chunk layer.
+fn components_of(out: &Path, tag: &str) -> Vec<String> {
+    let (m, _) = image(out, tag);
+    m["layers"].as_array().unwrap()[1..]
+        .iter()
+        .map(|l| {
+            l["annotations"]["ostree.components"]
+                .as_str()
+                .expect("chunk layer without ostree.components")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn xattr_components_kernel_and_large_unowned_get_their_own_layers() {
+    let fx = Fixture::new("components");
+    let out = fx.path("oci");
+    let s = encap_to(&fx.repo, FIXTURE_REF, &out, "c", &[]);
+    let comps = components_of(&out, "c");
+    for want in [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "ostree-boot",
+        "file:/usr/lib/firmware/big.bin",
+        "unowned",
+    ] {
+        assert!(
+            comps.iter().any(|c| c == want),
+            "no layer for {want}: {comps:?}"
+        );
+    }
+    // The commit layer holds structure only; every content object is in a chunk.
+    assert_eq!(s["layers"][0]["content_objects"], 0);
+    let (_, cfg) = image(&out, "c");
+    let history: Vec<String> = cfg["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        history[1..].iter().all(|h| h.starts_with("ostree chunk: ")),
+        "{history:?}"
+    );
+    let layout: serde_json::Value = json(
+        cfg["config"]["Labels"]["ostree-encap.layout"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(layout["layers"].as_array().unwrap().len(), comps.len());
+    encap_ok([
+        "verify",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "c",
+        "--repo",
+        fx.repo.to_str().unwrap(),
+    ]);
+    let (repo, commit) = import(
+        fx.dir.path(),
+        &format!("ostree-unverified-image:oci:{}:c", out.display()),
+    )
+    .unwrap();
+    assert_eq!(commit, fx.commit);
+    ostree(&repo, ["fsck"]);
+    // With xattr components off, alpha/beta/... are gone but the size rules still apply.
+    let s2 = encap_to(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        "nox",
+        &["--no-xattr-components"],
+    );
+    assert_ne!(s2["manifest_digest"], s["manifest_digest"]);
+    let comps = components_of(&out, "nox");
+    assert!(!comps.iter().any(|c| c == "alpha"), "{comps:?}");
+    assert!(comps.iter().any(|c| c == "ostree-boot"), "{comps:?}");
+    // Same input twice: same bytes.
+    let again = encap_to(&fx.repo, FIXTURE_REF, &out, "c2", &[]);
+    assert_eq!(again["manifest_digest"], s["manifest_digest"]);
+}
+
+#[test]
+fn lossless_at_1_8_64_127_layers_with_a_verified_signature() {
+    let fx = Fixture::new("full");
+    let (home, pubkey) = gpg_key(fx.dir.path(), "signer");
+    ostree(
+        &fx.repo,
+        [
+            "gpg-sign",
+            &format!("--gpg-homedir={}", home.display()),
+            &fx.commit,
+            &gpg_key_id(&home),
+        ],
+    );
+    let imp = fx.path("imp");
+    ostree(&imp, ["init", "--mode=bare-user"]);
+    ostree(
+        &imp,
+        [
+            "remote",
+            "add",
+            "trusted",
+            "file:///nonexistent",
+            &format!("--gpg-import={}", pubkey.display()),
+        ],
+    );
+    for n in ["1", "8", "64", "127"] {
+        let out = fx.path(&format!("oci-{n}"));
+        let s = encap_to(&fx.repo, FIXTURE_REF, &out, "t", &["--max-layers", n]);
+        let layers = s["layers"].as_array().unwrap().len();
+        assert!(
+            layers >= 2 && layers <= n.parse::<usize>().unwrap() + 1,
+            "{n}: {layers} layers"
+        );
+        encap_ok([
+            "verify",
+            "--oci-dir",
+            out.to_str().unwrap(),
+            "--gpg-keyring",
+            pubkey.to_str().unwrap(),
+        ]);
+        let commit = import_into(
+            &imp,
+            &format!("ostree-remote-image:trusted:oci:{}:t", out.display()),
+        )
+        .unwrap();
+        assert_eq!(commit, fx.commit, "{n} layers");
+    }
+    ostree(&imp, ["fsck"]);
+    // More than 127 needs an explicit opt-in.
+    let out = fx.path("oci-many");
+    let err = encap_err([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--max-layers",
+        "128",
+    ]);
+    assert!(err.contains("--allow-many-layers"), "{err}");
+    encap_to(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        "t",
+        &["--max-layers", "200", "--allow-many-layers"],
+    );
+    // 0 is the single-layer image.
+    let s = encap_to(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        "single",
+        &["--max-layers", "0"],
+    );
+    assert_eq!(s["layers"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn contentmeta_json_assigns_components() {
+    let fx = Fixture::new("basic");
+    let line = ostree(&fx.repo, ["ls", "-C", &fx.commit, "/usr/lib/data.bin"]);
+    let data = line.split_whitespace().nth(4).unwrap();
+    let cm = fx.path("contentmeta.json");
+    std::fs::write(
+        &cm,
+        serde_json::json!({"version": 1, "created": "2025-01-01T00:00:00Z", "labels": {}, "layers": {"7": "my-data"}, "mapping": {data: "7", "ab".repeat(32): "7"}})
+            .to_string(),
+    )
+    .unwrap();
+    let out = fx.path("oci");
+    encap_to(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        "cm",
+        &["--contentmeta", cm.to_str().unwrap()],
+    );
+    let comps = components_of(&out, "cm");
+    assert!(comps.contains(&"my-data".to_string()), "{comps:?}");
+    std::fs::write(&cm, "{not json").unwrap();
+    let err = encap_err([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--contentmeta",
+        cm.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("contentmeta.json") && err.contains("invalid content-meta JSON"),
+        "{err}"
+    );
+}
+
+/// Build `.deb`s with dpkg-deb and install them into `root` with `dpkg --root`.
+fn install_debs(work: &Path, root: &Path, pkgs: &[(&str, &str, &str)]) {
+    std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
+    for f in ["status", "available"] {
+        let p = root.join("var/lib/dpkg").join(f);
+        if !p.exists() {
+            std::fs::write(p, "").unwrap();
+        }
+    }
+    let mut debs = Vec::new();
+    for (name, source, version) in pkgs {
+        let d = work.join(format!("pkg-{name}-{version}"));
+        std::fs::create_dir_all(d.join("DEBIAN")).unwrap();
+        std::fs::create_dir_all(d.join(format!("usr/share/{name}"))).unwrap();
+        std::fs::create_dir_all(d.join("usr/bin")).unwrap();
+        std::fs::write(
+            d.join("DEBIAN/control"),
+            format!("Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@example.invalid>\nDescription: test\nSource: {source}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join(format!("usr/share/{name}/data")),
+            pseudo_random(&format!("{name}{version}"), 40_000),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join(format!("usr/bin/{name}-tool")),
+            format!("#!/bin/sh\necho {name} {version}\n"),
+        )
+        .unwrap();
+        let deb = work.join(format!("{name}_{version}.deb"));
+        run_ok(
+            Command::new("dpkg-deb")
+                .args(["--root-owner-group", "-b"])
+                .arg(&d)
+                .arg(&deb),
+        );
+        debs.push(deb);
+    }
+    run_ok(
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .args(["--force-script-chrootless", "-i"])
+            .args(&debs),
+    );
+}
+
+#[test]
+fn dpkg_database_groups_by_source_package_and_updates_touch_few_layers() {
+    let fx = Fixture::new("basic");
+    let tree = fx.tree.clone();
+    let pkgs: Vec<(String, String)> = (0..30)
+        .map(|i| (format!("pkg{i:02}"), format!("src{:02}", i / 2)))
+        .collect();
+    let list: Vec<(&str, &str, &str)> = pkgs
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str(), "1.0"))
+        .collect();
+    install_debs(fx.dir.path(), &tree, &list);
+    let c1 = fx.commit_tree(&tree, "with packages", "2025-04-01T00:00:00Z");
+    let out = fx.path("oci");
+    encap_to(&fx.repo, &c1, &out, "v1", &["--max-layers", "8"]);
+    let comps = components_of(&out, "v1");
+    let all: Vec<&str> = comps.iter().flat_map(|c| c.split(',')).collect();
+    for i in 0..15 {
+        assert!(
+            all.contains(&format!("src{i:02}").as_str()),
+            "source package src{i:02} missing: {comps:?}"
+        );
+    }
+    assert!(
+        !all.iter().any(|c| c.starts_with("pkg")),
+        "binary names must be grouped by source: {comps:?}"
+    );
+
+    // A security update of one source package (two binaries).
+    install_debs(
+        fx.dir.path(),
+        &tree,
+        &[("pkg06", "src03", "1.1"), ("pkg07", "src03", "1.1")],
+    );
+    let c2 = fx.commit_tree(&tree, "update src03", "2025-05-01T00:00:00Z");
+    encap_to(&fx.repo, &c2, &out, "v2", &["--max-layers", "8"]);
+    encap_to(
+        &fx.repo,
+        &c2,
+        &out,
+        "v2p",
+        &[
+            "--max-layers",
+            "8",
+            "--previous",
+            &format!("{}:v1", out.display()),
+        ],
+    );
+    for tag in ["v2", "v2p"] {
+        let d = json(&encap_ok([
+            "diff",
+            &format!("{}:v1", out.display()),
+            &format!("{}:{tag}", out.display()),
+            "--json",
+        ]));
+        let new: Vec<&serde_json::Value> = d["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["reused"] == false)
+            .collect();
+        // The commit layer always changes; dpkg's status file and lists are unowned content;
+        // then the layer holding src03.
+        assert!(new.len() <= 3, "{tag}: {} new layers: {d:#}", new.len());
+        assert!(
+            new.iter().any(|l| l["components"]
+                .as_str()
+                .is_some_and(|c| c.split(',').any(|x| x == "src03"))),
+            "{tag}: {d:#}"
+        );
+        assert!(d["reused_share"].as_f64().unwrap() > 0.5, "{tag}: {d:#}");
+        let dl: u64 = new.iter().map(|l| l["size"].as_u64().unwrap()).sum();
+        assert!(d["download_bytes"].as_u64().unwrap() > dl);
+        let (repo, commit) = import(
+            fx.dir.path(),
+            &format!("ostree-unverified-image:oci:{}:{tag}", out.display()),
+        )
+        .unwrap();
+        assert_eq!(commit, c2);
+        ostree(&repo, ["fsck"]);
+    }
+    // Text output names reused and new layers.
+    let text = encap_ok([
+        "diff",
+        &format!("{}:v1", out.display()),
+        &format!("{}:v2p", out.display()),
+    ]);
+    assert!(
+        text.contains("reused") && text.contains("NEW") && text.contains("% of the image reused"),
+        "{text}"
+    );
+}
+
+#[test]
+fn previous_layout_is_read_from_label_annotations_archive_and_manifest() {
+    let fx = Fixture::new("components");
+    let out = fx.path("oci");
+    encap_to(&fx.repo, FIXTURE_REF, &out, "v1", &["--max-layers", "3"]);
+    let want = components_of(&out, "v1");
+    // Same commit with the previous layout: same layers, whatever the source of the layout.
+    let archive = fx.path("v1.ociarchive");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        &format!("oci:{}:v1", out.display()),
+        &format!("oci-archive:{}", archive.display()),
+    ]));
+    let (m, _) = image(&out, "v1");
+    let mfile = fx.path("manifest.json");
+    std::fs::write(&mfile, m.to_string()).unwrap();
+    let mut digests = BTreeMap::new();
+    for (name, prev) in [
+        ("dir", format!("{}:v1", out.display())),
+        ("archive", archive.display().to_string()),
+        ("manifest", mfile.display().to_string()),
+    ] {
+        let s = encap_to(
+            &fx.repo,
+            FIXTURE_REF,
+            &out,
+            name,
+            &["--max-layers", "3", "--previous", &prev],
+        );
+        assert_eq!(components_of(&out, name), want, "{name}");
+        digests.insert(name, s["layers"].clone());
+    }
+    assert_eq!(digests["dir"], digests["archive"]);
+    let err = encap_err([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--previous",
+        "/nonexistent/img",
+    ]);
+    assert!(err.contains("--previous /nonexistent/img"), "{err}");
+    // A garbage manifest file is an error, not a panic.
+    std::fs::write(&mfile, "{\"layers\": 5}").unwrap();
+    let err = encap_err([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--previous",
+        mfile.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not an OCI manifest"), "{err}");
+}
