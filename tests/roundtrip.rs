@@ -13,6 +13,9 @@ use std::process::Command;
 /// purpose, update these and say why in the commit: every client would re-download.
 const BASIC_COMMIT: &str = "2499446d76c86c58c792367ee07c00d8627bba1eb04cef9194c2d676fdd8b3ae";
 const BASIC_MANIFEST: &str =
+    "sha256:f8676ac9055740b9e09b019be057e5a6b37604abc976d8447dd47ff7df1bf929";
+/// The same commit as a single-layer image (`--max-layers 0`).
+const BASIC_MANIFEST_SINGLE: &str =
     "sha256:b59ca9b33b8ca6cc0c4e281c950fb6b14e524a7ef747faf8dddec96888ebb405";
 
 fn encap_json(repo: &Path, rev: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
@@ -94,6 +97,11 @@ fn basic_fixture_from_bare_user_only_matches_archive_and_golden_digests() {
     assert_eq!(
         a["manifest_digest"], BASIC_MANIFEST,
         "the image bytes changed"
+    );
+    let single = encap_json(&buo, FIXTURE_REF, &fx.path("c"), &["--max-layers", "0"]);
+    assert_eq!(
+        single["manifest_digest"], BASIC_MANIFEST_SINGLE,
+        "the single-layer image bytes changed"
     );
     let (repo, commit) = import(
         fx.dir.path(),
@@ -371,7 +379,9 @@ fn labels_annotations_and_config_follow_the_commit_and_options() {
     assert_eq!(labels["vendor"], "Example");
     assert_eq!(labels["from.config"], "yes");
     assert!(labels.get("absent.key").is_none());
-    assert_eq!(labels["ostree.final-diffid"], c["rootfs"]["diff_ids"][0]);
+    let diff_ids = c["rootfs"]["diff_ids"].as_array().unwrap();
+    assert_eq!(&labels["ostree.final-diffid"], diff_ids.last().unwrap());
+    assert!(diff_ids.len() > 2, "the full fixture is chunked by default");
     assert_eq!(c["config"]["Env"][0], "PATH=/usr/bin");
     assert_eq!(
         c["config"]["Cmd"],

@@ -15,6 +15,7 @@ struct Ent {
     h: tar::Header,
     path: String,
     link: Option<String>,
+    pax: Vec<(String, Vec<u8>)>,
     data: Vec<u8>,
 }
 
@@ -31,12 +32,23 @@ fn read_entries(layer: &[u8]) -> Entries {
             let link = e
                 .link_name_bytes()
                 .map(|l| String::from_utf8_lossy(&l).into_owned());
+            let pax = match e.pax_extensions().unwrap() {
+                Some(exts) => exts
+                    .map(|x| {
+                        let x = x.unwrap();
+                        (x.key().unwrap().to_string(), x.value_bytes().to_vec())
+                    })
+                    .filter(|(k, _)| k.starts_with("SCHILY.xattr."))
+                    .collect(),
+                None => Vec::new(),
+            };
             let mut data = Vec::new();
             e.read_to_end(&mut data).unwrap();
             Ent {
                 h,
                 path,
                 link,
+                pax,
                 data,
             }
         })
@@ -58,17 +70,27 @@ fn put_blob(dir: &Path, data: &[u8]) -> String {
 
 /// Rewrite layer 0 of the only image in `out` with `f`, then repair all digests above it.
 fn tamper(out: &Path, f: impl FnOnce(&mut Entries)) {
+    tamper_layer(out, 0, |e, _| f(e));
+}
+
+/// Rewrite layer `n` with `f` (which also sees layer 0's entries), then repair all digests.
+fn tamper_layer(out: &Path, n: usize, f: impl FnOnce(&mut Entries, &Entries)) {
     let idx = index(out);
     let mdigest = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
     let mut m = json(&String::from_utf8(blob(out, &mdigest)).unwrap());
     let mut c =
         json(&String::from_utf8(blob(out, m["config"]["digest"].as_str().unwrap())).unwrap());
-    let layer = blob(out, m["layers"][0]["digest"].as_str().unwrap());
+    let first = read_entries(&blob(out, m["layers"][0]["digest"].as_str().unwrap()));
+    let layer = blob(out, m["layers"][n]["digest"].as_str().unwrap());
     let mut entries = read_entries(&layer);
-    f(&mut entries);
+    f(&mut entries, &first);
     let mut b = tar::Builder::new(Vec::new());
     for e in &entries {
         let mut h = e.h.clone();
+        if !e.pax.is_empty() {
+            b.append_pax_extensions(e.pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+                .unwrap();
+        }
         match &e.link {
             Some(l) => b.append_link(&mut h, &e.path, l).unwrap(),
             None => b.append_data(&mut h, &e.path, e.data.as_slice()).unwrap(),
@@ -80,11 +102,13 @@ fn tamper(out: &Path, f: impl FnOnce(&mut Entries)) {
     let gz = gz.finish().unwrap();
     let diff = sha(&raw);
     let ldigest = put_blob(out, &gz);
-    m["layers"][0]["digest"] = ldigest.into();
-    m["layers"][0]["size"] = gz.len().into();
-    c["rootfs"]["diff_ids"][0] = diff.clone().into();
-    c["config"]["Labels"]["ostree.final-diffid"] = diff.clone().into();
-    m["annotations"]["ostree.final-diffid"] = diff.into();
+    m["layers"][n]["digest"] = ldigest.into();
+    m["layers"][n]["size"] = gz.len().into();
+    c["rootfs"]["diff_ids"][n] = diff.clone().into();
+    if n + 1 == m["layers"].as_array().unwrap().len() {
+        c["config"]["Labels"]["ostree.final-diffid"] = diff.clone().into();
+        m["annotations"]["ostree.final-diffid"] = diff.into();
+    }
     let cbytes = serde_json::to_vec(&c).unwrap();
     m["config"]["digest"] = put_blob(out, &cbytes).into();
     m["config"]["size"] = cbytes.len().into();
@@ -109,6 +133,7 @@ struct Case {
 fn case() -> Case {
     let fx = Fixture::new("basic");
     let out = fx.path("oci");
+    // Single layer: `rejects` edits layer 0 (chunk-layer rules are tested further down).
     encap_ok([
         "--repo",
         fx.repo.to_str().unwrap(),
@@ -116,6 +141,8 @@ fn case() -> Case {
         FIXTURE_REF,
         "--oci-dir",
         out.to_str().unwrap(),
+        "--max-layers",
+        "0",
     ]);
     encap_ok(["verify", "--oci-dir", out.to_str().unwrap()]);
     Case { fx, out }
@@ -314,4 +341,93 @@ fn wrong_commit_label_and_bad_blob_and_diffid() {
     std::fs::write(&p, data).unwrap();
     let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
     assert!(err.contains(layer) && err.contains("hashes to"), "{err}");
+}
+
+fn chunked_case() -> Case {
+    let fx = Fixture::new("components");
+    let out = fx.path("oci");
+    encap_ok([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--max-layers",
+        "4",
+    ]);
+    encap_ok(["verify", "--oci-dir", out.to_str().unwrap()]);
+    Case { fx, out }
+}
+
+#[test]
+fn chunk_layer_with_a_metadata_object() {
+    let c = chunked_case();
+    tamper_layer(&c.out, 1, |e, first| {
+        let t = first
+            .iter()
+            .find(|x| x.path.ends_with(".dirtree"))
+            .unwrap()
+            .clone();
+        e.push(t);
+    });
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(
+        err.contains("layer 1") && err.contains("metadata object in a chunk layer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn content_object_in_two_layers() {
+    let c = chunked_case();
+    let idx = index(&c.out);
+    let m = json(
+        &String::from_utf8(blob(
+            &c.out,
+            idx["manifests"][0]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
+    );
+    let second = read_entries(&blob(&c.out, m["layers"][2]["digest"].as_str().unwrap()));
+    tamper_layer(&c.out, 1, |e, _| {
+        // Append the first object (xattrs link + file) of layer 2 to layer 1.
+        let i = second
+            .iter()
+            .position(|x| x.path.ends_with(".file-xattrs-link"))
+            .unwrap();
+        e.push(second[i].clone());
+        e.push(second[i + 1].clone());
+    });
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(
+        err.contains("appears twice in the image") || err.contains("not in ascending"),
+        "{err}"
+    );
+}
+
+#[test]
+fn chunk_layer_without_components_annotation() {
+    let c = chunked_case();
+    let mut idx = index(&c.out);
+    let mut m = json(
+        &String::from_utf8(blob(
+            &c.out,
+            idx["manifests"][0]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
+    );
+    m["layers"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    let mb = serde_json::to_vec(&m).unwrap();
+    idx["manifests"][0]["digest"] = put_blob(&c.out, &mb).into();
+    idx["manifests"][0]["size"] = mb.len().into();
+    std::fs::write(c.out.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(
+        err.contains("without the ostree.components annotation"),
+        "{err}"
+    );
 }
