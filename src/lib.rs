@@ -164,7 +164,7 @@ pub fn encapsulate_into(
         (Plan::single_layer(&objects), objects)
     } else {
         let found = source.discover_components(&inventory, &req.chunking.components)?;
-        let comps = layering::chunk::components(&found.objects, &found.owner);
+        let comps = layering::chunk::components(&found.objects, &found.owner, &found.volatile);
         let opts = PackOptions {
             max_layers: req.chunking.max_layers,
         };

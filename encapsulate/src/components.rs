@@ -89,6 +89,35 @@ pub struct Discovery {
     pub packages: usize,
     /// Objects claimed per source, for the summary: (source, objects).
     pub claimed: Vec<(String, usize)>,
+    /// Components expected to change more often than the rest (see [`is_volatile_version`]).
+    pub volatile: std::collections::BTreeSet<String>,
+}
+
+/// Whether a Debian version says the package already had a stable or security update
+/// (`+deb12u3`, `~deb12u1`). Such packages get updates again far more often than the rest
+/// (in the corpus pair, most of the upgraded sources carried the suffix before); dpkg keeps
+/// no change history, so this is the history we have.
+pub fn is_volatile_version(version: &str) -> bool {
+    let b = version.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = version[i..].find("deb") {
+        let at = i + pos;
+        let before_ok = at > 0 && matches!(b[at - 1], b'+' | b'~');
+        let rest = &version[at + 3..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if before_ok
+            && digits > 0
+            && rest[digits..].starts_with('u')
+            && rest[digits + 1..]
+                .bytes()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        {
+            return true;
+        }
+        i = at + 3;
+    }
+    false
 }
 
 /// One installed dpkg package.
@@ -237,6 +266,19 @@ impl Source {
         let mut owner: BTreeMap<String, String> = BTreeMap::new();
         let mut claimed = Vec::new();
         let mut packages = 0;
+        let mut volatile = std::collections::BTreeSet::new();
+        // Directories the package database lists, with the source packages listing them:
+        // generated files in a directory only one package owns (`__pycache__`, caches)
+        // change with that package.
+        let dirs: std::collections::HashSet<&str> = inv
+            .structure
+            .iter()
+            .filter_map(|e| match e {
+                StructureEntry::Directory { path, .. } => Some(path.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut dir_owner: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
 
         // 3. Package databases (lowest of the explicit sources, applied first).
         if opts.packages {
@@ -247,9 +289,35 @@ impl Source {
                     continue;
                 };
                 let pkgs = parse_dpkg_status(&String::from_utf8_lossy(&status));
+                volatile.extend(
+                    pkgs.iter()
+                        .filter(|p| is_volatile_version(&p.version))
+                        .map(|p| p.source.clone()),
+                );
                 let by_name: HashMap<&str, &DpkgPackage> =
                     pkgs.iter().map(|p| (p.name.as_str(), p)).collect();
                 let prefix = format!("{db}/info/");
+                // dpkg's own per-package files (file lists, md5sums, maintainer scripts) change
+                // exactly when their package does: they belong to it, not to the volatile
+                // unowned rest. A copy of the database (usr/lib/sysimage/dpkg) shares objects.
+                for other in DPKG_DATABASES {
+                    let other_prefix = format!("{other}/info/");
+                    for (p, c) in paths.iter().filter(|(p, _)| p.starts_with(&other_prefix)) {
+                        let file = &p[other_prefix.len()..];
+                        // `libpython3.11-stdlib.md5sums`, `libc6:amd64.list`: strip the last
+                        // extension, then the architecture.
+                        let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+                        let name = stem.split(':').next().unwrap_or(stem);
+                        if let Some(pkg) = by_name.get(name) {
+                            let e = owner
+                                .entry(c.to_string())
+                                .or_insert_with(|| pkg.source.clone());
+                            if pkg.source < *e {
+                                *e = pkg.source.clone();
+                            }
+                        }
+                    }
+                }
                 let lists: Vec<&str> = paths
                     .keys()
                     .filter(|p| p.starts_with(&prefix) && p.ends_with(".list"))
@@ -268,6 +336,13 @@ impl Source {
                     };
                     for line in String::from_utf8_lossy(&text).lines() {
                         for cand in dpkg_path_candidates(line) {
+                            if dirs.contains(cand.as_str()) {
+                                dir_owner
+                                    .entry(cand)
+                                    .or_default()
+                                    .insert(pkg.source.clone());
+                                break;
+                            }
                             if let Some(c) = paths.get(cand.as_str()) {
                                 // Deterministic when packages share content: smallest source name wins.
                                 let e = owner
@@ -332,6 +407,7 @@ impl Source {
         // 4. The rest.
         let mut n_boot = 0;
         let mut n_large = 0;
+        let mut n_dir = 0;
         for (c, ps) in &inv.content {
             if owner.contains_key(c) {
                 continue;
@@ -340,18 +416,23 @@ impl Source {
             if ps.iter().any(|p| is_boot_file(p)) {
                 owner.insert(c.clone(), BOOT_COMPONENT.to_string());
                 n_boot += 1;
+            } else if let Some(pkg) = sole_dir_owner(&dir_owner, first) {
+                owner.insert(c.clone(), pkg);
+                n_dir += 1;
             } else if sizes.get(c.as_str()).copied().unwrap_or(0) >= LARGE_UNOWNED {
                 owner.insert(c.clone(), format!("file:/{first}"));
                 n_large += 1;
             }
         }
         claimed.push(("boot".to_string(), n_boot));
+        claimed.push(("package-directory".to_string(), n_dir));
         claimed.push(("large-unowned".to_string(), n_large));
         Ok(Discovery {
             objects,
             owner,
             packages,
             claimed,
+            volatile,
         })
     }
 }
@@ -366,6 +447,24 @@ fn component_value(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Option<String> {
                 .to_string()
         })
         .filter(|v| !v.is_empty())
+}
+
+/// The one source package owning the nearest listed ancestor directory of `path`, if exactly
+/// one does (shared directories like `usr/lib` say nothing).
+fn sole_dir_owner(
+    dir_owner: &HashMap<String, std::collections::BTreeSet<String>>,
+    path: &str,
+) -> Option<String> {
+    let mut cur = path;
+    while let Some((parent, _)) = cur.rsplit_once('/') {
+        if let Some(owners) = dir_owner.get(parent) {
+            return (owners.len() == 1)
+                .then(|| owners.iter().next().cloned())
+                .flatten();
+        }
+        cur = parent;
+    }
+    None
 }
 
 fn nearest_dir_component(dirs: &BTreeMap<&str, String>, path: &str) -> Option<String> {
@@ -384,7 +483,8 @@ pub fn is_boot_file(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let in_modules = path.starts_with("usr/lib/modules/") && path.matches('/').count() == 4;
     let in_boot = path.starts_with("usr/lib/ostree-boot/") || path.starts_with("boot/");
-    (in_modules && (name == "vmlinuz" || name == "initramfs.img"))
+    // depmod's output (modules.dep, modules.alias, ...) is regenerated with the initramfs.
+    (in_modules && (name == "vmlinuz" || name == "initramfs.img" || name.starts_with("modules.")))
         || (in_boot
             && (name.starts_with("vmlinuz")
                 || name.starts_with("initramfs")
@@ -406,6 +506,29 @@ mod tests {
         assert_eq!(p[0].source, "bash");
         assert_eq!(p[1].source, "openssl");
         assert_eq!(p[1].version, "3.0.15-1~deb12u1");
+    }
+
+    #[test]
+    fn volatile_versions() {
+        for v in [
+            "5.36.0-7+deb12u3",
+            "3.0.20-1~deb12u2",
+            "12.4+deb12u15",
+            "1.0+deb11u1",
+        ] {
+            assert!(is_volatile_version(v), "{v}");
+        }
+        for v in [
+            "2.6.1",
+            "1.0.9-2+b6",
+            "10.42-1",
+            "3.134",
+            "1.0+debian",
+            "2+deb12",
+            "1+deb12ux",
+        ] {
+            assert!(!is_volatile_version(v), "{v}");
+        }
     }
 
     #[test]

@@ -5,14 +5,17 @@
 //! as possible, and a new or removed component must not reshuffle the others.
 //!
 //! Without prior state (see docs/chunking.md for the reasoning and measurements):
-//! 1. A fixed number of layers, `max_layers / 4`, are hash bins; the rest are "own" layers.
+//! 1. A fixed number of layers, `max_layers / 6`, are hash bins; the rest are "own" layers.
 //! 2. [`UNOWNED`] (small content no package claims: databases, generated files, which change
 //!    in almost every build) always gets an own layer, so it never drags a package along.
-//! 3. The largest other components, by size then name, fill the remaining own layers.
-//! 4. Every other component goes to hash bin `fnv1a(name) % bins`. The bin depends on the
-//!    name alone and the number of bins on `max_layers` alone, so adding, removing or
-//!    upgrading a component changes its own bin and nothing else; only a component whose size
-//!    crosses the own-layer boundary also moves one other component (at most four layers).
+//! 3. Components are in one of two tiers: volatile (expected to change again, e.g. packages
+//!    that already had a security update) or stable. The largest of each tier, by size then
+//!    name, fill the remaining own layers, half each.
+//! 4. Every other component goes to a hash bin of its tier, `fnv1a(name) % bins`. The bin
+//!    depends on the name alone and the number of bins on `max_layers` alone, so adding,
+//!    removing or upgrading a component changes its own bin and nothing else; only a
+//!    component whose size crosses the own-layer boundary also moves one other component (at
+//!    most four layers).
 //!
 //! With prior state (`--previous`), every component that existed before keeps the company it
 //! had (its previous layer); components seen for the first time get a layer of their own if
@@ -35,6 +38,9 @@ pub struct Component {
     pub size: u64,
     /// Its objects, sorted.
     pub objects: Vec<Checksum>,
+    /// Expected to change more often than the rest (e.g. a package that already had a
+    /// security update): kept apart from stable components.
+    pub volatile: bool,
 }
 
 /// The layout of a previous image: component names per chunk layer, in image order.
@@ -53,7 +59,11 @@ pub struct PackOptions {
 
 /// Group objects into components: `owner` maps a checksum to its component; objects without
 /// an owner form [`UNOWNED`]. Components are returned sorted by name.
-pub fn components(objects: &[ContentObject], owner: &BTreeMap<Checksum, String>) -> Vec<Component> {
+pub fn components(
+    objects: &[ContentObject],
+    owner: &BTreeMap<Checksum, String>,
+    volatile: &BTreeSet<String>,
+) -> Vec<Component> {
     let mut by_name: BTreeMap<&str, Component> = BTreeMap::new();
     for o in objects {
         let name = owner
@@ -64,6 +74,7 @@ pub fn components(objects: &[ContentObject], owner: &BTreeMap<Checksum, String>)
             name: name.to_string(),
             size: 0,
             objects: Vec::new(),
+            volatile: volatile.contains(name),
         });
         c.size += o.size;
         c.objects.push(o.checksum.clone());
@@ -90,7 +101,7 @@ pub fn fnv1a(s: &str) -> u64 {
 
 /// How many of `max_layers` are hash bins (the rest are for size outliers).
 pub fn hash_bins(max_layers: usize) -> usize {
-    (max_layers / 4).max(1).min(max_layers)
+    (max_layers / 6).max(1).min(max_layers)
 }
 
 /// Pack components into a plan: commit layer first (empty of content unless
@@ -164,16 +175,50 @@ fn stateless(comps: &[Component], max_layers: usize) -> Groups {
         own.insert(UNOWNED.to_string());
         own_budget -= 1;
     }
-    let others: Vec<Component> = comps
+    // Own layers: half for the largest volatile components (they will change again, and
+    // alone they drag nothing along), the rest for the largest stable ones (so that a rare
+    // change of a stable component does not drag a big neighbour along). Unused share goes
+    // to the other tier.
+    let (volatile, stable): (Vec<Component>, Vec<Component>) = comps
         .iter()
         .filter(|c| c.name != UNOWNED)
         .cloned()
-        .collect();
-    own.extend(largest(&others, own_budget).into_iter().map(str::to_string));
+        .partition(|c| c.volatile);
+    let v_slots = volatile
+        .len()
+        .min(own_budget / 2)
+        .max(own_budget.saturating_sub(stable.len()));
+    let v_slots = v_slots.min(volatile.len()).min(own_budget);
+    own.extend(largest(&volatile, v_slots).into_iter().map(str::to_string));
+    own.extend(
+        largest(&stable, own_budget - v_slots)
+            .into_iter()
+            .map(str::to_string),
+    );
     let mut groups: Groups = own.iter().map(|s| BTreeSet::from([s.clone()])).collect();
+    // Bins: volatile leftovers and stable ones hash into separate bins, so a stable bin is
+    // not re-downloaded whenever a volatile neighbour changes.
+    let v_rest = volatile.iter().any(|c| !own.contains(&c.name));
+    let s_rest = stable.iter().any(|c| !own.contains(&c.name));
+    let v_bins = if v_rest && s_rest && bins > 1 {
+        bins / 2
+    } else if v_rest {
+        bins
+    } else {
+        0
+    };
+    let s_bins = bins - v_bins;
     let mut binned: Vec<BTreeSet<String>> = vec![BTreeSet::new(); bins];
     for c in comps.iter().filter(|c| !own.contains(&c.name)) {
-        binned[(fnv1a(&c.name) % bins as u64) as usize].insert(c.name.clone());
+        let h = fnv1a(&c.name);
+        let bin = if c.volatile && v_bins > 0 {
+            (h % v_bins as u64) as usize
+        } else if s_bins > 0 {
+            v_bins + (h % s_bins as u64) as usize
+        } else {
+            (h % bins as u64) as usize
+        };
+        binned[bin].insert(c.name.clone());
     }
     groups.extend(binned.into_iter().filter(|b| !b.is_empty()));
     groups
@@ -293,6 +338,7 @@ mod tests {
         Component {
             name: name.into(),
             size,
+            volatile: fnv1a(name) % 3 == 0,
             objects: (0..n)
                 .map(|i| {
                     format!(
@@ -401,6 +447,7 @@ mod tests {
             name: "b".into(),
             size: 10,
             objects: a.objects.clone(),
+            volatile: true,
         };
         a.objects.push("f".repeat(64));
         let comps = vec![a, b];
