@@ -35,6 +35,8 @@ pub struct EncapsulateRequest {
     pub tag: Option<String>,
     /// How content is split into layers.
     pub chunking: ChunkOptions,
+    /// Layers written at once (0: one per CPU). The output does not depend on it.
+    pub jobs: usize,
 }
 
 /// Chunking choices.
@@ -79,6 +81,8 @@ pub struct LayerSummary {
     pub content_objects: u64,
     /// Component names (chunk layers).
     pub components: Vec<String>,
+    /// Whether an existing blob with the same content was reused instead of compressing again.
+    pub reused: bool,
 }
 
 /// Result of an encapsulation.
@@ -100,10 +104,11 @@ pub struct Summary {
     pub layers: Vec<LayerSummary>,
 }
 
-/// Progress events for long runs. The library never prints; the CLI renders these.
-pub trait Progress {
-    /// Layer `index` of `total` starts, with `objects` content objects.
-    fn layer_started(&mut self, _index: usize, _total: usize, _objects: usize) {}
+/// Progress events for long runs. The library never prints; the CLI renders these. Layers
+/// may be written in parallel, so events of different layers interleave.
+pub trait Progress: Send {
+    /// Writing starts: `layers` layers holding `objects` content objects of `bytes` bytes.
+    fn started(&mut self, _layers: usize, _objects: usize, _bytes: u64) {}
     /// One content object of `bytes` was written.
     fn object_written(&mut self, _bytes: u64) {}
     /// Layer `index` is done.
@@ -178,21 +183,140 @@ pub fn encapsulate_into(
             reason: e.to_string(),
         })?;
 
-    // Execute.
+    // Execute: layers are independent, so they are written in parallel, each thread with its
+    // own repo handle. Results are kept by layer index, so the image does not depend on
+    // which thread finishes first.
     let total = plan.layers.len();
-    let mut records = Vec::with_capacity(total);
-    let mut summaries = Vec::with_capacity(total);
-    for (i, layer) in plan.layers.iter().enumerate() {
-        progress.layer_started(i, total, layer.objects.len());
+    let sizes: std::collections::HashMap<&str, u64> = objects
+        .iter()
+        .map(|o| (o.checksum.as_str(), o.size))
+        .collect();
+    let layer_bytes: Vec<u64> = plan
+        .layers
+        .iter()
+        .map(|l| {
+            l.objects
+                .iter()
+                .map(|c| sizes.get(c.as_str()).copied().unwrap_or(0))
+                .sum()
+        })
+        .collect();
+    progress.started(total, objects.len(), layer_bytes.iter().sum());
+    // Largest first, so the last layer to start is a small one.
+    let mut order: Vec<usize> = (0..total).collect();
+    order.sort_by(|a, b| layer_bytes[*b].cmp(&layer_bytes[*a]).then(a.cmp(b)));
+    let jobs = match req.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(total)
+    .max(1);
+    // Layers the output already holds, by (diffid, media type): a layer whose uncompressed
+    // stream hashes to one of them is not compressed again. Hashing is far cheaper than
+    // compressing, so a rebuild costs about the time of the layers that changed.
+    let known = known_layers(out);
+    type Written = (manifest::WrittenLayer, encapsulate::LayerStats, bool);
+    let results: Vec<std::sync::Mutex<Option<Result<Written>>>> =
+        (0..total).map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let progress = std::sync::Mutex::new(progress);
+    let write_one = |src: &encapsulate::Source, i: usize| -> Result<Written> {
+        if !known.is_empty() {
+            let (sink, stats) = encapsulate::write_layer(
+                src,
+                &inventory,
+                &plan.layers[i],
+                DiffSink::default(),
+                &mut |_| {},
+            )?;
+            let diff_id = sink.digest();
+            if let Some(desc) =
+                known.get(&(diff_id.clone(), req.compression.media_type().to_string()))
+            {
+                if out.has_blob(&desc.digest) {
+                    if let Ok(mut p) = progress.lock() {
+                        for c in &plan.layers[i].objects {
+                            p.object_written(sizes.get(c.as_str()).copied().unwrap_or(0));
+                        }
+                        p.layer_finished(i);
+                    }
+                    let written = manifest::WrittenLayer {
+                        descriptor: Descriptor::new(&desc.media_type, &desc.digest, desc.size),
+                        diff_id,
+                        uncompressed_size: sink.len,
+                    };
+                    return Ok((written, stats, true));
+                }
+            }
+        }
         let writer = out.layer_writer(req.compression)?;
         let (writer, stats) =
-            encapsulate::write_layer(&source, &inventory, layer, writer, &mut |b| {
-                progress.object_written(b)
+            encapsulate::write_layer(src, &inventory, &plan.layers[i], writer, &mut |b| {
+                if let Ok(mut p) = progress.lock() {
+                    p.object_written(b);
+                }
             })?;
         let written = writer
             .finish()
             .with_context(|| format!("finishing layer {i}"))?;
-        progress.layer_finished(i);
+        if let Ok(mut p) = progress.lock() {
+            p.layer_finished(i);
+        }
+        Ok((written, stats, false))
+    };
+    // One repo handle per thread: handles may move between threads but not be shared.
+    let mut sources = Vec::with_capacity(jobs);
+    for _ in 1..jobs {
+        sources.push(source.reopen()?);
+    }
+    sources.push(source);
+    std::thread::scope(|scope| {
+        for src in sources {
+            let (order, results, next, failed, write_one) =
+                (&order, &results, &next, &failed, &write_one);
+            scope.spawn(move || loop {
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&i) = order.get(k) else { return };
+                let r = write_one(&src, i);
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                if let Ok(mut g) = results[i].lock() {
+                    *g = Some(r);
+                }
+            });
+        }
+    });
+    let mut records = Vec::with_capacity(total);
+    let mut summaries = Vec::with_capacity(total);
+    let mut first_error = None;
+    let mut written_layers = Vec::with_capacity(total);
+    for slot in results {
+        match slot
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("a layer writer panicked"))?
+        {
+            Some(Ok(w)) => written_layers.push(w),
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if written_layers.len() != total {
+        bail!(
+            "internal error: {} of {total} layers written",
+            written_layers.len()
+        );
+    }
+    for (layer, (written, stats, reused)) in plan.layers.iter().zip(written_layers) {
         let mut descriptor = written.descriptor.clone();
         let created_by = match layer.kind {
             LayerKind::Commit => spec.commit_layer_created_by.clone(),
@@ -211,6 +335,7 @@ pub fn encapsulate_into(
             media_type: descriptor.media_type.clone(),
             content_objects: stats.content_objects,
             components: layer.components.clone(),
+            reused,
         });
         records.push(LayerRecord {
             descriptor,
@@ -378,6 +503,57 @@ pub fn diff(old: &str, new: &str) -> Result<DiffReport> {
         new_layers: layers.iter().filter(|l| !l.reused).count(),
         layers,
     })
+}
+
+/// Every layer of every image in the layout, by (diffid, media type). Unreadable entries are
+/// skipped: this is only a cache.
+fn known_layers(oci: &OciDir) -> std::collections::HashMap<(String, String), Descriptor> {
+    let mut map = std::collections::HashMap::new();
+    let Ok(index) = oci.read_index() else {
+        return map;
+    };
+    for d in &index.manifests {
+        let tag = d
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(keys::ANNOTATION_REF_NAME));
+        let resolved = match tag {
+            Some(t) => oci.resolve(Some(t)),
+            None if index.manifests.len() == 1 => oci.resolve(None),
+            None => continue,
+        };
+        let Ok(img) = resolved else { continue };
+        for (l, diff) in img.manifest.layers.iter().zip(&img.config.rootfs.diff_ids) {
+            map.insert((diff.clone(), l.media_type.clone()), l.clone());
+        }
+    }
+    map
+}
+
+/// Counts and hashes an uncompressed layer stream without storing it.
+#[derive(Default)]
+struct DiffSink {
+    hasher: sha2::Sha256,
+    len: u64,
+}
+
+impl DiffSink {
+    fn digest(&self) -> String {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    }
+}
+
+impl io::Write for DiffSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        self.hasher.update(buf);
+        self.len += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Where an image is written or read.

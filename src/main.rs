@@ -129,6 +129,9 @@ struct EncapArgs {
     /// layout where it still fits, so updates download less.
     #[arg(long, value_name = "IMAGE")]
     previous: Option<String>,
+    /// Layers written at once (default: one per CPU). The output is the same for any value.
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    jobs: usize,
     /// Print a machine-readable JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -295,6 +298,7 @@ fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
         compression,
         tag: a.tag.clone(),
         chunking,
+        jobs: a.jobs,
     };
     Ok((req, target))
 }
@@ -302,11 +306,13 @@ fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
 /// Progress on stderr, only on a terminal.
 struct TermProgress {
     on: bool,
-    layer: usize,
-    total: usize,
+    layers: usize,
+    layers_done: usize,
     objects: usize,
     done: usize,
+    bytes_total: u64,
     bytes: u64,
+    start: std::time::Instant,
     last: Option<std::time::Instant>,
 }
 
@@ -324,21 +330,25 @@ impl TermProgress {
             return;
         }
         self.last = Some(now);
+        let secs = now.duration_since(self.start).as_secs_f64().max(0.001);
         eprint!(
-            "\r\x1b[Klayer {}/{}: {}/{} objects, {:.1} MiB",
-            self.layer + 1,
-            self.total,
+            "\r\x1b[Klayers {}/{}  objects {}/{}  {:.0}/{:.0} MiB  {:.1} MiB/s",
+            self.layers_done,
+            self.layers,
             self.done,
             self.objects,
-            self.bytes as f64 / 1048576.0
+            self.bytes as f64 / 1048576.0,
+            self.bytes_total as f64 / 1048576.0,
+            self.bytes as f64 / 1048576.0 / secs
         );
         let _ = std::io::stderr().flush();
     }
 }
 
 impl Progress for TermProgress {
-    fn layer_started(&mut self, index: usize, total: usize, objects: usize) {
-        (self.layer, self.total, self.objects, self.done) = (index, total, objects, 0);
+    fn started(&mut self, layers: usize, objects: usize, bytes: u64) {
+        (self.layers, self.objects, self.bytes_total) = (layers, objects, bytes);
+        self.start = std::time::Instant::now();
         self.draw(true);
     }
     fn object_written(&mut self, bytes: u64) {
@@ -347,8 +357,9 @@ impl Progress for TermProgress {
         self.draw(false);
     }
     fn layer_finished(&mut self, _index: usize) {
+        self.layers_done += 1;
         self.draw(true);
-        if self.on && self.layer + 1 == self.total {
+        if self.on && self.layers_done == self.layers {
             eprintln!();
         }
     }
@@ -358,11 +369,13 @@ fn run_encapsulate(a: EncapArgs) -> Result<()> {
     let (req, target) = parse_request(&a)?;
     let mut progress = TermProgress {
         on: !a.quiet && !a.json && std::io::stderr().is_terminal(),
-        layer: 0,
-        total: 0,
+        layers: 0,
+        layers_done: 0,
         objects: 0,
         done: 0,
+        bytes_total: 0,
         bytes: 0,
+        start: std::time::Instant::now(),
         last: None,
     };
     let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;

@@ -430,3 +430,70 @@ fn previous_layout_is_read_from_label_annotations_archive_and_manifest() {
     ]);
     assert!(err.contains("not an OCI manifest"), "{err}");
 }
+
+#[test]
+fn jobs_do_not_change_the_output() {
+    let fx = Fixture::new("full");
+    let mut digests = Vec::new();
+    for jobs in ["1", "2", "5"] {
+        let out = fx.path(&format!("oci-j{jobs}"));
+        let s = encap_to(&fx.repo, FIXTURE_REF, &out, "t", &["--jobs", jobs]);
+        digests.push(s["manifest_digest"].as_str().unwrap().to_string());
+    }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+}
+
+#[test]
+fn rebuild_reuses_unchanged_layers_without_changing_bytes() {
+    let fx = Fixture::new("components");
+    let out = fx.path("oci");
+    let first = encap_to(&fx.repo, FIXTURE_REF, &out, "a", &[]);
+    assert!(first["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["reused"] == false));
+    let again = encap_to(&fx.repo, FIXTURE_REF, &out, "b", &[]);
+    assert!(
+        again["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["reused"] == true),
+        "{again:#}"
+    );
+    assert_eq!(again["manifest_digest"], first["manifest_digest"]);
+    // Change one component: only its layer (and the commit layer) is compressed again.
+    let tree = fx.tree.clone();
+    std::fs::write(
+        tree.join("usr/lib/beta/b1"),
+        pseudo_random("changed", 50_000),
+    )
+    .unwrap();
+    let c2 = fx.commit_tree(&tree, "beta changed", "2025-03-02T00:00:00Z");
+    let next = encap_to(&fx.repo, &c2, &out, "c", &[]);
+    let fresh: Vec<&serde_json::Value> = next["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["reused"] == false)
+        .collect();
+    assert_eq!(fresh.len(), 2, "{next:#}");
+    assert!(
+        fresh
+            .iter()
+            .any(|l| l["components"] == serde_json::json!(["beta"])),
+        "{next:#}"
+    );
+    // A fresh directory gives the same bytes.
+    let other = encap_to(&fx.repo, &c2, &fx.path("fresh"), "c", &[]);
+    assert_eq!(other["manifest_digest"], next["manifest_digest"]);
+    encap_ok(["verify", "--oci-dir", out.to_str().unwrap(), "--tag", "c"]);
+    // Another compression is another blob: nothing reused.
+    let z = encap_to(&fx.repo, &c2, &out, "z", &["--compression", "zstd"]);
+    assert!(z["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["reused"] == false));
+}

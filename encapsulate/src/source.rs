@@ -228,6 +228,27 @@ fn known_refs(repo: &ostree::Repo) -> Vec<String> {
 }
 
 impl Source {
+    /// Open the same repository and commit again: one `Source` per thread, since a libostree
+    /// repo handle may move between threads but not be shared by them.
+    ///
+    /// # Errors
+    /// If the repository can no longer be opened.
+    pub fn reopen(&self) -> Result<Source, EncapError> {
+        let repo = ostree::Repo::new_for_path(&self.repo_path);
+        repo.open(gio::Cancellable::NONE)
+            .map_err(|e| EncapError::NotARepo {
+                repo: self.repo_path.display().to_string(),
+                reason: e.message().to_string(),
+            })?;
+        Ok(Source {
+            repo,
+            repo_path: self.repo_path.clone(),
+            commit: self.commit.clone(),
+            commit_variant: self.commit_variant.clone(),
+            detached: self.detached.clone(),
+        })
+    }
+
     /// The resolved commit checksum.
     pub fn commit(&self) -> &str {
         &self.commit
