@@ -49,6 +49,58 @@ enum Command {
     Verify(VerifyArgs),
     /// What updating from OLD to NEW costs a client: reused and new layers, bytes to download.
     Diff(DiffArgs),
+    /// Copy an image to a registry (or any skopeo destination) with its digests unchanged.
+    Push(PushCmdArgs),
+}
+
+/// Options of the destination, shared by `--push` and `push`.
+#[derive(Args, Debug, Default)]
+struct PushArgs {
+    /// Auth file for the destination registry (auth.json format); its content is never printed.
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<PathBuf>,
+    /// Require HTTPS and verify certificates of the destination (default true).
+    #[arg(long, value_name = "BOOL")]
+    dest_tls_verify: Option<bool>,
+    /// Directory with certificates (*.crt, *.cert, *.key) for the destination.
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Write the pushed manifest digest to FILE.
+    #[arg(long, value_name = "FILE")]
+    digestfile: Option<PathBuf>,
+}
+
+impl PushArgs {
+    fn options(&self) -> manifest::skopeo::PushOptions {
+        manifest::skopeo::PushOptions {
+            authfile: self.authfile.clone(),
+            tls_verify: self.dest_tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            digestfile: self.digestfile.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct PushCmdArgs {
+    /// The image: an OCI layout DIR or DIR:TAG.
+    #[arg(
+        long,
+        value_name = "DIR[:TAG]",
+        required_unless_present = "oci_archive",
+        conflicts_with = "oci_archive"
+    )]
+    oci_dir: Option<String>,
+    /// The image as an oci-archive file.
+    #[arg(long, value_name = "FILE")]
+    oci_archive: Option<PathBuf>,
+    /// Destination, with its transport: docker://registry/repo:tag, oci:DIR:TAG, ...
+    dest: String,
+    #[command(flatten)]
+    push: PushArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +184,11 @@ struct EncapArgs {
     /// Layers written at once (default: one per CPU). The output is the same for any value.
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
     jobs: usize,
+    /// After writing, copy the image here with skopeo (e.g. docker://registry/os/image:tag).
+    #[arg(long, value_name = "DEST")]
+    push: Option<String>,
+    #[command(flatten)]
+    push_opts: PushArgs,
     /// Print a machine-readable JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -178,6 +235,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Verify(v)) => run_verify(v),
         Some(Command::Diff(d)) => run_diff(d),
+        Some(Command::Push(p)) => run_push(p),
         None => run_encapsulate(cli.encap),
     };
     match result {
@@ -378,31 +436,90 @@ fn run_encapsulate(a: EncapArgs) -> Result<()> {
         start: std::time::Instant::now(),
         last: None,
     };
+    if let Some(dest) = &a.push {
+        // Check the destination before the long work, not after it.
+        if !manifest::skopeo::TRANSPORTS
+            .iter()
+            .any(|t| dest.starts_with(t))
+        {
+            return Err(manifest::skopeo::SkopeoError::BadDestination(dest.clone()).into());
+        }
+    }
     let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;
+    let src = match &target {
+        Target::Dir(d) => format!(
+            "oci:{}{}",
+            d.display(),
+            req.tag
+                .as_deref()
+                .map(|t| format!(":{t}"))
+                .unwrap_or_default()
+        ),
+        Target::Archive(f) => format!("oci-archive:{}", f.display()),
+    };
+    let pushed = match &a.push {
+        Some(dest) => Some((
+            dest.clone(),
+            manifest::skopeo::copy(&src, dest, &a.push_opts.options())?,
+        )),
+        None => None,
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        let mut v = serde_json::to_value(&summary)?;
+        if let Some((dest, digest)) = &pushed {
+            v["pushed"] = serde_json::json!({"destination": dest, "digest": digest});
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        let where_ = match &target {
-            Target::Dir(d) => format!(
-                "oci:{}{}",
-                d.display(),
-                req.tag
-                    .as_deref()
-                    .map(|t| format!(":{t}"))
-                    .unwrap_or_default()
-            ),
-            Target::Archive(f) => format!("oci-archive:{}", f.display()),
-        };
         println!("commit   {}", summary.commit);
-        println!("image    {where_}");
+        println!("image    {src}");
         println!("manifest {}", summary.manifest_digest);
         println!("config   {}", summary.config_digest);
         for (i, l) in summary.layers.iter().enumerate() {
             println!(
-                "layer {i}  {}  {} bytes ({} uncompressed, {} objects)",
-                l.digest, l.size, l.uncompressed_size, l.content_objects
+                "layer {i}  {}  {} bytes ({} uncompressed, {} objects{})",
+                l.digest,
+                l.size,
+                l.uncompressed_size,
+                l.content_objects,
+                if l.reused { ", reused" } else { "" }
             );
         }
+        if let Some((dest, digest)) = &pushed {
+            println!("pushed   {dest} ({digest})");
+        }
+    }
+    Ok(())
+}
+
+fn run_push(p: PushCmdArgs) -> Result<()> {
+    let src = match (&p.oci_dir, &p.oci_archive) {
+        (Some(d), _) => {
+            let path = d
+                .rsplit_once(':')
+                .filter(|(dir, _)| std::path::Path::new(dir).is_dir())
+                .map_or(d.as_str(), |(dir, _)| dir);
+            if !std::path::Path::new(path).join("oci-layout").is_file() {
+                bail!("--oci-dir {d}: {path} is not an OCI image layout");
+            }
+            format!("oci:{d}")
+        }
+        (None, Some(f)) => {
+            if !f.is_file() {
+                bail!("--oci-archive {}: no such file", f.display());
+            }
+            format!("oci-archive:{}", f.display())
+        }
+        (None, None) => bail!("one of --oci-dir or --oci-archive is required"),
+    };
+    let digest = manifest::skopeo::copy(&src, &p.dest, &p.push.options())?;
+    if p.json {
+        println!(
+            "{}",
+            serde_json::json!({"source": src, "destination": p.dest, "digest": digest})
+        );
+    } else {
+        println!("pushed {src} to {} ({digest})", p.dest);
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod json;
 pub mod keys;
 pub mod oci;
 pub mod ocidir;
+pub mod skopeo;
 pub mod spec;
 
 pub use ocidir::{Compression, OciDir, OciError, WrittenLayer};

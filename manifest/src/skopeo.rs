@@ -1,0 +1,193 @@
+//! Copying images with skopeo, behind a small typed wrapper.
+//!
+//! No shell: arguments are a list; stdin is closed; stderr is captured into the error.
+//! Credentials only ever travel in an auth file whose *path* we pass (`--authfile`); they are
+//! never on our command line, in our messages or in logs. `--preserve-digests` makes skopeo
+//! refuse anything that would change a blob, so the pushed digests are the ones we wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Transports skopeo accepts as a destination.
+pub const TRANSPORTS: [&str; 7] = [
+    "docker://",
+    "oci:",
+    "oci-archive:",
+    "dir:",
+    "docker-archive:",
+    "containers-storage:",
+    "docker-daemon:",
+];
+
+/// How to reach the destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushOptions {
+    /// Auth file (`auth.json` format) for the destination registry.
+    pub authfile: Option<PathBuf>,
+    /// Require HTTPS and verify certificates (`None`: skopeo's default, which is to verify).
+    pub tls_verify: Option<bool>,
+    /// Directory with certificates for the destination.
+    pub cert_dir: Option<PathBuf>,
+    /// Also write the pushed manifest digest here.
+    pub digestfile: Option<PathBuf>,
+}
+
+/// Why a copy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SkopeoError {
+    /// skopeo is not installed.
+    #[error("skopeo not found: install it (Debian: apt-get install skopeo) to push images")]
+    NotInstalled,
+    /// The destination has no transport prefix.
+    #[error(
+        "destination {0:?} names no transport; use e.g. docker://registry.example.com/os/image:tag"
+    )]
+    BadDestination(String),
+    /// skopeo ran and failed.
+    #[error("pushing to {dest} failed (skopeo exit {status}): {stderr}")]
+    Failed {
+        /// Destination.
+        dest: String,
+        /// Exit status.
+        status: String,
+        /// skopeo's last error line(s).
+        stderr: String,
+    },
+    /// I/O around the call (temp digest file).
+    #[error("pushing to {dest}: {source}")]
+    Io {
+        /// Destination.
+        dest: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The arguments of `skopeo copy` for these options (without the program name).
+pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -> Vec<String> {
+    let mut a = vec!["copy".to_string(), "--preserve-digests".into()];
+    if let Some(f) = &opts.authfile {
+        a.push(format!("--dest-authfile={}", f.display()));
+    }
+    if let Some(v) = opts.tls_verify {
+        a.push(format!("--dest-tls-verify={v}"));
+    }
+    if let Some(d) = &opts.cert_dir {
+        a.push(format!("--dest-cert-dir={}", d.display()));
+    }
+    a.push(format!("--digestfile={}", digestfile.display()));
+    a.push(src.to_string());
+    a.push(dest.to_string());
+    a
+}
+
+/// Copy `src` (e.g. `oci:/path:tag`) to `dest`; returns the pushed manifest digest.
+///
+/// # Errors
+/// [`SkopeoError`] naming the destination, with skopeo's own message.
+pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<String, SkopeoError> {
+    if !TRANSPORTS.iter().any(|t| dest.starts_with(t)) {
+        return Err(SkopeoError::BadDestination(dest.to_string()));
+    }
+    let io = |source| SkopeoError::Io {
+        dest: dest.to_string(),
+        source,
+    };
+    let tmp = tempfile::tempdir().map_err(io)?;
+    let digestfile = tmp.path().join("digest");
+    let out = Command::new("skopeo")
+        .args(copy_args(src, dest, opts, &digestfile))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                SkopeoError::NotInstalled
+            } else {
+                io(e)
+            }
+        })?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let last: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let msg = last
+            .iter()
+            .rev()
+            .take(3)
+            .rev()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" / ");
+        return Err(SkopeoError::Failed {
+            dest: dest.to_string(),
+            status: out.status.code().map_or("signal".into(), |c| c.to_string()),
+            stderr: clean(&msg),
+        });
+    }
+    let digest = std::fs::read_to_string(&digestfile)
+        .map_err(io)?
+        .trim()
+        .to_string();
+    if let Some(f) = &opts.digestfile {
+        std::fs::write(f, &digest).map_err(io)?;
+    }
+    Ok(digest)
+}
+
+/// skopeo prints logrus lines (`time=... level=fatal msg="..."`); keep the message.
+fn clean(line: &str) -> String {
+    match line.find("msg=") {
+        Some(i) => line[i + 4..].trim_matches('"').replace("\\\"", "\""),
+        None => line.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_are_a_list_with_no_credentials() {
+        let opts = PushOptions {
+            authfile: Some("/run/auth.json".into()),
+            tls_verify: Some(false),
+            cert_dir: Some("/certs".into()),
+            digestfile: None,
+        };
+        let a = copy_args("oci:/x:t", "docker://r/i:1", &opts, Path::new("/tmp/d"));
+        assert_eq!(
+            a,
+            [
+                "copy",
+                "--preserve-digests",
+                "--dest-authfile=/run/auth.json",
+                "--dest-tls-verify=false",
+                "--dest-cert-dir=/certs",
+                "--digestfile=/tmp/d",
+                "oci:/x:t",
+                "docker://r/i:1"
+            ]
+        );
+    }
+
+    #[test]
+    fn destination_needs_a_transport() {
+        let e = copy(
+            "oci:/x",
+            "registry.example.com/x:1",
+            &PushOptions::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, SkopeoError::BadDestination(_)));
+    }
+
+    #[test]
+    fn logrus_lines_are_cleaned() {
+        assert_eq!(
+            clean(r#"time="x" level=fatal msg="unauthorized: authentication required""#),
+            "unauthorized: authentication required"
+        );
+    }
+}
