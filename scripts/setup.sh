@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(
   ostree libostree-dev libglib2.0-dev libzstd-dev pkg-config gcc  # build: libostree via the ostree crate
   skopeo umoci                                                      # check and copy images
-  gnupg attr                                                        # fixtures: signing keys, xattrs
+  libsqlite3-dev                                                    # rpm database reader (rusqlite)
+  gnupg attr rpm                                                    # fixtures: signing keys, xattrs, rpm packages
   docker-registry apache2-utils                                     # push tests: loopback registry, htpasswd
 )
 missing=()

@@ -497,3 +497,111 @@ fn rebuild_reuses_unchanged_layers_without_changing_bytes() {
         .iter()
         .all(|l| l["reused"] == false));
 }
+
+/// Build rpms with rpmbuild and install them into `root` with an sqlite rpmdb at
+/// usr/lib/sysimage/rpm, the way Fedora-style composes leave it.
+fn install_rpms(work: &Path, root: &Path, foo_version: &str, bar_version: &str) {
+    let top = work.join(format!("rpmbuild-{foo_version}-{bar_version}"));
+    std::fs::create_dir_all(top.join("SPECS")).unwrap();
+    let mut specs = Vec::new();
+    for (src, subs, version) in [
+        ("foo", vec!["libfoo", "foo-tools"], foo_version),
+        ("bar", vec![], bar_version),
+    ] {
+        let mut spec = format!(
+            "Name: {src}\nVersion: {version}\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%description\nt\n\
+             %install\nmkdir -p %{{buildroot}}/usr/share/{src} %{{buildroot}}/usr/lib\n\
+             echo {src}-{version} > %{{buildroot}}/usr/share/{src}/data\n"
+        );
+        for s in &subs {
+            spec.push_str(&format!(
+                "echo {s}-{version} > %{{buildroot}}/usr/lib/{s}.data\n"
+            ));
+        }
+        spec.push_str(&format!("%files\n/usr/share/{src}/data\n"));
+        for s in &subs {
+            spec.push_str(&format!("%package -n {s}\nSummary: t\n%description -n {s}\nt\n%files -n {s}\n/usr/lib/{s}.data\n"));
+        }
+        spec.push_str("%changelog\n* Mon Jan 01 2024 T <t@example.invalid> - 1\n- x\n");
+        let p = top.join("SPECS").join(format!("{src}.spec"));
+        std::fs::write(&p, spec).unwrap();
+        specs.push(p);
+    }
+    for spec in &specs {
+        run_ok(
+            Command::new("rpmbuild")
+                .arg("--define")
+                .arg(format!("_topdir {}", top.display()))
+                .arg("-bb")
+                .arg(spec),
+        );
+    }
+    let rpms: Vec<_> = std::fs::read_dir(top.join("RPMS/noarch"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    run_ok(
+        Command::new("rpm")
+            .arg(format!("--root={}", root.display()))
+            .args([
+                "--dbpath=/usr/lib/sysimage/rpm",
+                "--define",
+                "_db_backend sqlite",
+                "--nodeps",
+                "--noscripts",
+                "-U",
+                "--replacepkgs",
+            ])
+            .args(&rpms),
+    );
+}
+
+#[test]
+fn rpm_database_groups_by_source_package() {
+    let fx = Fixture::new("basic");
+    let tree = fx.tree.clone();
+    install_rpms(fx.dir.path(), &tree, "1.0", "1.0");
+    assert!(tree.join("usr/lib/sysimage/rpm/rpmdb.sqlite").exists());
+    let c1 = fx.commit_tree(&tree, "with rpms", "2025-04-01T00:00:00Z");
+    let out = fx.path("oci");
+    encap_to(&fx.repo, &c1, &out, "v1", &["--max-layers", "8"]);
+    let comps = components_of(&out, "v1");
+    let all: Vec<&str> = comps.iter().flat_map(|c| c.split(',')).collect();
+    assert!(all.contains(&"foo") && all.contains(&"bar"), "{comps:?}");
+    assert!(
+        !all.contains(&"libfoo") && !all.contains(&"foo-tools"),
+        "binaries must be grouped by source: {comps:?}"
+    );
+    // An update of foo changes foo's layer (and the rpmdb in the unowned layer), not bar's.
+    install_rpms(fx.dir.path(), &tree, "1.1", "1.0");
+    let c2 = fx.commit_tree(&tree, "foo 1.1", "2025-05-01T00:00:00Z");
+    encap_to(&fx.repo, &c2, &out, "v2", &["--max-layers", "8"]);
+    let d = json(&encap_ok([
+        "diff",
+        &format!("{}:v1", out.display()),
+        &format!("{}:v2", out.display()),
+        "--json",
+    ]));
+    let layer = |name: &str| {
+        d["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| {
+                l["components"]
+                    .as_str()
+                    .is_some_and(|c| c.split(',').any(|x| x == name))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no layer with {name}: {d:#}"))
+    };
+    assert_eq!(layer("bar")["reused"], true, "{d:#}");
+    assert_eq!(layer("foo")["reused"], false, "{d:#}");
+    let (repo, commit) = import(
+        fx.dir.path(),
+        &format!("ostree-unverified-image:oci:{}:v2", out.display()),
+    )
+    .unwrap();
+    assert_eq!(commit, c2);
+    ostree(&repo, ["fsck"]);
+}

@@ -4,9 +4,11 @@
 //! Sources, highest precedence first (a higher source overrides a lower one per object):
 //! 1. `user.component` xattrs on files, or on directories (inherited below them);
 //! 2. a content-meta JSON in the format the ostree-ext CLI accepts;
-//! 3. the package database in the commit: dpkg (`var/lib/dpkg`, `usr/lib/sysimage/dpkg`,
-//!    `usr/share/dpkg/database`). Binary packages are grouped by their *source* package,
-//!    because a security update rebuilds every binary of a source together;
+//! 3. the package database in the commit: rpm (sqlite: `usr/lib/sysimage/rpm`,
+//!    `usr/share/rpm`, `var/lib/rpm`) and dpkg (`var/lib/dpkg`, `usr/lib/sysimage/dpkg`,
+//!    `usr/share/dpkg/database`), read without the rpm or dpkg binaries. Binary packages are
+//!    grouped by their *source* package, because an update rebuilds every binary of a source
+//!    together;
 //! 4. the rest: kernel and initramfs as one component, unowned files of 1 MiB or more each on
 //!    their own, small unowned content together.
 //!
@@ -28,6 +30,12 @@ pub const COMPONENT_XATTR: &[u8] = b"user.component";
 pub const LARGE_UNOWNED: u64 = 1024 * 1024;
 /// Component of the kernel and initramfs when no package owns them.
 pub const BOOT_COMPONENT: &str = "ostree-boot";
+/// Where rpm databases live (sqlite backend).
+pub const RPM_DATABASES: [&str; 3] = ["usr/lib/sysimage/rpm", "usr/share/rpm", "var/lib/rpm"];
+/// An rpm whose newest changelog entry is at most this old at commit time is volatile: it was
+/// just updated, and updates come in runs (a security fix is often followed by another).
+pub const RPM_RECENT_SECS: u64 = 180 * 24 * 3600;
+
 /// Where dpkg databases live in a commit (tar paths: `usr/etc` is `etc`).
 pub const DPKG_DATABASES: [&str; 3] = [
     "var/lib/dpkg",
@@ -282,6 +290,56 @@ impl Source {
 
         // 3. Package databases (lowest of the explicit sources, applied first).
         if opts.packages {
+            let commit_time = self.info()?.timestamp;
+            let mut n = 0;
+            for db in RPM_DATABASES {
+                let path = format!("{db}/rpmdb.sqlite");
+                let Some(data) = self.read_path(&paths, &path, 1 << 30)? else {
+                    continue;
+                };
+                let wal = self.read_path(&paths, &format!("{path}-wal"), 1 << 30)?;
+                let pkgs =
+                    crate::rpmdb::read_database(&data, wal.as_deref()).map_err(|reason| {
+                        EncapError::Corrupt {
+                            kind: ObjectKindName::File,
+                            checksum: paths
+                                .get(path.as_str())
+                                .map(|c| c.to_string())
+                                .unwrap_or_default(),
+                            path: path.clone(),
+                            reason,
+                        }
+                    })?;
+                for p in &pkgs {
+                    let newest = p.changelog_times.iter().copied().max().map(u64::from);
+                    if newest
+                        .is_some_and(|t| t <= commit_time && commit_time - t <= RPM_RECENT_SECS)
+                    {
+                        volatile.insert(p.source.clone());
+                    }
+                    for f in &p.files {
+                        for cand in dpkg_path_candidates(f) {
+                            if dirs.contains(cand.as_str()) {
+                                dir_owner.entry(cand).or_default().insert(p.source.clone());
+                                break;
+                            }
+                            if let Some(c) = paths.get(cand.as_str()) {
+                                let e = owner
+                                    .entry(c.to_string())
+                                    .or_insert_with(|| p.source.clone());
+                                if p.source < *e {
+                                    *e = p.source.clone();
+                                }
+                                n += 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+                packages += pkgs.len();
+                break;
+            }
+            claimed.push(("rpm".to_string(), n));
             let mut n = 0;
             for db in DPKG_DATABASES {
                 let Some(status) = self.read_path(&paths, &format!("{db}/status"), 64 << 20)?
@@ -357,7 +415,7 @@ impl Source {
                         }
                     }
                 }
-                packages = pkgs.len();
+                packages += pkgs.len();
                 break;
             }
             claimed.push(("dpkg".to_string(), n));
