@@ -4,78 +4,9 @@
 mod common;
 
 use common::*;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A registry process on 127.0.0.1, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Registry {
-    /// Start a registry; with `user`, htpasswd auth for that user and password.
-    fn start(user: Option<(&str, &str)>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog: {{ level: error }}\nstorage: {{ filesystem: {{ rootdirectory: {} }} }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n",
-            dir.path().join("data").display()
-        );
-        if let Some((u, p)) = user {
-            let out = run_ok(Command::new("htpasswd").args(["-Bbn", u, p]));
-            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-            config.push_str(&format!(
-                "auth: {{ htpasswd: {{ realm: test, path: {} }} }}\n",
-                dir.path().join("htpasswd").display()
-            ));
-        }
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting docker-registry");
-        let r = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
-        // Bounded wait for the port to open.
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return r;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("registry on port {port} did not start");
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!("docker://127.0.0.1:{}/{repo}", self.port)
-    }
-}
 
 fn authfile(dir: &Path, port: u16, user: &str, pass: &str) -> PathBuf {
     use base64::Engine;

@@ -12,6 +12,16 @@ use std::sync::OnceLock;
 
 pub const FIXTURE_REF: &str = "fixture/x86_64/test";
 
+/// The workspace root (this module is shared by the root crate's and cosa-plugin's tests).
+pub fn workspace_root() -> PathBuf {
+    let m = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if m.join("fixtures").is_dir() {
+        m.to_path_buf()
+    } else {
+        m.parent().expect("workspace root").to_path_buf()
+    }
+}
+
 /// Run a command, returning its output; panics with stderr if it fails.
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd
@@ -46,7 +56,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_ostree-encap"))
+    let bin = option_env!("CARGO_BIN_EXE_ostree-encap")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/ostree-encap"));
+    Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
         .env_remove("SOURCE_DATE_EPOCH")
@@ -160,7 +173,7 @@ pub struct CommitOpts {
 
 /// Build the tree of `fixtures/NAME.tree` under `root`; returns its commit options.
 pub fn build_tree(name: &str, root: &Path) -> CommitOpts {
-    let desc_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let desc_path = workspace_root()
         .join("fixtures")
         .join(format!("{name}.tree"));
     let desc = std::fs::read_to_string(&desc_path)
@@ -363,13 +376,13 @@ pub fn importer() -> PathBuf {
         if let Ok(p) = std::env::var("ENCAP_IMPORTER") {
             return PathBuf::from(p);
         }
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/importer/Cargo.toml");
+        let manifest = workspace_root().join("tests/importer/Cargo.toml");
         run_ok(
             Command::new(env!("CARGO"))
                 .args(["build", "--release", "--quiet", "--manifest-path"])
                 .arg(&manifest),
         );
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/importer/target/release/encap-importer")
+        workspace_root().join("tests/importer/target/release/encap-importer")
     })
     .clone()
 }
@@ -471,4 +484,72 @@ pub fn gpg_key_id(home: &Path) -> String {
         .and_then(|l| l.split(':').nth(9))
         .expect("fingerprint")
         .to_string()
+}
+
+/// A registry process on 127.0.0.1, killed on drop.
+pub struct Registry {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Registry {
+    /// Start a registry; with `user`, htpasswd auth for that user and password.
+    pub fn start(user: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog: {{ level: error }}\nstorage: {{ filesystem: {{ rootdirectory: {} }} }}\nhttp: {{ addr: 127.0.0.1:{port} }}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((u, p)) = user {
+            let out = run_ok(Command::new("htpasswd").args(["-Bbn", u, p]));
+            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth: {{ htpasswd: {{ realm: test, path: {} }} }}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting docker-registry");
+        let r = Registry {
+            child,
+            port,
+            _dir: dir,
+        };
+        // Bounded wait for the port to open.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("registry on port {port} did not start");
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("docker://127.0.0.1:{}/{repo}", self.port)
+    }
 }

@@ -1,0 +1,188 @@
+//! `cosa buildextend-container`: encapsulate a coreos-assembler build's ostree commit into an
+//! oci-archive next to its meta.json and record it as `images.container`.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use cosa_plugin::{
+    basearch, read_meta, record_artifact, sha256_file, MetaCheck, Workdir, IMAGE_KEY, LABEL_OSNAME,
+};
+use ostree_encap::{ChunkOptions, EncapsulateRequest, NoProgress, Target};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Build a chunked ostree container image (oci-archive) for a coreos-assembler build.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cosa buildextend-container",
+    version,
+    after_help = "Runs in a coreos-assembler working directory. The commit is read from tmp/repo; the \
+                  image goes to builds/<id>/<arch>/<name>-<buildid>-container.<arch>.ociarchive and is \
+                  recorded in meta.json as images.container. The parent build's image is used as \
+                  --previous so layers stay stable between builds."
+)]
+struct Args {
+    /// Build id, or `latest`.
+    #[arg(long, default_value = "latest")]
+    build: String,
+    /// Architecture (default: this machine's).
+    #[arg(long)]
+    arch: Option<String>,
+    /// The cosa working directory.
+    #[arg(long, default_value = ".")]
+    workdir: PathBuf,
+    /// Rebuild even if the artifact exists.
+    #[arg(long)]
+    force: bool,
+    /// Layout to keep: `none`, or a build id whose container image to follow (default: the
+    /// parent build's, when it has one).
+    #[arg(long)]
+    previous: Option<String>,
+    /// Extra image label KEY=VALUE.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Chunk layers besides the commit layer.
+    #[arg(long, default_value_t = manifest::keys::DEFAULT_MAX_LAYERS)]
+    max_layers: usize,
+    /// meta.json JSON schema (default: coreos-assembler's installed v1.json).
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(a: Args) -> Result<()> {
+    let arch = a
+        .arch
+        .clone()
+        .unwrap_or_else(|| basearch(std::env::consts::ARCH));
+    let work = Workdir::open(&a.workdir)?;
+    let build = work.find(&a.build, &arch)?.clone();
+    let dir = work.build_dir(&build.id, &arch);
+    let meta_path = dir.join("meta.json");
+    if !meta_path.is_file() {
+        bail!(
+            "build {} has no {arch} meta.json ({})",
+            build.id,
+            meta_path.display()
+        );
+    }
+    let check = MetaCheck::load(a.schema.as_deref())?;
+    let meta = read_meta(&meta_path)?;
+    check.check(&meta, &meta_path.display().to_string())?;
+    let get = |k: &str| -> Result<String> {
+        meta.get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .with_context(|| format!("{}: no string {k:?}", meta_path.display()))
+    };
+    let (name, buildid, commit) = (get("name")?, get("buildid")?, get("ostree-commit")?);
+    let file_name = format!("{name}-{buildid}-container.{arch}.ociarchive");
+    let artifact = dir.join(&file_name);
+    if artifact.exists() && !a.force {
+        println!("{file_name} already exists; skipping (use --force to rebuild)");
+        return Ok(());
+    }
+    let repo = work.root.join("tmp/repo");
+    if !repo.join("config").is_file() {
+        bail!("{} is missing: the build's commit {commit} cannot be read (re-importing from images.ostree is not supported yet)", repo.display());
+    }
+
+    let previous = match a.previous.as_deref() {
+        Some("none") => None,
+        Some(id) => Some(
+            container_of(&work, id, &arch)?
+                .with_context(|| format!("--previous {id}: that build has no {IMAGE_KEY} image"))?,
+        ),
+        None => work
+            .parent(&build.id, &arch)
+            .and_then(|p| container_of(&work, &p.id, &arch).ok().flatten()),
+    };
+    let mut labels = vec![(LABEL_OSNAME.to_string(), name.clone())];
+    for l in &a.labels {
+        let (k, v) = l
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .with_context(|| format!("--label {l:?}: expected KEY=VALUE"))?;
+        labels.push((k.to_string(), v.to_string()));
+    }
+    let req = EncapsulateRequest {
+        repo: repo.clone(),
+        rev: commit.clone(),
+        image: manifest::spec::ImageOptions {
+            labels,
+            arch: Some(arch.clone()),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            ..Default::default()
+        },
+        compression: manifest::Compression::Gzip,
+        tag: None,
+        chunking: ChunkOptions {
+            max_layers: a.max_layers,
+            previous: match &previous {
+                Some(p) => Some(ostree_encap::previous_layout(&p.display().to_string())?),
+                None => None,
+            },
+            ..Default::default()
+        },
+        jobs: 0,
+    };
+    if artifact.exists() {
+        // --force: the old artifact is read-only; the new one replaces it by rename.
+        make_writable(&artifact)?;
+    }
+    let summary = ostree_encap::encapsulate_to(&req, &Target::Archive(artifact.clone()), &mut NoProgress)
+        .map_err(|e| match e.downcast_ref::<encapsulate::EncapError>() {
+            Some(encapsulate::EncapError::UnknownCommit { .. }) => {
+                e.context(format!("build {} commit {commit} is not in tmp/repo (re-importing from images.ostree is not supported yet)", build.id))
+            }
+            _ => e,
+        })?;
+    let mut perms = std::fs::metadata(&artifact)?.permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&artifact, perms)
+        .with_context(|| format!("making {} read-only", artifact.display()))?;
+    let (sha256, size) = sha256_file(&artifact)?;
+    record_artifact(
+        &meta_path,
+        serde_json::json!({"path": file_name, "sha256": sha256, "size": size, "skip-compression": true}),
+        &check,
+    )?;
+    println!(
+        "wrote {file_name}: {} layers, manifest {}{}",
+        summary.layers.len(),
+        summary.manifest_digest,
+        previous
+            .map(|p| format!(", layout kept from {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn make_writable(p: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("{}", p.display()))
+}
+
+/// The container image recorded in build `id`'s meta.json, if any.
+fn container_of(work: &Workdir, id: &str, arch: &str) -> Result<Option<PathBuf>> {
+    let dir = work.build_dir(id, arch);
+    let meta = read_meta(&dir.join("meta.json"))?;
+    Ok(meta
+        .get("images")
+        .and_then(|i| i.get(IMAGE_KEY))
+        .and_then(|c| c.get("path"))
+        .and_then(|p| p.as_str())
+        .map(|p| dir.join(p))
+        .filter(|p| p.is_file()))
+}
