@@ -24,4 +24,4 @@ if ((${#missing[@]})); then
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 echo "setup: building ostree-encap (release)" >&2
-cargo build --release --quiet
+cargo build --release --quiet -p ostree-encap -p cosa-plugin --bins

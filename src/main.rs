@@ -51,6 +51,16 @@ enum Command {
     Diff(DiffArgs),
     /// Copy an image to a registry (or any skopeo destination) with its digests unchanged.
     Push(PushCmdArgs),
+    /// Write man pages and shell completions generated from this CLI (used by `make install`).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Directory for man pages (section 1).
+        #[arg(long)]
+        man_dir: PathBuf,
+        /// Directory for completions (bash, zsh, fish files).
+        #[arg(long)]
+        completions_dir: PathBuf,
+    },
 }
 
 /// Options of the destination, shared by `--push` and `push`.
@@ -230,12 +240,24 @@ struct VerifyArgs {
     json: bool,
 }
 
+/// The verb under which `ostree` runs us as a CLI extension (`ostree encap ...` executes
+/// `/usr/libexec/libostree/ext/ostree-encap encap ...`).
+const OSTREE_EXT_VERB: &str = "encap";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == OSTREE_EXT_VERB) {
+        args.remove(1);
+    }
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Some(Command::Verify(v)) => run_verify(v),
         Some(Command::Diff(d)) => run_diff(d),
         Some(Command::Push(p)) => run_push(p),
+        Some(Command::GenerateDocs {
+            man_dir,
+            completions_dir,
+        }) => generate_docs(&man_dir, &completions_dir),
         None => run_encapsulate(cli.encap),
     };
     match result {
@@ -579,5 +601,35 @@ fn run_diff(d: DiffArgs) -> Result<()> {
         r.new_layers,
         r.reused_share * 100.0
     );
+    Ok(())
+}
+
+fn generate_docs(man_dir: &std::path::Path, completions_dir: &std::path::Path) -> Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(man_dir).with_context(|| format!("creating {}", man_dir.display()))?;
+    std::fs::create_dir_all(completions_dir)
+        .with_context(|| format!("creating {}", completions_dir.display()))?;
+    let cmd = Cli::command();
+    let mut pages = vec![("ostree-encap".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("ostree-encap-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, c) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c).render(&mut buf)?;
+        let p = man_dir.join(format!("{name}.1"));
+        std::fs::write(&p, buf).with_context(|| format!("writing {}", p.display()))?;
+    }
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "ostree-encap"),
+        (clap_complete::Shell::Zsh, "_ostree-encap"),
+        (clap_complete::Shell::Fish, "ostree-encap.fish"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "ostree-encap", &mut buf);
+        let p = completions_dir.join(file);
+        std::fs::write(&p, buf).with_context(|| format!("writing {}", p.display()))?;
+    }
     Ok(())
 }
