@@ -719,6 +719,65 @@ pub struct VerifyReport {
 /// # Errors
 /// The first problem found, naming the blob, layer, entry, object or path.
 pub fn verify(oci: &OciDir, req: &VerifyRequest) -> Result<VerifyReport> {
+    check_image(oci, req, encapsulate::verify::StreamVerifier::new())
+}
+
+/// Import an image's commit into the ostree repository at `repo_path` (created in archive
+/// mode if it does not exist), checking everything `verify` checks. Objects are written as
+/// they verify, inside one transaction; the commit is written last, and on any error the
+/// transaction is aborted, so the repo never holds a commit from a bad image. With `branch`,
+/// the branch is pointed at the commit.
+///
+/// # Errors
+/// As [`verify`], plus repository errors naming the repo.
+pub fn import(
+    oci: &OciDir,
+    tag: Option<&str>,
+    repo_path: &Path,
+    branch: Option<&str>,
+) -> Result<VerifyReport> {
+    use ostree::gio;
+    let repo = ostree::Repo::new_for_path(repo_path);
+    if repo_path.join("config").is_file() {
+        repo.open(gio::Cancellable::NONE)
+            .with_context(|| format!("opening repository {}", repo_path.display()))?;
+    } else {
+        std::fs::create_dir_all(repo_path)
+            .with_context(|| format!("creating {}", repo_path.display()))?;
+        repo.create(ostree::RepoMode::Archive, gio::Cancellable::NONE)
+            .with_context(|| format!("creating repository {}", repo_path.display()))?;
+    }
+    repo.prepare_transaction(gio::Cancellable::NONE)
+        .with_context(|| format!("starting a transaction in {}", repo_path.display()))?;
+    let req = VerifyRequest {
+        tag: tag.map(str::to_string),
+        ..Default::default()
+    };
+    match check_image(
+        oci,
+        &req,
+        encapsulate::verify::StreamVerifier::importing_into(repo.clone()),
+    ) {
+        Ok(report) => {
+            if let Some(b) = branch {
+                repo.transaction_set_ref(None, b, Some(&report.commit));
+            }
+            repo.commit_transaction(gio::Cancellable::NONE)
+                .with_context(|| format!("committing the import into {}", repo_path.display()))?;
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = repo.abort_transaction(gio::Cancellable::NONE);
+            Err(e)
+        }
+    }
+}
+
+fn check_image(
+    oci: &OciDir,
+    req: &VerifyRequest,
+    mut verifier: encapsulate::verify::StreamVerifier,
+) -> Result<VerifyReport> {
     let img = oci.resolve(req.tag.as_deref())?;
     let m = &img.manifest;
     if m.schema_version != 2 {
@@ -797,7 +856,6 @@ pub fn verify(oci: &OciDir, req: &VerifyRequest) -> Result<VerifyReport> {
         }
     }
 
-    let mut verifier = encapsulate::verify::StreamVerifier::new();
     for (i, layer) in m.layers.iter().enumerate().take(ostree_layers) {
         check_blob(oci, layer).with_context(|| format!("layer {i}"))?;
         let blob = oci.open_blob(layer)?;

@@ -51,6 +51,8 @@ enum Command {
     Diff(DiffArgs),
     /// Copy an image to a registry (or any skopeo destination) with its digests unchanged.
     Push(PushCmdArgs),
+    /// Import an image's commit into an ostree repo, checking every object as it is written.
+    Import(ImportArgs),
     /// Write man pages and shell completions generated from this CLI (used by `make install`).
     #[command(hide = true)]
     GenerateDocs {
@@ -89,6 +91,33 @@ impl PushArgs {
             digestfile: self.digestfile.clone(),
         }
     }
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// OCI layout directory to import from.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "oci_archive",
+        conflicts_with = "oci_archive"
+    )]
+    oci_dir: Option<PathBuf>,
+    /// oci-archive file to import from.
+    #[arg(long, value_name = "FILE")]
+    oci_archive: Option<PathBuf>,
+    /// Tag to import (default: the only image).
+    #[arg(long)]
+    tag: Option<String>,
+    /// Repository to import into (created in archive mode if missing).
+    #[arg(long, value_name = "PATH")]
+    repo: PathBuf,
+    /// Point this branch at the imported commit.
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -254,6 +283,7 @@ fn main() -> ExitCode {
         Some(Command::Verify(v)) => run_verify(v),
         Some(Command::Diff(d)) => run_diff(d),
         Some(Command::Push(p)) => run_push(p),
+        Some(Command::Import(i)) => run_import(i),
         Some(Command::GenerateDocs {
             man_dir,
             completions_dir,
@@ -630,6 +660,26 @@ fn generate_docs(man_dir: &std::path::Path, completions_dir: &std::path::Path) -
         clap_complete::generate(shell, &mut Cli::command(), "ostree-encap", &mut buf);
         let p = completions_dir.join(file);
         std::fs::write(&p, buf).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn run_import(i: ImportArgs) -> Result<()> {
+    let target = match (&i.oci_dir, &i.oci_archive) {
+        (Some(d), _) => Target::Dir(d.clone()),
+        (None, Some(f)) => Target::Archive(f.clone()),
+        (None, None) => bail!("one of --oci-dir or --oci-archive is required"),
+    };
+    let (oci, _tmp) = ostree_encap::open_layout(&target)?;
+    let r = ostree_encap::import(&oci, i.tag.as_deref(), &i.repo, i.branch.as_deref())?;
+    if i.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("imported commit {} into {}", r.commit, i.repo.display());
+        println!(
+            "  {} content + {} metadata objects, {} paths checked",
+            r.content_objects, r.metadata_objects, r.paths
+        );
     }
     Ok(())
 }

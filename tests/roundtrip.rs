@@ -637,3 +637,90 @@ fn umoci_unpack_matches_ostree_checkout() {
         );
     }
 }
+
+#[test]
+fn import_writes_the_same_commit_into_any_repo_mode_and_re_exports_identically() {
+    let fx = Fixture::new("full");
+    let (home, pubkey) = gpg_key(fx.dir.path(), "signer");
+    ostree(
+        &fx.repo,
+        [
+            "gpg-sign",
+            &format!("--gpg-homedir={}", home.display()),
+            &fx.commit,
+            &gpg_key_id(&home),
+        ],
+    );
+    let out = fx.path("oci");
+    let first = encap_json(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]);
+    for mode in ["archive", "bare-user", "bare"] {
+        let repo = fx.path(&format!("imported-{mode}"));
+        ostree(&repo, ["init", &format!("--mode={mode}")]);
+        let r = json(&encap_ok([
+            "import",
+            "--oci-dir",
+            out.to_str().unwrap(),
+            "--tag",
+            "t",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--branch",
+            "imported/ref",
+            "--json",
+        ]));
+        assert_eq!(r["commit"], fx.commit.as_str());
+        ostree(&repo, ["fsck"]);
+        assert_eq!(ostree(&repo, ["rev-parse", "imported/ref"]), fx.commit);
+        // The signature came along and verifies against the key.
+        ostree(
+            &repo,
+            [
+                "remote",
+                "add",
+                "k",
+                "file:///nonexistent",
+                &format!("--gpg-import={}", pubkey.display()),
+            ],
+        );
+        assert!(
+            ostree(&repo, ["show", "--gpg-verify-remote=k", &fx.commit]).contains("Good signature")
+        );
+        // Exporting the imported commit gives the very same image.
+        let again = encap_json(
+            &repo,
+            "imported/ref",
+            &fx.path(&format!("again-{mode}")),
+            &["--tag", "t"],
+        );
+        assert_eq!(again["manifest_digest"], first["manifest_digest"], "{mode}");
+    }
+    // A corrupt image is refused and leaves no commit in the repo.
+    let layer = image(&out, "t").0["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = out.join("blobs/sha256").join(&layer[7..]);
+    let mut data = std::fs::read(&p).unwrap();
+    let n = data.len();
+    data[n / 3] ^= 0x04;
+    std::fs::write(&p, data).unwrap();
+    let repo = fx.path("imported-bad");
+    let err = encap_err([
+        "import",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "t",
+        "--repo",
+        repo.to_str().unwrap(),
+    ]);
+    assert!(err.contains(&layer), "{err}");
+    let listed = ostree(&repo, ["refs"]);
+    assert!(listed.is_empty());
+    let objects = std::process::Command::new("find")
+        .arg(repo.join("objects"))
+        .args(["-name", "*.commit"])
+        .output()
+        .unwrap();
+    assert!(objects.stdout.is_empty(), "a commit was left behind");
+}

@@ -91,8 +91,39 @@ fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     let repo = work.root.join("tmp/repo");
-    if !repo.join("config").is_file() {
-        bail!("{} is missing: the build's commit {commit} cannot be read (re-importing from images.ostree is not supported yet)", repo.display());
+    if encapsulate::open(&repo, &commit).is_err() {
+        // tmp/repo is a cache cosa may have pruned: take the commit from the build's own
+        // ostree image, checking every object on the way in.
+        let ostree_img = meta
+            .get("images")
+            .and_then(|i| i.get("ostree"))
+            .and_then(|o| o.get("path"))
+            .and_then(|p| p.as_str())
+            .map(|p| dir.join(p))
+            .filter(|p| p.is_file())
+            .with_context(|| {
+                format!("build {} commit {commit} is not in tmp/repo, and the build has no images.ostree file to re-import it from", build.id)
+            })?;
+        eprintln!(
+            "commit {commit} is not in tmp/repo; re-importing it from {}",
+            ostree_img.display()
+        );
+        let (oci, _tmp) = ostree_encap::open_layout(&Target::Archive(ostree_img.clone()))
+            .with_context(|| format!("reading {} (images.ostree)", ostree_img.display()))?;
+        let r = ostree_encap::import(&oci, None, &repo, None).with_context(|| {
+            format!(
+                "re-importing {} into {}",
+                ostree_img.display(),
+                repo.display()
+            )
+        })?;
+        if r.commit != commit {
+            bail!(
+                "{} holds commit {}, but meta.json says ostree-commit {commit}",
+                ostree_img.display(),
+                r.commit
+            );
+        }
     }
 
     let previous = match a.previous.as_deref() {
@@ -140,13 +171,8 @@ fn run(a: Args) -> Result<()> {
         // --force: the old artifact is read-only; the new one replaces it by rename.
         make_writable(&artifact)?;
     }
-    let summary = ostree_encap::encapsulate_to(&req, &Target::Archive(artifact.clone()), &mut NoProgress)
-        .map_err(|e| match e.downcast_ref::<encapsulate::EncapError>() {
-            Some(encapsulate::EncapError::UnknownCommit { .. }) => {
-                e.context(format!("build {} commit {commit} is not in tmp/repo (re-importing from images.ostree is not supported yet)", build.id))
-            }
-            _ => e,
-        })?;
+    let summary =
+        ostree_encap::encapsulate_to(&req, &Target::Archive(artifact.clone()), &mut NoProgress)?;
     let mut perms = std::fs::metadata(&artifact)?.permissions();
     perms.set_readonly(true);
     std::fs::set_permissions(&artifact, perms)

@@ -217,6 +217,73 @@ fn builds_record_and_keep_layouts_stable() {
 }
 
 #[test]
+fn missing_commit_is_re_imported_from_images_ostree() {
+    let c = cosa();
+    // Give build 1 an images.ostree oci-archive (as cosa does), then drop the repo cache.
+    let dir = c.work.join("builds/1/x86_64");
+    let ostree_name = "fedora-coreos-1-ostree.x86_64.ociarchive";
+    let req = ostree_encap::EncapsulateRequest {
+        repo: c.work.join("tmp/repo"),
+        rev: c.commits[0].clone(),
+        chunking: ostree_encap::ChunkOptions {
+            max_layers: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    ostree_encap::encapsulate_to(
+        &req,
+        &ostree_encap::Target::Archive(dir.join(ostree_name)),
+        &mut ostree_encap::NoProgress,
+    )
+    .unwrap();
+    let mut m = meta(&c.work, "1", "x86_64");
+    let (sha, size) = cosa_plugin::sha256_file(&dir.join(ostree_name)).unwrap();
+    m["images"]["ostree"] = serde_json::json!({"path": ostree_name, "sha256": sha, "size": size});
+    std::fs::write(
+        dir.join("meta.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(c.work.join("tmp/repo")).unwrap();
+    let o = plugin(&c.work, &["--build", "1", "--arch", "x86_64"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("re-importing"));
+    ostree(&c.work.join("tmp/repo"), ["fsck"]);
+    let art = dir.join("fedora-coreos-1-container.x86_64.ociarchive");
+    let (oci, _tmp) = ostree_encap::open_layout(&ostree_encap::Target::Archive(art)).unwrap();
+    assert_eq!(
+        ostree_encap::verify(&oci, &Default::default())
+            .unwrap()
+            .commit,
+        c.commits[0]
+    );
+    validate(&meta(&c.work, "1", "x86_64"));
+    // A tampered images.ostree is refused, and leaves no commit behind.
+    std::fs::remove_dir_all(c.work.join("tmp/repo")).unwrap();
+    let p = dir.join(ostree_name);
+    let mut data = std::fs::read(&p).unwrap();
+    let n = data.len();
+    data[n / 2] ^= 0x20;
+    std::fs::write(&p, data).unwrap();
+    let err = plugin_err(&c.work, &["--build", "1", "--arch", "x86_64", "--force"]);
+    assert!(
+        err.contains("re-importing") || err.contains("blob"),
+        "{err}"
+    );
+    let r = ostree::Repo::new_for_path(c.work.join("tmp/repo"));
+    if r.open(ostree::gio::Cancellable::NONE).is_ok() {
+        assert!(!r
+            .has_object(
+                ostree::ObjectType::Commit,
+                &c.commits[0],
+                ostree::gio::Cancellable::NONE
+            )
+            .unwrap());
+    }
+}
+
+#[test]
 fn cosa_push_path_works_against_a_loopback_registry() {
     let c = cosa();
     plugin_ok(&c.work, &["--build", "1", "--arch", "x86_64"]);

@@ -11,6 +11,8 @@ use crate::checksum::variant_of;
 use crate::checksum::{content_header, sha256_hex, ContentHasher};
 use crate::export::trim_nul;
 use crate::format::{self, parse_object_path, ObjKind};
+use ostree::gio;
+use ostree::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
@@ -85,6 +87,8 @@ pub struct StreamVerifier {
     content: HashMap<String, (Owned, bool)>,
     paths: HashMap<String, PathEntry>,
     dirs: HashMap<String, Owned>,
+    /// Where verified objects are written, when importing.
+    sink: Option<ostree::Repo>,
 }
 
 struct LayerState {
@@ -100,6 +104,17 @@ impl StreamVerifier {
     /// A fresh verifier.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A verifier that also writes every object, once verified, into `repo` (which must be in
+    /// a transaction). The commit and its detached metadata are written by
+    /// [`StreamVerifier::finish`], only after the whole tree checked out, so a failed import
+    /// never leaves a commit that looks complete.
+    pub fn importing_into(repo: ostree::Repo) -> Self {
+        StreamVerifier {
+            sink: Some(repo),
+            ..Self::default()
+        }
     }
 
     /// Check one decompressed layer stream.
@@ -317,6 +332,20 @@ impl StreamVerifier {
                 }
                 let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
                 check_hash(&data, &checksum).map_err(|r| e(&r))?;
+                if let Some(repo) = &self.sink {
+                    let (ot, ty) = if kind == ObjKind::DirTree {
+                        (ostree::ObjectType::DirTree, "(a(say)a(sayay))")
+                    } else {
+                        (ostree::ObjectType::DirMeta, "(uuua(ayay))")
+                    };
+                    repo.write_metadata(
+                        ot,
+                        Some(&checksum),
+                        &variant_of(&data, ty),
+                        gio::Cancellable::NONE,
+                    )
+                    .map_err(|x| e(&format!("writing into the repo: {}", x.message())))?;
+                }
                 let map = if kind == ObjKind::DirTree {
                     &mut self.dirtrees
                 } else {
@@ -385,6 +414,10 @@ impl StreamVerifier {
                         let header =
                             content_header(owner.uid, owner.gid, S_IFREG | owner.mode, "", &xattrs);
                         let mut h = ContentHasher::new(&header);
+                        let size = entry.header().size().unwrap_or(0);
+                        let mut writer = self
+                            .content_writer(&checksum, &owner, size, &xattrs)
+                            .map_err(|r| e(&r))?;
                         let mut buf = vec![0u8; format::COPY_BUFFER];
                         loop {
                             let n = entry
@@ -394,8 +427,16 @@ impl StreamVerifier {
                                 break;
                             }
                             h.update(&buf[..n]);
+                            if let Some(w) = writer.as_mut() {
+                                w.write(&buf[..n]).map_err(|r| e(&r))?;
+                            }
                         }
-                        h.finish()
+                        let actual = h.finish();
+                        // libostree checks the checksum again as it finishes the object.
+                        if let (Some(w), true) = (writer, actual == checksum) {
+                            w.finish().map_err(|r| e(&r))?;
+                        }
+                        actual
                     }
                     tar::EntryType::Symlink => {
                         let target = entry
@@ -406,7 +447,20 @@ impl StreamVerifier {
                         // Importers write symlinks with mode 0777 whatever the header says.
                         let header =
                             content_header(owner.uid, owner.gid, S_IFLNK | 0o777, target, &xattrs);
-                        ContentHasher::new(&header).finish()
+                        let actual = ContentHasher::new(&header).finish();
+                        if let (Some(repo), true) = (&self.sink, actual == checksum) {
+                            let xv = variant_of(&xattrs, "a(ayay)");
+                            repo.write_symlink(
+                                Some(&checksum),
+                                owner.uid,
+                                owner.gid,
+                                Some(&xv),
+                                target,
+                                gio::Cancellable::NONE,
+                            )
+                            .map_err(|x| e(&format!("writing into the repo: {}", x.message())))?;
+                        }
+                        actual
                     }
                     other => {
                         return Err(e(&format!("content object of unexpected type {other:?}")))
@@ -437,6 +491,52 @@ impl StreamVerifier {
             }
         }
         Ok(())
+    }
+
+    /// Where a regular file's bytes go when importing and the repo lacks the object.
+    fn content_writer(
+        &self,
+        checksum: &str,
+        owner: &Owned,
+        size: u64,
+        xattrs: &[u8],
+    ) -> Result<Option<ContentSink>, String> {
+        let Some(repo) = &self.sink else {
+            return Ok(None);
+        };
+        if repo
+            .has_object(ostree::ObjectType::File, checksum, gio::Cancellable::NONE)
+            .unwrap_or(false)
+        {
+            return Ok(None);
+        }
+        let w = |x: ostree::glib::Error| format!("writing into the repo: {}", x.message());
+        let xv = variant_of(xattrs, "a(ayay)");
+        if repo.mode() == ostree::RepoMode::Archive {
+            // libostree cannot stream a regular file into an archive repo; spool it to disk
+            // (never to memory) and hand it over as a content stream.
+            let file = tempfile::NamedTempFile::new().map_err(|x| format!("temp file: {x}"))?;
+            return Ok(Some(ContentSink::Spool {
+                repo: repo.clone(),
+                file,
+                checksum: checksum.to_string(),
+                uid: owner.uid,
+                gid: owner.gid,
+                mode: S_IFREG | owner.mode,
+                size,
+                xattrs: xv,
+            }));
+        }
+        repo.write_regfile(
+            Some(checksum),
+            owner.uid,
+            owner.gid,
+            S_IFREG | owner.mode,
+            size,
+            Some(&xv),
+        )
+        .map(|cw| Some(ContentSink::Writer(cw)))
+        .map_err(w)
     }
 
     /// Check that the commit's whole tree is present and matches the stream's paths.
@@ -479,6 +579,29 @@ impl StreamVerifier {
             )));
         }
         let paths = walk.paths;
+        if let Some(repo) = &self.sink {
+            let failed = |x: ostree::glib::Error| {
+                VerifyError::Tree(format!(
+                    "writing commit {commit} into the repo: {}",
+                    x.message()
+                ))
+            };
+            repo.write_metadata(
+                ostree::ObjectType::Commit,
+                Some(&commit),
+                &cv,
+                gio::Cancellable::NONE,
+            )
+            .map_err(failed)?;
+            if let Some(meta) = &self.commitmeta {
+                repo.write_commit_detached_metadata(
+                    &commit,
+                    Some(&variant_of(meta, "a{sv}")),
+                    gio::Cancellable::NONE,
+                )
+                .map_err(failed)?;
+            }
+        }
         Ok(VerifiedCommit {
             commit,
             commit_bytes,
@@ -487,6 +610,74 @@ impl StreamVerifier {
             metadata_objects: self.dirtrees.len() + self.dirmetas.len(),
             paths,
         })
+    }
+}
+
+/// A regular file on its way into the repo being imported into.
+enum ContentSink {
+    /// Streamed by libostree (bare modes).
+    Writer(ostree::ContentWriter),
+    /// Spooled to a temp file, then written as a content stream (archive mode).
+    Spool {
+        repo: ostree::Repo,
+        file: tempfile::NamedTempFile,
+        checksum: String,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+        size: u64,
+        xattrs: ostree::glib::Variant,
+    },
+}
+
+impl ContentSink {
+    fn write(&mut self, data: &[u8]) -> Result<(), String> {
+        match self {
+            ContentSink::Writer(w) => w
+                .write_all(data, gio::Cancellable::NONE)
+                .map(|_| ())
+                .map_err(|x| format!("writing into the repo: {}", x.message())),
+            ContentSink::Spool { file, .. } => {
+                std::io::Write::write_all(file, data).map_err(|x| format!("spooling: {x}"))
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), String> {
+        let w = |x: ostree::glib::Error| format!("writing into the repo: {}", x.message());
+        match self {
+            ContentSink::Writer(cw) => cw.finish(gio::Cancellable::NONE).map(|_| ()).map_err(w),
+            ContentSink::Spool {
+                repo,
+                file,
+                checksum,
+                uid,
+                gid,
+                mode,
+                size,
+                xattrs,
+            } => {
+                let info = gio::FileInfo::new();
+                info.set_file_type(gio::FileType::Regular);
+                info.set_size(size as i64);
+                info.set_attribute_uint32("unix::uid", uid);
+                info.set_attribute_uint32("unix::gid", gid);
+                info.set_attribute_uint32("unix::mode", mode);
+                let input = gio::File::for_path(file.path())
+                    .read(gio::Cancellable::NONE)
+                    .map_err(w)?;
+                let (stream, len) = ostree::raw_file_to_content_stream(
+                    &input,
+                    &info,
+                    Some(&xattrs),
+                    gio::Cancellable::NONE,
+                )
+                .map_err(w)?;
+                repo.write_content(Some(&checksum), &stream, len, gio::Cancellable::NONE)
+                    .map_err(w)?;
+                Ok(())
+            }
+        }
     }
 }
 
