@@ -5,6 +5,9 @@
 //! `ostree-unverified-image:oci:/path/to/dir:tag` or `ostree-remote-image:REMOTE:oci:/dir:tag`
 //! (the latter verifies the commit signature against the remote's keys).
 //! Prints `{"commit":"<checksum>","manifest_digest":"sha256:..."}` on stdout.
+//!
+//! `encap-importer --encapsulate REPO REV oci:DIR` runs ostree-ext's own encapsulation
+//! instead (single layer, its defaults): the peer that `bench/compare` measures us against.
 
 use anyhow::{Context, Result};
 use ostree_ext::container::store::ImageImporter;
@@ -15,6 +18,18 @@ use ostree_ext::ostree;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, repo_path, rev, dest] = args.as_slice() {
+        if flag == "--encapsulate" {
+            let repo = ostree::Repo::new_for_path(repo_path);
+            repo.open(ostree::gio::Cancellable::NONE)
+                .with_context(|| format!("opening repo {repo_path}"))?;
+            let dest: ostree_ext::container::ImageReference = dest.as_str().try_into()?;
+            let config = ostree_ext::container::Config::default();
+            let digest = ostree_ext::container::encapsulate(&repo, rev, &config, None, &dest).await?;
+            println!("{{\"manifest_digest\":\"{digest}\"}}");
+            return Ok(());
+        }
+    }
     let [repo_path, imgref] = args.as_slice() else {
         anyhow::bail!("usage: encap-importer REPO IMGREF");
     };
