@@ -108,6 +108,23 @@ fn xattr_components_kernel_and_large_unowned_get_their_own_layers() {
     let comps = components_of(&out, "nox");
     assert!(!comps.iter().any(|c| c == "alpha"), "{comps:?}");
     assert!(comps.iter().any(|c| c == "ostree-boot"), "{comps:?}");
+    // --components none: no xattr, content-meta or package components, only the size rules.
+    let none = encap_to(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        "none",
+        &["--components", "none"],
+    );
+    let comps = components_of(&out, "none");
+    assert!(
+        !comps.iter().any(|c| c
+            .split(',')
+            .any(|x| ["alpha", "beta", "gamma", "delta"].contains(&x))),
+        "{comps:?}"
+    );
+    assert!(comps.iter().any(|c| c == "ostree-boot"), "{comps:?}");
+    assert_ne!(none["manifest_digest"], s["manifest_digest"]);
     // Same input twice: same bytes.
     let again = encap_to(&fx.repo, FIXTURE_REF, &out, "c2", &[]);
     assert_eq!(again["manifest_digest"], s["manifest_digest"]);

@@ -83,8 +83,32 @@ fn unknown_ref_malformed_checksum_unknown_commit() {
     let err = encap_err(args(repo, "nosuchremote:ref", o));
     assert!(err.contains("nosuchremote:ref"), "{err}");
     assert!(!out.exists());
-    // A full checksum works as a ref.
-    encap_ok(args(repo, &fx.commit, o));
+    // A full checksum and a remote ref work as refs, and give the same image as the branch.
+    let by_commit = json(&encap_ok(
+        args(repo, &fx.commit, o).into_iter().chain(["--json"]),
+    ));
+    ostree(
+        &fx.repo,
+        [
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "origin",
+            "file:///nonexistent",
+        ],
+    );
+    ostree(&fx.repo, ["refs", "--create=origin:some/ref", &fx.commit]);
+    let by_remote = json(&encap_ok(
+        args(repo, "origin:some/ref", o)
+            .into_iter()
+            .chain(["--json"]),
+    ));
+    let by_branch = json(&encap_ok(
+        args(repo, FIXTURE_REF, o).into_iter().chain(["--json"]),
+    ));
+    assert_eq!(by_remote["commit"], fx.commit.as_str());
+    assert_eq!(by_remote["manifest_digest"], by_commit["manifest_digest"]);
+    assert_eq!(by_branch["manifest_digest"], by_commit["manifest_digest"]);
 }
 
 #[test]
