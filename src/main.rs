@@ -93,9 +93,10 @@ impl PushArgs {
     }
 }
 
+/// An image to read: an OCI layout directory or an oci-archive, and a tag.
 #[derive(Args, Debug)]
-struct ImportArgs {
-    /// OCI layout directory to import from.
+struct ImageSource {
+    /// OCI layout directory.
     #[arg(
         long,
         value_name = "DIR",
@@ -103,12 +104,28 @@ struct ImportArgs {
         conflicts_with = "oci_archive"
     )]
     oci_dir: Option<PathBuf>,
-    /// oci-archive file to import from.
+    /// oci-archive file.
     #[arg(long, value_name = "FILE")]
     oci_archive: Option<PathBuf>,
-    /// Tag to import (default: the only image).
+    /// Tag of the image (default: the only image in the layout).
     #[arg(long)]
     tag: Option<String>,
+}
+
+impl ImageSource {
+    fn target(&self) -> Result<Target> {
+        Ok(match (&self.oci_dir, &self.oci_archive) {
+            (Some(d), _) => Target::Dir(d.clone()),
+            (None, Some(f)) => Target::Archive(f.clone()),
+            (None, None) => bail!("one of --oci-dir or --oci-archive is required"),
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    #[command(flatten)]
+    image: ImageSource,
     /// Repository to import into (created in archive mode if missing).
     #[arg(long, value_name = "PATH")]
     repo: PathBuf,
@@ -238,20 +255,8 @@ struct EncapArgs {
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// OCI layout directory to check.
-    #[arg(
-        long,
-        value_name = "DIR",
-        required_unless_present = "oci_archive",
-        conflicts_with = "oci_archive"
-    )]
-    oci_dir: Option<PathBuf>,
-    /// oci-archive file to check.
-    #[arg(long, value_name = "FILE")]
-    oci_archive: Option<PathBuf>,
-    /// Tag to check (default: the only image in the layout).
-    #[arg(long)]
-    tag: Option<String>,
+    #[command(flatten)]
+    image: ImageSource,
     /// Also require the commit to match this repository.
     #[arg(long, value_name = "PATH")]
     repo: Option<PathBuf>,
@@ -577,14 +582,9 @@ fn run_push(p: PushCmdArgs) -> Result<()> {
 }
 
 fn run_verify(v: VerifyArgs) -> Result<()> {
-    let target = match (&v.oci_dir, &v.oci_archive) {
-        (Some(d), _) => Target::Dir(d.clone()),
-        (None, Some(f)) => Target::Archive(f.clone()),
-        (None, None) => bail!("one of --oci-dir or --oci-archive is required"),
-    };
-    let (oci, _tmp) = ostree_encap::open_layout(&target)?;
+    let (oci, _tmp) = ostree_encap::open_layout(&v.image.target()?)?;
     let req = VerifyRequest {
-        tag: v.tag,
+        tag: v.image.tag,
         repo: v.repo,
         rev: v.rev,
         gpg_keyring: v.gpg_keyring,
@@ -665,13 +665,8 @@ fn generate_docs(man_dir: &std::path::Path, completions_dir: &std::path::Path) -
 }
 
 fn run_import(i: ImportArgs) -> Result<()> {
-    let target = match (&i.oci_dir, &i.oci_archive) {
-        (Some(d), _) => Target::Dir(d.clone()),
-        (None, Some(f)) => Target::Archive(f.clone()),
-        (None, None) => bail!("one of --oci-dir or --oci-archive is required"),
-    };
-    let (oci, _tmp) = ostree_encap::open_layout(&target)?;
-    let r = ostree_encap::import(&oci, i.tag.as_deref(), &i.repo, i.branch.as_deref())?;
+    let (oci, _tmp) = ostree_encap::open_layout(&i.image.target()?)?;
+    let r = ostree_encap::import(&oci, i.image.tag.as_deref(), &i.repo, i.branch.as_deref())?;
     if i.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
