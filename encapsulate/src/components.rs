@@ -318,21 +318,8 @@ impl Source {
                         volatile.insert(p.source.clone());
                     }
                     for f in &p.files {
-                        for cand in dpkg_path_candidates(f) {
-                            if dirs.contains(cand.as_str()) {
-                                dir_owner.entry(cand).or_default().insert(p.source.clone());
-                                break;
-                            }
-                            if let Some(c) = paths.get(cand.as_str()) {
-                                let e = owner
-                                    .entry(c.to_string())
-                                    .or_insert_with(|| p.source.clone());
-                                if p.source < *e {
-                                    *e = p.source.clone();
-                                }
-                                n += 1;
-                                break;
-                            }
+                        if claim_listed(f, &p.source, &dirs, &paths, &mut dir_owner, &mut owner) {
+                            n += 1;
                         }
                     }
                 }
@@ -367,12 +354,7 @@ impl Source {
                         let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
                         let name = stem.split(':').next().unwrap_or(stem);
                         if let Some(pkg) = by_name.get(name) {
-                            let e = owner
-                                .entry(c.to_string())
-                                .or_insert_with(|| pkg.source.clone());
-                            if pkg.source < *e {
-                                *e = pkg.source.clone();
-                            }
+                            claim(&mut owner, c, &pkg.source);
                         }
                     }
                 }
@@ -393,25 +375,15 @@ impl Source {
                         continue;
                     };
                     for line in String::from_utf8_lossy(&text).lines() {
-                        for cand in dpkg_path_candidates(line) {
-                            if dirs.contains(cand.as_str()) {
-                                dir_owner
-                                    .entry(cand)
-                                    .or_default()
-                                    .insert(pkg.source.clone());
-                                break;
-                            }
-                            if let Some(c) = paths.get(cand.as_str()) {
-                                // Deterministic when packages share content: smallest source name wins.
-                                let e = owner
-                                    .entry(c.to_string())
-                                    .or_insert_with(|| pkg.source.clone());
-                                if pkg.source < *e {
-                                    *e = pkg.source.clone();
-                                }
-                                n += 1;
-                                break;
-                            }
+                        if claim_listed(
+                            line,
+                            &pkg.source,
+                            &dirs,
+                            &paths,
+                            &mut dir_owner,
+                            &mut owner,
+                        ) {
+                            n += 1;
                         }
                     }
                 }
@@ -493,6 +465,43 @@ impl Source {
             volatile,
         })
     }
+}
+
+/// Give the object `checksum` to package `source`; when packages share content, the
+/// smallest source name wins, so the result does not depend on reading order.
+fn claim(owner: &mut BTreeMap<String, String>, checksum: &str, source: &str) {
+    let e = owner
+        .entry(checksum.to_string())
+        .or_insert_with(|| source.to_string());
+    if source < e.as_str() {
+        *e = source.to_string();
+    }
+}
+
+/// Record a path from a package's file list: a directory notes the package as one of its
+/// owners, a content path claims its object. Returns whether it claimed content.
+fn claim_listed(
+    listed: &str,
+    source: &str,
+    dirs: &std::collections::HashSet<&str>,
+    paths: &HashMap<&str, &str>,
+    dir_owner: &mut HashMap<String, std::collections::BTreeSet<String>>,
+    owner: &mut BTreeMap<String, String>,
+) -> bool {
+    for cand in dpkg_path_candidates(listed) {
+        if dirs.contains(cand.as_str()) {
+            dir_owner
+                .entry(cand)
+                .or_default()
+                .insert(source.to_string());
+            return false;
+        }
+        if let Some(c) = paths.get(cand.as_str()) {
+            claim(owner, c, source);
+            return true;
+        }
+    }
+    false
 }
 
 fn component_value(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Option<String> {

@@ -134,6 +134,15 @@ pub fn parse_object_path(path: &str) -> Option<(String, ObjKind)> {
     Some((checksum, ObjKind::from_suffix(suffix)?))
 }
 
+/// `parent/name`, or `name` at the root (`parent` empty): tree paths are relative.
+pub fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
 /// True for 64 lowercase hex digits.
 pub fn is_checksum(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -478,7 +478,7 @@ impl Walker<'_> {
             if csum.len() != 32 {
                 return Err(bad(format!("file {name:?} has a malformed checksum")));
             }
-            let child = join(path, &name);
+            let child = format::join(path, &name);
             let paths = self.inv.content.entry(hex::encode(&csum)).or_default();
             if visible {
                 paths.push(format::map_tree_path(&child).into_owned());
@@ -489,7 +489,7 @@ impl Walker<'_> {
             if tree_csum.len() != 32 || meta_csum.len() != 32 {
                 return Err(bad(format!("directory {name:?} has a malformed checksum")));
             }
-            let child = join(path, &name);
+            let child = format::join(path, &name);
             let meta = hex::encode(&meta_csum);
             if self.load_dirmeta(&meta, &child)? {
                 self.inv
@@ -512,14 +512,6 @@ impl Walker<'_> {
             self.walk(&child, &hex::encode(&tree_csum), child_visible)?;
         }
         Ok(())
-    }
-}
-
-fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_string()
-    } else {
-        format!("{parent}/{name}")
     }
 }
 

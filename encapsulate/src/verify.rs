@@ -734,7 +734,7 @@ impl TreeCheck<'_> {
             .try_get()
             .map_err(|_| VerifyError::Tree(format!("dirtree {tree} of {shown} is malformed")))?;
         for (name, csum) in files {
-            let child = join(path, &name);
+            let child = format::join(path, &name);
             let c = hex::encode(&csum);
             let (obj, empty) = self.v.content.get(&c).ok_or_else(|| {
                 VerifyError::Tree(format!("content object {c} of {child} is missing"))
@@ -771,7 +771,7 @@ impl TreeCheck<'_> {
             self.paths += 1;
         }
         for (name, tree_csum, meta_csum) in dirs {
-            let child = join(path, &name);
+            let child = format::join(path, &name);
             let child_visible = visible && !(path.is_empty() && name == format::SYSROOT_DIR);
             self.dir(
                 &child,
@@ -781,14 +781,6 @@ impl TreeCheck<'_> {
             )?;
         }
         Ok(())
-    }
-}
-
-fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_string()
-    } else {
-        format!("{parent}/{name}")
     }
 }
 

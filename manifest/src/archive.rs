@@ -3,14 +3,9 @@
 //! fixed modes, so the same layout gives the same archive bytes.
 
 use crate::keys::layout;
-use crate::ocidir::OciError;
+use crate::ocidir::{io_err, OciError};
 use cap_std::fs::Dir;
 use std::io::{self, Read, Write};
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> OciError {
-    let what = what.into();
-    move |source| OciError::Io { what, source }
-}
 
 fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();

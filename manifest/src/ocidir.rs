@@ -87,7 +87,7 @@ pub enum OciError {
     },
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> OciError {
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> OciError {
     let what = what.into();
     move |source| OciError::Io { what, source }
 }

@@ -326,16 +326,7 @@ impl ImageSpec {
         config_desc: Descriptor,
         layers: &[LayerRecord],
     ) -> Manifest {
-        let mut annotations: BTreeMap<String, String> = config
-            .config
-            .get("Labels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut annotations = config.labels();
         annotations.extend(self.annotations.clone());
         Manifest {
             schema_version: 2,
