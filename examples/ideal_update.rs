@@ -39,10 +39,8 @@ fn main() -> Result<()> {
         objects: changed.clone(),
         components: vec!["changed".into()],
     };
-    let gz = flate2::write::GzEncoder::new(
-        Count(0),
-        flate2::Compression::new(manifest::keys::GZIP_LEVEL),
-    );
+    // The same compressor and level as real layers, so the ratio compares like with like.
+    let gz = manifest::pgz::ParallelGz::new(Count(0), manifest::keys::GZIP_LEVEL, 2)?;
     let (gz, stats) =
         encapsulate::write_layer(&new_src, &new_inv, &layer, gz, &mut |_| {}).context("writing")?;
     let count = gz.finish()?;

@@ -205,12 +205,13 @@ pub fn encapsulate_into(
     // Largest first, so the last layer to start is a small one.
     let mut order: Vec<usize> = (0..total).collect();
     order.sort_by(|a, b| layer_bytes[*b].cmp(&layer_bytes[*a]).then(a.cmp(b)));
-    let jobs = match req.jobs {
+    let cores = match req.jobs {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
-    }
-    .min(total)
-    .max(1);
+    };
+    // Layer threads read and tar; each layer's compressor has `cores` threads of its own, so
+    // one big layer (or the last one) still uses every core. Output never depends on either.
+    let jobs = cores.min(total).max(1);
     // Layers the output already holds, by (diffid, media type): a layer whose uncompressed
     // stream hashes to one of them is not compressed again. Hashing is far cheaper than
     // compressing, so a rebuild costs about the time of the layers that changed.
@@ -250,7 +251,7 @@ pub fn encapsulate_into(
                 }
             }
         }
-        let writer = out.layer_writer(req.compression)?;
+        let writer = out.layer_writer(req.compression, cores)?;
         let (writer, stats) =
             encapsulate::write_layer(src, &inventory, &plan.layers[i], writer, &mut |b| {
                 if let Ok(mut p) = progress.lock() {

@@ -237,7 +237,8 @@ struct EncapArgs {
     /// layout where it still fits, so updates download less.
     #[arg(long, value_name = "IMAGE")]
     previous: Option<String>,
-    /// Layers written at once (default: one per CPU). The output is the same for any value.
+    /// Threads: layers written at once, and compressor threads per layer (default: one per
+    /// CPU). The output is the same for any value.
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
     jobs: usize,
     /// After writing, copy the image here with skopeo (e.g. docker://registry/os/image:tag).

@@ -622,3 +622,68 @@ fn rpm_database_groups_by_source_package() {
     assert_eq!(commit, c2);
     ostree(&repo, ["fsck"]);
 }
+
+/// Layers far larger than a gzip block and a zstd job, so both compressors really split their
+/// input across threads: the bytes must not depend on `--jobs`, and ostree-ext (a
+/// single-member gzip reader) must import the commit unchanged.
+#[test]
+fn big_layers_compress_in_parallel_to_the_same_bytes() {
+    let fx = Fixture::new("basic");
+    let tree = fx.path("big");
+    std::fs::create_dir_all(tree.join("usr/share/big")).unwrap();
+    // Compressible text (long-range repeats make blocks matter) and incompressible noise.
+    let words = pseudo_random("words", 4096);
+    let text: Vec<u8> = (0..6_000_000u32)
+        .map(|i| {
+            let w = words[(i as usize / 7) % words.len()];
+            if i % 7 == 6 {
+                b' '
+            } else {
+                b'a' + w % 26
+            }
+        })
+        .collect();
+    for i in 0..4 {
+        std::fs::write(
+            tree.join(format!("usr/share/big/text{i}")),
+            &text[i * 1000..],
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        tree.join("usr/share/big/noise"),
+        pseudo_random("noise", 3_000_000),
+    )
+    .unwrap();
+    let commit = fx.commit_tree(&tree, "big", "2025-01-01T00:00:00Z");
+    for compression in ["gzip", "zstd"] {
+        let mut digests = Vec::new();
+        for jobs in ["1", "3"] {
+            let out = fx.path(&format!("oci-{compression}-{jobs}"));
+            let s = encap_to(
+                &fx.repo,
+                &commit,
+                &out,
+                "t",
+                &[
+                    "--max-layers",
+                    "0",
+                    "--compression",
+                    compression,
+                    "-j",
+                    jobs,
+                ],
+            );
+            digests.push(s["manifest_digest"].as_str().unwrap().to_string());
+        }
+        assert_eq!(
+            digests[0], digests[1],
+            "{compression}: --jobs changed the bytes"
+        );
+        let out = fx.path(&format!("oci-{compression}-3"));
+        let imgref = format!("ostree-unverified-image:oci:{}:t", out.display());
+        let (_, imported) = import(fx.dir.path(), &imgref)
+            .unwrap_or_else(|e| panic!("{compression}: import failed: {e}"));
+        assert_eq!(imported, commit, "{compression}");
+    }
+}

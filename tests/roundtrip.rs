@@ -13,10 +13,10 @@ use std::process::Command;
 /// purpose, update these and say why in the commit: every client would re-download.
 const BASIC_COMMIT: &str = "2499446d76c86c58c792367ee07c00d8627bba1eb04cef9194c2d676fdd8b3ae";
 const BASIC_MANIFEST: &str =
-    "sha256:f8676ac9055740b9e09b019be057e5a6b37604abc976d8447dd47ff7df1bf929";
+    "sha256:84c35b704094885a3c2a70a7416b547d4b7d760804a16f3341161386ed639ebe";
 /// The same commit as a single-layer image (`--max-layers 0`).
 const BASIC_MANIFEST_SINGLE: &str =
-    "sha256:b59ca9b33b8ca6cc0c4e281c950fb6b14e524a7ef747faf8dddec96888ebb405";
+    "sha256:55f2683adef3f20ec5f8ae9d5293cbd79982761a56de2d83e8b84e84e2c1f3a2";
 
 fn encap_json(repo: &Path, rev: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![

@@ -3,14 +3,17 @@
 //! - [`keys`]: every label/annotation key, media type and limit, with the reason for each.
 //! - [`spec`]: the image metadata as a pure plan (labels, created, architecture, config).
 //! - [`ocidir`]: the layout directory (atomic blobs and index, verified reads).
+//! - [`pgz`]: parallel, reproducible gzip for layer blobs (with `deflate_end`).
 //! - [`archive`]: deterministic `oci-archive` tars.
 //! - [`oci`]: the JSON documents; [`json`]: canonical serialization.
 
 pub mod archive;
+mod deflate_end;
 pub mod json;
 pub mod keys;
 pub mod oci;
 pub mod ocidir;
+pub mod pgz;
 pub mod skopeo;
 pub mod spec;
 

@@ -16,7 +16,7 @@ use std::io::{self, BufWriter, Read, Write};
 /// Layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
-    /// gzip at [`keys::GZIP_LEVEL`] (default: every client reads it).
+    /// gzip at [`keys::GZIP_LEVEL`] (default: every client reads it), in parallel blocks.
     #[default]
     Gzip,
     /// zstd at [`keys::ZSTD_LEVEL`].
@@ -200,26 +200,33 @@ impl OciDir {
         &self.dir
     }
 
-    /// Start writing a layer blob.
+    /// Start writing a layer blob, compressing on `threads` threads. The bytes written do not
+    /// depend on `threads` (see `pgz` for gzip; zstd's multithreaded mode is used even for one
+    /// thread, because its output differs from single-threaded mode but not between counts).
     ///
     /// # Errors
     /// I/O errors creating the temp file or the compressor.
-    pub fn layer_writer(&self, compression: Compression) -> Result<LayerWriter<'_>, OciError> {
+    pub fn layer_writer(
+        &self,
+        compression: Compression,
+        threads: usize,
+    ) -> Result<LayerWriter<'_>, OciError> {
+        let threads = threads.max(1);
         let tmp =
             cap_tempfile::TempFile::new(&self.blobs).map_err(io_err("creating layer temp file"))?;
         let sink = HashWriter::new(BufWriter::with_capacity(keys::BLOB_BUFFER, tmp));
         let enc = match compression {
             Compression::Gzip => Encoder::Gzip(
-                flate2::GzBuilder::new()
-                    .mtime(0)
-                    .operating_system(255)
-                    .write(sink, flate2::Compression::new(keys::GZIP_LEVEL)),
+                crate::pgz::ParallelGz::new(sink, keys::GZIP_LEVEL, threads)
+                    .map_err(io_err("starting gzip"))?,
             ),
             Compression::Zstd => {
                 let mut z = zstd::stream::write::Encoder::new(sink, keys::ZSTD_LEVEL)
                     .map_err(io_err("starting zstd"))?;
                 z.include_checksum(true)
                     .map_err(io_err("configuring zstd"))?;
+                z.multithread(u32::try_from(threads).unwrap_or(u32::MAX))
+                    .map_err(io_err("configuring zstd threads"))?;
                 Encoder::Zstd(z)
             }
             Compression::None => Encoder::None(sink),
@@ -509,7 +516,7 @@ impl<W: Write> Write for HashWriter<W> {
 type BlobSink<'a> = HashWriter<BufWriter<cap_tempfile::TempFile<'a>>>;
 
 enum Encoder<'a> {
-    Gzip(flate2::write::GzEncoder<BlobSink<'a>>),
+    Gzip(crate::pgz::ParallelGz<BlobSink<'a>>),
     Zstd(zstd::stream::write::Encoder<'static, BlobSink<'a>>),
     None(BlobSink<'a>),
 }
@@ -622,7 +629,7 @@ mod tests {
             let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
             let mut digests = Vec::new();
             for _ in 0..2 {
-                let mut w = oci.layer_writer(c).unwrap();
+                let mut w = oci.layer_writer(c, 2).unwrap();
                 w.write_all(&b"hello world ".repeat(1000)).unwrap();
                 digests.push(w.finish().unwrap());
             }
