@@ -216,14 +216,51 @@ pub fn encapsulate_into(
     // stream hashes to one of them is not compressed again. Hashing is far cheaper than
     // compressing, so a rebuild costs about the time of the layers that changed.
     let known = known_layers(out);
+    let layer_keys: Vec<Option<String>> = plan
+        .layers
+        .iter()
+        .map(|l| encapsulate::layer_key(&inventory, l))
+        .collect();
     type Written = (manifest::WrittenLayer, encapsulate::LayerStats, bool);
     let results: Vec<std::sync::Mutex<Option<Result<Written>>>> =
         (0..total).map(|_| std::sync::Mutex::new(None)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
     let progress = std::sync::Mutex::new(progress);
+    let reused_layer = |i: usize| {
+        if let Ok(mut p) = progress.lock() {
+            for c in &plan.layers[i].objects {
+                p.object_written(sizes.get(c.as_str()).copied().unwrap_or(0));
+            }
+            p.layer_finished(i);
+        }
+    };
     let write_one = |src: &encapsulate::Source, i: usize| -> Result<Written> {
-        if !known.is_empty() {
+        let media_type = req.compression.media_type().to_string();
+        if let Some(key) = &layer_keys[i] {
+            if let Some((desc, diff_id, size)) =
+                known.by_key.get(&(key.clone(), media_type.clone()))
+            {
+                if out.has_blob(&desc.digest) {
+                    reused_layer(i);
+                    let written = manifest::WrittenLayer {
+                        descriptor: desc.clone(),
+                        diff_id: diff_id.clone(),
+                        uncompressed_size: *size,
+                    };
+                    let stats = encapsulate::LayerStats {
+                        content_objects: plan.layers[i].objects.len() as u64,
+                        content_bytes: layer_bytes[i],
+                        metadata_objects: 0,
+                    };
+                    return Ok((written, stats, true));
+                }
+            }
+        }
+        // Layers from images without keys, and commit layers (never keyed), can still be
+        // found by hashing the stream, which costs a read of every object. With keys
+        // everywhere, a chunk whose key is unknown is new: hashing it first would be waste.
+        if !known.by_diff.is_empty() && (!known.all_keyed || layer_keys[i].is_none()) {
             let (sink, stats) = encapsulate::write_layer(
                 src,
                 &inventory,
@@ -232,16 +269,9 @@ pub fn encapsulate_into(
                 &mut |_| {},
             )?;
             let diff_id = sink.digest();
-            if let Some(desc) =
-                known.get(&(diff_id.clone(), req.compression.media_type().to_string()))
-            {
+            if let Some(desc) = known.by_diff.get(&(diff_id.clone(), media_type)) {
                 if out.has_blob(&desc.digest) {
-                    if let Ok(mut p) = progress.lock() {
-                        for c in &plan.layers[i].objects {
-                            p.object_written(sizes.get(c.as_str()).copied().unwrap_or(0));
-                        }
-                        p.layer_finished(i);
-                    }
+                    reused_layer(i);
                     let written = manifest::WrittenLayer {
                         descriptor: Descriptor::new(&desc.media_type, &desc.digest, desc.size),
                         diff_id,
@@ -317,14 +347,25 @@ pub fn encapsulate_into(
             written_layers.len()
         );
     }
-    for (layer, (written, stats, reused)) in plan.layers.iter().zip(written_layers) {
+    for ((layer, (written, stats, reused)), key) in
+        plan.layers.iter().zip(written_layers).zip(&layer_keys)
+    {
         let mut descriptor = written.descriptor.clone();
         let created_by = match layer.kind {
             LayerKind::Commit => spec.commit_layer_created_by.clone(),
             LayerKind::Chunk => {
                 let joined = layer.components.join(",");
-                descriptor.annotations =
-                    Some([(keys::ANNOTATION_COMPONENTS.to_string(), joined)].into());
+                let mut annotations = std::collections::BTreeMap::from([(
+                    keys::ANNOTATION_COMPONENTS.to_string(),
+                    joined,
+                )]);
+                if let Some(key) = key {
+                    annotations.insert(
+                        keys::ANNOTATION_LAYER_KEY.to_string(),
+                        format!("{key} {}", written.uncompressed_size),
+                    );
+                }
+                descriptor.annotations = Some(annotations.into_iter().collect());
                 manifest::spec::truncate(format!("ostree chunk: {}", layer.components.join(" ")))
             }
         };
@@ -508,10 +549,23 @@ pub fn diff(old: &str, new: &str) -> Result<DiffReport> {
 
 /// Every layer of every image in the layout, by (diffid, media type). Unreadable entries are
 /// skipped: this is only a cache.
-fn known_layers(oci: &OciDir) -> std::collections::HashMap<(String, String), Descriptor> {
-    let mut map = std::collections::HashMap::new();
+/// Layers an output layout already holds: by (diffid, media type), and by (layer key, media
+/// type) with the diffid and uncompressed size. The key map is only trusted when complete:
+/// `all_keyed` says every layer found carried a key.
+#[derive(Default)]
+struct KnownLayers {
+    by_diff: std::collections::HashMap<(String, String), Descriptor>,
+    by_key: std::collections::HashMap<(String, String), (Descriptor, String, u64)>,
+    all_keyed: bool,
+}
+
+fn known_layers(oci: &OciDir) -> KnownLayers {
+    let mut known = KnownLayers {
+        all_keyed: true,
+        ..KnownLayers::default()
+    };
     let Ok(index) = oci.read_index() else {
-        return map;
+        return known;
     };
     for d in &index.manifests {
         let tag = d
@@ -524,11 +578,38 @@ fn known_layers(oci: &OciDir) -> std::collections::HashMap<(String, String), Des
             None => continue,
         };
         let Ok(img) = resolved else { continue };
-        for (l, diff) in img.manifest.layers.iter().zip(&img.config.rootfs.diff_ids) {
-            map.insert((diff.clone(), l.media_type.clone()), l.clone());
+        // The first layer is the commit layer, never keyed (a rebuild of the same commit
+        // still finds it by diffid).
+        for (n, (l, diff)) in img
+            .manifest
+            .layers
+            .iter()
+            .zip(&img.config.rootfs.diff_ids)
+            .enumerate()
+        {
+            known
+                .by_diff
+                .insert((diff.clone(), l.media_type.clone()), l.clone());
+            let keyed = l
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(keys::ANNOTATION_LAYER_KEY))
+                .and_then(|v| v.split_once(' '))
+                .and_then(|(k, n)| Some((k.to_string(), n.parse::<u64>().ok()?)));
+            match keyed {
+                Some((key, size)) => {
+                    let mut desc = l.clone();
+                    desc.annotations = None;
+                    known
+                        .by_key
+                        .insert((key, l.media_type.clone()), (desc, diff.clone(), size));
+                }
+                None if n > 0 => known.all_keyed = false,
+                None => {}
+            }
         }
     }
-    map
+    known
 }
 
 /// Counts and hashes an uncompressed layer stream without storing it.

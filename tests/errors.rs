@@ -153,6 +153,8 @@ fn corrupt_object_in_bare_user_repo_is_caught_and_nothing_is_written() {
     let mut data = std::fs::read(&f).unwrap();
     data[1000] ^= 0x40;
     std::fs::write(&f, &data).unwrap();
+    // A single layer: chunk layers whose key is already in `out` would be reused without
+    // reading (tests/chunking.rs), and this run must read the object.
     let err = encap_err([
         "--repo",
         repo.to_str().unwrap(),
@@ -162,6 +164,8 @@ fn corrupt_object_in_bare_user_repo_is_caught_and_nothing_is_written() {
         out.to_str().unwrap(),
         "--tag",
         "bad",
+        "--max-layers",
+        "0",
     ]);
     assert!(err.contains(&checksum), "names the object: {err}");
     assert!(err.contains("usr/lib/data.bin"), "names the path: {err}");

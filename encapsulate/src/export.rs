@@ -60,6 +60,69 @@ pub fn write_layer<W: Write>(
     Ok((out, w.stats))
 }
 
+/// The parent directories of the objects' paths with their dirmeta checksums, parents first.
+fn parent_dirs<'a>(inv: &'a Inventory, objects: &[String]) -> Vec<(&'a str, &'a str)> {
+    let mut wanted: BTreeSet<&str> = BTreeSet::new();
+    for c in objects {
+        for p in inv.content.get(c).into_iter().flatten() {
+            let mut cur = p.as_str();
+            while let Some((parent, _)) = cur.rsplit_once('/') {
+                if !wanted.insert(parent) {
+                    break;
+                }
+                cur = parent;
+            }
+        }
+    }
+    // The structure walk knows each directory's dirmeta, in parent-before-child order.
+    inv.structure
+        .iter()
+        .filter_map(|e| match e {
+            StructureEntry::Directory { path, dirmeta } if wanted.contains(path.as_str()) => {
+                Some((path.as_str(), dirmeta.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A name for a chunk layer's tar stream computed from the plan alone, without reading any
+/// object: everything [`write_layer`] writes for a chunk is fixed by the object checksums
+/// (content, owner, mode, xattrs), their paths, the parent directories' dirmeta checksums,
+/// and the stream format. A rebuild that finds a layer with the same key in the output can
+/// reuse its blob without even hashing it. `None` for the commit layer, which is new with
+/// every commit anyway.
+pub fn layer_key(inv: &Inventory, layer: &LayerPlan) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    if layer.kind != LayerKind::Chunk {
+        return None;
+    }
+    let mut h = Sha256::new();
+    // Both change whenever the bytes for the same inputs may: the format constant by intent,
+    // the version as a backstop.
+    h.update(format::LAYER_STREAM_FORMAT.as_bytes());
+    h.update([0]);
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update([0]);
+    for (path, meta) in parent_dirs(inv, &layer.objects) {
+        h.update(b"d\0");
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(meta.as_bytes());
+        h.update([0]);
+    }
+    for c in &layer.objects {
+        h.update(b"o\0");
+        h.update(c.as_bytes());
+        h.update([0]);
+        for p in inv.content.get(c).into_iter().flatten() {
+            h.update(p.as_bytes());
+            h.update([0]);
+        }
+    }
+    Some(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
 fn io_err(what: &str, e: std::io::Error) -> EncapError {
     EncapError::Io {
         what: what.to_string(),
@@ -196,32 +259,8 @@ impl<W: Write> LayerWriter<'_, W> {
     /// that a runtime unpacking layers one by one never has to invent directory metadata
     /// (rpm-ostree's "format version 2").
     fn parent_dirs(&mut self, objects: &[String]) -> Result<(), EncapError> {
-        let mut wanted: BTreeSet<&str> = BTreeSet::new();
-        for c in objects {
-            for p in self.inv.content.get(c).into_iter().flatten() {
-                let mut cur = p.as_str();
-                while let Some((parent, _)) = cur.rsplit_once('/') {
-                    if !wanted.insert(parent) {
-                        break;
-                    }
-                    cur = parent;
-                }
-            }
-        }
-        // The structure walk knows each directory's dirmeta, in parent-before-child order.
-        let dirs: Vec<(String, String)> = self
-            .inv
-            .structure
-            .iter()
-            .filter_map(|e| match e {
-                StructureEntry::Directory { path, dirmeta } if wanted.contains(path.as_str()) => {
-                    Some((path.clone(), dirmeta.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        for (path, meta) in dirs {
-            self.directory(&path, &meta)?;
+        for (path, meta) in parent_dirs(self.inv, objects) {
+            self.directory(path, meta)?;
         }
         Ok(())
     }

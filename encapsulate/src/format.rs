@@ -62,6 +62,11 @@ pub const MAX_METADATA_SIZE: u64 = 128 * 1024 * 1024;
 /// Upper bound on an xattrs blob (ostree-ext refuses larger ones too).
 pub const MAX_XATTRS_SIZE: u64 = 1024 * 1024;
 
+/// Version of the chunk layer tar stream as [`crate::export::write_layer`] writes it. Bump it
+/// whenever the same plan would give different bytes (entry order, headers, padding): it is
+/// part of each layer's key, and a stale key would make rebuilds reuse old-format blobs.
+pub const LAYER_STREAM_FORMAT: &str = "ostree-encap chunk v1";
+
 /// Read buffer for content objects: large enough that syscalls don't dominate.
 pub const COPY_BUFFER: usize = 128 * 1024;
 

@@ -17,7 +17,7 @@ pub mod source;
 pub mod tarwrite;
 pub mod verify;
 
-pub use export::{write_layer, LayerStats};
+pub use export::{layer_key, write_layer, LayerStats};
 pub use source::{open, CommitInfo, Inventory, MetaValue, Source};
 
 /// Object kinds named in errors.
