@@ -46,8 +46,21 @@ pub struct ChunkOptions {
     pub max_layers: usize,
     /// Component sources.
     pub components: ComponentOptions,
-    /// The layout of the previous build, if known.
-    pub previous: Option<PreviousLayout>,
+    /// The previous build, if known.
+    pub previous: Option<std::sync::Arc<Previous>>,
+}
+
+/// A previous build (`--previous`): its chunk layout, and — when it is an OCI dir or archive —
+/// its layer blobs, which a new build copies instead of compressing again when a chunk
+/// layer's key matches.
+#[derive(Debug)]
+pub struct Previous {
+    /// The chunk layout to keep where it still fits.
+    pub layout: PreviousLayout,
+    /// The image, for its blobs (not for a bare manifest JSON).
+    image: Option<(OciDir, manifest::ocidir::ResolvedImage)>,
+    /// An unpacked oci-archive lives here while the build runs.
+    _unpacked: Option<tempfile::TempDir>,
 }
 
 impl Default for ChunkOptions {
@@ -173,7 +186,11 @@ pub fn encapsulate_into(
         let opts = PackOptions {
             max_layers: req.chunking.max_layers,
         };
-        let plan = layering::chunk::pack(&comps, &opts, req.chunking.previous.as_ref());
+        let plan = layering::chunk::pack(
+            &comps,
+            &opts,
+            req.chunking.previous.as_deref().map(|p| &p.layout),
+        );
         let layout = serde_json::to_string(&plan.layout()).context("serializing the layout")?;
         spec.labels.insert(keys::LABEL_LAYOUT.into(), layout);
         (plan, found.objects)
@@ -215,7 +232,20 @@ pub fn encapsulate_into(
     // Layers the output already holds, by (diffid, media type): a layer whose uncompressed
     // stream hashes to one of them is not compressed again. Hashing is far cheaper than
     // compressing, so a rebuild costs about the time of the layers that changed.
-    let known = known_layers(out);
+    let known = KnownLayers::find(out, req.chunking.previous.as_deref());
+    let previous_oci = req
+        .chunking
+        .previous
+        .as_deref()
+        .and_then(|p| p.image.as_ref())
+        .map(|(oci, _)| oci);
+    // Make a found blob present in the output (copied from the previous image if needed).
+    let have = |f: &Found| -> bool {
+        if !f.from_previous {
+            return out.has_blob(&f.descriptor.digest);
+        }
+        previous_oci.is_some_and(|p| out.copy_blob_from(p, &f.descriptor).is_ok())
+    };
     let layer_keys: Vec<Option<String>> = plan
         .layers
         .iter()
@@ -238,13 +268,13 @@ pub fn encapsulate_into(
     let write_one = |src: &encapsulate::Source, i: usize| -> Result<Written> {
         let media_type = req.compression.media_type().to_string();
         if let Some(key) = &layer_keys[i] {
-            if let Some((desc, diff_id, size)) =
+            if let Some((found, diff_id, size)) =
                 known.by_key.get(&(key.clone(), media_type.clone()))
             {
-                if out.has_blob(&desc.digest) {
+                if have(found) {
                     reused_layer(i);
                     let written = manifest::WrittenLayer {
-                        descriptor: desc.clone(),
+                        descriptor: found.descriptor.clone(),
                         diff_id: diff_id.clone(),
                         uncompressed_size: *size,
                     };
@@ -269,9 +299,10 @@ pub fn encapsulate_into(
                 &mut |_| {},
             )?;
             let diff_id = sink.digest();
-            if let Some(desc) = known.by_diff.get(&(diff_id.clone(), media_type)) {
-                if out.has_blob(&desc.digest) {
+            if let Some(found) = known.by_diff.get(&(diff_id.clone(), media_type)) {
+                if have(found) {
                     reused_layer(i);
+                    let desc = &found.descriptor;
                     let written = manifest::WrittenLayer {
                         descriptor: Descriptor::new(&desc.media_type, &desc.digest, desc.size),
                         diff_id,
@@ -405,14 +436,15 @@ pub fn encapsulate_into(
     })
 }
 
-/// Read the chunk layout of a previous image: our layout label if present, else the
-/// `ostree.components` annotations of its chunk layers (images made by other tools).
+/// Open a previous image: read its chunk layout — our layout label if present, else the
+/// `ostree.components` annotations of its chunk layers (images made by other tools) — and keep
+/// it open so its blobs can be reused.
 ///
-/// `spec` is `DIR`, `DIR:TAG`, an oci-archive file, or a manifest JSON file.
+/// `spec` is `DIR`, `DIR:TAG`, an oci-archive file, or a manifest JSON file (layout only).
 ///
 /// # Errors
 /// Unreadable images; an image with no layout information gives an empty layout, not an error.
-pub fn previous_layout(spec: &str) -> Result<PreviousLayout> {
+pub fn open_previous(spec: &str) -> Result<Previous> {
     let path = Path::new(spec);
     let (target, tag) = if path.is_dir() {
         (Target::Dir(path.to_path_buf()), None)
@@ -421,7 +453,11 @@ pub fn previous_layout(spec: &str) -> Result<PreviousLayout> {
         if data.first() == Some(&b'{') {
             let m: manifest::oci::Manifest = serde_json::from_slice(&data)
                 .with_context(|| format!("--previous {spec}: not an OCI manifest"))?;
-            return Ok(layout_from_annotations(&m));
+            return Ok(Previous {
+                layout: layout_from_annotations(&m),
+                image: None,
+                _unpacked: None,
+            });
         }
         (Target::Archive(path.to_path_buf()), None)
     } else if let Some((dir, tag)) = spec.rsplit_once(':').filter(|(d, _)| Path::new(d).is_dir()) {
@@ -429,16 +465,21 @@ pub fn previous_layout(spec: &str) -> Result<PreviousLayout> {
     } else {
         bail!("--previous {spec}: no such OCI directory, oci-archive or manifest file");
     };
-    let (oci, _tmp) = open_layout(&target)?;
+    let (oci, unpacked) = open_layout(&target)?;
     let img = oci
         .resolve(tag.as_deref())
         .with_context(|| format!("--previous {spec}"))?;
-    if let Some(l) = img.config.labels().get(keys::LABEL_LAYOUT) {
-        if let Ok(layout) = serde_json::from_str::<PreviousLayout>(l) {
-            return Ok(layout);
-        }
-    }
-    Ok(layout_from_annotations(&img.manifest))
+    let layout = img
+        .config
+        .labels()
+        .get(keys::LABEL_LAYOUT)
+        .and_then(|l| serde_json::from_str::<PreviousLayout>(l).ok())
+        .unwrap_or_else(|| layout_from_annotations(&img.manifest));
+    Ok(Previous {
+        layout,
+        image: Some((oci, img)),
+        _unpacked: unpacked,
+    })
 }
 
 fn layout_from_annotations(m: &manifest::oci::Manifest) -> PreviousLayout {
@@ -549,35 +590,55 @@ pub fn diff(old: &str, new: &str) -> Result<DiffReport> {
 
 /// Every layer of every image in the layout, by (diffid, media type). Unreadable entries are
 /// skipped: this is only a cache.
-/// Layers an output layout already holds: by (diffid, media type), and by (layer key, media
-/// type) with the diffid and uncompressed size. The key map is only trusted when complete:
-/// `all_keyed` says every layer found carried a key.
-#[derive(Default)]
+/// A layer found in the output layout or in the previous image.
+#[derive(Clone)]
+struct Found {
+    descriptor: Descriptor,
+    /// Set when the blob is in the previous image and must be copied into the output.
+    from_previous: bool,
+}
+
+/// Layers already made: by (diffid, media type), and by (layer key, media type) with the
+/// diffid and uncompressed size. The key map is only trusted when complete: `all_keyed` says
+/// every chunk layer found carried a key.
 struct KnownLayers {
-    by_diff: std::collections::HashMap<(String, String), Descriptor>,
-    by_key: std::collections::HashMap<(String, String), (Descriptor, String, u64)>,
+    by_diff: std::collections::HashMap<(String, String), Found>,
+    by_key: std::collections::HashMap<(String, String), (Found, String, u64)>,
     all_keyed: bool,
 }
 
-fn known_layers(oci: &OciDir) -> KnownLayers {
-    let mut known = KnownLayers {
-        all_keyed: true,
-        ..KnownLayers::default()
-    };
-    let Ok(index) = oci.read_index() else {
-        return known;
-    };
-    for d in &index.manifests {
-        let tag = d
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(keys::ANNOTATION_REF_NAME));
-        let resolved = match tag {
-            Some(t) => oci.resolve(Some(t)),
-            None if index.manifests.len() == 1 => oci.resolve(None),
-            None => continue,
+impl KnownLayers {
+    /// The images of the output layout, then the previous image (the output's copy wins).
+    fn find(out: &OciDir, previous: Option<&Previous>) -> KnownLayers {
+        let mut known = KnownLayers {
+            by_diff: Default::default(),
+            by_key: Default::default(),
+            all_keyed: true,
         };
-        let Ok(img) = resolved else { continue };
+        if let Some((_, img)) = previous.and_then(|p| p.image.as_ref()) {
+            known.add(img, true);
+        }
+        let Ok(index) = out.read_index() else {
+            return known;
+        };
+        for d in &index.manifests {
+            let tag = d
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(keys::ANNOTATION_REF_NAME));
+            let resolved = match tag {
+                Some(t) => out.resolve(Some(t)),
+                None if index.manifests.len() == 1 => out.resolve(None),
+                None => continue,
+            };
+            if let Ok(img) = resolved {
+                known.add(&img, false);
+            }
+        }
+        known
+    }
+
+    fn add(&mut self, img: &manifest::ocidir::ResolvedImage, from_previous: bool) {
         // The first layer is the commit layer, never keyed (a rebuild of the same commit
         // still finds it by diffid).
         for (n, (l, diff)) in img
@@ -587,9 +648,14 @@ fn known_layers(oci: &OciDir) -> KnownLayers {
             .zip(&img.config.rootfs.diff_ids)
             .enumerate()
         {
-            known
-                .by_diff
-                .insert((diff.clone(), l.media_type.clone()), l.clone());
+            let mut descriptor = l.clone();
+            descriptor.annotations = None;
+            let found = Found {
+                descriptor,
+                from_previous,
+            };
+            self.by_diff
+                .insert((diff.clone(), l.media_type.clone()), found.clone());
             let keyed = l
                 .annotations
                 .as_ref()
@@ -598,18 +664,14 @@ fn known_layers(oci: &OciDir) -> KnownLayers {
                 .and_then(|(k, n)| Some((k.to_string(), n.parse::<u64>().ok()?)));
             match keyed {
                 Some((key, size)) => {
-                    let mut desc = l.clone();
-                    desc.annotations = None;
-                    known
-                        .by_key
-                        .insert((key, l.media_type.clone()), (desc, diff.clone(), size));
+                    self.by_key
+                        .insert((key, l.media_type.clone()), (found, diff.clone(), size));
                 }
-                None if n > 0 => known.all_keyed = false,
+                None if n > 0 => self.all_keyed = false,
                 None => {}
             }
         }
     }
-    known
 }
 
 /// Counts and hashes an uncompressed layer stream without storing it.

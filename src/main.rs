@@ -383,7 +383,7 @@ fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
         }
     };
     let previous = match &a.previous {
-        Some(p) if p != "none" => Some(ostree_encap::previous_layout(p)?),
+        Some(p) if p != "none" => Some(std::sync::Arc::new(ostree_encap::open_previous(p)?)),
         _ => None,
     };
     let chunking = ostree_encap::ChunkOptions {

@@ -160,7 +160,9 @@ fn run(a: Args) -> Result<()> {
         chunking: ChunkOptions {
             max_layers: a.max_layers,
             previous: match &previous {
-                Some(p) => Some(ostree_encap::previous_layout(&p.display().to_string())?),
+                Some(p) => Some(std::sync::Arc::new(ostree_encap::open_previous(
+                    &p.display().to_string(),
+                )?)),
                 None => None,
             },
             ..Default::default()

@@ -379,6 +379,34 @@ impl OciDir {
         })
     }
 
+    /// Make the blob `desc` of `src` present here too (a verified copy; nothing to do when it
+    /// already is). Used to reuse a previous build's layers kept in another layout.
+    ///
+    /// # Errors
+    /// A missing or corrupt source blob (digest or size mismatch), I/O errors.
+    pub fn copy_blob_from(&self, src: &OciDir, desc: &Descriptor) -> Result<(), OciError> {
+        if self.has_blob(&desc.digest) {
+            return Ok(());
+        }
+        let hex = desc.sha256_hex().ok_or_else(|| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            reason: "not a sha256 digest".into(),
+        })?;
+        let mut reader = src.open_blob(desc)?;
+        let mut tmp =
+            cap_tempfile::TempFile::new(&self.blobs).map_err(io_err("creating blob temp file"))?;
+        io::copy(&mut reader, &mut tmp).map_err(|e| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            reason: format!("copying from the previous image: {e}"),
+        })?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(io_err("syncing copied blob"))?;
+        tmp.replace(hex)
+            .map_err(io_err(format!("linking blob {hex}")))?;
+        sync_dir(&self.blobs).map_err(io_err("syncing blobs directory"))
+    }
+
     /// Open a blob for reading; the reader fails at EOF if the bytes do not match the
     /// descriptor's digest and size.
     ///
