@@ -18,6 +18,52 @@ pub fn variant_of(data: &[u8], ty: &str) -> glib::Variant {
     glib::Variant::from_bytes_with_type(&glib::Bytes::from(data), ty)
 }
 
+/// The entries of a dirtree `(a(say)a(sayay))`: files (name, checksum) and directories (name,
+/// dirtree checksum, dirmeta checksum). Decoded child by child with byte arrays taken whole:
+/// glib-rs's generic conversion builds each `ay` one byte-variant at a time, which was a third
+/// of all planning time on a 20,000-file tree. `None` if `v` is not a dirtree.
+pub fn dirtree_entries(v: &glib::Variant) -> Option<ostree::TreeVariantType> {
+    if v.type_().as_str() != "(a(say)a(sayay))" {
+        return None;
+    }
+    let bytes = |v: glib::Variant| v.fixed_array::<u8>().ok().map(<[u8]>::to_vec);
+    let files_v = v.try_child_value(0)?;
+    let dirs_v = v.try_child_value(1)?;
+    let mut files = Vec::with_capacity(files_v.n_children());
+    for i in 0..files_v.n_children() {
+        let e = files_v.try_child_value(i)?;
+        files.push((
+            e.try_child_value(0)?.str()?.to_string(),
+            bytes(e.try_child_value(1)?)?,
+        ));
+    }
+    let mut dirs = Vec::with_capacity(dirs_v.n_children());
+    for i in 0..dirs_v.n_children() {
+        let e = dirs_v.try_child_value(i)?;
+        dirs.push((
+            e.try_child_value(0)?.str()?.to_string(),
+            bytes(e.try_child_value(1)?)?,
+            bytes(e.try_child_value(2)?)?,
+        ));
+    }
+    Some((files, dirs))
+}
+
+/// The (name, value) pairs of an xattrs variant `a(ayay)`, decoded like [`dirtree_entries`].
+/// `None` if `v` is not of that type.
+pub fn xattr_entries(v: &glib::Variant) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    if v.type_().as_str() != "a(ayay)" {
+        return None;
+    }
+    let bytes = |v: glib::Variant| v.fixed_array::<u8>().ok().map(<[u8]>::to_vec);
+    (0..v.n_children())
+        .map(|i| {
+            let e = v.try_child_value(i)?;
+            Some((bytes(e.try_child_value(0)?)?, bytes(e.try_child_value(1)?)?))
+        })
+        .collect()
+}
+
 /// Lowercase hex sha256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -99,6 +145,29 @@ impl<R: Read> Read for HashingReader<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use glib::prelude::*;
+
+    #[test]
+    fn fast_decoders_agree_with_glib() {
+        let tree: ostree::TreeVariantType = (
+            vec![("a".into(), vec![1; 32]), ("b c".into(), vec![2; 32])],
+            vec![("d".into(), vec![3; 32], vec![4; 32])],
+        );
+        let v = tree.to_variant();
+        assert_eq!(dirtree_entries(&v), Some(tree));
+        // Through serialized bytes too, as objects are read.
+        let again = variant_of(&v.data().to_vec(), "(a(say)a(sayay))");
+        assert_eq!(dirtree_entries(&again), again.get::<ostree::TreeVariantType>());
+        let xattrs: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (b"user.component\0".to_vec(), b"foo".to_vec()),
+            (b"security.selinux\0".to_vec(), Vec::new()),
+        ];
+        assert_eq!(xattr_entries(&xattrs.to_variant()), Some(xattrs));
+        assert_eq!(xattr_entries(&variant_of(&[], "a(ayay)")), Some(Vec::new()));
+        // Wrong types are refused, not misread.
+        assert_eq!(dirtree_entries(&"x".to_variant()), None);
+        assert_eq!(xattr_entries(&v), None);
+    }
 
     #[test]
     fn empty_xattrs_header_layout() {

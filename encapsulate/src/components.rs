@@ -255,7 +255,7 @@ impl Source {
                 size,
             });
             if opts.xattrs {
-                let list: Vec<(Vec<u8>, Vec<u8>)> = xattrs.get().unwrap_or_default();
+                let list = crate::checksum::xattr_entries(&xattrs).unwrap_or_default();
                 if let Some(v) = component_value(&list) {
                     by_xattr.insert(c.clone(), v);
                 }

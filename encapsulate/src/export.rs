@@ -290,7 +290,7 @@ impl<W: Write> LayerWriter<'_, W> {
         };
         let full_mode = info.attribute_uint32("unix::mode");
         let xattr_bytes = xattrs.data().to_vec();
-        let xattr_list: Vec<(Vec<u8>, Vec<u8>)> = xattrs.get().unwrap_or_default();
+        let xattr_list = crate::checksum::xattr_entries(&xattrs).unwrap_or_default();
         let records = pax_xattrs(&xattr_list);
         let obj_path = format::object_path(ObjKind::File, checksum);
         let e = |e| io_err(&format!("writing object {checksum} ({shown_path})"), e);

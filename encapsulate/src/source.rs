@@ -470,9 +470,8 @@ impl Walker<'_> {
             path: shown.into(),
             reason,
         };
-        let (files, dirs): ostree::TreeVariantType = v
-            .try_get()
-            .map_err(|e| bad(format!("not a dirtree: {e}")))?;
+        let (files, dirs) = crate::checksum::dirtree_entries(&v)
+            .ok_or_else(|| bad(format!("not a dirtree (type {})", v.type_())))?;
         for (name, csum) in files {
             check_name(&name).map_err(&bad)?;
             if csum.len() != 32 {

@@ -730,9 +730,8 @@ impl TreeCheck<'_> {
             })?;
         self.used_trees.insert(tree.to_string());
         let tv = variant_of(tree_bytes, "(a(say)a(sayay))");
-        let (files, dirs): ostree::TreeVariantType = tv
-            .try_get()
-            .map_err(|_| VerifyError::Tree(format!("dirtree {tree} of {shown} is malformed")))?;
+        let (files, dirs) = crate::checksum::dirtree_entries(&tv)
+            .ok_or_else(|| VerifyError::Tree(format!("dirtree {tree} of {shown} is malformed")))?;
         for (name, csum) in files {
             let child = format::join(path, &name);
             let c = hex::encode(&csum);
@@ -835,7 +834,7 @@ fn check_hash(data: &[u8], checksum: &str) -> Result<(), String> {
 /// The PAX xattrs of a content object must equal its xattrs blob minus `security.selinux`.
 fn check_pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>, blob: &[u8]) -> Result<(), String> {
     let v = variant_of(blob, "a(ayay)");
-    let list: Vec<(Vec<u8>, Vec<u8>)> = v.get().unwrap_or_default();
+    let list = crate::checksum::xattr_entries(&v).unwrap_or_default();
     let want: BTreeMap<Vec<u8>, Vec<u8>> = list
         .into_iter()
         .map(|(k, val)| (trim_nul(&k).to_vec(), val))
