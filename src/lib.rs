@@ -186,11 +186,11 @@ pub fn encapsulate_into(
         let opts = PackOptions {
             max_layers: req.chunking.max_layers,
         };
-        let plan = layering::chunk::pack(
-            &comps,
-            &opts,
-            req.chunking.previous.as_deref().map(|p| &p.layout),
-        );
+        let previous = req.chunking.previous.as_deref().map(|p| PreviousLayout {
+            unchanged: unchanged_previous_layers(p, &comps, &inventory),
+            ..p.layout.clone()
+        });
+        let plan = layering::chunk::pack(&comps, &opts, previous.as_ref());
         let layout = serde_json::to_string(&plan.layout()).context("serializing the layout")?;
         spec.labels.insert(keys::LABEL_LAYOUT.into(), layout);
         (plan, found.objects)
@@ -496,7 +496,56 @@ fn layout_from_annotations(m: &manifest::oci::Manifest) -> PreviousLayout {
                     .collect()
             })
             .collect(),
+        unchanged: Vec::new(),
     }
+}
+
+/// For each chunk layer of the previous image: would the same components give the very
+/// same layer now? Its key annotation against the key of that group's objects today. Only
+/// for our own images whose layout lines up with their layers; otherwise empty (unknown).
+fn unchanged_previous_layers(
+    prev: &Previous,
+    comps: &[layering::chunk::Component],
+    inventory: &encapsulate::Inventory,
+) -> Vec<bool> {
+    let Some((_, img)) = &prev.image else {
+        return Vec::new();
+    };
+    let chunks = img.manifest.layers.get(1..).unwrap_or_default();
+    if chunks.len() != prev.layout.layers.len() {
+        return Vec::new();
+    }
+    let by_name: std::collections::BTreeMap<&str, &layering::chunk::Component> =
+        comps.iter().map(|c| (c.name.as_str(), c)).collect();
+    chunks
+        .iter()
+        .zip(&prev.layout.layers)
+        .map(|(desc, names)| {
+            let Some(old_key) = desc
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(keys::ANNOTATION_LAYER_KEY))
+                .and_then(|v| v.split(' ').next())
+            else {
+                return false;
+            };
+            let mut objects = Vec::new();
+            for n in names {
+                match by_name.get(n.as_str()) {
+                    Some(c) => objects.extend(c.objects.iter().cloned()),
+                    None => return false,
+                }
+            }
+            objects.sort();
+            objects.dedup();
+            let layer = layering::LayerPlan {
+                kind: LayerKind::Chunk,
+                objects,
+                components: names.clone(),
+            };
+            encapsulate::layer_key(inventory, &layer).as_deref() == Some(old_key)
+        })
+        .collect()
 }
 
 /// One layer in an update comparison.

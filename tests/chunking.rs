@@ -800,3 +800,42 @@ fn previous_image_blobs_are_copied_not_recompressed() {
     assert_eq!(s["manifest_digest"], fresh["manifest_digest"]);
     encap_ok(["verify", "--oci-dir", out.to_str().unwrap(), "--tag", "b"]);
 }
+
+/// With `--previous` and no layer budget left, a new component joins a previous layer that
+/// changes anyway (found by comparing layer keys), instead of forcing a merge of layers that
+/// would otherwise be reused.
+#[test]
+fn previous_puts_new_components_where_they_cost_nothing() {
+    let fx = Fixture::new("components");
+    let old = fx.path("old");
+    let a = encap_to(&fx.repo, FIXTURE_REF, &old, "a", &["--max-layers", "7"]);
+    assert_eq!(a["layers"].as_array().unwrap().len(), 8, "{a:#}");
+    let tree = fx.tree.clone();
+    std::fs::write(tree.join("usr/lib/beta/b1"), pseudo_random("b1 v2", 50_000)).unwrap();
+    let eps = tree.join("usr/lib/epsilon");
+    std::fs::create_dir_all(&eps).unwrap();
+    std::fs::write(eps.join("e1"), pseudo_random("e1", 5_000)).unwrap();
+    run_ok(
+        Command::new("setfattr")
+            .args(["-n", "user.component", "-v", "epsilon"])
+            .arg(&eps),
+    );
+    let c2 = fx.commit_tree(&tree, "beta changed, epsilon added", "2025-03-02T00:00:00Z");
+    let prev = format!("{}:a", old.display());
+    let b = encap_to(
+        &fx.repo,
+        &c2,
+        &fx.path("new"),
+        "b",
+        &["--max-layers", "7", "--previous", &prev],
+    );
+    let layers = b["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 8, "{b:#}");
+    let new: Vec<_> = layers.iter().filter(|l| l["reused"] == false).collect();
+    assert_eq!(new.len(), 2, "commit layer and beta's only: {b:#}");
+    assert!(
+        new.iter()
+            .any(|l| l["components"] == serde_json::json!(["beta", "epsilon"])),
+        "{b:#}"
+    );
+}

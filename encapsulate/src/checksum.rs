@@ -157,7 +157,10 @@ mod tests {
         assert_eq!(dirtree_entries(&v), Some(tree));
         // Through serialized bytes too, as objects are read.
         let again = variant_of(&v.data().to_vec(), "(a(say)a(sayay))");
-        assert_eq!(dirtree_entries(&again), again.get::<ostree::TreeVariantType>());
+        assert_eq!(
+            dirtree_entries(&again),
+            again.get::<ostree::TreeVariantType>()
+        );
         let xattrs: Vec<(Vec<u8>, Vec<u8>)> = vec![
             (b"user.component\0".to_vec(), b"foo".to_vec()),
             (b"security.selinux\0".to_vec(), Vec::new()),

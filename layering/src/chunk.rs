@@ -19,8 +19,11 @@
 //!
 //! With prior state (`--previous`), every component that existed before keeps the company it
 //! had (its previous layer); components seen for the first time get a layer of their own if
-//! they are outliers, else share one "new components" layer; when that exceeds the budget the
-//! smallest groups are merged, deterministically.
+//! they are outliers. The rest of the new ones join a previous layer that changes anyway
+//! (when the caller says which are unchanged: [`PreviousLayout::unchanged`]), since adding
+//! to a layer that is downloaded anyway costs nothing extra; otherwise they share one "new
+//! components" layer. When that exceeds the budget, groups are merged, changing ones first
+//! (free), then the smallest, deterministically.
 
 use crate::{Checksum, ContentObject, LayerKind, LayerPlan, Plan};
 use serde::{Deserialize, Serialize};
@@ -48,6 +51,11 @@ pub struct Component {
 pub struct PreviousLayout {
     /// Component names of each chunk layer of the previous image.
     pub layers: Vec<Vec<String>>,
+    /// Per previous layer, when known: whether the same components would give the very same
+    /// layer now (its blob is reused). Not stored: the caller works it out for each build
+    /// (ostree-encap compares layer keys). Empty means unknown.
+    #[serde(skip)]
+    pub unchanged: Vec<bool>,
 }
 
 /// Packing parameters.
@@ -227,8 +235,9 @@ fn stateless(comps: &[Component], max_layers: usize) -> Groups {
 fn with_previous(comps: &[Component], max_layers: usize, prev: &PreviousLayout) -> Groups {
     let present: BTreeSet<&str> = comps.iter().map(|c| c.name.as_str()).collect();
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut groups: Groups = Vec::new();
-    for layer in &prev.layers {
+    // (components, known to be unchanged)
+    let mut groups: Vec<(BTreeSet<String>, bool)> = Vec::new();
+    for (i, layer) in prev.layers.iter().enumerate() {
         // Odd prior input (duplicates across layers, unknown names) must not panic: first
         // occurrence wins, vanished names are dropped.
         let g: BTreeSet<String> = layer
@@ -238,43 +247,57 @@ fn with_previous(comps: &[Component], max_layers: usize, prev: &PreviousLayout) 
             .collect();
         seen.extend(g.iter().cloned());
         if !g.is_empty() {
-            groups.push(g);
+            let unchanged =
+                prev.unchanged.get(i).copied().unwrap_or(false) && g.len() == layer.len();
+            groups.push((g, unchanged));
         }
     }
-    let new: Vec<&Component> = comps.iter().filter(|c| !seen.contains(&c.name)).collect();
-    if !new.is_empty() {
-        let budget = max_layers.saturating_sub(groups.len() + 1);
-        let new_owned: Vec<Component> = new.iter().map(|c| (*c).clone()).collect();
-        let singles = outliers(&new_owned, max_layers, budget);
-        for s in &singles {
-            groups.push(BTreeSet::from([s.to_string()]));
-        }
-        let rest: BTreeSet<String> = new
-            .iter()
-            .filter(|c| !singles.contains(c.name.as_str()))
-            .map(|c| c.name.clone())
-            .collect();
-        if !rest.is_empty() {
-            groups.push(rest);
-        }
-    }
-    merge_to_fit(groups, comps, max_layers)
-}
-
-/// Merge the two smallest groups until at most `max_layers` remain (ties by name).
-fn merge_to_fit(mut groups: Groups, comps: &[Component], max_layers: usize) -> Groups {
     let size: BTreeMap<&str, u64> = comps.iter().map(|c| (c.name.as_str(), c.size)).collect();
     let gsize = |g: &BTreeSet<String>| {
         g.iter()
             .map(|n| size.get(n.as_str()).copied().unwrap_or(0))
             .sum::<u64>()
     };
-    while groups.len() > max_layers.max(1) {
-        groups.sort_by(|a, b| gsize(a).cmp(&gsize(b)).then_with(|| a.cmp(b)));
-        let a = groups.remove(0);
-        groups[0].extend(a);
+    let new: Vec<&Component> = comps.iter().filter(|c| !seen.contains(&c.name)).collect();
+    if !new.is_empty() {
+        let budget = max_layers.saturating_sub(groups.len() + 1);
+        let new_owned: Vec<Component> = new.iter().map(|c| (*c).clone()).collect();
+        let singles = outliers(&new_owned, max_layers, budget);
+        for s in &singles {
+            groups.push((BTreeSet::from([s.to_string()]), false));
+        }
+        let rest: BTreeSet<String> = new
+            .iter()
+            .filter(|c| !singles.contains(c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect();
+        // Only when the caller told us which layers change: else "changing" is a guess.
+        let known = !prev.unchanged.is_empty();
+        let target = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, unchanged))| known && !unchanged)
+            .min_by(|(_, a), (_, b)| gsize(&a.0).cmp(&gsize(&b.0)).then_with(|| a.0.cmp(&b.0)))
+            .map(|(i, _)| i);
+        match target {
+            _ if rest.is_empty() => {}
+            Some(i) => groups[i].0.extend(rest),
+            None => groups.push((rest, false)),
+        }
     }
-    groups
+    // Merge until the budget fits: changing groups first (they are downloaded anyway), then
+    // by size; ties by name.
+    while groups.len() > max_layers.max(1) {
+        groups.sort_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then_with(|| gsize(&a.0).cmp(&gsize(&b.0)))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        let (a, _) = groups.remove(0);
+        groups[0].0.extend(a);
+        groups[0].1 = false;
+    }
+    groups.into_iter().map(|(g, _)| g).collect()
 }
 
 fn to_plan(comps: &[Component], groups: Groups) -> Plan {
@@ -325,6 +348,7 @@ impl Plan {
                 .filter(|l| l.kind == LayerKind::Chunk)
                 .map(|l| l.components.clone())
                 .collect(),
+            unchanged: Vec::new(),
         }
     }
 }
@@ -348,6 +372,67 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    fn groups_of(p: &Plan) -> Vec<Vec<String>> {
+        let mut g: Vec<Vec<String>> = p
+            .layers
+            .iter()
+            .filter(|l| l.kind == LayerKind::Chunk)
+            .map(|l| l.components.clone())
+            .collect();
+        g.sort();
+        g
+    }
+
+    #[test]
+    fn new_components_join_a_layer_that_changes_anyway() {
+        let comps = vec![
+            comp("a", 100, 2),
+            comp("b", 300, 2),
+            comp("c", 200, 2),
+            comp("d", 50, 2),
+            comp("e", 10, 1),
+        ];
+        let layers = vec![
+            vec!["a".to_string()],
+            vec!["b".into()],
+            vec!["c".into(), "d".into()],
+        ];
+        // No budget left for new own layers (as when the previous image used them all).
+        let opts = PackOptions { max_layers: 4 };
+        let known = PreviousLayout {
+            layers: layers.clone(),
+            unchanged: vec![true, false, true],
+        };
+        assert_eq!(
+            groups_of(&pack(&comps, &opts, Some(&known))),
+            vec![vec!["a"], vec!["b", "e"], vec!["c", "d"]]
+        );
+        // Without knowing what changes, new components share a layer of their own.
+        let unknown = PreviousLayout {
+            layers,
+            unchanged: Vec::new(),
+        };
+        assert_eq!(
+            groups_of(&pack(&comps, &opts, Some(&unknown))),
+            vec![vec!["a"], vec!["b"], vec!["c", "d"], vec!["e"]]
+        );
+    }
+
+    #[test]
+    fn over_budget_merges_changing_layers_first() {
+        let comps = vec![comp("a", 10, 1), comp("b", 500, 1), comp("c", 400, 1)];
+        let layers = vec![vec!["a".to_string()], vec!["b".into()], vec!["c".into()]];
+        let prev = PreviousLayout {
+            layers,
+            unchanged: vec![true, false, false],
+        };
+        // The smallest would be a+c; b and c change anyway, so merging them costs nothing.
+        assert_eq!(
+            groups_of(&pack(&comps, &PackOptions { max_layers: 2 }, Some(&prev))),
+            vec![vec!["a"], vec!["b", "c"]]
+        );
     }
 
     fn all_objects(comps: &[Component]) -> Vec<ContentObject> {
@@ -434,6 +519,7 @@ mod tests {
             .cycle()
             .take(500)
             .collect(),
+            unchanged: vec![true; 7],
         };
         let p = pack(&comps, &PackOptions { max_layers: 64 }, Some(&prev));
         assert!(p.layers.len() <= 65);
