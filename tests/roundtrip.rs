@@ -742,3 +742,65 @@ fn import_writes_the_same_commit_into_any_repo_mode_and_re_exports_identically()
         .unwrap();
     assert!(objects.stdout.is_empty(), "a commit was left behind");
 }
+
+/// Progress is drawn on a terminal (layers, objects, MiB, rate) and nowhere else: not with
+/// `--quiet`, not when stderr is a pipe. `script` gives the run a pseudo-terminal.
+#[test]
+fn progress_on_a_terminal_only() {
+    let fx = Fixture::new("basic");
+    let bin = option_env!("CARGO_BIN_EXE_ostree-encap")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/ostree-encap"));
+    let on_tty = |extra: &str, out: &str| -> String {
+        let cmd = format!(
+            "{} --repo {} --ref {FIXTURE_REF} --oci-dir {} {extra}",
+            bin.display(),
+            fx.repo.display(),
+            fx.path(out).display()
+        );
+        let o = Command::new("script")
+            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running script");
+        assert!(o.status.success(), "{cmd}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let shown = on_tty("", "tty");
+    let layers = json(&encap_ok([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        fx.path("count").to_str().unwrap(),
+        "--json",
+    ]))["layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        shown.contains(&format!("layers {layers}/{layers}")),
+        "final progress line: {shown:?}"
+    );
+    assert!(
+        shown.contains("objects ") && shown.contains("MiB/s"),
+        "{shown:?}"
+    );
+    let quiet = on_tty("--quiet", "tty-quiet");
+    assert!(
+        !quiet.contains("objects ") && !quiet.contains("MiB/s"),
+        "{quiet:?}"
+    );
+    let piped = encap([
+        "--repo",
+        fx.repo.to_str().unwrap(),
+        "--ref",
+        FIXTURE_REF,
+        "--oci-dir",
+        fx.path("piped").to_str().unwrap(),
+    ]);
+    assert!(piped.status.success());
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(!err.contains("MiB/s") && !err.contains('\r'), "{err:?}");
+}
