@@ -33,19 +33,31 @@ fn main() -> Result<()> {
         .iter()
         .map(|o| (o.checksum.as_str(), o.size))
         .collect();
+    // Every object of NEW: (checksum, component, size, first path, changed since OLD).
+    let objects: Vec<(&str, String, u64, &str, bool)> = new_inv
+        .content
+        .iter()
+        .map(|(c, paths)| {
+            (
+                c.as_str(),
+                found
+                    .owner
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_else(|| "unowned".into()),
+                size.get(c.as_str()).copied().unwrap_or(0),
+                paths.first().map(String::as_str).unwrap_or(""),
+                !old_inv.content.contains_key(c),
+            )
+        })
+        .collect();
     // component -> (total, changed, unchanged by path class)
     let mut per: BTreeMap<String, (u64, u64, BTreeMap<String, u64>)> = BTreeMap::new();
-    for (c, paths) in &new_inv.content {
-        let comp = found
-            .owner
-            .get(c)
-            .cloned()
-            .unwrap_or_else(|| "unowned".into());
-        let s = size.get(c.as_str()).copied().unwrap_or(0);
-        let e = per.entry(comp).or_default();
+    for (_, comp, s, p, changed) in &objects {
+        let (s, p) = (*s, *p);
+        let e = per.entry(comp.clone()).or_default();
         e.0 += s;
-        if old_inv.content.contains_key(c) {
-            let p = paths.first().map(String::as_str).unwrap_or("");
+        if !changed {
             let class: String = p.split('/').take(4).collect::<Vec<_>>().join("/");
             *e.2.entry(class).or_default() += s;
         } else {
@@ -103,19 +115,12 @@ fn main() -> Result<()> {
     ];
     for (name, f) in &hyps {
         let mut parts: BTreeMap<(String, &str), (u64, bool)> = BTreeMap::new();
-        for (c, paths) in &new_inv.content {
-            let comp = found
-                .owner
-                .get(c)
-                .cloned()
-                .unwrap_or_else(|| "unowned".into());
-            let s = size.get(c.as_str()).copied().unwrap_or(0);
-            let p = paths.first().map(String::as_str).unwrap_or("");
+        for (c, comp, s, p, changed) in &objects {
             let e = parts
-                .entry((comp, f(p, s, s > 0 && is_elf(c))))
+                .entry((comp.clone(), f(p, *s, *s > 0 && is_elf(c))))
                 .or_default();
             e.0 += s;
-            e.1 |= !old_inv.content.contains_key(c);
+            e.1 |= changed;
         }
         let dl: u64 = parts.values().filter(|v| v.1).map(|v| v.0).sum();
         let n = parts.len();

@@ -9,20 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn encap_to(repo: &Path, rev: &str, out: &Path, tag: &str, extra: &[&str]) -> serde_json::Value {
-    let mut a: Vec<String> = [
-        "--repo",
-        repo.to_str().unwrap(),
-        "--ref",
-        rev,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        tag,
-        "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut a = job(repo, rev, out, &["--tag", tag, "--json"]);
     a.extend(extra.iter().map(|s| s.to_string()));
     json(&encap_ok(&a))
 }
@@ -180,16 +167,7 @@ fn lossless_at_1_8_64_127_layers_with_a_verified_signature() {
     ostree(&imp, ["fsck"]);
     // More than 127 needs an explicit opt-in.
     let out = fx.path("oci-many");
-    let err = encap_err([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--max-layers",
-        "128",
-    ]);
+    let err = encap_err(job(&fx.repo, FIXTURE_REF, &out, &["--max-layers", "128"]));
     assert!(err.contains("--allow-many-layers"), "{err}");
     encap_to(
         &fx.repo,
@@ -731,14 +709,7 @@ fn rebuild_finds_layers_by_key_without_reading_objects() {
             .all(|l| l["reused"] == true),
         "{again:#}"
     );
-    let err = encap_err([
-        "--repo",
-        repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        fx.path("fresh").to_str().unwrap(),
-    ]);
+    let err = encap_err(job(&repo, FIXTURE_REF, &fx.path("fresh"), &[]));
     assert!(err.contains(&checksum), "{err}");
 }
 
@@ -751,18 +722,7 @@ fn previous_image_blobs_are_copied_not_recompressed() {
     let old = fx.path("old");
     encap_to(&fx.repo, FIXTURE_REF, &old, "a", &[]);
     let archive = fx.path("old.ociarchive");
-    let mut args: Vec<String> = [
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-archive",
-        archive.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    encap_ok(&args);
+    encap_ok(job(&fx.repo, FIXTURE_REF, &archive, &[]));
     let tree = fx.tree.clone();
     std::fs::write(tree.join("usr/lib/beta/b1"), pseudo_random("v2", 40_000)).unwrap();
     let c2 = fx.commit_tree(&tree, "beta changed", "2025-03-02T00:00:00Z");
@@ -789,14 +749,8 @@ fn previous_image_blobs_are_copied_not_recompressed() {
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let out = fx.path("from-corrupt");
-    args = vec!["--previous".into(), format!("{}:a", old.display())];
-    let s = encap_to(
-        &fx.repo,
-        &c2,
-        &out,
-        "b",
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let prev = format!("{}:a", old.display());
+    let s = encap_to(&fx.repo, &c2, &out, "b", &["--previous", &prev]);
     assert_eq!(s["manifest_digest"], fresh["manifest_digest"]);
     encap_ok(["verify", "--oci-dir", out.to_str().unwrap(), "--tag", "b"]);
 }

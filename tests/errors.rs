@@ -155,18 +155,12 @@ fn corrupt_object_in_bare_user_repo_is_caught_and_nothing_is_written() {
     std::fs::write(&f, &data).unwrap();
     // A single layer: chunk layers whose key is already in `out` would be reused without
     // reading (tests/chunking.rs), and this run must read the object.
-    let err = encap_err([
-        "--repo",
-        repo.to_str().unwrap(),
-        "--ref",
+    let err = encap_err(job(
+        &repo,
         FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "bad",
-        "--max-layers",
-        "0",
-    ]);
+        &out,
+        &["--tag", "bad", "--max-layers", "0"],
+    ));
     assert!(err.contains(&checksum), "names the object: {err}");
     assert!(err.contains("usr/lib/data.bin"), "names the path: {err}");
     assert!(err.contains("corrupt"), "{err}");

@@ -83,14 +83,7 @@ fn push_keeps_our_digests_and_the_image_reads_back() {
 
     // The push subcommand, from an oci-archive too.
     let archive = fx.path("img.ociarchive");
-    encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-archive",
-        archive.to_str().unwrap(),
-    ]);
+    encap_ok(job(&fx.repo, FIXTURE_REF, &archive, &[]));
     let p = json(&encap_ok([
         "push",
         "--oci-archive",

@@ -753,10 +753,9 @@ fn progress_on_a_terminal_only() {
         .unwrap_or_else(|| workspace_root().join("target/debug/ostree-encap"));
     let on_tty = |extra: &str, out: &str| -> String {
         let cmd = format!(
-            "{} --repo {} --ref {FIXTURE_REF} --oci-dir {} {extra}",
+            "{} {} {extra}",
             bin.display(),
-            fx.repo.display(),
-            fx.path(out).display()
+            job(&fx.repo, FIXTURE_REF, &fx.path(out), &[]).join(" ")
         );
         let o = Command::new("script")
             .args(["-q", "-e", "-c", &cmd, "/dev/null"])
@@ -767,15 +766,12 @@ fn progress_on_a_terminal_only() {
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let shown = on_tty("", "tty");
-    let layers = json(&encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
+    let layers = json(&encap_ok(job(
+        &fx.repo,
         FIXTURE_REF,
-        "--oci-dir",
-        fx.path("count").to_str().unwrap(),
-        "--json",
-    ]))["layers"]
+        &fx.path("count"),
+        &["--json"],
+    )))["layers"]
         .as_array()
         .unwrap()
         .len();
@@ -792,14 +788,7 @@ fn progress_on_a_terminal_only() {
         !quiet.contains("objects ") && !quiet.contains("MiB/s"),
         "{quiet:?}"
     );
-    let piped = encap([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        fx.path("piped").to_str().unwrap(),
-    ]);
+    let piped = encap(job(&fx.repo, FIXTURE_REF, &fx.path("piped"), &[]));
     assert!(piped.status.success());
     let err = String::from_utf8_lossy(&piped.stderr);
     assert!(!err.contains("MiB/s") && !err.contains('\r'), "{err:?}");

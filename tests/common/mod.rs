@@ -67,6 +67,26 @@ where
         .expect("running ostree-encap")
 }
 
+/// The main job's arguments as tests write them: `--repo REPO --ref REV`, then `--oci-dir OUT`
+/// (`--oci-archive OUT` when OUT ends in `.ociarchive`), then `extra`.
+pub fn job(repo: &Path, rev: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let target = if out.extension().is_some_and(|e| e == "ociarchive") {
+        "--oci-archive"
+    } else {
+        "--oci-dir"
+    };
+    let mut a: Vec<String> = vec![
+        "--repo".into(),
+        repo.display().to_string(),
+        "--ref".into(),
+        rev.into(),
+        target.into(),
+        out.display().to_string(),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
 /// Run `ostree-encap`, requiring success; returns stdout.
 pub fn encap_ok<I, S>(args: I) -> String
 where
