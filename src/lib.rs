@@ -187,7 +187,7 @@ pub fn encapsulate_into(
             max_layers: req.chunking.max_layers,
         };
         let previous = req.chunking.previous.as_deref().map(|p| PreviousLayout {
-            unchanged: unchanged_previous_layers(p, &comps, &inventory),
+            unchanged: unchanged_previous_layers(p, &comps, &inventory, req.compression),
             ..p.layout.clone()
         });
         let plan = layering::chunk::pack(&comps, &opts, previous.as_ref());
@@ -229,9 +229,9 @@ pub fn encapsulate_into(
     // Layer threads read and tar; each layer's compressor has `cores` threads of its own, so
     // one big layer (or the last one) still uses every core. Output never depends on either.
     let jobs = cores.min(total).max(1);
-    // Layers the output already holds, by (diffid, media type): a layer whose uncompressed
-    // stream hashes to one of them is not compressed again. Hashing is far cheaper than
-    // compressing, so a rebuild costs about the time of the layers that changed.
+    // Layers already made, in the output or the previous image: a chunk whose key (computed
+    // from the plan) matches one is reused without reading its objects; others are matched by
+    // hashing their stream. Either way a rebuild costs about the time of the changed layers.
     let known = KnownLayers::find(out, req.chunking.previous.as_deref());
     let previous_oci = req
         .chunking
@@ -249,7 +249,7 @@ pub fn encapsulate_into(
     let layer_keys: Vec<Option<String>> = plan
         .layers
         .iter()
-        .map(|l| encapsulate::layer_key(&inventory, l))
+        .map(|l| encapsulate::layer_key(&inventory, l, &req.compression.settings()))
         .collect();
     type Written = (manifest::WrittenLayer, encapsulate::LayerStats, bool);
     let results: Vec<std::sync::Mutex<Option<Result<Written>>>> =
@@ -507,6 +507,7 @@ fn unchanged_previous_layers(
     prev: &Previous,
     comps: &[layering::chunk::Component],
     inventory: &encapsulate::Inventory,
+    compression: Compression,
 ) -> Vec<bool> {
     let Some((_, img)) = &prev.image else {
         return Vec::new();
@@ -543,7 +544,8 @@ fn unchanged_previous_layers(
                 objects,
                 components: names.clone(),
             };
-            encapsulate::layer_key(inventory, &layer).as_deref() == Some(old_key)
+            encapsulate::layer_key(inventory, &layer, &compression.settings()).as_deref()
+                == Some(old_key)
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use std::process::Command;
 /// purpose, update these and say why in the commit: every client would re-download.
 const BASIC_COMMIT: &str = "2499446d76c86c58c792367ee07c00d8627bba1eb04cef9194c2d676fdd8b3ae";
 const BASIC_MANIFEST: &str =
-    "sha256:73eb2772e48b3b2c9189f3a2d90db9e4994228eae55f62b316525fb09810dfe8";
+    "sha256:6cd9c3453e2f778009a28f9fcea67f103040fef66d4b5744da5f16a80ff7d4b0";
 /// The same commit as a single-layer image (`--max-layers 0`).
 const BASIC_MANIFEST_SINGLE: &str =
     "sha256:55f2683adef3f20ec5f8ae9d5293cbd79982761a56de2d83e8b84e84e2c1f3a2";

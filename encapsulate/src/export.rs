@@ -86,13 +86,13 @@ fn parent_dirs<'a>(inv: &'a Inventory, objects: &[String]) -> Vec<(&'a str, &'a 
         .collect()
 }
 
-/// A name for a chunk layer's tar stream computed from the plan alone, without reading any
-/// object: everything [`write_layer`] writes for a chunk is fixed by the object checksums
-/// (content, owner, mode, xattrs), their paths, the parent directories' dirmeta checksums,
-/// and the stream format. A rebuild that finds a layer with the same key in the output can
-/// reuse its blob without even hashing it. `None` for the commit layer, which is new with
-/// every commit anyway.
-pub fn layer_key(inv: &Inventory, layer: &LayerPlan) -> Option<String> {
+/// A name for a chunk layer's blob computed from the plan alone, without reading any object:
+/// everything [`write_layer`] writes for a chunk is fixed by the object checksums (content,
+/// owner, mode, xattrs), their paths, the parent directories' dirmeta checksums, and the
+/// stream format; `compression` names the settings that turn the stream into the blob. A
+/// rebuild that finds a layer with the same key can reuse its blob without even hashing it.
+/// `None` for the commit layer, which is new with every commit anyway.
+pub fn layer_key(inv: &Inventory, layer: &LayerPlan, compression: &str) -> Option<String> {
     use sha2::{Digest, Sha256};
     if layer.kind != LayerKind::Chunk {
         return None;
@@ -103,6 +103,8 @@ pub fn layer_key(inv: &Inventory, layer: &LayerPlan) -> Option<String> {
     h.update(format::LAYER_STREAM_FORMAT.as_bytes());
     h.update([0]);
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update([0]);
+    h.update(compression.as_bytes());
     h.update([0]);
     for (path, meta) in parent_dirs(inv, &layer.objects) {
         h.update(b"d\0");

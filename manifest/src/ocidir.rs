@@ -26,6 +26,20 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Everything that decides the compressed bytes besides the input. Part of each layer's
+    /// key, so a blob made with other settings is never reused as if it were ours now.
+    pub fn settings(self) -> String {
+        match self {
+            Compression::Gzip => format!(
+                "gzip libdeflate level {} block {}",
+                keys::GZIP_LEVEL,
+                keys::GZIP_BLOCK
+            ),
+            Compression::Zstd => format!("zstd level {} multithreaded checksum", keys::ZSTD_LEVEL),
+            Compression::None => "none".into(),
+        }
+    }
+
     /// The layer media type.
     pub fn media_type(self) -> &'static str {
         match self {
