@@ -187,7 +187,7 @@ pub fn encapsulate_into(
             max_layers: req.chunking.max_layers,
         };
         let previous = req.chunking.previous.as_deref().map(|p| PreviousLayout {
-            unchanged: unchanged_previous_layers(p, &comps, &inventory, req.compression),
+            unchanged: unchanged_previous_layers(p, &comps, &source, &inventory, req.compression),
             ..p.layout.clone()
         });
         let plan = layering::chunk::pack(&comps, &opts, previous.as_ref());
@@ -229,9 +229,9 @@ pub fn encapsulate_into(
     // Layer threads read and tar; each layer's compressor has `cores` threads of its own, so
     // one big layer (or the last one) still uses every core. Output never depends on either.
     let jobs = cores.min(total).max(1);
-    // Layers already made, in the output or the previous image: a chunk whose key (computed
-    // from the plan) matches one is reused without reading its objects; others are matched by
-    // hashing their stream. Either way a rebuild costs about the time of the changed layers.
+    // Layers already made, in the output or the previous image: a layer whose key (computed
+    // from the plan) matches one is reused without reading its objects, so a rebuild costs
+    // about the time of the changed layers.
     let known = KnownLayers::find(out, req.chunking.previous.as_deref());
     let previous_oci = req
         .chunking
@@ -246,10 +246,10 @@ pub fn encapsulate_into(
         }
         previous_oci.is_some_and(|p| out.copy_blob_from(p, &f.descriptor).is_ok())
     };
-    let layer_keys: Vec<Option<String>> = plan
+    let layer_keys: Vec<String> = plan
         .layers
         .iter()
-        .map(|l| encapsulate::layer_key(&inventory, l, &req.compression.settings()))
+        .map(|l| encapsulate::layer_key(&source, &inventory, l, &req.compression.settings()))
         .collect();
     type Written = (manifest::WrittenLayer, encapsulate::LayerStats, bool);
     let results: Vec<std::sync::Mutex<Option<Result<Written>>>> =
@@ -267,49 +267,20 @@ pub fn encapsulate_into(
     };
     let write_one = |src: &encapsulate::Source, i: usize| -> Result<Written> {
         let media_type = req.compression.media_type().to_string();
-        if let Some(key) = &layer_keys[i] {
-            if let Some((found, diff_id, size)) =
-                known.by_key.get(&(key.clone(), media_type.clone()))
-            {
-                if have(found) {
-                    reused_layer(i);
-                    let written = manifest::WrittenLayer {
-                        descriptor: found.descriptor.clone(),
-                        diff_id: diff_id.clone(),
-                        uncompressed_size: *size,
-                    };
-                    let stats = encapsulate::LayerStats {
-                        content_objects: plan.layers[i].objects.len() as u64,
-                        content_bytes: layer_bytes[i],
-                        metadata_objects: 0,
-                    };
-                    return Ok((written, stats, true));
-                }
-            }
-        }
-        // Layers from images without keys, and commit layers (never keyed), can still be
-        // found by hashing the stream, which costs a read of every object. With keys
-        // everywhere, a chunk whose key is unknown is new: hashing it first would be waste.
-        if !known.by_diff.is_empty() && (!known.all_keyed || layer_keys[i].is_none()) {
-            let (sink, stats) = encapsulate::write_layer(
-                src,
-                &inventory,
-                &plan.layers[i],
-                DiffSink::default(),
-                &mut |_| {},
-            )?;
-            let diff_id = sink.digest();
-            if let Some(found) = known.by_diff.get(&(diff_id.clone(), media_type)) {
-                if have(found) {
-                    reused_layer(i);
-                    let desc = &found.descriptor;
-                    let written = manifest::WrittenLayer {
-                        descriptor: Descriptor::new(&desc.media_type, &desc.digest, desc.size),
-                        diff_id,
-                        uncompressed_size: sink.len,
-                    };
-                    return Ok((written, stats, true));
-                }
+        if let Some((found, diff_id, size)) = known.get(&(layer_keys[i].clone(), media_type)) {
+            if have(found) {
+                reused_layer(i);
+                let written = manifest::WrittenLayer {
+                    descriptor: found.descriptor.clone(),
+                    diff_id: diff_id.clone(),
+                    uncompressed_size: *size,
+                };
+                let stats = encapsulate::LayerStats {
+                    content_objects: plan.layers[i].objects.len() as u64,
+                    content_bytes: layer_bytes[i],
+                    metadata_objects: 0,
+                };
+                return Ok((written, stats, true));
             }
         }
         let writer = out.layer_writer(req.compression, cores)?;
@@ -382,24 +353,21 @@ pub fn encapsulate_into(
         plan.layers.iter().zip(written_layers).zip(&layer_keys)
     {
         let mut descriptor = written.descriptor.clone();
+        let mut annotations = std::collections::BTreeMap::from([(
+            keys::ANNOTATION_LAYER_KEY.to_string(),
+            format!("{key} {}", written.uncompressed_size),
+        )]);
         let created_by = match layer.kind {
             LayerKind::Commit => spec.commit_layer_created_by.clone(),
             LayerKind::Chunk => {
-                let joined = layer.components.join(",");
-                let mut annotations = std::collections::BTreeMap::from([(
+                annotations.insert(
                     keys::ANNOTATION_COMPONENTS.to_string(),
-                    joined,
-                )]);
-                if let Some(key) = key {
-                    annotations.insert(
-                        keys::ANNOTATION_LAYER_KEY.to_string(),
-                        format!("{key} {}", written.uncompressed_size),
-                    );
-                }
-                descriptor.annotations = Some(annotations.into_iter().collect());
+                    layer.components.join(","),
+                );
                 manifest::spec::truncate(format!("ostree chunk: {}", layer.components.join(" ")))
             }
         };
+        descriptor.annotations = Some(annotations.into_iter().collect());
         summaries.push(LayerSummary {
             digest: descriptor.digest.clone(),
             diff_id: written.diff_id.clone(),
@@ -506,6 +474,7 @@ fn layout_from_annotations(m: &manifest::oci::Manifest) -> PreviousLayout {
 fn unchanged_previous_layers(
     prev: &Previous,
     comps: &[layering::chunk::Component],
+    source: &encapsulate::Source,
     inventory: &encapsulate::Inventory,
     compression: Compression,
 ) -> Vec<bool> {
@@ -544,8 +513,7 @@ fn unchanged_previous_layers(
                 objects,
                 components: names.clone(),
             };
-            encapsulate::layer_key(inventory, &layer, &compression.settings()).as_deref()
-                == Some(old_key)
+            encapsulate::layer_key(source, inventory, &layer, &compression.settings()) == old_key
         })
         .collect()
 }
@@ -649,23 +617,15 @@ struct Found {
     from_previous: bool,
 }
 
-/// Layers already made: by (diffid, media type), and by (layer key, media type) with the
-/// diffid and uncompressed size. The key map is only trusted when complete: `all_keyed` says
-/// every chunk layer found carried a key.
-struct KnownLayers {
-    by_diff: std::collections::HashMap<(String, String), Found>,
-    by_key: std::collections::HashMap<(String, String), (Found, String, u64)>,
-    all_keyed: bool,
-}
+/// Layers already made, by (layer key, media type), with their diffid and uncompressed size.
+/// Only keyed layers count: a blob without a key may have been made with other compression
+/// settings, and reusing it would make the output depend on what the directory held.
+struct KnownLayers(std::collections::HashMap<(String, String), (Found, String, u64)>);
 
 impl KnownLayers {
     /// The images of the output layout, then the previous image (the output's copy wins).
     fn find(out: &OciDir, previous: Option<&Previous>) -> KnownLayers {
-        let mut known = KnownLayers {
-            by_diff: Default::default(),
-            by_key: Default::default(),
-            all_keyed: true,
-        };
+        let mut known = KnownLayers(Default::default());
         if let Some((_, img)) = previous.and_then(|p| p.image.as_ref()) {
             known.add(img, true);
         }
@@ -690,64 +650,29 @@ impl KnownLayers {
     }
 
     fn add(&mut self, img: &manifest::ocidir::ResolvedImage, from_previous: bool) {
-        // The first layer is the commit layer, never keyed (a rebuild of the same commit
-        // still finds it by diffid).
-        for (n, (l, diff)) in img
-            .manifest
-            .layers
-            .iter()
-            .zip(&img.config.rootfs.diff_ids)
-            .enumerate()
-        {
+        for (l, diff) in img.manifest.layers.iter().zip(&img.config.rootfs.diff_ids) {
+            let Some((key, size)) = l
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(keys::ANNOTATION_LAYER_KEY))
+                .and_then(|v| v.split_once(' '))
+                .and_then(|(k, n)| Some((k.to_string(), n.parse::<u64>().ok()?)))
+            else {
+                continue;
+            };
             let mut descriptor = l.clone();
             descriptor.annotations = None;
             let found = Found {
                 descriptor,
                 from_previous,
             };
-            self.by_diff
-                .insert((diff.clone(), l.media_type.clone()), found.clone());
-            let keyed = l
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(keys::ANNOTATION_LAYER_KEY))
-                .and_then(|v| v.split_once(' '))
-                .and_then(|(k, n)| Some((k.to_string(), n.parse::<u64>().ok()?)));
-            match keyed {
-                Some((key, size)) => {
-                    self.by_key
-                        .insert((key, l.media_type.clone()), (found, diff.clone(), size));
-                }
-                None if n > 0 => self.all_keyed = false,
-                None => {}
-            }
+            self.0
+                .insert((key, l.media_type.clone()), (found, diff.clone(), size));
         }
     }
-}
 
-/// Counts and hashes an uncompressed layer stream without storing it.
-#[derive(Default)]
-struct DiffSink {
-    hasher: sha2::Sha256,
-    len: u64,
-}
-
-impl DiffSink {
-    fn digest(&self) -> String {
-        use sha2::Digest;
-        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
-    }
-}
-
-impl io::Write for DiffSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        use sha2::Digest;
-        self.hasher.update(buf);
-        self.len += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn get(&self, key: &(String, String)) -> Option<&(Found, String, u64)> {
+        self.0.get(key)
     }
 }
 

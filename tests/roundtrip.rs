@@ -13,21 +13,13 @@ use std::process::Command;
 /// purpose, update these and say why in the commit: every client would re-download.
 const BASIC_COMMIT: &str = "2499446d76c86c58c792367ee07c00d8627bba1eb04cef9194c2d676fdd8b3ae";
 const BASIC_MANIFEST: &str =
-    "sha256:6cd9c3453e2f778009a28f9fcea67f103040fef66d4b5744da5f16a80ff7d4b0";
+    "sha256:2ad8ad677da41ebd0416d2ebe36a09f7a23a4b8cb8572e6760165c05842e23c7";
 /// The same commit as a single-layer image (`--max-layers 0`).
 const BASIC_MANIFEST_SINGLE: &str =
-    "sha256:55f2683adef3f20ec5f8ae9d5293cbd79982761a56de2d83e8b84e84e2c1f3a2";
+    "sha256:74803e44d074a684314eb0fd0ec65178cddd1ba7e695206b841a9a9d84d5953f";
 
 fn encap_json(repo: &Path, rev: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "--repo".to_string(),
-        repo.display().to_string(),
-        "--ref".into(),
-        rev.into(),
-        "--oci-dir".into(),
-        out.display().to_string(),
-        "--json".into(),
-    ];
+    let mut args = job(repo, rev, out, &["--json"]);
     args.extend(extra.iter().map(|s| s.to_string()));
     json(&encap_ok(&args))
 }
@@ -792,4 +784,44 @@ fn progress_on_a_terminal_only() {
     assert!(piped.status.success());
     let err = String::from_utf8_lossy(&piped.stderr);
     assert!(!err.contains("MiB/s") && !err.contains('\r'), "{err:?}");
+}
+
+/// Signing a commit changes its detached metadata, not its checksum: a rebuild into the same
+/// directory must write a new commit layer (its key covers the signatures), never reuse the
+/// unsigned one.
+#[test]
+fn re_signed_commit_gets_a_new_commit_layer() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    let before = encap_json(&fx.repo, FIXTURE_REF, &out, &["--tag", "unsigned"]);
+    assert_eq!(before["layers"][0]["reused"], false);
+    let again = encap_json(&fx.repo, FIXTURE_REF, &out, &["--tag", "again"]);
+    assert_eq!(
+        again["layers"][0]["reused"], true,
+        "same commit, same layer"
+    );
+    let (home, pubkey) = gpg_key(fx.dir.path(), "signer");
+    let keyid = gpg_key_id(&home);
+    ostree(
+        &fx.repo,
+        [
+            "gpg-sign",
+            &format!("--gpg-homedir={}", home.display()),
+            &fx.commit,
+            &keyid,
+        ],
+    );
+    let signed = encap_json(&fx.repo, FIXTURE_REF, &out, &["--tag", "signed"]);
+    assert_eq!(signed["layers"][0]["reused"], false, "{signed:#}");
+    assert_ne!(signed["layers"][0]["digest"], before["layers"][0]["digest"]);
+    let ok = encap_ok([
+        "verify",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "signed",
+        "--gpg-keyring",
+        pubkey.to_str().unwrap(),
+    ]);
+    assert!(ok.contains("good GPG signature"), "{ok}");
 }

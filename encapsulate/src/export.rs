@@ -86,17 +86,15 @@ fn parent_dirs<'a>(inv: &'a Inventory, objects: &[String]) -> Vec<(&'a str, &'a 
         .collect()
 }
 
-/// A name for a chunk layer's blob computed from the plan alone, without reading any object:
-/// everything [`write_layer`] writes for a chunk is fixed by the object checksums (content,
-/// owner, mode, xattrs), their paths, the parent directories' dirmeta checksums, and the
-/// stream format; `compression` names the settings that turn the stream into the blob. A
-/// rebuild that finds a layer with the same key can reuse its blob without even hashing it.
-/// `None` for the commit layer, which is new with every commit anyway.
-pub fn layer_key(inv: &Inventory, layer: &LayerPlan, compression: &str) -> Option<String> {
+/// A name for a layer's blob computed from the plan alone, without reading any object:
+/// everything [`write_layer`] writes is fixed by the object checksums (content, owner, mode,
+/// xattrs), their paths, the parent directories' dirmeta checksums and the stream format —
+/// for the commit layer also by the commit (which fixes every dirtree and dirmeta) and its
+/// detached metadata (signatures can change without the commit) — and `compression` names
+/// the settings that turn the stream into the blob. A rebuild that finds a layer with the same
+/// key can reuse its blob without reading or hashing anything.
+pub fn layer_key(src: &Source, inv: &Inventory, layer: &LayerPlan, compression: &str) -> String {
     use sha2::{Digest, Sha256};
-    if layer.kind != LayerKind::Chunk {
-        return None;
-    }
     let mut h = Sha256::new();
     // Both change whenever the bytes for the same inputs may: the format constant by intent,
     // the version as a backstop.
@@ -106,6 +104,15 @@ pub fn layer_key(inv: &Inventory, layer: &LayerPlan, compression: &str) -> Optio
     h.update([0]);
     h.update(compression.as_bytes());
     h.update([0]);
+    if layer.kind == LayerKind::Commit {
+        h.update(b"commit\0");
+        h.update(src.commit.as_bytes());
+        h.update([0]);
+        if let Some(d) = &src.detached {
+            h.update(Sha256::digest(d.data()));
+        }
+        h.update([0]);
+    }
     for (path, meta) in parent_dirs(inv, &layer.objects) {
         h.update(b"d\0");
         h.update(path.as_bytes());
@@ -122,7 +129,7 @@ pub fn layer_key(inv: &Inventory, layer: &LayerPlan, compression: &str) -> Optio
             h.update([0]);
         }
     }
-    Some(format!("sha256:{}", hex::encode(h.finalize())))
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 fn io_err(what: &str, e: std::io::Error) -> EncapError {

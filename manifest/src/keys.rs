@@ -19,8 +19,9 @@ pub const LABEL_LINUX: &str = "ostree.linux";
 pub const LABEL_VERSION: &str = "org.opencontainers.image.version";
 /// Tag name in `index.json`, as skopeo and podman read `oci:DIR:TAG`.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// Layer annotation: a digest of everything a chunk layer's blob is made from (object
-/// checksums, paths, directory metadata, stream format, compression settings), computed from
+/// Layer annotation: a digest of everything a layer's blob is made from (object checksums,
+/// paths, directory metadata, stream format, compression settings, and for the commit layer
+/// the commit and its detached metadata), computed from
 /// the plan without reading objects, then a space and the uncompressed size. A rebuild (same
 /// directory or `--previous`) reuses a blob whose key matches without reading or hashing its
 /// objects (the size is kept so its report stays complete). Ours alone; others ignore it.
