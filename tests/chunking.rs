@@ -210,16 +210,12 @@ fn contentmeta_json_assigns_components() {
     let comps = components_of(&out, "cm");
     assert!(comps.contains(&"my-data".to_string()), "{comps:?}");
     std::fs::write(&cm, "{not json").unwrap();
-    let err = encap_err([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
+    let err = encap_err(job(
+        &fx.repo,
         FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--contentmeta",
-        cm.to_str().unwrap(),
-    ]);
+        &out,
+        &["--contentmeta", cm.to_str().unwrap()],
+    ));
     assert!(
         err.contains("contentmeta.json") && err.contains("invalid content-meta JSON"),
         "{err}"
@@ -400,29 +396,21 @@ fn previous_layout_is_read_from_label_annotations_archive_and_manifest() {
         digests.insert(name, s["layers"].clone());
     }
     assert_eq!(digests["dir"], digests["archive"]);
-    let err = encap_err([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
+    let err = encap_err(job(
+        &fx.repo,
         FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--previous",
-        "/nonexistent/img",
-    ]);
+        &out,
+        &["--previous", "/nonexistent/img"],
+    ));
     assert!(err.contains("--previous /nonexistent/img"), "{err}");
     // A garbage manifest file is an error, not a panic.
     std::fs::write(&mfile, "{\"layers\": 5}").unwrap();
-    let err = encap_err([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
+    let err = encap_err(job(
+        &fx.repo,
         FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--previous",
-        mfile.to_str().unwrap(),
-    ]);
+        &out,
+        &["--previous", mfile.to_str().unwrap()],
+    ));
     assert!(err.contains("not an OCI manifest"), "{err}");
 }
 

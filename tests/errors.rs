@@ -11,16 +11,7 @@ fn args<'a>(repo: &'a str, rev: &'a str, out: &'a str) -> Vec<&'a str> {
 
 /// A layout with a good image tagged `good`; returns the bytes of its index.json.
 fn good_layout(fx: &Fixture, out: &Path) -> Vec<u8> {
-    encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "good",
-    ]);
+    encap_ok(job(&fx.repo, FIXTURE_REF, out, &["--tag", "good"]));
     std::fs::read(out.join("index.json")).unwrap()
 }
 
@@ -324,16 +315,7 @@ fn verify_names_missing_tags_and_non_layouts() {
     let fx = Fixture::new("basic");
     let out = fx.path("out");
     good_layout(&fx, &out);
-    encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "other",
-    ]);
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "other"]));
     let err = encap_err([
         "verify",
         "--oci-dir",

@@ -27,23 +27,22 @@ fn push_keeps_our_digests_and_the_image_reads_back() {
     let out = fx.path("oci");
     let digestfile = fx.path("digest");
     let dest = reg.url("os/basic:1");
-    let s = json(&encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
+    let s = json(&encap_ok(job(
+        &fx.repo,
         FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "t",
-        "--json",
-        "--push",
-        &dest,
-        "--dest-tls-verify",
-        "false",
-        "--digestfile",
-        digestfile.to_str().unwrap(),
-    ]));
+        &out,
+        &[
+            "--tag",
+            "t",
+            "--json",
+            "--push",
+            &dest,
+            "--dest-tls-verify",
+            "false",
+            "--digestfile",
+            digestfile.to_str().unwrap(),
+        ],
+    )));
     let ours = s["manifest_digest"].as_str().unwrap();
     assert_eq!(s["pushed"]["digest"], ours);
     assert_eq!(std::fs::read_to_string(&digestfile).unwrap().trim(), ours);
@@ -111,16 +110,7 @@ fn authenticated_push_and_wrong_password() {
     let reg = Registry::start(Some(("builder", "s3cret-pass")));
     let fx = Fixture::new("basic");
     let out = fx.path("oci");
-    encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "t",
-    ]);
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
     let good = authfile(fx.dir.path(), reg.port, "builder", "s3cret-pass");
     let bad = authfile(fx.dir.path(), reg.port, "builder", "wrong-password-xyz");
     let src = format!("{}:t", out.display());
@@ -176,16 +166,7 @@ fn authenticated_push_and_wrong_password() {
 fn unreachable_registry_and_bad_destinations_fail_fast() {
     let fx = Fixture::new("basic");
     let out = fx.path("oci");
-    encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "t",
-    ]);
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
     let port = free_port();
     let dest = format!("docker://127.0.0.1:{port}/nobody/home:1");
     let start = Instant::now();
@@ -215,16 +196,7 @@ fn unreachable_registry_and_bad_destinations_fail_fast() {
     assert!(err.contains("names no transport"), "{err}");
     // --push checks the destination before doing the work.
     let fresh = fx.path("never");
-    let err = encap_err([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        fresh.to_str().unwrap(),
-        "--push",
-        "nowhere",
-    ]);
+    let err = encap_err(job(&fx.repo, FIXTURE_REF, &fresh, &["--push", "nowhere"]));
     assert!(err.contains("names no transport"), "{err}");
     assert!(!fresh.exists());
     let err = encap_err(["push", "--oci-dir", fx.repo.to_str().unwrap(), &dest]);

@@ -431,18 +431,12 @@ fn labels_annotations_and_config_follow_the_commit_and_options() {
         .unwrap();
     assert!(o.status.success());
     assert_eq!(image(&out2, "sde").1["created"], "1970-01-02T00:00:00Z");
-    encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
+    encap_ok(job(
+        &fx.repo,
         FIXTURE_REF,
-        "--oci-dir",
-        out2.to_str().unwrap(),
-        "--tag",
-        "cr",
-        "--created",
-        "2030-01-01T00:00:00+02:00",
-    ]);
+        &out2,
+        &["--tag", "cr", "--created", "2030-01-01T00:00:00+02:00"],
+    ));
     assert_eq!(image(&out2, "cr").1["created"], "2029-12-31T22:00:00Z");
 }
 
@@ -489,14 +483,7 @@ fn oci_archive_is_deterministic_and_readable_by_skopeo() {
     let a1 = fx.path("one.ociarchive");
     let a2 = fx.path("two.ociarchive");
     for a in [&a1, &a2] {
-        encap_ok([
-            "--repo",
-            fx.repo.to_str().unwrap(),
-            "--ref",
-            FIXTURE_REF,
-            "--oci-archive",
-            a.to_str().unwrap(),
-        ]);
+        encap_ok(job(&fx.repo, FIXTURE_REF, a, &[]));
     }
     assert_eq!(std::fs::read(&a1).unwrap(), std::fs::read(&a2).unwrap());
     let o =

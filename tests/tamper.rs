@@ -134,16 +134,7 @@ fn case() -> Case {
     let fx = Fixture::new("basic");
     let out = fx.path("oci");
     // Single layer: `rejects` edits layer 0 (chunk-layer rules are tested further down).
-    encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--max-layers",
-        "0",
-    ]);
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--max-layers", "0"]));
     encap_ok(["verify", "--oci-dir", out.to_str().unwrap()]);
     Case { fx, out }
 }
@@ -346,16 +337,7 @@ fn wrong_commit_label_and_bad_blob_and_diffid() {
 fn chunked_case() -> Case {
     let fx = Fixture::new("components");
     let out = fx.path("oci");
-    encap_ok([
-        "--repo",
-        fx.repo.to_str().unwrap(),
-        "--ref",
-        FIXTURE_REF,
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--max-layers",
-        "4",
-    ]);
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--max-layers", "4"]));
     encap_ok(["verify", "--oci-dir", out.to_str().unwrap()]);
     Case { fx, out }
 }

@@ -26,7 +26,6 @@ pub fn dirtree_entries(v: &glib::Variant) -> Option<ostree::TreeVariantType> {
     if v.type_().as_str() != "(a(say)a(sayay))" {
         return None;
     }
-    let bytes = |v: glib::Variant| v.fixed_array::<u8>().ok().map(<[u8]>::to_vec);
     let files_v = v.try_child_value(0)?;
     let dirs_v = v.try_child_value(1)?;
     let mut files = Vec::with_capacity(files_v.n_children());
@@ -55,13 +54,17 @@ pub fn xattr_entries(v: &glib::Variant) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     if v.type_().as_str() != "a(ayay)" {
         return None;
     }
-    let bytes = |v: glib::Variant| v.fixed_array::<u8>().ok().map(<[u8]>::to_vec);
     (0..v.n_children())
         .map(|i| {
             let e = v.try_child_value(i)?;
             Some((bytes(e.try_child_value(0)?)?, bytes(e.try_child_value(1)?)?))
         })
         .collect()
+}
+
+/// An `ay` child taken whole.
+fn bytes(v: glib::Variant) -> Option<Vec<u8>> {
+    v.fixed_array::<u8>().ok().map(<[u8]>::to_vec)
 }
 
 /// Lowercase hex sha256 of `data`.
