@@ -120,16 +120,7 @@ fn xattr_components_kernel_and_large_unowned_get_their_own_layers() {
 #[test]
 fn lossless_at_1_8_64_127_layers_with_a_verified_signature() {
     let fx = Fixture::new("full");
-    let (home, pubkey) = gpg_key(fx.dir.path(), "signer");
-    ostree(
-        &fx.repo,
-        [
-            "gpg-sign",
-            &format!("--gpg-homedir={}", home.display()),
-            &fx.commit,
-            &gpg_key_id(&home),
-        ],
-    );
+    let (pubkey, _) = fx.gpg_sign();
     let imp = fx.path("imp");
     ostree(&imp, ["init", "--mode=bare-user"]);
     ostree(

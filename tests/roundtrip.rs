@@ -153,17 +153,7 @@ fn every_compression_imports_and_verifies() {
 #[test]
 fn gpg_signed_commit_keeps_its_signature_through_import() {
     let fx = Fixture::new("basic");
-    let (home, pubkey) = gpg_key(fx.dir.path(), "signer");
-    let keyid = gpg_key_id(&home);
-    ostree(
-        &fx.repo,
-        [
-            "gpg-sign",
-            &format!("--gpg-homedir={}", home.display()),
-            &fx.commit,
-            &keyid,
-        ],
-    );
+    let (pubkey, keyid) = fx.gpg_sign();
     let out = fx.path("oci");
     encap_json(&fx.repo, FIXTURE_REF, &out, &["--tag", "signed"]);
 
@@ -638,16 +628,7 @@ fn umoci_unpack_matches_ostree_checkout() {
 #[test]
 fn import_writes_the_same_commit_into_any_repo_mode_and_re_exports_identically() {
     let fx = Fixture::new("full");
-    let (home, pubkey) = gpg_key(fx.dir.path(), "signer");
-    ostree(
-        &fx.repo,
-        [
-            "gpg-sign",
-            &format!("--gpg-homedir={}", home.display()),
-            &fx.commit,
-            &gpg_key_id(&home),
-        ],
-    );
+    let (pubkey, _) = fx.gpg_sign();
     let out = fx.path("oci");
     let first = encap_json(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]);
     for mode in ["archive", "bare-user", "bare"] {
@@ -787,17 +768,7 @@ fn re_signed_commit_gets_a_new_commit_layer() {
         again["layers"][0]["reused"], true,
         "same commit, same layer"
     );
-    let (home, pubkey) = gpg_key(fx.dir.path(), "signer");
-    let keyid = gpg_key_id(&home);
-    ostree(
-        &fx.repo,
-        [
-            "gpg-sign",
-            &format!("--gpg-homedir={}", home.display()),
-            &fx.commit,
-            &keyid,
-        ],
-    );
+    let (pubkey, _) = fx.gpg_sign();
     let signed = encap_json(&fx.repo, FIXTURE_REF, &out, &["--tag", "signed"]);
     assert_eq!(signed["layers"][0]["reused"], false, "{signed:#}");
     assert_ne!(signed["layers"][0]["digest"], before["layers"][0]["digest"]);

@@ -383,6 +383,23 @@ impl Fixture {
         r
     }
 
+    /// Make a GPG key named "signer" and sign the fixture commit with it (`ostree gpg-sign`);
+    /// returns (exported public keyring, key id).
+    pub fn gpg_sign(&self) -> (PathBuf, String) {
+        let (home, pubkey) = gpg_key(self.dir.path(), "signer");
+        let keyid = gpg_key_id(&home);
+        ostree(
+            &self.repo,
+            [
+                "gpg-sign",
+                &format!("--gpg-homedir={}", home.display()),
+                &self.commit,
+                &keyid,
+            ],
+        );
+        (pubkey, keyid)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
