@@ -158,6 +158,68 @@ fn corrupt_object_in_bare_user_repo_is_caught_and_nothing_is_written() {
     assert_layout_untouched(&out, &before);
 }
 
+/// Bare-user objects are read straight from their files (encapsulate/src/objread.rs): the
+/// owner and mode in `user.ostreemeta` are covered by the checksum check like the bytes, and
+/// an object the direct path cannot read gets libostree's error, naming the object.
+#[test]
+fn bare_user_direct_reads_check_metadata_and_report_missing_objects() {
+    let fx = Fixture::new("basic");
+    let repo = fx.repo_in_mode("bare-user");
+    let out = fx.path("out");
+    let before = good_layout(&fx, &out);
+    let (checksum, f) = object_file(&repo, &fx.commit, "/usr/lib/data.bin", "file");
+    let meta = std::process::Command::new("getfattr")
+        .args(["--only-values", "-n", "user.ostreemeta"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(meta.status.success(), "getfattr: {meta:?}");
+    let mut meta = meta.stdout;
+    assert!(meta.len() >= 12, "(uuua(ayay)) starts with three u32");
+    // Mode bits, big-endian: 0644 -> 0600. Content is untouched.
+    meta[11] &= !0o44;
+    let set = |value: &[u8]| {
+        let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
+        let st = std::process::Command::new("setfattr")
+            .args(["-n", "user.ostreemeta", "-v", &format!("0x{hex}")])
+            .arg(&f)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let pristine_meta = {
+        let mut m = meta.clone();
+        m[11] |= 0o44;
+        m
+    };
+    set(&meta);
+    let single = ["--tag", "bad", "--max-layers", "0"];
+    let err = encap_err(job(&repo, FIXTURE_REF, &out, &single));
+    assert!(err.contains(&checksum), "names the object: {err}");
+    assert!(err.contains("usr/lib/data.bin"), "names the path: {err}");
+    assert_layout_untouched(&out, &before);
+
+    // No metadata xattr at all: libostree's reading of the object fails too, and says so.
+    set(&pristine_meta);
+    let rm = std::process::Command::new("setfattr")
+        .args(["-x", "user.ostreemeta"])
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(rm.success());
+    let err = encap_err(job(&repo, FIXTURE_REF, &out, &single));
+    assert!(err.contains(&checksum), "names the object: {err}");
+    assert_layout_untouched(&out, &before);
+
+    std::fs::remove_file(&f).unwrap();
+    let err = encap_err(job(&repo, FIXTURE_REF, &out, &single));
+    assert!(
+        err.contains(&format!("content object {checksum}")) && err.contains("is missing"),
+        "{err}"
+    );
+    assert_layout_untouched(&out, &before);
+}
+
 #[test]
 fn corrupt_and_missing_objects_in_archive_repo() {
     let fx = Fixture::new("basic");

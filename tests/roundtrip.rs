@@ -68,6 +68,34 @@ fn full_fixture_round_trips_through_ostree_ext_from_every_repo_mode() {
     );
 }
 
+/// A bare-user repo whose objects live in its parent repo (`core.parent`): the direct reads
+/// find no file and fall back to libostree, which looks in the parent. Same image as from the
+/// parent itself.
+#[test]
+fn objects_in_a_parent_repo_are_found() {
+    let fx = Fixture::new("basic");
+    let parent = fx.repo_in_mode("bare-user");
+    let child = fx.path("child");
+    ostree(&child, ["init", "--mode=bare-user"]);
+    ostree(
+        &child,
+        ["config", "set", "core.parent", parent.to_str().unwrap()],
+    );
+    let from_parent = encap_json(&parent, &fx.commit, &fx.path("p"), &["--max-layers", "0"]);
+    let from_child = encap_json(&child, &fx.commit, &fx.path("c"), &["--max-layers", "0"]);
+    assert_eq!(
+        from_parent["manifest_digest"],
+        from_child["manifest_digest"]
+    );
+    assert!(
+        std::fs::read_dir(child.join("objects"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the child holds no objects of its own"
+    );
+}
+
 #[test]
 fn basic_fixture_from_bare_user_only_matches_archive_and_golden_digests() {
     let fx = Fixture::new("basic");

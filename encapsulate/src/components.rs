@@ -17,8 +17,6 @@
 use crate::source::{Inventory, Source, StructureEntry};
 use crate::{EncapError, ObjectKindName};
 use layering::ContentObject;
-use ostree::gio;
-use ostree::prelude::*;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -204,19 +202,15 @@ impl Source {
         let Some(checksum) = paths.get(path) else {
             return Ok(None);
         };
-        let (stream, info, _) = self
-            .repo
-            .load_file(checksum, gio::Cancellable::NONE)
-            .map_err(|e| self.object_error(ObjectKindName::File, checksum, path, &e))?;
-        if info.file_type() != gio::FileType::Regular || info.size() as u64 > limit {
-            return Ok(None);
-        }
-        let Some(stream) = stream else {
+        let obj = self.load_content(checksum, path)?;
+        let crate::objread::Body::Regular { size, mut reader } = obj.body else {
             return Ok(None);
         };
+        if size > limit {
+            return Ok(None);
+        }
         let mut data = Vec::new();
-        stream
-            .into_read()
+        reader
             .read_to_end(&mut data)
             .map_err(|e| EncapError::Corrupt {
                 kind: ObjectKindName::File,
@@ -239,22 +233,22 @@ impl Source {
         // One query per object gives both its size and its xattrs.
         let mut objects = Vec::with_capacity(inv.content.len());
         let mut by_xattr: BTreeMap<String, String> = BTreeMap::new();
-        for (c, paths) in &inv.content {
-            let shown = paths.first().map(String::as_str).unwrap_or("(sysroot)");
-            let (info, xattrs) = self
-                .repo
-                .query_file(c, gio::Cancellable::NONE)
-                .map_err(|e| self.object_error(ObjectKindName::File, c, shown, &e))?;
-            let size = if info.file_type() == gio::FileType::Regular {
-                info.size() as u64
-            } else {
-                0
-            };
+        let wanted: Vec<(&str, &str)> = inv
+            .content
+            .iter()
+            .map(|(c, paths)| {
+                let shown = paths.first().map(String::as_str).unwrap_or("(sysroot)");
+                (c.as_str(), shown)
+            })
+            .collect();
+        let stats = self.stat_contents(&wanted)?;
+        for (c, st) in inv.content.keys().zip(stats) {
             objects.push(ContentObject {
                 checksum: c.clone(),
-                size,
+                size: st.size,
             });
-            if opts.xattrs {
+            if opts.xattrs && !st.xattrs.is_empty() {
+                let xattrs = crate::checksum::variant_of(&st.xattrs, "a(ayay)");
                 let list = crate::checksum::xattr_entries(&xattrs).unwrap_or_default();
                 if let Some(v) = component_value(&list) {
                     by_xattr.insert(c.clone(), v);

@@ -6,12 +6,11 @@
 
 use crate::checksum::{content_header, ContentHasher, HashingReader};
 use crate::format::{self, ObjKind};
+use crate::objread::Body;
 use crate::source::{Inventory, Source, StructureEntry};
 use crate::tarwrite::{Owner, TarWriter};
 use crate::{EncapError, ObjectKindName};
 use layering::{LayerKind, LayerPlan};
-use ostree::gio;
-use ostree::prelude::*;
 use std::collections::BTreeSet;
 use std::io::{BufReader, Write};
 
@@ -284,22 +283,18 @@ impl<W: Write> LayerWriter<'_, W> {
                 reason: format!("content object {checksum} is not part of the commit"),
             })?;
         let shown_path = paths.first().map(String::as_str).unwrap_or("(sysroot)");
-        let (stream, info, xattrs) = self
-            .src
-            .repo
-            .load_file(checksum, gio::Cancellable::NONE)
-            .map_err(|e| {
-                self.src
-                    .object_error(ObjectKindName::File, checksum, shown_path, &e)
-            })?;
+        let obj = self.src.load_content(checksum, shown_path)?;
         let owner = Owner {
-            uid: info.attribute_uint32("unix::uid"),
-            gid: info.attribute_uint32("unix::gid"),
-            mode: info.attribute_uint32("unix::mode") & 0o7777,
+            uid: obj.uid,
+            gid: obj.gid,
+            mode: obj.mode & 0o7777,
         };
-        let full_mode = info.attribute_uint32("unix::mode");
-        let xattr_bytes = xattrs.data().to_vec();
-        let xattr_list = crate::checksum::xattr_entries(&xattrs).unwrap_or_default();
+        let xattrs = crate::checksum::variant_of(&obj.xattrs, "a(ayay)");
+        let xattr_list = if obj.xattrs.is_empty() {
+            Vec::new()
+        } else {
+            crate::checksum::xattr_entries(&xattrs).unwrap_or_default()
+        };
         let records = pax_xattrs(&xattr_list);
         let obj_path = format::object_path(ObjKind::File, checksum);
         let e = |e| io_err(&format!("writing object {checksum} ({shown_path})"), e);
@@ -308,23 +303,16 @@ impl<W: Write> LayerWriter<'_, W> {
             .file_bytes(
                 format::object_path(ObjKind::FileXattrsLink, checksum).as_bytes(),
                 Owner::root(format::DEFAULT_FILE_MODE),
-                &xattr_bytes,
+                &obj.xattrs,
             )
             .map_err(e)?;
         self.tar.pax(&records).map_err(e)?;
 
-        let (size, hasher) = match info.file_type() {
-            gio::FileType::Regular => {
-                let size = info.size() as u64;
-                let header = content_header(owner.uid, owner.gid, full_mode, "", &xattr_bytes);
+        let (size, hasher) = match obj.body {
+            Body::Regular { size, reader } => {
+                let header = content_header(obj.uid, obj.gid, obj.mode, "", &obj.xattrs);
                 let mut hasher = ContentHasher::new(&header);
-                let stream = stream.ok_or_else(|| EncapError::Corrupt {
-                    kind: ObjectKindName::File,
-                    checksum: checksum.into(),
-                    path: shown_path.into(),
-                    reason: "regular file without content stream".into(),
-                })?;
-                let reader = BufReader::with_capacity(format::COPY_BUFFER, stream.into_read());
+                let reader = BufReader::with_capacity(format::COPY_BUFFER, reader);
                 let mut reader = HashingReader::new(reader, &mut hasher);
                 self.tar
                     .file_from(obj_path.as_bytes(), owner, size, &mut reader)
@@ -337,32 +325,12 @@ impl<W: Write> LayerWriter<'_, W> {
                 self.stats.content_bytes += size;
                 (size, hasher)
             }
-            gio::FileType::SymbolicLink => {
-                let target = info.symlink_target().ok_or_else(|| EncapError::Corrupt {
-                    kind: ObjectKindName::File,
-                    checksum: checksum.into(),
-                    path: shown_path.into(),
-                    reason: "symlink without target".into(),
-                })?;
-                let target = target.to_str().ok_or_else(|| EncapError::Corrupt {
-                    kind: ObjectKindName::File,
-                    checksum: checksum.into(),
-                    path: shown_path.into(),
-                    reason: "symlink target is not UTF-8".into(),
-                })?;
-                let header = content_header(owner.uid, owner.gid, full_mode, target, &xattr_bytes);
+            Body::Symlink(target) => {
+                let header = content_header(obj.uid, obj.gid, obj.mode, &target, &obj.xattrs);
                 self.tar
                     .symlink(obj_path.as_bytes(), owner, target.as_bytes())
                     .map_err(e)?;
                 (0, ContentHasher::new(&header))
-            }
-            other => {
-                return Err(EncapError::Corrupt {
-                    kind: ObjectKindName::File,
-                    checksum: checksum.into(),
-                    path: shown_path.into(),
-                    reason: format!("unsupported content object type {other:?}"),
-                })
             }
         };
         let actual = hasher.finish();
@@ -376,7 +344,7 @@ impl<W: Write> LayerWriter<'_, W> {
         }
         self.stats.content_objects += 1;
 
-        let is_empty_file = info.file_type() == gio::FileType::Regular && size == 0;
+        let is_empty_file = (obj.mode & format::S_IFMT) == format::S_IFREG && size == 0;
         for path in paths {
             if is_empty_file {
                 // Importers and runtimes handle a plain empty file better than a link into

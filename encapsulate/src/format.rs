@@ -67,6 +67,19 @@ pub const MAX_XATTRS_SIZE: u64 = 1024 * 1024;
 /// part of each layer's key, and a stale key would make rebuilds reuse old-format blobs.
 pub const LAYER_STREAM_FORMAT: &str = "ostree-encap chunk v1";
 
+/// File type bits of a mode (`st_mode & S_IFMT`), as ostree records them in content objects.
+pub const S_IFMT: u32 = 0o170_000;
+/// Regular file type bits.
+pub const S_IFREG: u32 = 0o100_000;
+/// Symlink type bits.
+pub const S_IFLNK: u32 = 0o120_000;
+
+/// Below this many objects, stat them on one thread (thread start-up would cost more).
+pub const PARALLEL_STAT_MIN: usize = 2048;
+/// Most threads used to stat objects while planning: the work is syscalls on cached inodes,
+/// which stop scaling after a few cores.
+pub const STAT_THREADS: usize = 4;
+
 /// Read buffer for content objects: large enough that syscalls don't dominate.
 pub const COPY_BUFFER: usize = 128 * 1024;
 
@@ -120,8 +133,13 @@ impl ObjKind {
 
 /// `sysroot/ostree/repo/objects/<2 hex>/<62 hex>.<kind>`
 pub fn object_path(kind: ObjKind, checksum: &str) -> String {
+    format!("{OBJECTS_PREFIX}{}", loose_object_relpath(kind, checksum))
+}
+
+/// `<2 hex>/<62 hex>.<kind>`: where a repo's `objects/` directory keeps a loose object.
+pub fn loose_object_relpath(kind: ObjKind, checksum: &str) -> String {
     let (a, b) = checksum.split_at(2.min(checksum.len()));
-    format!("{OBJECTS_PREFIX}{a}/{b}.{}", kind.suffix())
+    format!("{a}/{b}.{}", kind.suffix())
 }
 
 /// Parse an object path back into (checksum, kind); `None` if it is not one.

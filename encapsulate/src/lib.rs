@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod components;
 pub mod export;
 pub mod format;
+mod objread;
 pub mod rpmdb;
 pub mod signature;
 pub mod source;

@@ -1,7 +1,8 @@
 //! Opening a repository, resolving the commit, and walking its tree into an [`Inventory`].
 //!
-//! Everything here goes through libostree, so every repo mode (archive, bare, bare-user,
-//! bare-user-only) reads the same way and yields the same objects.
+//! Metadata goes through libostree, so every repo mode (archive, bare, bare-user,
+//! bare-user-only) reads the same way and yields the same objects; content objects are read
+//! by [`crate::objread`], straight from the files where the mode allows.
 
 use crate::format::{self, is_checksum};
 use crate::{EncapError, ObjectKindName};
@@ -119,6 +120,8 @@ pub struct Source {
     pub(crate) commit: String,
     pub(crate) commit_variant: glib::Variant,
     pub(crate) detached: Option<glib::Variant>,
+    /// Direct reads of object files (bare-user, bare-user-only repos).
+    pub(crate) direct: Option<crate::objread::Direct>,
 }
 
 impl std::fmt::Debug for Source {
@@ -177,12 +180,14 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
             what: format!("reading detached metadata of {commit}"),
             reason: e.message().to_string(),
         })?;
+    let direct = crate::objread::Direct::for_repo(&repo, repo_path);
     Ok(Source {
         repo,
         repo_path: repo_path.to_owned(),
         commit,
         commit_variant,
         detached,
+        direct,
     })
 }
 
@@ -246,6 +251,7 @@ impl Source {
             commit: self.commit.clone(),
             commit_variant: self.commit_variant.clone(),
             detached: self.detached.clone(),
+            direct: self.direct.clone(),
         })
     }
 
@@ -342,24 +348,20 @@ impl Source {
     /// # Errors
     /// A content object that cannot be queried, named with its checksum.
     pub fn content_sizes(&self, inv: &Inventory) -> Result<Vec<ContentObject>, EncapError> {
-        inv.content
+        let objects: Vec<(&str, &str)> = inv
+            .content
             .iter()
-            .map(|(c, paths)| {
-                let (info, _) = self
-                    .repo
-                    .query_file(c, gio::Cancellable::NONE)
-                    .map_err(|e| self.object_error(ObjectKindName::File, c, first(paths), &e))?;
-                let size = if info.file_type() == gio::FileType::Regular {
-                    info.size() as u64
-                } else {
-                    0
-                };
-                Ok(ContentObject {
-                    checksum: c.clone(),
-                    size,
-                })
+            .map(|(c, paths)| (c.as_str(), first(paths)))
+            .collect();
+        let stats = self.stat_contents(&objects)?;
+        Ok(objects
+            .iter()
+            .zip(stats)
+            .map(|(&(c, _), st)| ContentObject {
+                checksum: c.to_string(),
+                size: st.size,
             })
-            .collect()
+            .collect())
     }
 
     pub(crate) fn object_error(

@@ -1,0 +1,356 @@
+//! Reading content objects: straight from the object files where the repo mode allows,
+//! through libostree everywhere else.
+//!
+//! In bare-user and bare-user-only repos a content object is a plain file,
+//! `objects/XX/REST.file`. Its bytes are the content (bare-user stores a symlink as a regular
+//! file holding the target); owner, mode and xattrs are either in the `user.ostreemeta` xattr
+//! (bare-user: the GVariant `(uuua(ayay))`, numbers big-endian) or implied (bare-user-only:
+//! root-owned, mode from the file, no xattrs, symlinks are real symlinks). Reading these
+//! directly skips libostree's per-object GFileInfo, GVariant and GInputStream work.
+//!
+//! Archive repos (compressed `.filez`), bare repos (real ownership and every xattr, read
+//! under libostree's own conventions) and any object the direct path cannot read (missing,
+//! stored in a parent repo, odd metadata) go through libostree, so what the caller sees — data
+//! or an error naming the object — is the same in every mode. Callers check whatever is read
+//! against the object checksum, so a mistake here cannot reach an image unnoticed.
+
+use crate::format::{self, ObjKind, S_IFLNK, S_IFMT, S_IFREG};
+use crate::source::Source;
+use crate::{EncapError, ObjectKindName};
+use ostree::gio;
+use ostree::prelude::*;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+/// The bare-user metadata xattr.
+const OSTREEMETA_XATTR: &str = "user.ostreemeta";
+/// `(uuua(ayay))`: three fixed u32, then the xattr array running to the end.
+const OSTREEMETA_FIXED: usize = 12;
+/// Longest symlink target read from a bare-user object file (Linux's PATH_MAX).
+const MAX_SYMLINK_TARGET: u64 = 4096;
+
+/// A content object's metadata and a way to its bytes.
+pub(crate) struct FileObject {
+    pub uid: u32,
+    pub gid: u32,
+    /// Full mode, file type bits included.
+    pub mode: u32,
+    /// Serialized `a(ayay)`, exactly as the checksum covers it.
+    pub xattrs: Vec<u8>,
+    pub body: Body,
+}
+
+pub(crate) enum Body {
+    Regular { size: u64, reader: Box<dyn Read> },
+    Symlink(String),
+}
+
+/// What planning needs of an object: its payload size (0 for symlinks) and xattrs.
+pub(crate) struct ObjectStat {
+    pub size: u64,
+    pub xattrs: Vec<u8>,
+}
+
+/// The repo modes whose objects are read as files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirectMode {
+    BareUser,
+    BareUserOnly,
+}
+
+/// Direct access to a bare-user(-only) repo's object files.
+#[derive(Debug, Clone)]
+pub(crate) struct Direct {
+    objects: PathBuf,
+    mode: DirectMode,
+}
+
+impl Direct {
+    /// Direct access for `repo` if its mode allows it.
+    pub(crate) fn for_repo(repo: &ostree::Repo, repo_path: &std::path::Path) -> Option<Direct> {
+        let mode = match repo.mode() {
+            ostree::RepoMode::BareUser => DirectMode::BareUser,
+            ostree::RepoMode::BareUserOnly => DirectMode::BareUserOnly,
+            _ => return None,
+        };
+        Some(Direct {
+            objects: repo_path.join("objects"),
+            mode,
+        })
+    }
+
+    fn path(&self, checksum: &str) -> PathBuf {
+        self.objects
+            .join(format::loose_object_relpath(ObjKind::File, checksum))
+    }
+
+    fn load(&self, checksum: &str) -> io::Result<FileObject> {
+        let path = self.path(checksum);
+        match self.mode {
+            DirectMode::BareUser => {
+                let mut file = File::open(&path)?;
+                let (uid, gid, mode, xattrs) = ostreemeta(&file)?;
+                let size = file.metadata()?.len();
+                let body = match mode & S_IFMT {
+                    S_IFREG => Body::Regular {
+                        size,
+                        reader: Box::new(file),
+                    },
+                    S_IFLNK if size <= MAX_SYMLINK_TARGET => {
+                        let mut target = Vec::new();
+                        file.read_to_end(&mut target)?;
+                        Body::Symlink(symlink_target(target)?)
+                    }
+                    _ => return Err(invalid("not a regular file or symlink")),
+                };
+                Ok(FileObject {
+                    uid,
+                    gid,
+                    mode,
+                    xattrs,
+                    body,
+                })
+            }
+            DirectMode::BareUserOnly => {
+                let md = std::fs::symlink_metadata(&path)?;
+                let body = if md.file_type().is_symlink() {
+                    let target = std::fs::read_link(&path)?;
+                    let target = target
+                        .into_os_string()
+                        .into_string()
+                        .map_err(|_| invalid("symlink target is not UTF-8"))?;
+                    Body::Symlink(target)
+                } else if md.file_type().is_file() {
+                    let file = File::open(&path)?;
+                    Body::Regular {
+                        size: file.metadata()?.len(),
+                        reader: Box::new(file),
+                    }
+                } else {
+                    return Err(invalid("not a regular file or symlink"));
+                };
+                Ok(FileObject {
+                    uid: 0,
+                    gid: 0,
+                    mode: md.mode(),
+                    xattrs: EMPTY_XATTRS.to_vec(),
+                    body,
+                })
+            }
+        }
+    }
+
+    fn stat(&self, checksum: &str) -> io::Result<ObjectStat> {
+        let path = self.path(checksum);
+        match self.mode {
+            DirectMode::BareUser => {
+                let file = File::open(&path)?;
+                let (_, _, mode, xattrs) = ostreemeta(&file)?;
+                let size = match mode & S_IFMT {
+                    S_IFREG => file.metadata()?.len(),
+                    S_IFLNK => 0,
+                    _ => return Err(invalid("not a regular file or symlink")),
+                };
+                Ok(ObjectStat { size, xattrs })
+            }
+            DirectMode::BareUserOnly => {
+                let md = std::fs::symlink_metadata(&path)?;
+                let size = if md.file_type().is_file() {
+                    md.len()
+                } else if md.file_type().is_symlink() {
+                    0
+                } else {
+                    return Err(invalid("not a regular file or symlink"));
+                };
+                Ok(ObjectStat {
+                    size,
+                    xattrs: EMPTY_XATTRS.to_vec(),
+                })
+            }
+        }
+    }
+}
+
+/// An empty `a(ayay)` serializes to no bytes.
+const EMPTY_XATTRS: &[u8] = &[];
+
+/// uid, gid, mode and serialized xattrs from a bare-user object's `user.ostreemeta`.
+fn ostreemeta(file: &File) -> io::Result<(u32, u32, u32, Vec<u8>)> {
+    use xattr::FileExt;
+    let meta = file
+        .get_xattr(OSTREEMETA_XATTR)?
+        .ok_or_else(|| invalid("no user.ostreemeta xattr"))?;
+    parse_ostreemeta(&meta)
+}
+
+fn parse_ostreemeta(meta: &[u8]) -> io::Result<(u32, u32, u32, Vec<u8>)> {
+    if meta.len() < OSTREEMETA_FIXED {
+        return Err(invalid("user.ostreemeta is too short"));
+    }
+    let be = |i: usize| u32::from_be_bytes([meta[i], meta[i + 1], meta[i + 2], meta[i + 3]]);
+    Ok((be(0), be(4), be(8), meta[OSTREEMETA_FIXED..].to_vec()))
+}
+
+/// libostree writes a bare-user symlink's target NUL-terminated and reads it back as a C
+/// string: the target ends at the first NUL.
+fn symlink_target(mut data: Vec<u8>) -> io::Result<String> {
+    if let Some(nul) = data.iter().position(|&b| b == 0) {
+        data.truncate(nul);
+    }
+    String::from_utf8(data).map_err(|_| invalid("symlink target is not UTF-8"))
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+impl Source {
+    /// Open content object `checksum` (`path` names it in errors).
+    pub(crate) fn load_content(
+        &self,
+        checksum: &str,
+        path: &str,
+    ) -> Result<FileObject, EncapError> {
+        if let Some(obj) = self.direct.as_ref().and_then(|d| d.load(checksum).ok()) {
+            return Ok(obj);
+        }
+        let corrupt = |reason: &str| EncapError::Corrupt {
+            kind: ObjectKindName::File,
+            checksum: checksum.into(),
+            path: path.into(),
+            reason: reason.into(),
+        };
+        let (stream, info, xattrs) = self
+            .repo
+            .load_file(checksum, gio::Cancellable::NONE)
+            .map_err(|e| self.object_error(ObjectKindName::File, checksum, path, &e))?;
+        let body = match info.file_type() {
+            gio::FileType::Regular => Body::Regular {
+                size: info.size() as u64,
+                reader: Box::new(
+                    stream
+                        .ok_or_else(|| corrupt("regular file without content stream"))?
+                        .into_read(),
+                ),
+            },
+            gio::FileType::SymbolicLink => Body::Symlink(
+                info.symlink_target()
+                    .ok_or_else(|| corrupt("symlink without target"))?
+                    .to_str()
+                    .ok_or_else(|| corrupt("symlink target is not UTF-8"))?
+                    .to_string(),
+            ),
+            other => {
+                return Err(corrupt(&format!(
+                    "unsupported content object type {other:?}"
+                )))
+            }
+        };
+        Ok(FileObject {
+            uid: info.attribute_uint32("unix::uid"),
+            gid: info.attribute_uint32("unix::gid"),
+            mode: info.attribute_uint32("unix::mode"),
+            xattrs: xattrs.data().to_vec(),
+            body,
+        })
+    }
+
+    /// [`Source::stat_content`] of every `(checksum, path)`, in order. Direct stats run on a
+    /// few threads (on trees of many small files planning is mostly these syscalls); whatever
+    /// they cannot read goes through libostree here, on this thread, since a libostree repo
+    /// handle must not be shared between threads.
+    pub(crate) fn stat_contents(
+        &self,
+        objects: &[(&str, &str)],
+    ) -> Result<Vec<ObjectStat>, EncapError> {
+        let mut direct: Vec<Option<ObjectStat>> = match &self.direct {
+            Some(d) if objects.len() >= format::PARALLEL_STAT_MIN => {
+                let threads = std::thread::available_parallelism()
+                    .map_or(1, usize::from)
+                    .min(format::STAT_THREADS);
+                let per = objects.len().div_ceil(threads);
+                std::thread::scope(|s| {
+                    let workers: Vec<_> = objects
+                        .chunks(per)
+                        .map(|part| {
+                            s.spawn(move || {
+                                part.iter().map(|(c, _)| d.stat(c).ok()).collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    workers
+                        .into_iter()
+                        .flat_map(|w| w.join().unwrap_or_default())
+                        .collect()
+                })
+            }
+            Some(d) => objects.iter().map(|(c, _)| d.stat(c).ok()).collect(),
+            None => Vec::new(),
+        };
+        // A panicked worker leaves its part empty: those objects take the libostree path.
+        direct.resize_with(objects.len(), || None);
+        objects
+            .iter()
+            .zip(direct)
+            .map(|(&(c, path), st)| match st {
+                Some(st) => Ok(st),
+                None => self.stat_content(c, path),
+            })
+            .collect()
+    }
+
+    /// Size and xattrs of content object `checksum` (`path` names it in errors).
+    pub(crate) fn stat_content(
+        &self,
+        checksum: &str,
+        path: &str,
+    ) -> Result<ObjectStat, EncapError> {
+        if let Some(st) = self.direct.as_ref().and_then(|d| d.stat(checksum).ok()) {
+            return Ok(st);
+        }
+        let (info, xattrs) = self
+            .repo
+            .query_file(checksum, gio::Cancellable::NONE)
+            .map_err(|e| self.object_error(ObjectKindName::File, checksum, path, &e))?;
+        let size = if info.file_type() == gio::FileType::Regular {
+            info.size() as u64
+        } else {
+            0
+        };
+        Ok(ObjectStat {
+            size,
+            xattrs: xattrs.data().to_vec(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ostreemeta_is_big_endian_with_xattrs_after_the_numbers() {
+        let mut meta = vec![0, 0, 3, 232, 0, 0, 0, 5, 0, 0, 0o241, 0xa4];
+        meta.extend_from_slice(b"user.a\0\0v\x07\x02");
+        let (uid, gid, mode, xattrs) = parse_ostreemeta(&meta).expect("parses");
+        assert_eq!((uid, gid, mode), (1000, 5, 0o120_644));
+        assert_eq!(xattrs, b"user.a\0\0v\x07\x02");
+    }
+
+    #[test]
+    fn bare_user_symlink_targets_end_at_the_nul() {
+        assert_eq!(
+            symlink_target(b"/usr/a\0".to_vec()).expect("utf-8"),
+            "/usr/a"
+        );
+        assert_eq!(symlink_target(b"rel/b".to_vec()).expect("utf-8"), "rel/b");
+        assert!(symlink_target(vec![0xff, 0]).is_err());
+    }
+
+    #[test]
+    fn short_ostreemeta_is_an_error() {
+        assert!(parse_ostreemeta(&[0; 11]).is_err());
+    }
+}
