@@ -10,6 +10,20 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `println!` for results. Rust ignores SIGPIPE, so `println!` panics when the reader has gone
+/// (`ostree-encap ... | head -1`); here that ends the process quietly with the status a
+/// SIGPIPE death gives in shells (128 + 13), like other Unix tools.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            return Err(anyhow::Error::from(e).context("writing to standard output"));
+        }
+    }};
+}
+
 const AFTER_HELP: &str = "\
 Examples:
   Encapsulate a branch into an OCI layout directory, tagged:
@@ -527,14 +541,14 @@ fn run_encapsulate(a: EncapArgs) -> Result<()> {
         if let Some((dest, digest)) = &pushed {
             v["pushed"] = serde_json::json!({"destination": dest, "digest": digest});
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("commit   {}", summary.commit);
-        println!("image    {src}");
-        println!("manifest {}", summary.manifest_digest);
-        println!("config   {}", summary.config_digest);
+        out!("commit   {}", summary.commit);
+        out!("image    {src}");
+        out!("manifest {}", summary.manifest_digest);
+        out!("config   {}", summary.config_digest);
         for (i, l) in summary.layers.iter().enumerate() {
-            println!(
+            out!(
                 "layer {i}  {}  {} bytes ({} uncompressed, {} objects{})",
                 l.digest,
                 l.size,
@@ -544,7 +558,7 @@ fn run_encapsulate(a: EncapArgs) -> Result<()> {
             );
         }
         if let Some((dest, digest)) = &pushed {
-            println!("pushed   {dest} ({digest})");
+            out!("pushed   {dest} ({digest})");
         }
     }
     Ok(())
@@ -572,12 +586,12 @@ fn run_push(p: PushCmdArgs) -> Result<()> {
     };
     let digest = manifest::skopeo::copy(&src, &p.dest, &p.push.options())?;
     if p.json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({"source": src, "destination": p.dest, "digest": digest})
         );
     } else {
-        println!("pushed {src} to {} ({digest})", p.dest);
+        out!("pushed {src} to {} ({digest})", p.dest);
     }
     Ok(())
 }
@@ -593,10 +607,10 @@ fn run_verify(v: VerifyArgs) -> Result<()> {
     };
     let report = ostree_encap::verify(&oci, &req)?;
     if v.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("OK: commit {}", report.commit);
-        println!(
+        out!("OK: commit {}", report.commit);
+        out!(
             "  manifest {}, {} layer(s), {} content + {} metadata objects, {} paths",
             report.manifest_digest,
             report.layers,
@@ -605,9 +619,9 @@ fn run_verify(v: VerifyArgs) -> Result<()> {
             report.paths
         );
         if let Some(s) = &report.signature {
-            println!("  signature: {s}");
+            out!("  signature: {s}");
         } else if report.has_detached_metadata {
-            println!("  detached metadata present (pass --gpg-keyring or --ed25519-key to check signatures)");
+            out!("  detached metadata present (pass --gpg-keyring or --ed25519-key to check signatures)");
         }
     }
     Ok(())
@@ -616,16 +630,16 @@ fn run_verify(v: VerifyArgs) -> Result<()> {
 fn run_diff(d: DiffArgs) -> Result<()> {
     let r = ostree_encap::diff(&d.old, &d.new)?;
     if d.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        out!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
     for l in &r.layers {
         let what = if l.reused { "reused" } else { "NEW   " };
         let comps = l.components.as_deref().unwrap_or("(commit layer)");
         let comps = manifest::spec::truncate_to(comps.to_string(), 60);
-        println!("{what} {:>12}  {}  {comps}", l.size, &l.digest[..19]);
+        out!("{what} {:>12}  {}  {comps}", l.size, &l.digest[..19]);
     }
-    println!(
+    out!(
         "download {} of {} bytes ({} new layer(s)); {:.1}% of the image reused",
         r.download_bytes,
         r.total_bytes,
@@ -669,12 +683,14 @@ fn run_import(i: ImportArgs) -> Result<()> {
     let (oci, _tmp) = ostree_encap::open_layout(&i.image.target()?)?;
     let r = ostree_encap::import(&oci, i.image.tag.as_deref(), &i.repo, i.branch.as_deref())?;
     if i.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        out!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        println!("imported commit {} into {}", r.commit, i.repo.display());
-        println!(
+        out!("imported commit {} into {}", r.commit, i.repo.display());
+        out!(
             "  {} content + {} metadata objects, {} paths checked",
-            r.content_objects, r.metadata_objects, r.paths
+            r.content_objects,
+            r.metadata_objects,
+            r.paths
         );
     }
     Ok(())

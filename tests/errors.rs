@@ -405,3 +405,36 @@ fn verify_names_missing_tags_and_non_layouts() {
     ]);
     assert!(err.contains("/nonexistent"), "{err}");
 }
+
+/// Rust ignores SIGPIPE, so a bare `println!` panics when the reader has gone
+/// (`ostree-encap ... | head -1`). The result lines treat that as the reader's choice.
+#[test]
+fn closed_stdout_ends_quietly_not_with_a_panic() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("out");
+    let mut child = encap_command()
+        .args(job(&fx.repo, FIXTURE_REF, &out, &[]))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before anything is printed.
+    drop(child.stdout.take());
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        result.status.code(),
+        Some(141),
+        "128 + SIGPIPE, like other tools: {stderr}"
+    );
+    // The image was complete before its summary was printed.
+    encap_ok([
+        "verify",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--repo",
+        fx.repo.to_str().unwrap(),
+    ]);
+}

@@ -56,15 +56,21 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    encap_command()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running ostree-encap")
+}
+
+/// The `ostree-encap` binary under test, with no `SOURCE_DATE_EPOCH` from the environment.
+pub fn encap_command() -> Command {
     let bin = option_env!("CARGO_BIN_EXE_ostree-encap")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/debug/ostree-encap"));
-    Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("running ostree-encap")
+    let mut c = Command::new(bin);
+    c.env_remove("SOURCE_DATE_EPOCH");
+    c
 }
 
 /// The main job's arguments as tests write them: `--repo REPO --ref REV`, then `--oci-dir OUT`
