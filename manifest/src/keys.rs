@@ -106,6 +106,10 @@ pub const GZIP_LEVEL: i32 = 6;
 pub const GZIP_BLOCK: usize = 1024 * 1024;
 /// zstd level: zstd's default; ~4x faster than gzip -6 with smaller output.
 pub const ZSTD_LEVEL: i32 = 3;
+/// A layer blob is fdatasynced in the background every this many bytes, so that the fsync
+/// that makes it durable only writes the tail (see `syncbehind`). 32 MiB: a few syncs per
+/// big layer, none for the many small ones.
+pub const SYNC_BEHIND: u64 = 32 * 1024 * 1024;
 /// Buffer between compressor and blob file.
 pub const BLOB_BUFFER: usize = 256 * 1024;
 /// Longest `created_by` history text; long component lists are cut (UIs show one line).

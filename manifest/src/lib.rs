@@ -16,5 +16,6 @@ pub mod ocidir;
 pub mod pgz;
 pub mod skopeo;
 pub mod spec;
+mod syncbehind;
 
 pub use ocidir::{Compression, OciDir, OciError, WrittenLayer};

@@ -228,7 +228,10 @@ impl OciDir {
         let threads = threads.max(1);
         let tmp =
             cap_tempfile::TempFile::new(&self.blobs).map_err(io_err("creating layer temp file"))?;
-        let sink = HashWriter::new(BufWriter::with_capacity(keys::BLOB_BUFFER, tmp));
+        let sink = HashWriter::new(BufWriter::with_capacity(
+            keys::BLOB_BUFFER,
+            crate::syncbehind::SyncBehind::new(tmp),
+        ));
         let enc = match compression {
             Compression::Gzip => Encoder::Gzip(
                 crate::pgz::ParallelGz::new(sink, keys::GZIP_LEVEL, threads)
@@ -555,7 +558,7 @@ impl<W: Write> Write for HashWriter<W> {
     }
 }
 
-type BlobSink<'a> = HashWriter<BufWriter<cap_tempfile::TempFile<'a>>>;
+type BlobSink<'a> = HashWriter<BufWriter<crate::syncbehind::SyncBehind<'a>>>;
 
 enum Encoder<'a> {
     Gzip(crate::pgz::ParallelGz<BlobSink<'a>>),
@@ -623,7 +626,9 @@ impl LayerWriter<'_> {
         } = sink;
         let tmp = inner
             .into_inner()
-            .map_err(|e| io_err("flushing layer blob")(e.into_error()))?;
+            .map_err(|e| io_err("flushing layer blob")(e.into_error()))?
+            .finish()
+            .map_err(io_err("syncing layer blob"))?;
         let hex = hex::encode(hasher.finalize());
         tmp.as_file()
             .sync_all()
