@@ -396,8 +396,14 @@ impl OciDir {
         })
     }
 
-    /// Make the blob `desc` of `src` present here too (a verified copy; nothing to do when it
-    /// already is). Used to reuse a previous build's layers kept in another layout.
+    /// Make the blob `desc` of `src` present here too, after checking its digest and size;
+    /// nothing to do when it already is. Used to reuse a previous build's layers kept in
+    /// another layout.
+    ///
+    /// On the same filesystem the blob is hard-linked, not copied: blobs are immutable once
+    /// named by their digest (every writer, this one included, makes a new file and renames
+    /// it into place), so one inode can serve both layouts, and a link costs neither a copy
+    /// nor its writeback. Across filesystems it is copied.
     ///
     /// # Errors
     /// A missing or corrupt source blob (digest or size mismatch), I/O errors.
@@ -409,6 +415,20 @@ impl OciDir {
             digest: desc.digest.clone(),
             reason: "not a sha256 digest".into(),
         })?;
+        let mut reader = src.open_blob(desc)?;
+        io::copy(&mut reader, &mut io::sink()).map_err(|e| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            reason: format!("reading it in the previous image: {e}"),
+        })?;
+        if src.blobs.hard_link(hex, &self.blobs, hex).is_ok() {
+            // Cheap when the source was synced already (ours are); needed when it was not
+            // (an unpacked archive).
+            self.blobs
+                .open(hex)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(format!("syncing linked blob {hex}")))?;
+            return sync_dir(&self.blobs).map_err(io_err("syncing blobs directory"));
+        }
         let mut reader = src.open_blob(desc)?;
         let mut tmp =
             cap_tempfile::TempFile::new(&self.blobs).map_err(io_err("creating blob temp file"))?;
