@@ -6,6 +6,23 @@
 //! into which layer, [`manifest`] writes the OCI layout. The binary only parses arguments and
 //! renders results.
 
+/// `println!` for results, used by both binaries. Rust ignores SIGPIPE, so `println!` panics
+/// when the reader has gone (`ostree-encap ... | head -1`); this ends the process quietly with
+/// the status a SIGPIPE death gives in shells (128 + 13), like other Unix tools. Other write
+/// errors are returned from the calling function, which must return `anyhow::Result`.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            return Err(anyhow::Error::from(e).context("writing to standard output"));
+        }
+    }};
+}
+
 use anyhow::{bail, Context, Result};
 use cap_std::fs::Dir;
 use encapsulate::components::ComponentOptions;

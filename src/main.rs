@@ -5,24 +5,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use manifest::spec::ImageOptions;
 use manifest::Compression;
+use ostree_encap::out;
 use ostree_encap::{EncapsulateRequest, Progress, Target, VerifyRequest};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// `println!` for results. Rust ignores SIGPIPE, so `println!` panics when the reader has gone
-/// (`ostree-encap ... | head -1`); here that ends the process quietly with the status a
-/// SIGPIPE death gives in shells (128 + 13), like other Unix tools.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(141);
-            }
-            return Err(anyhow::Error::from(e).context("writing to standard output"));
-        }
-    }};
-}
 
 const AFTER_HELP: &str = "\
 Examples:

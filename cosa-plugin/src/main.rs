@@ -87,7 +87,7 @@ fn run(a: Args) -> Result<()> {
     let file_name = format!("{name}-{buildid}-container.{arch}.ociarchive");
     let artifact = dir.join(&file_name);
     if artifact.exists() && !a.force {
-        println!("{file_name} already exists; skipping (use --force to rebuild)");
+        ostree_encap::out!("{file_name} already exists; skipping (use --force to rebuild)");
         return Ok(());
     }
     let repo = work.root.join("tmp/repo");
@@ -185,7 +185,7 @@ fn run(a: Args) -> Result<()> {
         serde_json::json!({"path": file_name, "sha256": sha256, "size": size, "skip-compression": true}),
         &check,
     )?;
-    println!(
+    ostree_encap::out!(
         "wrote {file_name}: {} layers, manifest {}{}",
         summary.layers.len(),
         summary.manifest_digest,
