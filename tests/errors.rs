@@ -220,6 +220,34 @@ fn bare_user_direct_reads_check_metadata_and_report_missing_objects() {
     assert_layout_untouched(&out, &before);
 }
 
+/// Archive objects are read without libostree: a damaged header or a damaged deflate stream
+/// in a big (streamed) object is still an error naming the object, and nothing is written.
+#[test]
+fn damaged_archive_objects_are_named() {
+    let fx = Fixture::new("basic");
+    let tree = fx.tree.clone();
+    std::fs::write(tree.join("usr/lib/big.bin"), pseudo_random("big", 6 << 20)).unwrap();
+    let commit = fx.commit_tree(&tree, "big", "2025-03-02T00:00:00Z");
+    let out = fx.path("out");
+    let (checksum, f) = object_file(&fx.repo, &commit, "/usr/lib/big.bin", "filez");
+    let pristine = std::fs::read(&f).unwrap();
+    for (what, damage) in [("deflate stream", pristine.len() / 2), ("header length", 0)] {
+        let mut data = pristine.clone();
+        data[damage] ^= 0x5a;
+        std::fs::write(&f, &data).unwrap();
+        let err = encap_err(job(&fx.repo, &commit, &out, &["--max-layers", "0"]));
+        assert!(err.contains(&checksum), "{what}: names the object: {err}");
+        assert!(
+            err.contains("usr/lib/big.bin"),
+            "{what}: names the path: {err}"
+        );
+        assert!(
+            !out.exists(),
+            "{what}: a new output dir must be removed on failure"
+        );
+    }
+}
+
 #[test]
 fn corrupt_and_missing_objects_in_archive_repo() {
     let fx = Fixture::new("basic");

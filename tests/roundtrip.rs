@@ -68,6 +68,23 @@ fn full_fixture_round_trips_through_ostree_ext_from_every_repo_mode() {
     );
 }
 
+/// Archive objects are read without libostree (encapsulate/src/objread.rs): small ones inflated
+/// whole, big ones streamed. Both give what libostree gives from a bare-user copy.
+#[test]
+fn archive_objects_small_and_big_match_bare_user() {
+    let fx = Fixture::new("basic");
+    let tree = fx.tree.clone();
+    // Beyond INFLATE_WHOLE_MAX (4 MiB): streamed; and a compressible one under it.
+    std::fs::write(tree.join("usr/lib/big.bin"), pseudo_random("big", 6 << 20)).unwrap();
+    std::fs::write(tree.join("usr/lib/text.txt"), "ostree ".repeat(50_000)).unwrap();
+    let commit = fx.commit_tree(&tree, "big and small", "2025-03-02T00:00:00Z");
+    let bare_user = fx.repo_in_mode("bare-user");
+    let a = encap_json(&fx.repo, &commit, &fx.path("a"), &["--max-layers", "0"]);
+    let b = encap_json(&bare_user, &commit, &fx.path("b"), &["--max-layers", "0"]);
+    assert_eq!(a["manifest_digest"], b["manifest_digest"]);
+    assert_eq!(a["commit"], commit.as_str());
+}
+
 /// A bare-user repo whose objects live in its parent repo (`core.parent`): the direct reads
 /// find no file and fall back to libostree, which looks in the parent. Same image as from the
 /// parent itself.

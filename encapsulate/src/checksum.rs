@@ -148,7 +148,6 @@ impl<R: Read> Read for HashingReader<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use glib::prelude::*;
 
     #[test]
     fn fast_decoders_agree_with_glib() {

@@ -74,6 +74,14 @@ pub const S_IFREG: u32 = 0o100_000;
 /// Symlink type bits.
 pub const S_IFLNK: u32 = 0o120_000;
 
+/// Archive-repo content objects whose content is at most this big are inflated in one call
+/// (libdeflate, whole buffers: several times zlib's speed); bigger ones are streamed, so
+/// memory stays bounded whatever the tree holds.
+pub const INFLATE_WHOLE_MAX: u64 = 4 * 1024 * 1024;
+/// Longest archive-object header accepted: uid, gid, mode, symlink target and xattrs; a
+/// length beyond this means a damaged file, not a real header.
+pub const MAX_ARCHIVE_HEADER: usize = 1024 * 1024;
+
 /// Below this many objects, stat them on one thread (thread start-up would cost more).
 pub const PARALLEL_STAT_MIN: usize = 2048;
 /// Most threads used to stat objects while planning: the work is syscalls on cached inodes,
@@ -133,14 +141,20 @@ impl ObjKind {
 
 /// `sysroot/ostree/repo/objects/<2 hex>/<62 hex>.<kind>`
 pub fn object_path(kind: ObjKind, checksum: &str) -> String {
-    format!("{OBJECTS_PREFIX}{}", loose_object_relpath(kind, checksum))
+    format!(
+        "{OBJECTS_PREFIX}{}",
+        loose_object_relpath(checksum, kind.suffix())
+    )
 }
 
-/// `<2 hex>/<62 hex>.<kind>`: where a repo's `objects/` directory keeps a loose object.
-pub fn loose_object_relpath(kind: ObjKind, checksum: &str) -> String {
+/// `<2 hex>/<62 hex>.<suffix>`: where a repo's `objects/` directory keeps a loose object.
+pub fn loose_object_relpath(checksum: &str, suffix: &str) -> String {
     let (a, b) = checksum.split_at(2.min(checksum.len()));
-    format!("{a}/{b}.{}", kind.suffix())
+    format!("{a}/{b}.{suffix}")
 }
+
+/// Suffix of a content object in an archive repo: header, then the content as raw deflate.
+pub const ARCHIVE_CONTENT_SUFFIX: &str = "filez";
 
 /// Parse an object path back into (checksum, kind); `None` if it is not one.
 pub fn parse_object_path(path: &str) -> Option<(String, ObjKind)> {
