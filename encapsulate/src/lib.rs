@@ -2,7 +2,8 @@
 //!
 //! - [`source`]: open a repo of any mode, resolve a ref, walk the tree into an [`Inventory`].
 //! - [`export`]: write a planned layer ([`layering::LayerPlan`]) as a tar stream, recomputing
-//!   every object checksum on the way.
+//!   every object checksum on the way. Content objects are read by `objread`: straight from
+//!   the files of bare-user, bare-user-only and archive repos, through libostree otherwise.
 //! - [`verify`]: read such tar streams back the way an importer does and check everything.
 //! - [`signature`]: check GPG (through libostree) and ed25519 signatures of a commit.
 //! - [`format`]: the names, paths and limits of the format, shared by writer and verifier.

@@ -66,7 +66,7 @@ pub(crate) enum DirectMode {
     Archive,
 }
 
-/// Direct access to a bare-user(-only) repo's object files.
+/// Direct access to the object files of a bare-user, bare-user-only or archive repo.
 #[derive(Debug, Clone)]
 pub(crate) struct Direct {
     objects: PathBuf,
