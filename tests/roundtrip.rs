@@ -13,10 +13,10 @@ use std::process::Command;
 /// purpose, update these and say why in the commit: every client would re-download.
 const BASIC_COMMIT: &str = "2499446d76c86c58c792367ee07c00d8627bba1eb04cef9194c2d676fdd8b3ae";
 const BASIC_MANIFEST: &str =
-    "sha256:2ad8ad677da41ebd0416d2ebe36a09f7a23a4b8cb8572e6760165c05842e23c7";
+    "sha256:c80336c1c6421591afc18d6ad4a56ca4b391d23ae093fe18a972d41779fa4d82";
 /// The same commit as a single-layer image (`--max-layers 0`).
 const BASIC_MANIFEST_SINGLE: &str =
-    "sha256:74803e44d074a684314eb0fd0ec65178cddd1ba7e695206b841a9a9d84d5953f";
+    "sha256:b532d8a8fdd3c47bfd6ba6c2e612fd343868829522330a2ff07d1278263445d4";
 
 fn encap_json(repo: &Path, rev: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = job(repo, rev, out, &["--json"]);

@@ -65,7 +65,7 @@ pub const MAX_XATTRS_SIZE: u64 = 1024 * 1024;
 /// Version of the chunk layer tar stream as [`crate::export::write_layer`] writes it. Bump it
 /// whenever the same plan would give different bytes (entry order, headers, padding): it is
 /// part of each layer's key, and a stale key would make rebuilds reuse old-format blobs.
-pub const LAYER_STREAM_FORMAT: &str = "ostree-encap chunk v1";
+pub const LAYER_STREAM_FORMAT: &str = "ostree-encap chunk v2 (objects in path order)";
 
 /// File type bits of a mode (`st_mode & S_IFMT`), as ostree records them in content objects.
 pub const S_IFMT: u32 = 0o170_000;

@@ -2,7 +2,7 @@
 //!
 //! [`StreamVerifier`] takes the decompressed layers in image order and checks, without a
 //! repository: entry order (commit first, detached metadata second, xattrs right before each
-//! content object, content objects ascending), object names, every object's recomputed
+//! content object, content objects in path order: `export::stream_order`), object names, every object's recomputed
 //! checksum, that chunk layers carry no metadata and no object twice, and finally that the
 //! commit's tree is complete and every tree path in the stream (hardlink, empty file,
 //! directory) matches the tree.
@@ -96,8 +96,38 @@ struct LayerState {
     objects_seen: usize,
     xattr_blobs: HashMap<String, Vec<u8>>,
     pending_xattrs: Option<(String, Vec<u8>)>,
-    last_content: Option<String>,
+    /// The last content object whose first path has not been seen yet: its order key is
+    /// (that path, checksum), or ("", checksum) if another object comes first (content kept
+    /// only under a top-level `sysroot`, which has no paths in the stream).
+    awaiting_path: Option<String>,
+    /// Order key of the previous content object of this layer.
+    last_key: Option<(String, String)>,
     written_here: HashSet<String>,
+}
+
+impl LayerState {
+    /// The object awaiting its first path gets `path` as its order key, which must come
+    /// after the previous object's.
+    fn order(&mut self, path: &str) -> Result<(), VerifyError> {
+        let Some(checksum) = self.awaiting_path.take() else {
+            return Ok(());
+        };
+        let key = (path.to_string(), checksum);
+        if let Some(last) = &self.last_key {
+            if *last >= key {
+                return Err(err(
+                    self.layer,
+                    &format::object_path(ObjKind::File, &key.1),
+                    &format!(
+                        "content objects are not in path order: first path {:?} after {:?} ({})",
+                        key.0, last.0, last.1
+                    ),
+                ));
+            }
+        }
+        self.last_key = Some(key);
+        Ok(())
+    }
 }
 
 impl StreamVerifier {
@@ -132,7 +162,8 @@ impl StreamVerifier {
             objects_seen: 0,
             xattr_blobs: HashMap::new(),
             pending_xattrs: None,
-            last_content: None,
+            awaiting_path: None,
+            last_key: None,
             written_here: HashSet::new(),
         };
         let mut first = true;
@@ -160,6 +191,7 @@ impl StreamVerifier {
             first = false;
             self.entry(&mut st, entry, path)?;
         }
+        st.order("")?;
         if let Some((c, _)) = st.pending_xattrs {
             return Err(err(
                 layer,
@@ -232,6 +264,7 @@ impl StreamVerifier {
                 if !st.written_here.contains(&c) {
                     return Err(err(layer, &clean, &format!("hardlink to content object {c}, which this layer has not written before it")));
                 }
+                st.order(&clean)?;
                 if self
                     .paths
                     .insert(clean.clone(), PathEntry::Link(c))
@@ -244,6 +277,7 @@ impl StreamVerifier {
                 if header.size().unwrap_or(1) != 0 {
                     return Err(err(layer, &clean, "non-empty regular file outside the repo (content must be a hardlink to its object)"));
                 }
+                st.order(&clean)?;
                 if self
                     .paths
                     .insert(clean.clone(), PathEntry::EmptyFile(owner))
@@ -401,11 +435,8 @@ impl StreamVerifier {
                 if self.content.contains_key(&checksum) {
                     return Err(e("content object appears twice in the image"));
                 }
-                if let Some(last) = &st.last_content {
-                    if *last >= checksum {
-                        return Err(e("content objects are not in ascending checksum order"));
-                    }
-                }
+                // The previous object had no path in the stream: it sorts by "" alone.
+                st.order("")?;
                 check_pax_xattrs(entry, &xattrs).map_err(|r| e(&r))?;
                 let mut empty = false;
                 let actual = match ty {
@@ -471,7 +502,7 @@ impl StreamVerifier {
                         "content does not match its name: it hashes to {actual}"
                     )));
                 }
-                st.last_content = Some(checksum.clone());
+                st.awaiting_path = Some(checksum.clone());
                 st.written_here.insert(checksum.clone());
                 let mode_bits = if ty == tar::EntryType::Symlink {
                     S_IFLNK | 0o777
