@@ -7,20 +7,37 @@
 //! renders results.
 
 /// `println!` for results, used by both binaries. Rust ignores SIGPIPE, so `println!` panics
-/// when the reader has gone (`ostree-encap ... | head -1`); this ends the process quietly with
-/// the status a SIGPIPE death gives in shells (128 + 13), like other Unix tools. Other write
-/// errors are returned from the calling function, which must return `anyhow::Result`.
+/// when the reader has gone (`ostree-encap ... | head -1`); this returns [`StdoutClosed`]
+/// instead, which `main` turns into a quiet exit with the status a SIGPIPE death gives in
+/// shells, like other Unix tools — after the stack unwinds, so temporary directories (an
+/// unpacked `--previous` archive) are still removed. Other write errors are returned as they
+/// are. The calling function must return `anyhow::Result`.
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(141);
+                return Err(anyhow::Error::new($crate::StdoutClosed));
             }
             return Err(anyhow::Error::from(e).context("writing to standard output"));
         }
     }};
+}
+
+/// Standard output was closed by its reader: not an error to report, the process just ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct StdoutClosed;
+
+impl StdoutClosed {
+    /// The exit status for a closed output: 128 + SIGPIPE, what shells show for other tools.
+    pub const EXIT_STATUS: u8 = 141;
+
+    /// Whether `e` is (or wraps) a closed standard output.
+    pub fn is(e: &anyhow::Error) -> bool {
+        e.downcast_ref::<StdoutClosed>().is_some()
+    }
 }
 
 use anyhow::{bail, Context, Result};

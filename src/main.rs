@@ -299,6 +299,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if ostree_encap::StdoutClosed::is(&e) => {
+            ExitCode::from(ostree_encap::StdoutClosed::EXIT_STATUS)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

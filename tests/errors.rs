@@ -435,13 +435,24 @@ fn verify_names_missing_tags_and_non_layouts() {
 }
 
 /// Rust ignores SIGPIPE, so a bare `println!` panics when the reader has gone
-/// (`ostree-encap ... | head -1`). The result lines treat that as the reader's choice.
+/// (`ostree-encap ... | head -1`). The result lines treat that as the reader's choice, and the
+/// process still cleans up: the temp dir an archive `--previous` was unpacked into is gone.
 #[test]
 fn closed_stdout_ends_quietly_not_with_a_panic() {
     let fx = Fixture::new("basic");
+    let previous = fx.path("previous.ociarchive");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &previous, &[]));
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     let out = fx.path("out");
     let mut child = encap_command()
-        .args(job(&fx.repo, FIXTURE_REF, &out, &[]))
+        .args(job(
+            &fx.repo,
+            FIXTURE_REF,
+            &out,
+            &["--previous", previous.to_str().unwrap()],
+        ))
+        .env("TMPDIR", &tmp)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -452,11 +463,14 @@ fn closed_stdout_ends_quietly_not_with_a_panic() {
     let result = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("error"), "nothing to report: {stderr}");
     assert_eq!(
         result.status.code(),
         Some(141),
         "128 + SIGPIPE, like other tools: {stderr}"
     );
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "temp files left behind: {left:?}");
     // The image was complete before its summary was printed.
     encap_ok([
         "verify",
