@@ -755,6 +755,51 @@ fn previous_image_blobs_are_copied_not_recompressed() {
     encap_ok(["verify", "--oci-dir", out.to_str().unwrap(), "--tag", "b"]);
 }
 
+/// Across filesystems a previous blob cannot be hard-linked: it is copied, still checked, and
+/// the image is the same. (`/dev/shm` is a mount of its own, so another device.)
+#[test]
+fn previous_on_another_filesystem_is_copied() {
+    use std::os::unix::fs::MetadataExt;
+    let shm = Path::new("/dev/shm");
+    assert!(
+        shm.is_dir(),
+        "this test needs /dev/shm as a second filesystem"
+    );
+    let fx = Fixture::new("components");
+    let elsewhere = tempfile::tempdir_in(shm).unwrap();
+    let old = elsewhere.path().join("old");
+    encap_to(&fx.repo, FIXTURE_REF, &old, "a", &[]);
+    let tree = fx.tree.clone();
+    std::fs::write(tree.join("usr/lib/beta/b1"), pseudo_random("v2", 40_000)).unwrap();
+    let c2 = fx.commit_tree(&tree, "beta changed", "2025-03-02T00:00:00Z");
+    let fresh = encap_to(&fx.repo, &c2, &fx.path("fresh"), "b", &[]);
+    let out = fx.path("new");
+    let prev = format!("{}:a", old.display());
+    let s = encap_to(&fx.repo, &c2, &out, "b", &["--previous", &prev]);
+    assert_eq!(s["manifest_digest"], fresh["manifest_digest"]);
+    let blob = |dir: &Path, l: &serde_json::Value| {
+        let d = l["digest"].as_str().unwrap();
+        std::fs::metadata(dir.join("blobs/sha256").join(&d[7..])).unwrap()
+    };
+    let reused: Vec<_> = s["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["reused"] == true)
+        .collect();
+    assert!(reused.len() > 2, "{s:#}");
+    for l in reused {
+        let (here, there) = (blob(&out, l), blob(&old, l));
+        assert_ne!(
+            here.dev(),
+            there.dev(),
+            "the two layouts are on different filesystems"
+        );
+        assert_eq!(here.len(), there.len());
+    }
+    encap_ok(["verify", "--oci-dir", out.to_str().unwrap(), "--tag", "b"]);
+}
+
 /// With `--previous` and no layer budget left, a new component joins a previous layer that
 /// changes anyway (found by comparing layer keys), instead of forcing a merge of layers that
 /// would otherwise be reused.
