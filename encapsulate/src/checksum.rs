@@ -62,6 +62,16 @@ pub fn xattr_entries(v: &glib::Variant) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         .collect()
 }
 
+/// The (name, value) pairs of serialized `a(ayay)` bytes, as content objects carry them;
+/// empty for bytes that do not decode. Objects without xattrs (nearly all) serialize to no
+/// bytes and skip glib altogether: this runs once per object on the export path.
+pub fn xattr_entries_of(data: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if data.is_empty() {
+        return Vec::new();
+    }
+    xattr_entries(&variant_of(data, "a(ayay)")).unwrap_or_default()
+}
+
 /// An `ay` child taken whole.
 fn bytes(v: glib::Variant) -> Option<Vec<u8>> {
     v.fixed_array::<u8>().ok().map(<[u8]>::to_vec)
@@ -167,8 +177,11 @@ mod tests {
             (b"user.component\0".to_vec(), b"foo".to_vec()),
             (b"security.selinux\0".to_vec(), Vec::new()),
         ];
+        let serialized = xattrs.to_variant().data().to_vec();
+        assert_eq!(xattr_entries_of(&serialized), xattrs);
         assert_eq!(xattr_entries(&xattrs.to_variant()), Some(xattrs));
         assert_eq!(xattr_entries(&variant_of(&[], "a(ayay)")), Some(Vec::new()));
+        assert_eq!(xattr_entries_of(&[]), Vec::new());
         // Wrong types are refused, not misread.
         assert_eq!(dirtree_entries(&"x".to_variant()), None);
         assert_eq!(xattr_entries(&v), None);

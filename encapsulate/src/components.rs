@@ -247,9 +247,8 @@ impl Source {
                 checksum: c.clone(),
                 size: st.size,
             });
-            if opts.xattrs && !st.xattrs.is_empty() {
-                let xattrs = crate::checksum::variant_of(&st.xattrs, "a(ayay)");
-                let list = crate::checksum::xattr_entries(&xattrs).unwrap_or_default();
+            if opts.xattrs {
+                let list = crate::checksum::xattr_entries_of(&st.xattrs);
                 if let Some(v) = component_value(&list) {
                     by_xattr.insert(c.clone(), v);
                 }

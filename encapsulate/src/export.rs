@@ -312,12 +312,7 @@ impl<W: Write> LayerWriter<'_, W> {
             gid: obj.gid,
             mode: obj.mode & 0o7777,
         };
-        let xattrs = crate::checksum::variant_of(&obj.xattrs, "a(ayay)");
-        let xattr_list = if obj.xattrs.is_empty() {
-            Vec::new()
-        } else {
-            crate::checksum::xattr_entries(&xattrs).unwrap_or_default()
-        };
+        let xattr_list = crate::checksum::xattr_entries_of(&obj.xattrs);
         let records = pax_xattrs(&xattr_list);
         let obj_path = format::object_path(ObjKind::File, checksum);
         let e = |e| io_err(&format!("writing object {checksum} ({shown_path})"), e);

@@ -371,10 +371,10 @@ impl Source {
         })
     }
 
-    /// [`Source::stat_content`] of every `(checksum, path)`, in order. Direct stats run on a
-    /// few threads (on trees of many small files planning is mostly these syscalls); whatever
-    /// they cannot read goes through libostree here, on this thread, since a libostree repo
-    /// handle must not be shared between threads.
+    /// Size and xattrs of every content object `(checksum, path)`, in order (`path` names it
+    /// in errors). Direct stats run on a few threads (on trees of many small files planning is
+    /// mostly these syscalls); whatever they cannot read goes through libostree here, on this
+    /// thread, since a libostree repo handle must not be shared between threads.
     pub(crate) fn stat_contents(
         &self,
         objects: &[(&str, &str)],
@@ -410,20 +410,14 @@ impl Source {
             .zip(direct)
             .map(|(&(c, path), st)| match st {
                 Some(st) => Ok(st),
-                None => self.stat_content(c, path),
+                None => self.stat_libostree(c, path),
             })
             .collect()
     }
 
-    /// Size and xattrs of content object `checksum` (`path` names it in errors).
-    pub(crate) fn stat_content(
-        &self,
-        checksum: &str,
-        path: &str,
-    ) -> Result<ObjectStat, EncapError> {
-        if let Some(st) = self.direct.as_ref().and_then(|d| d.stat(checksum).ok()) {
-            return Ok(st);
-        }
+    /// Size and xattrs of content object `checksum` through libostree, for what the direct
+    /// path could not read (`path` names the object in errors).
+    fn stat_libostree(&self, checksum: &str, path: &str) -> Result<ObjectStat, EncapError> {
         let (info, xattrs) = self
             .repo
             .query_file(checksum, gio::Cancellable::NONE)

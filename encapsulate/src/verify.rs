@@ -864,8 +864,7 @@ fn check_hash(data: &[u8], checksum: &str) -> Result<(), String> {
 
 /// The PAX xattrs of a content object must equal its xattrs blob minus `security.selinux`.
 fn check_pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>, blob: &[u8]) -> Result<(), String> {
-    let v = variant_of(blob, "a(ayay)");
-    let list = crate::checksum::xattr_entries(&v).unwrap_or_default();
+    let list = crate::checksum::xattr_entries_of(blob);
     let want: BTreeMap<Vec<u8>, Vec<u8>> = list
         .into_iter()
         .map(|(k, val)| (trim_nul(&k).to_vec(), val))
