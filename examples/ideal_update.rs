@@ -40,10 +40,10 @@ fn main() -> Result<()> {
         components: vec!["changed".into()],
     };
     // The same compressor and level as real layers, so the ratio compares like with like.
-    let gz = manifest::pgz::ParallelGz::new(Count(0), manifest::keys::GZIP_LEVEL, 2)?;
+    let gz = manifest::pgz::ParallelGz::new(Count(0), manifest::keys::GZIP_LEVEL, 2, None)?;
     let (gz, stats) =
         encapsulate::write_layer(&new_src, &new_inv, &layer, gz, &mut |_| {}).context("writing")?;
     let count = gz.finish()?;
-    println!("{} {} {}", changed.len(), stats.content_bytes, count.0);
+    println!("{} {} {}", changed.len(), stats.content_bytes, count.sink.0);
     Ok(())
 }

@@ -130,6 +130,9 @@ pub struct LayerSummary {
     pub components: Vec<String>,
     /// Whether an existing blob with the same content was reused instead of compressing again.
     pub reused: bool,
+    /// For a new gzip layer: uncompressed bytes whose compressed blocks were taken from an
+    /// earlier blob instead of compressed again (the whole layer when `reused`).
+    pub reused_block_bytes: u64,
 }
 
 /// Result of an encapsulation.
@@ -280,6 +283,16 @@ pub fn encapsulate_into(
         }
         previous_oci.is_some_and(|p| out.copy_blob_from(p, &f.descriptor).is_ok())
     };
+    // Compressed blocks of the known gzip layers, for new layers that share some content with
+    // them; loaded on first use, so a rebuild that reuses whole layers reads no index.
+    let block_source = std::sync::OnceLock::new();
+    let reuse = || {
+        (req.compression == Compression::Gzip).then(|| {
+            block_source
+                .get_or_init(|| std::sync::Arc::new(known.block_source(out, previous_oci)))
+                .clone()
+        })
+    };
     let layer_keys: Vec<String> = plan
         .layers
         .iter()
@@ -308,6 +321,7 @@ pub fn encapsulate_into(
                     descriptor: found.descriptor.clone(),
                     diff_id: diff_id.clone(),
                     uncompressed_size: *size,
+                    reused_bytes: *size,
                 };
                 let stats = encapsulate::LayerStats {
                     content_objects: plan.layers[i].objects.len() as u64,
@@ -317,7 +331,7 @@ pub fn encapsulate_into(
                 return Ok((written, stats, true));
             }
         }
-        let writer = out.layer_writer(req.compression, cores)?;
+        let writer = out.layer_writer(req.compression, cores, reuse())?;
         let (writer, stats) =
             encapsulate::write_layer(src, &inventory, &plan.layers[i], writer, &mut |b| {
                 if let Ok(mut p) = progress.lock() {
@@ -411,6 +425,7 @@ pub fn encapsulate_into(
             content_objects: stats.content_objects,
             components: layer.components.clone(),
             reused,
+            reused_block_bytes: written.reused_bytes,
         });
         records.push(LayerRecord {
             descriptor,
@@ -707,6 +722,30 @@ impl KnownLayers {
 
     fn get(&self, key: &(String, String)) -> Option<&(Found, String, u64)> {
         self.0.get(key)
+    }
+
+    /// The compressed blocks of every known gzip layer that has a block index.
+    fn block_source(
+        &self,
+        out: &OciDir,
+        previous: Option<&OciDir>,
+    ) -> manifest::blocks::ReuseSource {
+        let mut src = manifest::blocks::ReuseSource::new();
+        let mut seen = std::collections::HashSet::new();
+        for (found, _, _) in self.0.values() {
+            if !seen.insert(found.descriptor.digest.clone()) {
+                continue;
+            }
+            let layout = if found.from_previous {
+                previous
+            } else {
+                Some(out)
+            };
+            if let Some((blob, entries)) = layout.and_then(|l| l.block_index(&found.descriptor)) {
+                src.add(blob, &entries);
+            }
+        }
+        src
     }
 }
 

@@ -544,7 +544,13 @@ fn run_encapsulate(a: EncapArgs) -> Result<()> {
                 l.size,
                 l.uncompressed_size,
                 l.content_objects,
-                if l.reused { ", reused" } else { "" }
+                if l.reused {
+                    ", reused".to_string()
+                } else if l.reused_block_bytes > 0 {
+                    format!(", {} bytes of blocks reused", l.reused_block_bytes)
+                } else {
+                    String::new()
+                }
             );
         }
         if let Some((dest, digest)) = &pushed {

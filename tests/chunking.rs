@@ -472,6 +472,119 @@ fn rebuild_reuses_unchanged_layers_without_changing_bytes() {
         .all(|l| l["reused"] == false));
 }
 
+/// A changed layer is not compressed from scratch: blocks of it that the previous build had
+/// (same dir or `--previous`) are copied from the old blob, found through the block index
+/// kept beside the blobs. The bytes are those of a fresh build; a damaged index changes
+/// nothing but the time; archives leave the index out.
+#[test]
+fn changed_layer_reuses_unchanged_blocks_without_changing_bytes() {
+    let fx = Fixture::new("basic");
+    let tree = fx.path("tree");
+    let dir = tree.join("usr/share/many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..40 {
+        std::fs::write(
+            dir.join(format!("f{i:02}")),
+            pseudo_random(&format!("file {i}"), 50_000),
+        )
+        .unwrap();
+    }
+    let c1 = fx.commit_tree(&tree, "many", "2025-01-01T00:00:00Z");
+    std::fs::write(dir.join("f20"), pseudo_random("file 20 v2", 50_000)).unwrap();
+    let c2 = fx.commit_tree(&tree, "one changed", "2025-01-02T00:00:00Z");
+    let single = ["--max-layers", "0"];
+    let out = fx.path("oci");
+    let first = encap_to(&fx.repo, &c1, &out, "a", &single);
+    // Single-layer images: the one layer holds the commit and all content.
+    let last = |v: &serde_json::Value| v["layers"].as_array().unwrap().last().unwrap().clone();
+    let first_content = last(&first);
+    assert_eq!(first_content["reused_block_bytes"], 0);
+    // The index of each gzip blob is kept beside the blobs, named by its digest.
+    let hex = &first_content["digest"].as_str().unwrap()[7..];
+    let index = out.join("ostree-encap-blocks").join(hex);
+    let text = std::fs::read_to_string(&index).unwrap();
+    assert!(text.lines().count() > 20, "{text}");
+
+    let fresh = encap_to(&fx.repo, &c2, &fx.path("fresh"), "b", &single);
+    let again = encap_to(&fx.repo, &c2, &out, "b", &single);
+    assert_eq!(again["manifest_digest"], fresh["manifest_digest"]);
+    let content = last(&again);
+    assert_eq!(content["reused"], false);
+    let total = content["uncompressed_size"].as_u64().unwrap();
+    let reused = content["reused_block_bytes"].as_u64().unwrap();
+    // One file of 40 changed: all but the blocks around it come from the old blob.
+    assert!(reused > total * 8 / 10, "{reused} of {total}");
+    assert!(reused < total, "{reused} of {total}");
+    encap_ok(["verify", "--oci-dir", out.to_str().unwrap(), "--tag", "b"]);
+
+    // --previous from another directory: its index is used (and copied along with any
+    // reused blob).
+    let prev = format!("{}:a", out.display());
+    let via_prev = encap_to(
+        &fx.repo,
+        &c2,
+        &fx.path("via-prev"),
+        "b",
+        &["--max-layers", "0", "--previous", &prev],
+    );
+    assert_eq!(via_prev["manifest_digest"], fresh["manifest_digest"]);
+    assert!(last(&via_prev)["reused_block_bytes"].as_u64().unwrap() > total * 8 / 10);
+
+    // An index that points at the wrong bytes: every block fails its check, nothing reused,
+    // same bytes.
+    let lines: Vec<&str> = text.lines().collect();
+    let (head, rest) = lines.split_at(3);
+    let (entries, end) = rest.split_at(rest.len() - 1);
+    let mut shuffled: Vec<String> = entries.iter().map(|l| l.to_string()).collect();
+    // Keep offsets and lengths in order (so the index parses) but give each entry the CRC and
+    // length of its neighbour.
+    let keys: Vec<(String, String)> = entries
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[0].to_string(), f[1].to_string())
+        })
+        .collect();
+    for (i, l) in shuffled.iter_mut().enumerate() {
+        let f: Vec<&str> = l.split(' ').collect();
+        let (crc, len) = &keys[(i + 1) % keys.len()];
+        *l = format!("{crc} {len} {} {} {}", f[2], f[3], f[4]);
+    }
+    let lying = [head.join("\n"), shuffled.join("\n"), end.join("\n")].join("\n") + "\n";
+    std::fs::write(&index, lying).unwrap();
+    let lied_to = encap_to(
+        &fx.repo,
+        &c2,
+        &fx.path("lied-to"),
+        "b",
+        &["--max-layers", "0", "--previous", &prev],
+    );
+    assert_eq!(lied_to["manifest_digest"], fresh["manifest_digest"]);
+    assert_eq!(last(&lied_to)["reused_block_bytes"], 0, "{lied_to:#}");
+    // Garbage: ignored.
+    std::fs::write(&index, "not an index").unwrap();
+    let garbage = encap_to(
+        &fx.repo,
+        &c2,
+        &fx.path("garbage"),
+        "b",
+        &["--max-layers", "0", "--previous", &prev],
+    );
+    assert_eq!(garbage["manifest_digest"], fresh["manifest_digest"]);
+
+    // oci-archive output holds the OCI layout only.
+    let archive = fx.path("c2.ociarchive");
+    encap_ok(job(&fx.repo, &c2, &archive, &["--max-layers", "0"]));
+    let listing = Command::new("tar")
+        .arg("tf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("index.json"), "{listing}");
+    assert!(!listing.contains("ostree-encap-blocks"), "{listing}");
+}
+
 /// Build rpms with rpmbuild and install them into `root` with an sqlite rpmdb at
 /// usr/lib/sysimage/rpm, the way Fedora-style composes leave it.
 fn install_rpms(work: &Path, root: &Path, foo_version: &str, bar_version: &str) {

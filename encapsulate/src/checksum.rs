@@ -168,7 +168,7 @@ mod tests {
         let v = tree.to_variant();
         assert_eq!(dirtree_entries(&v), Some(tree));
         // Through serialized bytes too, as objects are read.
-        let again = variant_of(&v.data().to_vec(), "(a(say)a(sayay))");
+        let again = variant_of(v.data(), "(a(say)a(sayay))");
         assert_eq!(
             dirtree_entries(&again),
             again.get::<ostree::TreeVariantType>()

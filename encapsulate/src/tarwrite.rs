@@ -258,7 +258,10 @@ fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 mod tests {
     use super::*;
 
-    fn read_back(data: &[u8]) -> Vec<(tar::EntryType, Vec<u8>, Option<Vec<u8>>, Vec<u8>)> {
+    /// Type, path, link target and content of each entry.
+    type Entry = (tar::EntryType, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+
+    fn read_back(data: &[u8]) -> Vec<Entry> {
         let mut ar = tar::Archive::new(data);
         ar.entries()
             .unwrap()

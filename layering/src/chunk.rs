@@ -362,7 +362,7 @@ mod tests {
         Component {
             name: name.into(),
             size,
-            volatile: fnv1a(name) % 3 == 0,
+            volatile: fnv1a(name).is_multiple_of(3),
             objects: (0..n)
                 .map(|i| {
                     format!(

@@ -62,6 +62,12 @@ pub(crate) fn unfinalize(stream: &mut Vec<u8>) -> Result<()> {
 
 /// Bit positions of the final block's header and of the end of the stream.
 fn find_final_block(data: &[u8]) -> Result<(usize, usize)> {
+    find_final_block_by(data, walk_symbols)
+}
+
+type Walker = fn(&mut Bits<'_>, &Table, &Table) -> Result<()>;
+
+fn find_final_block_by(data: &[u8], walk_symbols: Walker) -> Result<(usize, usize)> {
     let mut bits = Bits::new(data);
     let fixed = fixed_tables()?;
     loop {
@@ -90,24 +96,75 @@ fn find_final_block(data: &[u8]) -> Result<(usize, usize)> {
     }
 }
 
+/// Skip one block's symbols up to its end-of-block code.
+///
+/// While 8 bytes remain, the bit buffer is topped up to 56 bits once per symbol, which covers
+/// the longest symbol (code 15 + extra 5 + distance code 15 + extra 13 = 48 bits), so the loop
+/// needs no bounds checks. Each table entry says how many bits its symbol takes with its extra
+/// bits (`Table::skip`), and the distance is skipped by multiplying with the match flag rather
+/// than branching on it: whether a symbol is a literal or a match is what a branch predictor
+/// cannot guess, and guessing wrong was most of the walk's time. End of block, long codes and
+/// anything invalid go through the checked decoder, as do the last bytes.
 fn walk_symbols(bits: &mut Bits<'_>, lit: &Table, dist: &Table) -> Result<()> {
-    loop {
-        let sym = lit.decode(bits)?;
-        match sym {
-            0..=255 => {}
-            256 => return Ok(()),
-            257..=285 => {
-                bits.take(u32::from(LENGTH_EXTRA[usize::from(sym - 257)]))?;
-                let d = dist.decode(bits)?;
-                let extra = DIST_EXTRA
-                    .get(usize::from(d))
-                    .ok_or(WalkError("distance code"))?;
-                bits.take(u32::from(*extra))?;
+    let (lit_mask, dist_mask) = (lit.mask(), dist.mask());
+    while bits.next + 8 <= bits.data.len() {
+        bits.refill();
+        let e = lit.skip[(bits.buf & lit_mask) as usize];
+        if e & SKIP_SPECIAL != 0 {
+            if step_checked(bits, lit, dist)? {
+                return Ok(());
             }
-            _ => return Err(WalkError("length code")),
+            continue;
         }
+        bits.skip_unchecked(u32::from(e & SKIP_BITS));
+        let d = dist.skip[(bits.buf & dist_mask) as usize];
+        // A match whose distance code needs the checked decoder.
+        if e & d & SKIP_MATCH != 0 {
+            step_distance_checked(bits, dist)?;
+            continue;
+        }
+        bits.skip_unchecked(u32::from(d & SKIP_BITS) * u32::from((e & SKIP_MATCH) >> 6));
+    }
+    walk_symbols_checked(bits, lit, dist)
+}
+
+fn walk_symbols_checked(bits: &mut Bits<'_>, lit: &Table, dist: &Table) -> Result<()> {
+    while !step_checked(bits, lit, dist)? {}
+    Ok(())
+}
+
+/// Skip one symbol with every read checked; true at the end of the block.
+fn step_checked(bits: &mut Bits<'_>, lit: &Table, dist: &Table) -> Result<bool> {
+    let sym = lit.decode(bits)?;
+    match sym {
+        0..=255 => Ok(false),
+        256 => Ok(true),
+        257..=285 => {
+            bits.take(u32::from(LENGTH_EXTRA[usize::from(sym - 257)]))?;
+            step_distance_checked(bits, dist)?;
+            Ok(false)
+        }
+        _ => Err(WalkError("length code")),
     }
 }
+
+fn step_distance_checked(bits: &mut Bits<'_>, dist: &Table) -> Result<()> {
+    let d = dist.decode(bits)?;
+    let extra = DIST_EXTRA
+        .get(usize::from(d))
+        .ok_or(WalkError("distance code"))?;
+    bits.take(u32::from(*extra))?;
+    Ok(())
+}
+
+/// `Table::skip` entries: low bits = bits the symbol takes with its extra bits.
+const SKIP_BITS: u8 = 0x3f;
+/// In a literal/length table: the symbol is a length, a distance follows. In a distance
+/// table: the code needs the checked decoder (long or invalid). Same bit on purpose, see
+/// `walk_symbols`.
+const SKIP_MATCH: u8 = 0x40;
+/// In a literal/length table: end of block, a long code or an invalid one.
+const SKIP_SPECIAL: u8 = 0x80;
 
 fn fixed_tables() -> Result<(Table, Table)> {
     let mut lit = [0u8; 288];
@@ -119,7 +176,7 @@ fn fixed_tables() -> Result<(Table, Table)> {
             _ => 8,
         };
     }
-    Ok((Table::new(&lit)?, Table::new(&[5u8; 30])?))
+    Ok((Table::literals(&lit)?, Table::distances(&[5u8; 30])?))
 }
 
 fn dynamic_tables(bits: &mut Bits<'_>) -> Result<(Table, Table)> {
@@ -149,7 +206,10 @@ fn dynamic_tables(bits: &mut Bits<'_>) -> Result<(Table, Table)> {
         }
         lengths.extend(std::iter::repeat_n(value, count));
     }
-    Ok((Table::new(&lengths[..hlit])?, Table::new(&lengths[hlit..])?))
+    Ok((
+        Table::literals(&lengths[..hlit])?,
+        Table::distances(&lengths[hlit..])?,
+    ))
 }
 
 /// LSB-first bit reader with a 64-bit buffer: one refill serves several symbols, which is
@@ -178,6 +238,7 @@ impl<'a> Bits<'a> {
         self.next * 8 - self.count as usize
     }
 
+    #[inline(always)]
     fn refill(&mut self) {
         if let Some(word) = self.data.get(self.next..self.next + 8) {
             let mut w = [0u8; 8];
@@ -196,6 +257,7 @@ impl<'a> Bits<'a> {
     }
 
     /// Up to 32 bits, zero past the end of the data (callers check what they consume).
+    #[inline(always)]
     fn peek(&mut self, n: u32) -> u32 {
         if self.count < n {
             self.refill();
@@ -203,6 +265,7 @@ impl<'a> Bits<'a> {
         (self.buf & ((1u64 << n) - 1)) as u32
     }
 
+    #[inline(always)]
     fn consume(&mut self, n: u32) -> Result<()> {
         if n > self.count {
             return Err(WalkError("truncated"));
@@ -212,6 +275,14 @@ impl<'a> Bits<'a> {
         Ok(())
     }
 
+    /// Drop `n` bits known to be buffered (after a refill with 8 bytes left: 56 of them).
+    #[inline(always)]
+    fn skip_unchecked(&mut self, n: u32) {
+        self.buf >>= n;
+        self.count -= n;
+    }
+
+    #[inline(always)]
     fn take(&mut self, n: u32) -> Result<u32> {
         let v = self.peek(n);
         self.consume(n)?;
@@ -231,11 +302,24 @@ impl<'a> Bits<'a> {
     }
 }
 
-/// A canonical Huffman code as a direct lookup table indexed by the next `bits` input bits.
+/// Codes up to this long are decoded with one lookup; longer ones (rare by construction: a
+/// code's length grows as its symbol gets rarer) bit by bit. Small tables stay in L1 cache,
+/// and a block of 64 KiB input builds a few of them, so both size and build time matter.
+const PRIMARY_BITS: u32 = 10;
+
+/// A canonical Huffman code: a lookup table indexed by the next `bits` input bits for short
+/// codes, and the canonical (count, sorted symbols) form for the rest.
 struct Table {
     bits: u32,
-    /// (symbol, code length); length 0 marks bit patterns that are no code.
+    /// (symbol, code length); length 0 marks bit patterns that start no short code.
     entries: Vec<(u16, u8)>,
+    /// Codes of each length.
+    count: [u16; 16],
+    /// Symbols ordered by (code length, symbol): canonical code order.
+    sorted: Vec<u16>,
+    /// For literal/length and distance codes: per lookup entry, the bits to skip and flags
+    /// (`SKIP_*`), for the fast walk.
+    skip: Vec<u8>,
 }
 
 impl Table {
@@ -244,7 +328,8 @@ impl Table {
         if max > 15 {
             return Err(WalkError("code length over 15"));
         }
-        let mut count = [0u32; 16];
+        let bits = max.min(PRIMARY_BITS);
+        let mut count = [0u16; 16];
         for &l in lengths {
             count[usize::from(l)] += 1;
         }
@@ -252,37 +337,113 @@ impl Table {
         let mut next = [0u32; 16];
         let mut code = 0u32;
         for len in 1..16 {
-            code = (code + count[len - 1]) << 1;
+            code = (code + u32::from(count[len - 1])) << 1;
             next[len] = code;
         }
-        let mut entries = vec![(0u16, 0u8); 1 << max];
+        let mut offset = [0usize; 16];
+        for len in 1..16 {
+            offset[len] = offset[len - 1] + usize::from(count[len - 1]);
+        }
+        let mut sorted = vec![0u16; offset[15] + usize::from(count[15])];
+        let mut entries = vec![(0u16, 0u8); 1 << bits];
         for (sym, &len) in lengths.iter().enumerate() {
             if len == 0 {
                 continue;
             }
-            let c = next[usize::from(len)];
-            next[usize::from(len)] += 1;
+            let l = usize::from(len);
+            let c = next[l];
+            next[l] += 1;
             if c >= 1 << len {
                 return Err(WalkError("over-subscribed code"));
             }
-            let reversed = c.reverse_bits() >> (32 - u32::from(len));
             let sym = u16::try_from(sym).map_err(|_| WalkError("symbol"))?;
+            sorted[offset[l]] = sym;
+            offset[l] += 1;
+            if u32::from(len) > bits {
+                continue;
+            }
+            let reversed = c.reverse_bits() >> (32 - u32::from(len));
             let mut i = reversed as usize;
             while i < entries.len() {
                 entries[i] = (sym, len);
                 i += 1 << len;
             }
         }
-        Ok(Table { bits: max, entries })
+        Ok(Table {
+            bits,
+            entries,
+            count,
+            sorted,
+            skip: Vec::new(),
+        })
     }
 
+    /// A literal/length code, with its skip table.
+    fn literals(lengths: &[u8]) -> Result<Self> {
+        let mut t = Self::new(lengths)?;
+        t.skip = t
+            .entries
+            .iter()
+            .map(|&(sym, len)| match sym {
+                _ if len == 0 => SKIP_SPECIAL,
+                0..=255 => len,
+                257..=285 => (len + LENGTH_EXTRA[usize::from(sym - 257)]) | SKIP_MATCH,
+                _ => SKIP_SPECIAL,
+            })
+            .collect();
+        Ok(t)
+    }
+
+    /// A distance code, with its skip table.
+    fn distances(lengths: &[u8]) -> Result<Self> {
+        let mut t = Self::new(lengths)?;
+        t.skip = t
+            .entries
+            .iter()
+            .map(|&(sym, len)| match DIST_EXTRA.get(usize::from(sym)) {
+                Some(extra) if len != 0 => len + extra,
+                _ => SKIP_MATCH,
+            })
+            .collect();
+        Ok(t)
+    }
+
+    fn mask(&self) -> u64 {
+        (1u64 << self.bits) - 1
+    }
+
+    #[inline(always)]
     fn decode(&self, bits: &mut Bits<'_>) -> Result<u16> {
         let (sym, len) = self.entries[bits.peek(self.bits) as usize];
-        if len == 0 {
-            return Err(WalkError("no such code"));
+        if len != 0 {
+            bits.consume(u32::from(len))?;
+            return Ok(sym);
         }
-        bits.consume(u32::from(len))?;
-        Ok(sym)
+        self.decode_long(bits)
+    }
+
+    /// Canonical decoding one bit at a time (codes are sent first bit = most significant).
+    #[cold]
+    #[inline(never)]
+    fn decode_long(&self, bits: &mut Bits<'_>) -> Result<u16> {
+        let v = bits.peek(15);
+        let (mut code, mut first, mut index) = (0i32, 0i32, 0usize);
+        for len in 1..16u32 {
+            code |= ((v >> (len - 1)) & 1) as i32;
+            let count = i32::from(self.count[len as usize]);
+            if code - first < count {
+                bits.consume(len)?;
+                return self
+                    .sorted
+                    .get(index + (code - first) as usize)
+                    .copied()
+                    .ok_or(WalkError("no such code"));
+            }
+            index += count as usize;
+            first = (first + count) << 1;
+            code <<= 1;
+        }
+        Err(WalkError("no such code"))
     }
 }
 
@@ -376,5 +537,74 @@ mod tests {
         assert!(unfinalize(&mut trailing).is_err());
         assert!(unfinalize(&mut vec![0xff]).is_err(), "reserved block type");
         assert!(unfinalize(&mut Vec::new()).is_err());
+    }
+
+    /// Zipf-distributed bytes with matches at many distances: rare symbols get codes longer
+    /// than the lookup table (so the walk's slow path runs), both for literals and distances.
+    fn skewed(len: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut v: Vec<u8> = Vec::with_capacity(len);
+        while v.len() < len {
+            let r = next();
+            if r % 5 == 0 && v.len() > 40_000 {
+                // A copy from a Zipf-distributed distance back.
+                let d = 1 + (30_000 / (1 + (next() % 3000) as usize));
+                let n = 3 + (next() % 20) as usize;
+                for _ in 0..n {
+                    let b = v[v.len() - d];
+                    v.push(b);
+                }
+            } else {
+                let k = (next() % 100_000) as f64 / 100_000.0;
+                v.push((1.0 / (1.0 - k * 0.999)).min(255.0) as u8);
+            }
+        }
+        v.truncate(len);
+        v
+    }
+
+    #[test]
+    fn fast_walk_agrees_with_checked_walk() {
+        let data = skewed(400_000);
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let mut streams = vec![
+            zlib_raw(&data, 6),
+            zlib_raw(&data, 1),
+            zlib_raw(&data[..3000], 9),
+        ];
+        let mut out = vec![0; c.deflate_compress_bound(data.len())];
+        let n = c.deflate_compress(&data, &mut out).expect("compress");
+        out.truncate(n);
+        streams.push(out);
+        let mut long_codes = false;
+        for z in &streams {
+            let mut bits = Bits::new(z);
+            bits.take(1).expect("header");
+            if bits.take(2).expect("type") == 2 {
+                let (lit, dist) = dynamic_tables(&mut bits).expect("tables");
+                long_codes |= lit.count[11..].iter().any(|&c| c > 0);
+                long_codes |= dist.count[11..].iter().any(|&c| c > 0);
+            }
+            assert_eq!(
+                find_final_block_by(z, walk_symbols),
+                find_final_block_by(z, walk_symbols_checked)
+            );
+            let mut joined = z.clone();
+            unfinalize(&mut joined).expect("walks");
+            joined.extend_from_slice(&zlib_raw(b"x", 6));
+            let mut expected = data[..inflate(z).len()].to_vec();
+            expected.push(b'x');
+            assert_eq!(inflate(&joined), expected);
+        }
+        assert!(
+            long_codes,
+            "the sample must exercise codes longer than the lookup table"
+        );
     }
 }

@@ -100,10 +100,28 @@ pub mod layout {
 /// zlib-rs -6's CPU; level 5 saves 14% CPU for 0.5% more bytes, level 7 costs 43% more CPU for
 /// 0.3% fewer. libdeflate is pinned (Cargo.lock) so the bytes are the same on every machine.
 pub const GZIP_LEVEL: i32 = 6;
-/// Input block of the parallel gzip writer: cut points at fixed offsets keep the output the
-/// same for any thread count. Blocks share no window, yet at 1 MiB that costs ~0.1% of
-/// output (4 MiB blocks measured 0.06% smaller), while a 20 MiB layer still splits 20 ways.
-pub const GZIP_BLOCK: usize = 1024 * 1024;
+/// Input blocks of the parallel gzip writer are cut where the content says so (a gear hash
+/// over the last 64 bytes has its top [`GZIP_BLOCK_BITS`] bits clear), at least
+/// [`GZIP_BLOCK_MIN`] and at most [`GZIP_BLOCK_MAX`] bytes apart. Cut points that follow
+/// content, not offsets, keep the output the same for any thread count, and let an unchanged
+/// run of files in a changed layer be cut into the same blocks as last time, so their
+/// compressed bytes can be reused (`blocks`). Measured on the corpus update
+/// (`manifest/examples/cdc_try`): 45% of a changed layer's bytes are in blocks the previous
+/// build had, against 1% with fixed 1 MiB blocks; blocks share no window, which costs 1.2%
+/// of output (375.3 against 370.9 MB), still 3% smaller than ostree-ext's zlib output.
+/// Larger blocks reuse less: 64 KiB minimum 39%, 128 KiB 33%, 256 KiB 24%.
+pub const GZIP_BLOCK_MIN: usize = 32 * 1024;
+/// See [`GZIP_BLOCK_MIN`]: the mean block is about `MIN + 2^BITS` bytes.
+pub const GZIP_BLOCK_BITS: u32 = 16;
+/// See [`GZIP_BLOCK_MIN`]: bounds a block's memory, and the cost of a changed byte.
+pub const GZIP_BLOCK_MAX: usize = 512 * 1024;
+/// Directory of a layout (beside `blobs`) holding, per gzip blob we wrote, where each block's
+/// compressed bytes lie in it (`blocks`), named by the blob's hex digest. A cache for
+/// rebuilds: not part of the OCI layout, left out of archives, ignored when damaged.
+pub const BLOCK_INDEX_DIR: &str = "ostree-encap-blocks";
+/// Block reuse tries at most this many blocks with the same length and CRC before compressing
+/// (each try reads and inflates one block).
+pub const BLOCK_REUSE_TRIES: usize = 4;
 /// zstd level: zstd's default; ~4x faster than gzip -6 with smaller output.
 pub const ZSTD_LEVEL: i32 = 3;
 /// A layer blob is fdatasynced in the background every this many bytes, so that the fsync

@@ -8,6 +8,7 @@
 //! - [`oci`]: the JSON documents; [`json`]: canonical serialization.
 
 pub mod archive;
+pub mod blocks;
 mod deflate_end;
 pub mod json;
 pub mod keys;

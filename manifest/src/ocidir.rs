@@ -31,9 +31,11 @@ impl Compression {
     pub fn settings(self) -> String {
         match self {
             Compression::Gzip => format!(
-                "gzip libdeflate level {} block {}",
+                "gzip libdeflate level {} gear blocks {}+2^{}..{}",
                 keys::GZIP_LEVEL,
-                keys::GZIP_BLOCK
+                keys::GZIP_BLOCK_MIN,
+                keys::GZIP_BLOCK_BITS,
+                keys::GZIP_BLOCK_MAX
             ),
             Compression::Zstd => format!("zstd level {} multithreaded checksum", keys::ZSTD_LEVEL),
             Compression::None => "none".into(),
@@ -218,12 +220,16 @@ impl OciDir {
     /// depend on `threads` (see `pgz` for gzip; zstd's multithreaded mode is used even for one
     /// thread, because its output differs from single-threaded mode but not between counts).
     ///
+    /// gzip takes the compressed bytes of blocks `reuse` has instead of compressing them
+    /// again (`blocks`); that never changes the bytes written.
+    ///
     /// # Errors
     /// I/O errors creating the temp file or the compressor.
     pub fn layer_writer(
         &self,
         compression: Compression,
         threads: usize,
+        reuse: Option<std::sync::Arc<crate::blocks::ReuseSource>>,
     ) -> Result<LayerWriter<'_>, OciError> {
         let threads = threads.max(1);
         let tmp =
@@ -234,7 +240,7 @@ impl OciDir {
         ));
         let enc = match compression {
             Compression::Gzip => Encoder::Gzip(
-                crate::pgz::ParallelGz::new(sink, keys::GZIP_LEVEL, threads)
+                crate::pgz::ParallelGz::new(sink, keys::GZIP_LEVEL, threads, reuse)
                     .map_err(io_err("starting gzip"))?,
             ),
             Compression::Zstd => {
@@ -254,7 +260,54 @@ impl OciDir {
             diff: Sha256::new(),
             uncompressed: 0,
             media_type: compression.media_type(),
+            settings: compression.settings(),
         })
+    }
+
+    /// The block index of a gzip blob of this layout (see `blocks`) with the blob opened, if
+    /// there is a usable one for today's settings. Anything missing or damaged is `None`:
+    /// the index is a cache.
+    pub fn block_index(
+        &self,
+        desc: &Descriptor,
+    ) -> Option<(std::fs::File, Vec<crate::blocks::BlockEntry>)> {
+        if desc.media_type != media::LAYER_GZIP {
+            return None;
+        }
+        let hex = desc.sha256_hex()?;
+        let text = self
+            .dir
+            .read_to_string(format!("{}/{hex}", keys::BLOCK_INDEX_DIR))
+            .ok()?;
+        let entries = crate::blocks::parse(
+            &text,
+            &Compression::Gzip.settings(),
+            &desc.digest,
+            desc.size,
+        )?;
+        let blob = self.blobs.open(hex).ok()?.into_std();
+        (blob.metadata().ok()?.len() == desc.size).then_some((blob, entries))
+    }
+
+    /// Record where the blocks of gzip blob `hex` lie. Not synced: the index is only a hint
+    /// (checked block by block when used), so a torn or lost one costs time, never bytes; it
+    /// is still renamed into place so a reader never sees half of one.
+    fn write_block_index(&self, hex: &str, text: &str) -> Result<(), OciError> {
+        self.dir
+            .create_dir_all(keys::BLOCK_INDEX_DIR)
+            .map_err(io_err(format!("creating {}", keys::BLOCK_INDEX_DIR)))?;
+        let d = self
+            .dir
+            .open_dir(keys::BLOCK_INDEX_DIR)
+            .map_err(io_err(format!("opening {}", keys::BLOCK_INDEX_DIR)))?;
+        let mut tmp = cap_tempfile::TempFile::new(&d).map_err(io_err(format!(
+            "creating temp file in {}",
+            keys::BLOCK_INDEX_DIR
+        )))?;
+        tmp.write_all(text.as_bytes())
+            .map_err(io_err(format!("writing block index {hex}")))?;
+        tmp.replace(hex)
+            .map_err(io_err(format!("renaming block index {hex} into place")))
     }
 
     /// Write a JSON document as a blob (already canonical bytes).
@@ -408,6 +461,21 @@ impl OciDir {
     /// # Errors
     /// A missing or corrupt source blob (digest or size mismatch), I/O errors.
     pub fn copy_blob_from(&self, src: &OciDir, desc: &Descriptor) -> Result<(), OciError> {
+        self.copy_blob_only(src, desc)?;
+        // Its block index too, when this layout has none: a later rebuild here can then reuse
+        // its blocks. Only a cache, so failing to copy it is not an error.
+        if let Some(hex) = desc.sha256_hex() {
+            let name = format!("{}/{hex}", keys::BLOCK_INDEX_DIR);
+            if !self.dir.exists(&name) {
+                if let Ok(text) = src.dir.read_to_string(&name) {
+                    let _ = self.write_block_index(hex, &text);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_blob_only(&self, src: &OciDir, desc: &Descriptor) -> Result<(), OciError> {
         if self.has_blob(&desc.digest) {
             return Ok(());
         }
@@ -594,6 +662,7 @@ pub struct LayerWriter<'a> {
     diff: Sha256,
     uncompressed: u64,
     media_type: &'static str,
+    settings: String,
 }
 
 /// A finished layer blob.
@@ -605,6 +674,8 @@ pub struct WrittenLayer {
     pub diff_id: String,
     /// Uncompressed size.
     pub uncompressed_size: u64,
+    /// Uncompressed bytes whose compressed form was taken from an earlier blob.
+    pub reused_bytes: u64,
 }
 
 impl Write for LayerWriter<'_> {
@@ -633,10 +704,10 @@ impl LayerWriter<'_> {
     /// # Errors
     /// I/O errors of the final writes.
     pub fn finish(self) -> Result<WrittenLayer, OciError> {
-        let sink = match self.enc {
-            Encoder::Gzip(e) => e.finish(),
-            Encoder::Zstd(e) => e.finish(),
-            Encoder::None(e) => Ok(e),
+        let (sink, blocks, reused_bytes) = match self.enc {
+            Encoder::Gzip(e) => e.finish().map(|f| (f.sink, Some(f.blocks), f.reused_bytes)),
+            Encoder::Zstd(e) => e.finish().map(|s| (s, None, 0)),
+            Encoder::None(e) => Ok((e, None, 0)),
         }
         .map_err(io_err("finishing layer compression"))?;
         let HashWriter {
@@ -661,10 +732,16 @@ impl LayerWriter<'_> {
                 .map_err(io_err(format!("linking blob {hex}")))?;
             sync_dir(&self.oci.blobs).map_err(io_err("syncing blobs directory"))?;
         }
+        let digest = format!("sha256:{hex}");
+        if let Some(blocks) = blocks {
+            let text = crate::blocks::serialize(&self.settings, &digest, &blocks);
+            self.oci.write_block_index(&hex, &text)?;
+        }
         Ok(WrittenLayer {
-            descriptor: Descriptor::new(self.media_type, &format!("sha256:{hex}"), count),
+            descriptor: Descriptor::new(self.media_type, &digest, count),
             diff_id: format!("sha256:{}", hex::encode(self.diff.finalize())),
             uncompressed_size: self.uncompressed,
+            reused_bytes,
         })
     }
 }
@@ -696,7 +773,7 @@ mod tests {
             let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
             let mut digests = Vec::new();
             for _ in 0..2 {
-                let mut w = oci.layer_writer(c, 2).unwrap();
+                let mut w = oci.layer_writer(c, 2, None).unwrap();
                 w.write_all(&b"hello world ".repeat(1000)).unwrap();
                 digests.push(w.finish().unwrap());
             }

@@ -1,0 +1,227 @@
+//! Reuse of compressed gzip blocks from earlier blobs, so a rebuild compresses only what is new.
+//!
+//! The parallel gzip writer (`pgz`) cuts a layer into content-defined blocks and deflates each
+//! on its own, without a shared window, so a block's compressed bytes depend on nothing but its
+//! own input (and whether it ends the stream). When a security update changes a few files of a
+//! big package, the layer holding that package changes, yet most of its blocks are the same as
+//! in the last build. For every gzip blob it writes, the layout keeps a small index
+//! ([`keys::BLOCK_INDEX_DIR`]) of where each block lies in the blob; a later build looks a block
+//! up by CRC-32 and length and copies the old compressed bytes instead of deflating again.
+//!
+//! The index is only a hint, never trusted: a candidate block is read from the old blob,
+//! inflated and compared byte for byte with the new input before its bytes are used, so a
+//! stale, damaged or forged index can cost time but never change the output. The index also
+//! names the compression settings, and is ignored unless they are today's, so that reused
+//! bytes are exactly the ones this build would have made: the output stays the same whether
+//! or not anything was reused.
+
+use crate::keys;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::os::unix::fs::FileExt;
+
+/// Where one block of a gzip blob lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockEntry {
+    /// CRC-32 of the block's input.
+    pub crc: u32,
+    /// Input length.
+    pub len: u32,
+    /// Whether it is the stream's last block (then it ends with a final deflate block, not a
+    /// sync-flush marker, so it is not interchangeable with an inner block).
+    pub last: bool,
+    /// Offset of its compressed bytes in the blob.
+    pub offset: u64,
+    /// Length of its compressed bytes.
+    pub clen: u32,
+}
+
+const MAGIC: &str = "ostree-encap gzip block index v1";
+
+/// The index file for a blob: header with settings and blob digest, then one line per block.
+pub fn serialize(settings: &str, digest: &str, entries: &[BlockEntry]) -> String {
+    let mut s = format!("{MAGIC}\nsettings {settings}\nblob {digest}\n");
+    for e in entries {
+        let _ = writeln!(
+            s,
+            "{:08x} {} {} {} {}",
+            e.crc,
+            e.len,
+            u8::from(e.last),
+            e.offset,
+            e.clen
+        );
+    }
+    let _ = writeln!(s, "end {}", entries.len());
+    s
+}
+
+/// Parse an index file; `None` unless it is complete, for `settings` and `digest`, and
+/// describes a blob of `blob_size` bytes with no gaps (header, blocks back to back, trailer).
+pub fn parse(text: &str, settings: &str, digest: &str, blob_size: u64) -> Option<Vec<BlockEntry>> {
+    let mut lines = text.lines();
+    if lines.next()? != MAGIC
+        || lines.next()?.strip_prefix("settings ")? != settings
+        || lines.next()?.strip_prefix("blob ")? != digest
+    {
+        return None;
+    }
+    let mut entries: Vec<BlockEntry> = Vec::new();
+    let mut next_offset = GZIP_HEADER_LEN;
+    for line in lines.by_ref() {
+        if let Some(n) = line.strip_prefix("end ") {
+            let last = entries.last().copied()?;
+            let ok = n.parse::<usize>().ok()? == entries.len()
+                && last.last
+                && next_offset + GZIP_TRAILER_LEN == blob_size
+                && lines.next().is_none();
+            return ok.then_some(entries);
+        }
+        let mut f = line.split(' ');
+        let e = BlockEntry {
+            crc: u32::from_str_radix(f.next()?, 16).ok()?,
+            len: f.next()?.parse().ok()?,
+            last: match f.next()? {
+                "0" => false,
+                "1" => true,
+                _ => return None,
+            },
+            offset: f.next()?.parse().ok()?,
+            clen: f.next()?.parse().ok()?,
+        };
+        if f.next().is_some() || e.offset != next_offset || entries.last().is_some_and(|p| p.last) {
+            return None;
+        }
+        next_offset += u64::from(e.clen);
+        entries.push(e);
+    }
+    None
+}
+
+/// RFC 1952 member header as `pgz` writes it.
+pub(crate) const GZIP_HEADER_LEN: u64 = 10;
+/// CRC-32 and ISIZE.
+pub(crate) const GZIP_TRAILER_LEN: u64 = 8;
+
+/// A block's lookup key: CRC-32 and length of its input, and whether it ends a stream.
+type BlockKey = (u32, u32, bool);
+/// Where a block's compressed bytes are: blob number, offset, length.
+type BlockPlace = (usize, u64, u32);
+
+/// Blocks of earlier blobs, by [`BlockKey`].
+#[derive(Default)]
+pub struct ReuseSource {
+    blobs: Vec<std::fs::File>,
+    by_key: HashMap<BlockKey, Vec<BlockPlace>>,
+}
+
+impl ReuseSource {
+    /// An empty source: nothing is reused.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Offer the blocks of `blob` (an open gzip blob) described by `entries`.
+    pub fn add(&mut self, blob: std::fs::File, entries: &[BlockEntry]) {
+        let i = self.blobs.len();
+        self.blobs.push(blob);
+        for e in entries {
+            self.by_key
+                .entry((e.crc, e.len, e.last))
+                .or_default()
+                .push((i, e.offset, e.clen));
+        }
+    }
+
+    /// How many blocks are on offer.
+    pub fn len(&self) -> usize {
+        self.by_key.values().map(Vec::len).sum()
+    }
+
+    /// Whether nothing is on offer.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Compressed bytes of an earlier block whose input is exactly `input` (checked by
+    /// inflating them), or `None`.
+    pub(crate) fn find(
+        &self,
+        crc: u32,
+        input: &[u8],
+        last: bool,
+        inflater: &mut libdeflater::Decompressor,
+    ) -> Option<Vec<u8>> {
+        let len = u32::try_from(input.len()).ok()?;
+        let candidates = self.by_key.get(&(crc, len, last))?;
+        let mut scratch = vec![0u8; input.len()];
+        for &(blob, offset, clen) in candidates.iter().take(keys::BLOCK_REUSE_TRIES) {
+            let clen = clen as usize;
+            let mut bytes = vec![0u8; clen + 2];
+            if self.blobs[blob]
+                .read_exact_at(&mut bytes[..clen], offset)
+                .is_err()
+            {
+                continue;
+            }
+            // An inner block ends with a sync-flush marker, not a final block; an empty final
+            // block (fixed Huffman, BFINAL set: bits 1,10 then end-of-block) completes it.
+            let complete = if last {
+                &bytes[..clen]
+            } else {
+                bytes[clen] = 0x03;
+                &bytes[..]
+            };
+            match inflater.deflate_decompress(complete, &mut scratch) {
+                Ok(n) if n == input.len() && scratch == input => {
+                    bytes.truncate(clen);
+                    return Some(bytes);
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries() -> Vec<BlockEntry> {
+        vec![
+            BlockEntry {
+                crc: 0xdead_beef,
+                len: 40000,
+                last: false,
+                offset: 10,
+                clen: 1000,
+            },
+            BlockEntry {
+                crc: 7,
+                len: 5,
+                last: true,
+                offset: 1010,
+                clen: 9,
+            },
+        ]
+    }
+
+    #[test]
+    fn index_round_trips_and_rejects_anything_else() {
+        let text = serialize("S", "sha256:ab", &entries());
+        assert_eq!(parse(&text, "S", "sha256:ab", 1027), Some(entries()));
+        // Other settings, another blob, another size, a cut-off file, a gap: all ignored.
+        assert_eq!(parse(&text, "T", "sha256:ab", 1027), None);
+        assert_eq!(parse(&text, "S", "sha256:cd", 1027), None);
+        assert_eq!(parse(&text, "S", "sha256:ab", 1028), None);
+        let cut = &text[..text.len() - 6];
+        assert_eq!(parse(cut, "S", "sha256:ab", 1027), None);
+        let gap = text.replace(" 1010 9", " 1011 8");
+        assert_eq!(parse(&gap, "S", "sha256:ab", 1027), None);
+        let mut no_last = entries();
+        no_last[1].last = false;
+        let text = serialize("S", "sha256:ab", &no_last);
+        assert_eq!(parse(&text, "S", "sha256:ab", 1027), None);
+    }
+}
