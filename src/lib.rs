@@ -724,7 +724,8 @@ impl KnownLayers {
         self.0.get(key)
     }
 
-    /// The compressed blocks of every known gzip layer that has a block index.
+    /// The compressed blocks of the known gzip layers that have a block index: the previous
+    /// image's first, then the output layout's, up to the source's limit.
     fn block_source(
         &self,
         out: &OciDir,
@@ -732,17 +733,19 @@ impl KnownLayers {
     ) -> manifest::blocks::ReuseSource {
         let mut src = manifest::blocks::ReuseSource::new();
         let mut seen = std::collections::HashSet::new();
-        for (found, _, _) in self.0.values() {
-            if !seen.insert(found.descriptor.digest.clone()) {
+        let mut found: Vec<&Found> = self.0.values().map(|(f, _, _)| f).collect();
+        found.sort_by(|a, b| {
+            (!a.from_previous, &a.descriptor.digest).cmp(&(!b.from_previous, &b.descriptor.digest))
+        });
+        for f in found {
+            if !seen.insert(f.descriptor.digest.clone()) {
                 continue;
             }
-            let layout = if found.from_previous {
-                previous
-            } else {
-                Some(out)
-            };
-            if let Some((blob, entries)) = layout.and_then(|l| l.block_index(&found.descriptor)) {
-                src.add(blob, &entries);
+            let layout = if f.from_previous { previous } else { Some(out) };
+            if let Some(layout) = layout {
+                if !layout.offer_blocks(&f.descriptor, &mut src) {
+                    break;
+                }
             }
         }
         src

@@ -23,7 +23,12 @@ Examples:
     ostree-encap verify --oci-dir out --tag stable --repo repo --gpg-keyring key.gpg
 
 Images are reproducible: the same commit gives the same digests on every run and from every
-repo mode. Timestamps come from the commit (or --created / SOURCE_DATE_EPOCH), never the clock.";
+repo mode. Timestamps come from the commit (or --created / SOURCE_DATE_EPOCH), never the clock.
+
+Rebuilds are cheap: building the next commit into the directory that holds the last one (or
+with --previous) reuses unchanged layers, and for changed gzip layers the compressed blocks
+that did not change (found through DIR/ostree-encap-blocks/, a cache beside the blobs; each
+reused block is checked first, so the bytes are those of a fresh build).";
 
 /// Turn an ostree commit into an OCI image in the ostree container format.
 #[derive(Parser, Debug)]
@@ -235,7 +240,8 @@ struct EncapArgs {
     #[arg(long, value_name = "FILE")]
     contentmeta: Option<PathBuf>,
     /// The previous build's image (DIR, DIR:TAG, oci-archive, or manifest JSON): keep its
-    /// layout where it still fits, so updates download less.
+    /// layout where it still fits, so updates download less; reuse its unchanged layers and
+    /// (from a DIR) unchanged gzip blocks instead of compressing them again.
     #[arg(long, value_name = "IMAGE")]
     previous: Option<String>,
     /// Threads: layers written at once, and compressor threads per layer (default: one per

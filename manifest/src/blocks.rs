@@ -19,6 +19,7 @@ use crate::keys;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::os::unix::fs::FileExt;
+use std::sync::{Arc, OnceLock};
 
 /// Where one block of a gzip blob lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,11 +109,28 @@ type BlockKey = (u32, u32, bool);
 /// Where a block's compressed bytes are: blob number, offset, length.
 type BlockPlace = (usize, u64, u32);
 
+/// An earlier blob, opened on first use: a layout can hold many images, and most of their
+/// blobs will have no block worth reusing.
+struct Blob {
+    dir: Arc<cap_std::fs::Dir>,
+    name: String,
+    file: OnceLock<Option<std::fs::File>>,
+}
+
+impl Blob {
+    fn file(&self) -> Option<&std::fs::File> {
+        self.file
+            .get_or_init(|| self.dir.open(&self.name).ok().map(|f| f.into_std()))
+            .as_ref()
+    }
+}
+
 /// Blocks of earlier blobs, by [`BlockKey`].
 #[derive(Default)]
 pub struct ReuseSource {
-    blobs: Vec<std::fs::File>,
+    blobs: Vec<Blob>,
     by_key: HashMap<BlockKey, Vec<BlockPlace>>,
+    blocks: usize,
 }
 
 impl ReuseSource {
@@ -121,21 +139,31 @@ impl ReuseSource {
         Self::default()
     }
 
-    /// Offer the blocks of `blob` (an open gzip blob) described by `entries`.
-    pub fn add(&mut self, blob: std::fs::File, entries: &[BlockEntry]) {
+    /// Offer the blocks of the gzip blob `name` in `dir`, described by `entries`. Returns
+    /// false, offering nothing, once [`keys::BLOCK_REUSE_MAX_BLOCKS`] are on offer.
+    pub fn add(&mut self, dir: Arc<cap_std::fs::Dir>, name: &str, entries: &[BlockEntry]) -> bool {
+        if self.blocks + entries.len() > keys::BLOCK_REUSE_MAX_BLOCKS {
+            return false;
+        }
+        self.blocks += entries.len();
         let i = self.blobs.len();
-        self.blobs.push(blob);
+        self.blobs.push(Blob {
+            dir,
+            name: name.to_string(),
+            file: OnceLock::new(),
+        });
         for e in entries {
             self.by_key
                 .entry((e.crc, e.len, e.last))
                 .or_default()
                 .push((i, e.offset, e.clen));
         }
+        true
     }
 
     /// How many blocks are on offer.
     pub fn len(&self) -> usize {
-        self.by_key.values().map(Vec::len).sum()
+        self.blocks
     }
 
     /// Whether nothing is on offer.
@@ -158,10 +186,10 @@ impl ReuseSource {
         for &(blob, offset, clen) in candidates.iter().take(keys::BLOCK_REUSE_TRIES) {
             let clen = clen as usize;
             let mut bytes = vec![0u8; clen + 2];
-            if self.blobs[blob]
-                .read_exact_at(&mut bytes[..clen], offset)
-                .is_err()
-            {
+            let Some(file) = self.blobs[blob].file() else {
+                continue;
+            };
+            if file.read_exact_at(&mut bytes[..clen], offset).is_err() {
                 continue;
             }
             // An inner block ends with a sync-flush marker, not a final block; an empty final
@@ -223,5 +251,31 @@ mod tests {
         no_last[1].last = false;
         let text = serialize("S", "sha256:ab", &no_last);
         assert_eq!(parse(&text, "S", "sha256:ab", 1027), None);
+    }
+
+    #[test]
+    fn offers_stop_at_the_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = Arc::new(
+            cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority())
+                .expect("open"),
+        );
+        let many: Vec<BlockEntry> = (0..keys::BLOCK_REUSE_MAX_BLOCKS as u32 - 1)
+            .map(|i| BlockEntry {
+                crc: i,
+                len: 1,
+                last: false,
+                offset: 10 + u64::from(i),
+                clen: 1,
+            })
+            .collect();
+        let mut src = ReuseSource::new();
+        assert!(src.add(Arc::clone(&d), "a", &many));
+        assert!(!src.add(Arc::clone(&d), "b", &entries()), "over the limit");
+        assert!(src.add(Arc::clone(&d), "c", &entries()[..1]));
+        assert_eq!(src.len(), keys::BLOCK_REUSE_MAX_BLOCKS);
+        // A blob that cannot be opened offers nothing but fails nothing.
+        let mut z = libdeflater::Decompressor::new();
+        assert_eq!(src.find(0xdead_beef, &[0; 40000], false, &mut z), None);
     }
 }

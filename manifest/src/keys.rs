@@ -115,10 +115,18 @@ pub const GZIP_BLOCK_MIN: usize = 32 * 1024;
 pub const GZIP_BLOCK_BITS: u32 = 16;
 /// See [`GZIP_BLOCK_MIN`]: bounds a block's memory, and the cost of a changed byte.
 pub const GZIP_BLOCK_MAX: usize = 512 * 1024;
+/// Blocks in flight per compressor thread in the gzip writer. Blocks average ~96 KiB, so
+/// this is ~1.5 MiB per thread (8 MiB at worst); with 2 per thread (enough for 1 MiB blocks)
+/// the workers starved whenever the reader stalled: single-layer gzip 13.9 -> 13.0 s.
+pub const GZIP_IN_FLIGHT: usize = 16;
 /// Directory of a layout (beside `blobs`) holding, per gzip blob we wrote, where each block's
 /// compressed bytes lie in it (`blocks`), named by the blob's hex digest. A cache for
 /// rebuilds: not part of the OCI layout, left out of archives, ignored when damaged.
 pub const BLOCK_INDEX_DIR: &str = "ostree-encap-blocks";
+/// Block reuse offers at most this many blocks (~80 bytes of memory each, ~20 MiB; about 20
+/// images of a 1 GB tree): a layout that keeps many builds must not make every build slower
+/// and bigger in memory. The previous image's blocks are offered first.
+pub const BLOCK_REUSE_MAX_BLOCKS: usize = 256 * 1024;
 /// Block reuse tries at most this many blocks with the same length and CRC before compressing
 /// (each try reads and inflates one block).
 pub const BLOCK_REUSE_TRIES: usize = 4;

@@ -134,7 +134,8 @@ fn sync_dir(dir: &Dir) -> io::Result<()> {
 #[derive(Debug)]
 pub struct OciDir {
     dir: Dir,
-    blobs: Dir,
+    /// Shared with block reuse sources (`blocks`), which open blobs lazily.
+    blobs: std::sync::Arc<Dir>,
 }
 
 /// A manifest found in a layout, with its config.
@@ -208,7 +209,10 @@ impl OciDir {
         let blobs = dir
             .open_dir(layout::BLOBS_SHA256)
             .map_err(io_err(format!("opening {shown}/{}", layout::BLOBS_SHA256)))?;
-        Ok(OciDir { dir, blobs })
+        Ok(OciDir {
+            dir,
+            blobs: std::sync::Arc::new(blobs),
+        })
     }
 
     /// The layout's directory.
@@ -264,13 +268,20 @@ impl OciDir {
         })
     }
 
-    /// The block index of a gzip blob of this layout (see `blocks`) with the blob opened, if
-    /// there is a usable one for today's settings. Anything missing or damaged is `None`:
-    /// the index is a cache.
-    pub fn block_index(
-        &self,
-        desc: &Descriptor,
-    ) -> Option<(std::fs::File, Vec<crate::blocks::BlockEntry>)> {
+    /// Offer the blocks of gzip blob `desc` of this layout to `src`, if it has a usable block
+    /// index for today's settings (see `blocks`). Anything missing or damaged offers nothing:
+    /// the index is a cache. Returns false once `src` is full.
+    pub fn offer_blocks(&self, desc: &Descriptor, src: &mut crate::blocks::ReuseSource) -> bool {
+        match self.block_index(desc) {
+            Some(entries) => match desc.sha256_hex() {
+                Some(hex) => src.add(std::sync::Arc::clone(&self.blobs), hex, &entries),
+                None => true,
+            },
+            None => true,
+        }
+    }
+
+    fn block_index(&self, desc: &Descriptor) -> Option<Vec<crate::blocks::BlockEntry>> {
         if desc.media_type != media::LAYER_GZIP {
             return None;
         }
@@ -285,8 +296,8 @@ impl OciDir {
             &desc.digest,
             desc.size,
         )?;
-        let blob = self.blobs.open(hex).ok()?.into_std();
-        (blob.metadata().ok()?.len() == desc.size).then_some((blob, entries))
+        let size = self.blobs.metadata(hex).ok()?.len();
+        (size == desc.size).then_some(entries)
     }
 
     /// Record where the blocks of gzip blob `hex` lie. Not synced: the index is only a hint

@@ -16,7 +16,7 @@
 //! bytes are taken from the old blob when a [`ReuseSource`] offers them (`blocks`).
 //!
 //! Each block's CRC-32 is computed by its worker and combined in order for the trailer. Memory
-//! is bounded: at most `2 * threads` blocks are in flight.
+//! is bounded: at most [`keys::GZIP_IN_FLIGHT`] blocks per thread are in flight.
 
 use crate::blocks::{BlockEntry, ReuseSource, GZIP_HEADER_LEN};
 use crate::deflate_end;
@@ -56,6 +56,8 @@ struct Job {
 }
 
 struct Done {
+    /// The job's input buffer, handed back for the next block.
+    input: Vec<u8>,
     out: Vec<u8>,
     crc: u32,
     len: usize,
@@ -83,6 +85,8 @@ pub struct ParallelGz<W: Write> {
     offset: u64,
     blocks: Vec<BlockEntry>,
     reused_bytes: u64,
+    /// Input buffers back from the workers: a block buffer is allocated once, not per block.
+    free: Vec<Vec<u8>>,
     jobs: Option<SyncSender<Job>>,
     pending: VecDeque<Receiver<io::Result<Done>>>,
     in_flight: usize,
@@ -125,15 +129,20 @@ impl<W: Write> ParallelGz<W> {
             offset: GZIP_HEADER_LEN,
             blocks: Vec::new(),
             reused_bytes: 0,
+            free: Vec::new(),
             jobs: Some(tx),
             pending: VecDeque::new(),
-            in_flight: 2 * threads,
+            in_flight: keys::GZIP_IN_FLIGHT * threads,
             workers,
         })
     }
 
     fn submit(&mut self, last: bool) -> io::Result<()> {
-        let input = std::mem::replace(&mut self.block, Vec::with_capacity(keys::GZIP_BLOCK_MAX));
+        let next = self
+            .free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(keys::GZIP_BLOCK_MAX));
+        let input = std::mem::replace(&mut self.block, next);
         self.hash = 0;
         let (done, result) = mpsc::sync_channel(1);
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
@@ -150,7 +159,7 @@ impl<W: Write> ParallelGz<W> {
         let Some(result) = self.pending.pop_front() else {
             return Ok(());
         };
-        let done = result.recv().map_err(|_| stopped())??;
+        let mut done = result.recv().map_err(|_| stopped())??;
         self.sink
             .as_mut()
             .ok_or_else(stopped)?
@@ -171,6 +180,9 @@ impl<W: Write> ParallelGz<W> {
         if done.reused {
             self.reused_bytes += done.len as u64;
         }
+        let mut buf = std::mem::take(&mut done.input);
+        buf.clear();
+        self.free.push(buf);
         Ok(())
     }
 
@@ -255,6 +267,7 @@ fn worker(
 ) {
     let mut z = libdeflater::Compressor::new(level);
     let mut inflater = libdeflater::Decompressor::new();
+    let mut scratch = Vec::new();
     loop {
         let job = match rx.lock() {
             Ok(rx) => rx.recv(),
@@ -266,12 +279,14 @@ fn worker(
         let reused = found.is_some();
         let out = match found {
             Some(bytes) => Ok(bytes),
-            None => deflate_block(&mut z, &job.input, job.last),
+            None => deflate_block(&mut z, &mut scratch, &job.input, job.last),
         };
+        let len = job.input.len();
         let done = out.map(|out| Done {
+            input: job.input,
             out,
             crc,
-            len: job.input.len(),
+            len,
             last: job.last,
             reused,
         });
@@ -280,12 +295,24 @@ fn worker(
     }
 }
 
-fn deflate_block(z: &mut libdeflater::Compressor, input: &[u8], last: bool) -> io::Result<Vec<u8>> {
-    let mut out = vec![0; z.deflate_compress_bound(input.len())];
+/// Deflate one block; `scratch` is the worker's output buffer, kept between blocks so it is
+/// not allocated and zeroed each time.
+fn deflate_block(
+    z: &mut libdeflater::Compressor,
+    scratch: &mut Vec<u8>,
+    input: &[u8],
+    last: bool,
+) -> io::Result<Vec<u8>> {
+    let bound = z.deflate_compress_bound(input.len());
+    if scratch.len() < bound {
+        scratch.resize(bound, 0);
+    }
     let n = z
-        .deflate_compress(input, &mut out)
+        .deflate_compress(input, &mut scratch[..bound])
         .map_err(|e| io::Error::other(format!("deflate: {e:?}")))?;
-    out.truncate(n);
+    // Room for the sync-flush end, so `unfinalize` does not reallocate.
+    let mut out = Vec::with_capacity(n + 8);
+    out.extend_from_slice(&scratch[..n]);
     if !last {
         deflate_end::unfinalize(&mut out).map_err(io::Error::other)?;
     }
@@ -448,10 +475,20 @@ mod tests {
 
     /// A reuse source holding the blocks of `old`'s compressed form.
     fn source_of(old: &GzFinished<Vec<u8>>, dir: &tempfile::TempDir) -> Arc<ReuseSource> {
-        let path = dir.path().join("old.gz");
-        std::fs::write(&path, &old.sink).expect("write old blob");
+        offer(&old.sink, &old.blocks, dir, "old.gz")
+    }
+
+    fn offer(
+        bytes: &[u8],
+        entries: &[BlockEntry],
+        dir: &tempfile::TempDir,
+        name: &str,
+    ) -> Arc<ReuseSource> {
+        std::fs::write(dir.path().join(name), bytes).expect("write old blob");
+        let d = cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority())
+            .expect("open dir");
         let mut src = ReuseSource::new();
-        src.add(std::fs::File::open(&path).expect("open"), &old.blocks);
+        assert!(src.add(Arc::new(d), name, entries));
         Arc::new(src)
     }
 
@@ -497,11 +534,12 @@ mod tests {
             w.len = o.len;
             w.last = o.last;
         }
-        let path = dir.path().join("wrong.gz");
-        std::fs::write(&path, &old.sink).expect("write");
-        let mut src = ReuseSource::new();
-        src.add(std::fs::File::open(&path).expect("open"), &wrong);
-        let again = gz_with(&data, 2, 1 << 20, Some(Arc::new(src)));
+        let again = gz_with(
+            &data,
+            2,
+            1 << 20,
+            Some(offer(&old.sink, &wrong, &dir, "wrong.gz")),
+        );
         assert_eq!(again.sink, old.sink);
         assert_eq!(again.reused_bytes, 0);
     }
