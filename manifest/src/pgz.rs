@@ -189,16 +189,21 @@ impl<W: Write> ParallelGz<W> {
     /// The length of the next block's piece of `buf`, and whether the block ends there.
     fn cut(&mut self, buf: &[u8]) -> (usize, bool) {
         let have = self.block.len();
-        let room = keys::GZIP_BLOCK_MAX - have;
-        let take = buf.len().min(room);
-        let skip = HASH_FROM.saturating_sub(have).min(take);
+        let take = buf.len().min(keys::GZIP_BLOCK_MAX - have);
+        // Bytes before HASH_FROM are not hashed; then they are, without looking for a cut,
+        // until the byte that would make the block MIN long: from it on, every byte may end
+        // the block. Two plain loops, so the hot one does nothing but hash and test.
+        let hash_from = HASH_FROM.saturating_sub(have).min(take);
+        let check_from = (keys::GZIP_BLOCK_MIN - 1).saturating_sub(have).min(take);
         let mut h = self.hash;
-        for (i, &b) in buf[skip..take].iter().enumerate() {
-            h = (h << 1).wrapping_add(GEAR[b as usize]);
-            let len = have + skip + i + 1;
-            if len >= keys::GZIP_BLOCK_MIN && h & CUT_MASK == 0 {
+        for &b in &buf[hash_from..check_from] {
+            h = (h << 1).wrapping_add(GEAR[usize::from(b)]);
+        }
+        for (i, &b) in buf[check_from..take].iter().enumerate() {
+            h = (h << 1).wrapping_add(GEAR[usize::from(b)]);
+            if h & CUT_MASK == 0 {
                 self.hash = h;
-                return (skip + i + 1, true);
+                return (check_from + i + 1, true);
             }
         }
         self.hash = h;
