@@ -520,13 +520,16 @@ fn changed_layer_reuses_unchanged_blocks_without_changing_bytes() {
     // --previous from another directory: its index is used (and copied along with any
     // reused blob).
     let prev = format!("{}:a", out.display());
-    let via_prev = encap_to(
-        &fx.repo,
-        &c2,
-        &fx.path("via-prev"),
-        "b",
-        &["--max-layers", "0", "--previous", &prev],
-    );
+    let with_prev = |name: &str| {
+        encap_to(
+            &fx.repo,
+            &c2,
+            &fx.path(name),
+            "b",
+            &["--max-layers", "0", "--previous", &prev],
+        )
+    };
+    let via_prev = with_prev("via-prev");
     assert_eq!(via_prev["manifest_digest"], fresh["manifest_digest"]);
     assert!(last(&via_prev)["reused_block_bytes"].as_u64().unwrap() > total * 8 / 10);
 
@@ -535,41 +538,25 @@ fn changed_layer_reuses_unchanged_blocks_without_changing_bytes() {
     let lines: Vec<&str> = text.lines().collect();
     let (head, rest) = lines.split_at(3);
     let (entries, end) = rest.split_at(rest.len() - 1);
-    let mut shuffled: Vec<String> = entries.iter().map(|l| l.to_string()).collect();
     // Keep offsets and lengths in order (so the index parses) but give each entry the CRC and
     // length of its neighbour.
-    let keys: Vec<(String, String)> = entries
+    let shuffled: Vec<String> = entries
         .iter()
-        .map(|l| {
+        .enumerate()
+        .map(|(i, l)| {
             let f: Vec<&str> = l.split(' ').collect();
-            (f[0].to_string(), f[1].to_string())
+            let next: Vec<&str> = entries[(i + 1) % entries.len()].split(' ').collect();
+            format!("{} {} {} {} {}", next[0], next[1], f[2], f[3], f[4])
         })
         .collect();
-    for (i, l) in shuffled.iter_mut().enumerate() {
-        let f: Vec<&str> = l.split(' ').collect();
-        let (crc, len) = &keys[(i + 1) % keys.len()];
-        *l = format!("{crc} {len} {} {} {}", f[2], f[3], f[4]);
-    }
     let lying = [head.join("\n"), shuffled.join("\n"), end.join("\n")].join("\n") + "\n";
     std::fs::write(&index, lying).unwrap();
-    let lied_to = encap_to(
-        &fx.repo,
-        &c2,
-        &fx.path("lied-to"),
-        "b",
-        &["--max-layers", "0", "--previous", &prev],
-    );
+    let lied_to = with_prev("lied-to");
     assert_eq!(lied_to["manifest_digest"], fresh["manifest_digest"]);
     assert_eq!(last(&lied_to)["reused_block_bytes"], 0, "{lied_to:#}");
     // Garbage: ignored.
     std::fs::write(&index, "not an index").unwrap();
-    let garbage = encap_to(
-        &fx.repo,
-        &c2,
-        &fx.path("garbage"),
-        "b",
-        &["--max-layers", "0", "--previous", &prev],
-    );
+    let garbage = with_prev("garbage");
     assert_eq!(garbage["manifest_digest"], fresh["manifest_digest"]);
 
     // oci-archive output holds the OCI layout only.

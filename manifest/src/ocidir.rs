@@ -125,6 +125,11 @@ pub fn atomic_write(dir: &Dir, name: &str, data: &[u8]) -> Result<(), OciError> 
     sync_dir(dir).map_err(io_err(format!("syncing directory of {name}")))
 }
 
+/// Path of a blob's block index in its layout (see `blocks`).
+fn block_index_name(hex: &str) -> String {
+    format!("{}/{hex}", keys::BLOCK_INDEX_DIR)
+}
+
 fn sync_dir(dir: &Dir) -> io::Result<()> {
     // Dir handles are O_PATH; fsync needs a real descriptor of the directory.
     dir.open(".")?.sync_all()
@@ -264,7 +269,6 @@ impl OciDir {
             diff: Sha256::new(),
             uncompressed: 0,
             media_type: compression.media_type(),
-            settings: compression.settings(),
         })
     }
 
@@ -272,24 +276,20 @@ impl OciDir {
     /// index for today's settings (see `blocks`). Anything missing or damaged offers nothing:
     /// the index is a cache. Returns false once `src` is full.
     pub fn offer_blocks(&self, desc: &Descriptor, src: &mut crate::blocks::ReuseSource) -> bool {
-        match self.block_index(desc) {
-            Some(entries) => match desc.sha256_hex() {
-                Some(hex) => src.add(std::sync::Arc::clone(&self.blobs), hex, &entries),
-                None => true,
-            },
+        let Some(hex) = desc.sha256_hex() else {
+            return true;
+        };
+        match self.block_index(desc, hex) {
+            Some(entries) => src.add(std::sync::Arc::clone(&self.blobs), hex, &entries),
             None => true,
         }
     }
 
-    fn block_index(&self, desc: &Descriptor) -> Option<Vec<crate::blocks::BlockEntry>> {
+    fn block_index(&self, desc: &Descriptor, hex: &str) -> Option<Vec<crate::blocks::BlockEntry>> {
         if desc.media_type != media::LAYER_GZIP {
             return None;
         }
-        let hex = desc.sha256_hex()?;
-        let text = self
-            .dir
-            .read_to_string(format!("{}/{hex}", keys::BLOCK_INDEX_DIR))
-            .ok()?;
+        let text = self.dir.read_to_string(block_index_name(hex)).ok()?;
         let entries = crate::blocks::parse(
             &text,
             &Compression::Gzip.settings(),
@@ -476,7 +476,7 @@ impl OciDir {
         // Its block index too, when this layout has none: a later rebuild here can then reuse
         // its blocks. Only a cache, so failing to copy it is not an error.
         if let Some(hex) = desc.sha256_hex() {
-            let name = format!("{}/{hex}", keys::BLOCK_INDEX_DIR);
+            let name = block_index_name(hex);
             if !self.dir.exists(&name) {
                 if let Ok(text) = src.dir.read_to_string(&name) {
                     let _ = self.write_block_index(hex, &text);
@@ -673,7 +673,6 @@ pub struct LayerWriter<'a> {
     diff: Sha256,
     uncompressed: u64,
     media_type: &'static str,
-    settings: String,
 }
 
 /// A finished layer blob.
@@ -745,7 +744,8 @@ impl LayerWriter<'_> {
         }
         let digest = format!("sha256:{hex}");
         if let Some(blocks) = blocks {
-            let text = crate::blocks::serialize(&self.settings, &digest, &blocks);
+            // Only gzip has blocks.
+            let text = crate::blocks::serialize(&Compression::Gzip.settings(), &digest, &blocks);
             self.oci.write_block_index(&hex, &text)?;
         }
         Ok(WrittenLayer {
