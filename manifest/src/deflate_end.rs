@@ -42,57 +42,115 @@ const CL_ORDER: [usize; 19] = [
 ];
 
 /// Rewrite `stream` (one complete raw deflate stream) so that it ends with a sync-flush
-/// marker instead of a final block.
+/// marker instead of a final block. Builds its tables afresh; callers that walk many streams
+/// keep a [`Walker`].
+#[cfg(test)]
 pub(crate) fn unfinalize(stream: &mut Vec<u8>) -> Result<()> {
-    let (header, end) = find_final_block(stream)?;
-    if end.div_ceil(8) != stream.len() {
-        return Err(WalkError("bytes after the final block"));
-    }
-    stream[header / 8] &= !(1 << (header % 8));
-    // Padding bits after the end-of-block code are zero in a well-formed stream; make sure,
-    // since they become the empty stored block's header (BFINAL 0, BTYPE 00).
-    if end % 8 != 0 {
-        let last = stream.len() - 1;
-        stream[last] &= (1u8 << (end % 8)) - 1;
-    }
-    stream.resize((end + 3).div_ceil(8), 0);
-    stream.extend_from_slice(&[0, 0, 0xff, 0xff]);
-    Ok(())
+    Walker::default().unfinalize(stream)
 }
 
-/// Bit positions of the final block's header and of the end of the stream.
-fn find_final_block(data: &[u8]) -> Result<(usize, usize)> {
-    find_final_block_by(data, walk_symbols)
+type SymbolWalk = fn(&mut Bits<'_>, &Table, &Table) -> Result<()>;
+
+/// Walks deflate streams, keeping its Huffman tables between blocks and streams: libdeflate
+/// starts a new block every ~20 KiB of input, and allocating and filling fresh tables for
+/// each (plus the fixed code's for each stream) was a fifth of the walk's time.
+#[derive(Default)]
+pub(crate) struct Walker {
+    lit: Table,
+    dist: Table,
+    cl: Table,
+    lengths: Vec<u8>,
+    /// The fixed code's tables, built the first time a fixed block is seen.
+    fixed: Option<(Table, Table)>,
 }
 
-type Walker = fn(&mut Bits<'_>, &Table, &Table) -> Result<()>;
+impl Walker {
+    /// Rewrite `stream` (one complete raw deflate stream) so that it ends with a sync-flush
+    /// marker instead of a final block.
+    pub(crate) fn unfinalize(&mut self, stream: &mut Vec<u8>) -> Result<()> {
+        let (header, end) = self.find_final_block(stream, walk_symbols)?;
+        if end.div_ceil(8) != stream.len() {
+            return Err(WalkError("bytes after the final block"));
+        }
+        stream[header / 8] &= !(1 << (header % 8));
+        // Padding bits after the end-of-block code are zero in a well-formed stream; make
+        // sure, since they become the empty stored block's header (BFINAL 0, BTYPE 00).
+        if end % 8 != 0 {
+            let last = stream.len() - 1;
+            stream[last] &= (1u8 << (end % 8)) - 1;
+        }
+        stream.resize((end + 3).div_ceil(8), 0);
+        stream.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        Ok(())
+    }
 
-fn find_final_block_by(data: &[u8], walk_symbols: Walker) -> Result<(usize, usize)> {
-    let mut bits = Bits::new(data);
-    let fixed = fixed_tables()?;
-    loop {
-        let header = bits.pos();
-        let last = bits.take(1)? == 1;
-        match bits.take(2)? {
-            0 => {
-                bits.seek(bits.pos().div_ceil(8) * 8)?;
-                let len = bits.take(16)?;
-                let nlen = bits.take(16)?;
-                if len != !nlen & 0xffff {
-                    return Err(WalkError("stored block length check"));
+    /// Bit positions of the final block's header and of the end of the stream.
+    fn find_final_block(&mut self, data: &[u8], walk: SymbolWalk) -> Result<(usize, usize)> {
+        let mut bits = Bits::new(data);
+        loop {
+            let header = bits.pos();
+            let last = bits.take(1)? == 1;
+            match bits.take(2)? {
+                0 => {
+                    bits.seek(bits.pos().div_ceil(8) * 8)?;
+                    let len = bits.take(16)?;
+                    let nlen = bits.take(16)?;
+                    if len != !nlen & 0xffff {
+                        return Err(WalkError("stored block length check"));
+                    }
+                    bits.seek(bits.pos() + len as usize * 8)?;
                 }
-                bits.seek(bits.pos() + len as usize * 8)?;
+                1 => {
+                    if self.fixed.is_none() {
+                        self.fixed = Some(fixed_tables()?);
+                    }
+                    if let Some((lit, dist)) = &self.fixed {
+                        walk(&mut bits, lit, dist)?;
+                    }
+                }
+                2 => {
+                    self.dynamic_tables(&mut bits)?;
+                    walk(&mut bits, &self.lit, &self.dist)?;
+                }
+                _ => return Err(WalkError("reserved block type")),
             }
-            1 => walk_symbols(&mut bits, &fixed.0, &fixed.1)?,
-            2 => {
-                let (lit, dist) = dynamic_tables(&mut bits)?;
-                walk_symbols(&mut bits, &lit, &dist)?;
+            if last {
+                return Ok((header, bits.pos()));
             }
-            _ => return Err(WalkError("reserved block type")),
         }
-        if last {
-            return Ok((header, bits.pos()));
+    }
+
+    /// Read a dynamic block's code definitions into `lit` and `dist`.
+    fn dynamic_tables(&mut self, bits: &mut Bits<'_>) -> Result<()> {
+        let hlit = bits.take(5)? as usize + 257;
+        let hdist = bits.take(5)? as usize + 1;
+        let hclen = bits.take(4)? as usize + 4;
+        let mut cl = [0u8; 19];
+        for &i in &CL_ORDER[..hclen] {
+            cl[i] = bits.take(3)? as u8;
         }
+        self.cl.build(&cl, Kind::CodeLengths)?;
+        let lengths = &mut self.lengths;
+        lengths.clear();
+        while lengths.len() < hlit + hdist {
+            let sym = self.cl.decode(bits)?;
+            let (value, count) = match sym {
+                0..=15 => (sym as u8, 1),
+                16 => {
+                    let prev = *lengths.last().ok_or(WalkError("repeat with no length"))?;
+                    (prev, 3 + bits.take(2)? as usize)
+                }
+                17 => (0, 3 + bits.take(3)? as usize),
+                18 => (0, 11 + bits.take(7)? as usize),
+                _ => return Err(WalkError("code length symbol")),
+            };
+            if lengths.len() + count > hlit + hdist {
+                return Err(WalkError("code lengths overrun"));
+            }
+            lengths.extend(std::iter::repeat_n(value, count));
+        }
+        self.lit.build(&lengths[..hlit], Kind::Literals)?;
+        self.dist.build(&lengths[hlit..], Kind::Distances)
     }
 }
 
@@ -107,22 +165,23 @@ fn find_final_block_by(data: &[u8], walk_symbols: Walker) -> Result<(usize, usiz
 /// anything invalid go through the checked decoder, as do the last bytes.
 fn walk_symbols(bits: &mut Bits<'_>, lit: &Table, dist: &Table) -> Result<()> {
     let (lit_mask, dist_mask) = (lit.mask(), dist.mask());
+    let (lit_entries, dist_entries) = (&lit.entries[..], &dist.entries[..]);
     // A local copy: with the caller's reader behind a reference, every field went through
     // memory on each symbol, which doubled the walk's time.
     let mut b = *bits;
     while b.next + 8 <= b.data.len() {
         b.refill();
-        let mut e = lit.skip[(b.buf & lit_mask) as usize];
+        let mut e = skip_byte(lit_entries[(b.buf & lit_mask) as usize]);
         if e & (SKIP_SPECIAL | SKIP_MATCH) == 0 {
-            // A literal: 56 bits hold three literal codes, so try two more before refilling.
+            // A literal. Fast-path codes are at most PRIMARY_BITS (11) long, so the 56 bits
+            // of a refill hold five of them: try four more before refilling.
             b.skip_unchecked(u32::from(e));
-            e = lit.skip[(b.buf & lit_mask) as usize];
-            if e & (SKIP_SPECIAL | SKIP_MATCH) == 0 {
-                b.skip_unchecked(u32::from(e));
-                e = lit.skip[(b.buf & lit_mask) as usize];
-                if e & (SKIP_SPECIAL | SKIP_MATCH) == 0 {
-                    b.skip_unchecked(u32::from(e));
+            for _ in 0..4 {
+                e = skip_byte(lit_entries[(b.buf & lit_mask) as usize]);
+                if e & (SKIP_SPECIAL | SKIP_MATCH) != 0 {
+                    break;
                 }
+                b.skip_unchecked(u32::from(e));
             }
             // Anything else needs up to 48 bits: refill first.
             continue;
@@ -137,7 +196,7 @@ fn walk_symbols(bits: &mut Bits<'_>, lit: &Table, dist: &Table) -> Result<()> {
             continue;
         }
         b.skip_unchecked(u32::from(e & SKIP_BITS));
-        let d = dist.skip[(b.buf & dist_mask) as usize];
+        let d = skip_byte(dist_entries[(b.buf & dist_mask) as usize]);
         if d & SKIP_MATCH != 0 {
             *bits = b;
             step_distance_checked(bits, dist)?;
@@ -198,40 +257,10 @@ fn fixed_tables() -> Result<(Table, Table)> {
             _ => 8,
         };
     }
-    Ok((Table::literals(&lit)?, Table::distances(&[5u8; 30])?))
-}
-
-fn dynamic_tables(bits: &mut Bits<'_>) -> Result<(Table, Table)> {
-    let hlit = bits.take(5)? as usize + 257;
-    let hdist = bits.take(5)? as usize + 1;
-    let hclen = bits.take(4)? as usize + 4;
-    let mut cl = [0u8; 19];
-    for &i in &CL_ORDER[..hclen] {
-        cl[i] = bits.take(3)? as u8;
-    }
-    let cl = Table::new(&cl)?;
-    let mut lengths = Vec::with_capacity(hlit + hdist);
-    while lengths.len() < hlit + hdist {
-        let sym = cl.decode(bits)?;
-        let (value, count) = match sym {
-            0..=15 => (sym as u8, 1),
-            16 => {
-                let prev = *lengths.last().ok_or(WalkError("repeat with no length"))?;
-                (prev, 3 + bits.take(2)? as usize)
-            }
-            17 => (0, 3 + bits.take(3)? as usize),
-            18 => (0, 11 + bits.take(7)? as usize),
-            _ => return Err(WalkError("code length symbol")),
-        };
-        if lengths.len() + count > hlit + hdist {
-            return Err(WalkError("code lengths overrun"));
-        }
-        lengths.extend(std::iter::repeat_n(value, count));
-    }
-    Ok((
-        Table::literals(&lengths[..hlit])?,
-        Table::distances(&lengths[hlit..])?,
-    ))
+    let mut tables = (Table::default(), Table::default());
+    tables.0.build(&lit, Kind::Literals)?;
+    tables.1.build(&[5u8; 30], Kind::Distances)?;
+    Ok(tables)
 }
 
 /// LSB-first bit reader with a 64-bit buffer: one refill serves several symbols, which is
@@ -326,27 +355,44 @@ impl<'a> Bits<'a> {
 }
 
 /// Codes up to this long are decoded with one lookup; longer ones (rare by construction: a
-/// code's length grows as its symbol gets rarer) bit by bit. Small tables stay in L1 cache,
-/// and a block of 64 KiB input builds a few of them, so both size and build time matter.
-const PRIMARY_BITS: u32 = 10;
+/// code's length grows as its symbol gets rarer) bit by bit. Tables stay in L1 cache, and
+/// libdeflate starts a block every ~20 KiB of input, so both size and build time matter:
+/// on 400 MB of a real layer tar (`probe::walk_speed`) 11 bits walked 157-168 MB/s of
+/// compressed input, 10 bits 148-153.
+const PRIMARY_BITS: u32 = 11;
+
+/// Which alphabet a table decodes: decides the walk's skip byte of each entry.
+#[derive(Clone, Copy)]
+enum Kind {
+    CodeLengths,
+    Literals,
+    Distances,
+}
+
+/// The walk's byte of a table entry (`SKIP_*`).
+#[inline(always)]
+fn skip_byte(entry: u32) -> u8 {
+    entry as u8
+}
 
 /// A canonical Huffman code: a lookup table indexed by the next `bits` input bits for short
-/// codes, and the canonical (count, sorted symbols) form for the rest.
+/// codes, and the canonical (count, sorted symbols) form for the rest. Rebuilt in place for
+/// each block, so its buffers are allocated once per walker.
+#[derive(Default)]
 struct Table {
     bits: u32,
-    /// (symbol, code length); length 0 marks bit patterns that start no short code.
-    entries: Vec<(u16, u8)>,
+    /// Per lookup index: `symbol << 16 | code length << 8 | skip byte` (`SKIP_*`, for the
+    /// fast walk; 0 in code length tables). Code length 0 marks bit patterns that start no
+    /// short code (a long code or none).
+    entries: Vec<u32>,
     /// Codes of each length.
     count: [u16; 16],
     /// Symbols ordered by (code length, symbol): canonical code order.
     sorted: Vec<u16>,
-    /// For literal/length and distance codes: per lookup entry, the bits to skip and flags
-    /// (`SKIP_*`), for the fast walk.
-    skip: Vec<u8>,
 }
 
 impl Table {
-    fn new(lengths: &[u8]) -> Result<Self> {
+    fn build(&mut self, lengths: &[u8], kind: Kind) -> Result<()> {
         let max = u32::from(lengths.iter().copied().max().unwrap_or(0));
         if max > 15 {
             return Err(WalkError("code length over 15"));
@@ -367,8 +413,16 @@ impl Table {
         for len in 1..16 {
             offset[len] = offset[len - 1] + usize::from(count[len - 1]);
         }
-        let mut sorted = vec![0u16; offset[15] + usize::from(count[15])];
-        let mut entries = vec![(0u16, 0u8); 1 << bits];
+        self.sorted.clear();
+        self.sorted.resize(offset[15] + usize::from(count[15]), 0);
+        // What a pattern that starts no short code tells the fast walk: go the checked way.
+        let none = u32::from(match kind {
+            Kind::Literals => SKIP_SPECIAL,
+            Kind::Distances => SKIP_MATCH,
+            Kind::CodeLengths => 0,
+        });
+        self.entries.clear();
+        self.entries.resize(1 << bits, none);
         for (sym, &len) in lengths.iter().enumerate() {
             if len == 0 {
                 continue;
@@ -380,55 +434,34 @@ impl Table {
                 return Err(WalkError("over-subscribed code"));
             }
             let sym = u16::try_from(sym).map_err(|_| WalkError("symbol"))?;
-            sorted[offset[l]] = sym;
+            self.sorted[offset[l]] = sym;
             offset[l] += 1;
             if u32::from(len) > bits {
                 continue;
             }
+            let skip = match kind {
+                Kind::CodeLengths => 0,
+                Kind::Literals => match sym {
+                    0..=255 => len,
+                    257..=285 => (len + LENGTH_EXTRA[usize::from(sym - 257)]) | SKIP_MATCH,
+                    _ => SKIP_SPECIAL,
+                },
+                Kind::Distances => match DIST_EXTRA.get(usize::from(sym)) {
+                    Some(extra) => len + extra,
+                    None => SKIP_MATCH,
+                },
+            };
+            let entry = u32::from(sym) << 16 | u32::from(len) << 8 | u32::from(skip);
             let reversed = c.reverse_bits() >> (32 - u32::from(len));
             let mut i = reversed as usize;
-            while i < entries.len() {
-                entries[i] = (sym, len);
+            while i < self.entries.len() {
+                self.entries[i] = entry;
                 i += 1 << len;
             }
         }
-        Ok(Table {
-            bits,
-            entries,
-            count,
-            sorted,
-            skip: Vec::new(),
-        })
-    }
-
-    /// A literal/length code, with its skip table.
-    fn literals(lengths: &[u8]) -> Result<Self> {
-        let mut t = Self::new(lengths)?;
-        t.skip = t
-            .entries
-            .iter()
-            .map(|&(sym, len)| match sym {
-                _ if len == 0 => SKIP_SPECIAL,
-                0..=255 => len,
-                257..=285 => (len + LENGTH_EXTRA[usize::from(sym - 257)]) | SKIP_MATCH,
-                _ => SKIP_SPECIAL,
-            })
-            .collect();
-        Ok(t)
-    }
-
-    /// A distance code, with its skip table.
-    fn distances(lengths: &[u8]) -> Result<Self> {
-        let mut t = Self::new(lengths)?;
-        t.skip = t
-            .entries
-            .iter()
-            .map(|&(sym, len)| match DIST_EXTRA.get(usize::from(sym)) {
-                Some(extra) if len != 0 => len + extra,
-                _ => SKIP_MATCH,
-            })
-            .collect();
-        Ok(t)
+        self.bits = bits;
+        self.count = count;
+        Ok(())
     }
 
     fn mask(&self) -> u64 {
@@ -437,10 +470,11 @@ impl Table {
 
     #[inline(always)]
     fn decode(&self, bits: &mut Bits<'_>) -> Result<u16> {
-        let (sym, len) = self.entries[bits.peek(self.bits) as usize];
+        let entry = self.entries[bits.peek(self.bits) as usize];
+        let len = (entry >> 8) & 0xff;
         if len != 0 {
-            bits.consume(u32::from(len))?;
-            return Ok(sym);
+            bits.consume(len)?;
+            return Ok((entry >> 16) as u16);
         }
         self.decode_long(bits)
     }
@@ -606,20 +640,28 @@ mod tests {
         out.truncate(n);
         streams.push(out);
         let mut long_codes = false;
-        for z in &streams {
+        // One walker for every stream, as a gzip worker keeps it: tables rebuilt in place
+        // must not carry anything over from the previous block or stream.
+        let mut walker = Walker::default();
+        for z in streams.iter().chain(streams.iter().rev()) {
             let mut bits = Bits::new(z);
             bits.take(1).expect("header");
             if bits.take(2).expect("type") == 2 {
-                let (lit, dist) = dynamic_tables(&mut bits).expect("tables");
-                long_codes |= lit.count[11..].iter().any(|&c| c > 0);
-                long_codes |= dist.count[11..].iter().any(|&c| c > 0);
+                let mut w = Walker::default();
+                w.dynamic_tables(&mut bits).expect("tables");
+                long_codes |= w.lit.count[PRIMARY_BITS as usize + 1..]
+                    .iter()
+                    .any(|&c| c > 0);
+                long_codes |= w.dist.count[PRIMARY_BITS as usize + 1..]
+                    .iter()
+                    .any(|&c| c > 0);
             }
             assert_eq!(
-                find_final_block_by(z, walk_symbols),
-                find_final_block_by(z, walk_symbols_checked)
+                walker.find_final_block(z, walk_symbols),
+                Walker::default().find_final_block(z, walk_symbols_checked)
             );
             let mut joined = z.clone();
-            unfinalize(&mut joined).expect("walks");
+            walker.unfinalize(&mut joined).expect("walks");
             joined.extend_from_slice(&zlib_raw(b"x", 6));
             let mut expected = data[..inflate(z).len()].to_vec();
             expected.push(b'x');
@@ -629,5 +671,75 @@ mod tests {
             long_codes,
             "the sample must exercise codes longer than the lookup table"
         );
+    }
+}
+
+#[cfg(test)]
+mod probe {
+    use super::*;
+    use std::io::Read;
+
+    /// Walk speed on real data: the first 400 MB of an uncompressed layer (a `--compression
+    /// none` build), deflated in 96 KiB pieces by libdeflate level 6 once and cached in the
+    /// temp dir.
+    /// `WALK_PROBE=blob cargo test --release -p manifest --lib walk_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore = "benchmark; needs WALK_PROBE"]
+    fn walk_speed() {
+        let cache = std::env::temp_dir().join("ostree-encap-walk-probe");
+        let streams = match std::fs::read(&cache) {
+            Ok(all) => {
+                let mut streams = Vec::new();
+                let mut at = 0;
+                while at + 4 <= all.len() {
+                    let n = u32::from_le_bytes([all[at], all[at + 1], all[at + 2], all[at + 3]]);
+                    streams.push(all[at + 4..at + 4 + n as usize].to_vec());
+                    at += 4 + n as usize;
+                }
+                streams
+            }
+            Err(_) => {
+                let path = std::env::var("WALK_PROBE").expect("WALK_PROBE: an uncompressed layer");
+                let mut f = std::fs::File::open(path).expect("open WALK_PROBE");
+                let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+                let (mut streams, mut all, mut input) = (Vec::new(), Vec::new(), 0usize);
+                let mut buf = vec![0u8; 96 * 1024];
+                while input < 400 << 20 {
+                    let mut n = 0;
+                    while n < buf.len() {
+                        match f.read(&mut buf[n..]).expect("read") {
+                            0 => break,
+                            r => n += r,
+                        }
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                    input += n;
+                    let mut out = vec![0; c.deflate_compress_bound(n)];
+                    let m = c.deflate_compress(&buf[..n], &mut out).expect("compress");
+                    out.truncate(m);
+                    all.extend_from_slice(&u32::try_from(m).expect("size").to_le_bytes());
+                    all.extend_from_slice(&out);
+                    streams.push(out);
+                }
+                std::fs::write(&cache, all).expect("write cache");
+                streams
+            }
+        };
+        let total: usize = streams.iter().map(Vec::len).sum();
+        println!("{} streams, {} MB compressed", streams.len(), total >> 20);
+        let mut walker = Walker::default();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            for s in &streams {
+                std::hint::black_box(walker.find_final_block(s, walk_symbols).expect("walk"));
+            }
+            let e = t.elapsed().as_secs_f64();
+            println!(
+                "walk: {e:.3} s, {:.0} MB/s compressed",
+                total as f64 / 1e6 / e
+            );
+        }
     }
 }

@@ -273,6 +273,7 @@ fn worker(
     let mut z = libdeflater::Compressor::new(level);
     let mut inflater = libdeflater::Decompressor::new();
     let mut scratch = Vec::new();
+    let mut walker = deflate_end::Walker::default();
     loop {
         let job = match rx.lock() {
             Ok(rx) => rx.recv(),
@@ -284,7 +285,7 @@ fn worker(
         let reused = found.is_some();
         let out = match found {
             Some(bytes) => Ok(bytes),
-            None => deflate_block(&mut z, &mut scratch, &job.input, job.last),
+            None => deflate_block(&mut z, &mut scratch, &mut walker, &job.input, job.last),
         };
         let len = job.input.len();
         let done = out.map(|out| Done {
@@ -300,11 +301,12 @@ fn worker(
     }
 }
 
-/// Deflate one block; `scratch` is the worker's output buffer, kept between blocks so it is
-/// not allocated and zeroed each time.
+/// Deflate one block; `scratch` is the worker's output buffer and `walker` its deflate
+/// walker, kept between blocks so neither is allocated and filled each time.
 fn deflate_block(
     z: &mut libdeflater::Compressor,
     scratch: &mut Vec<u8>,
+    walker: &mut deflate_end::Walker,
     input: &[u8],
     last: bool,
 ) -> io::Result<Vec<u8>> {
@@ -319,7 +321,7 @@ fn deflate_block(
     let mut out = Vec::with_capacity(n + 8);
     out.extend_from_slice(&scratch[..n]);
     if !last {
-        deflate_end::unfinalize(&mut out).map_err(io::Error::other)?;
+        walker.unfinalize(&mut out).map_err(io::Error::other)?;
     }
     Ok(out)
 }
