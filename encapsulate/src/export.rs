@@ -12,7 +12,7 @@ use crate::tarwrite::{Owner, TarWriter};
 use crate::{EncapError, ObjectKindName};
 use layering::{LayerKind, LayerPlan};
 use std::collections::BTreeSet;
-use std::io::{BufReader, Write};
+use std::io::Write;
 
 /// What one written layer contained.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -330,7 +330,6 @@ impl<W: Write> LayerWriter<'_, W> {
             Body::Regular { size, reader } => {
                 let header = content_header(obj.uid, obj.gid, obj.mode, "", &obj.xattrs);
                 let mut hasher = ContentHasher::new(&header);
-                let reader = BufReader::with_capacity(format::COPY_BUFFER, reader);
                 let mut reader = HashingReader::new(reader, &mut hasher);
                 self.tar
                     .file_from(obj_path.as_bytes(), owner, size, &mut reader)

@@ -88,7 +88,8 @@ pub const PARALLEL_STAT_MIN: usize = 2048;
 /// which stop scaling after a few cores.
 pub const STAT_THREADS: usize = 4;
 
-/// Read buffer for content objects: large enough that syscalls don't dominate.
+/// Read buffer for content objects: large enough that syscalls and per-write work downstream
+/// (hashing, handing to the compressor) do not dominate.
 pub const COPY_BUFFER: usize = 128 * 1024;
 
 /// Object kinds as they appear in file names.
