@@ -423,6 +423,8 @@ impl Table {
         });
         self.entries.clear();
         self.entries.resize(1 << bits, none);
+        self.bits = bits;
+        self.count = count;
         for (sym, &len) in lengths.iter().enumerate() {
             if len == 0 {
                 continue;
@@ -459,8 +461,6 @@ impl Table {
                 i += 1 << len;
             }
         }
-        self.bits = bits;
-        self.count = count;
         Ok(())
     }
 
