@@ -218,8 +218,17 @@ pub fn encapsulate_into(
         let objects = inventory.content_objects();
         (Plan::single_layer(&objects), objects)
     } else {
-        let found = source.discover_components(&inventory, &req.chunking.components)?;
-        let comps = layering::chunk::components(&found.objects, &found.owner, &found.volatile);
+        let encapsulate::components::Discovery {
+            objects,
+            owner,
+            volatile,
+            ..
+        } = source.discover_components(&inventory, &req.chunking.components)?;
+        let comps = layering::chunk::components(&objects, &owner, &volatile);
+        // The owner map (a checksum and a component name per object) is the biggest thing
+        // planning holds; the components carry what packing needs, so drop it before the
+        // plan is built rather than beside it.
+        drop(owner);
         let opts = PackOptions {
             max_layers: req.chunking.max_layers,
         };
@@ -230,7 +239,7 @@ pub fn encapsulate_into(
         let plan = layering::chunk::pack(&comps, &opts, previous.as_ref());
         let layout = serde_json::to_string(&plan.layout()).context("serializing the layout")?;
         spec.labels.insert(keys::LABEL_LAYOUT.into(), layout);
-        (plan, found.objects)
+        (plan, objects)
     };
     plan.validate(&objects)
         .map_err(|e| encapsulate::EncapError::Plan {
