@@ -56,11 +56,11 @@ struct Job {
 }
 
 struct Done {
-    /// The job's input buffer, handed back for the next block.
+    /// The job's input buffer, unchanged (its length is the block's), handed back for the
+    /// next block.
     input: Vec<u8>,
     out: Vec<u8>,
     crc: u32,
-    len: usize,
     last: bool,
     reused: bool,
 }
@@ -159,28 +159,28 @@ impl<W: Write> ParallelGz<W> {
         let Some(result) = self.pending.pop_front() else {
             return Ok(());
         };
-        let mut done = result.recv().map_err(|_| stopped())??;
+        let done = result.recv().map_err(|_| stopped())??;
+        let len = done.input.len();
         self.sink
             .as_mut()
             .ok_or_else(stopped)?
             .write_all(&done.out)?;
         self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
-            done.crc,
-            done.len as u64,
+            done.crc, len as u64,
         ));
         let clen = u32::try_from(done.out.len()).map_err(io::Error::other)?;
         self.blocks.push(BlockEntry {
             crc: done.crc,
-            len: u32::try_from(done.len).map_err(io::Error::other)?,
+            len: u32::try_from(len).map_err(io::Error::other)?,
             last: done.last,
             offset: self.offset,
             clen,
         });
         self.offset += u64::from(clen);
         if done.reused {
-            self.reused_bytes += done.len as u64;
+            self.reused_bytes += len as u64;
         }
-        let mut buf = std::mem::take(&mut done.input);
+        let mut buf = done.input;
         buf.clear();
         self.free.push(buf);
         Ok(())
@@ -287,12 +287,10 @@ fn worker(
             Some(bytes) => Ok(bytes),
             None => deflate_block(&mut z, &mut scratch, &mut walker, &job.input, job.last),
         };
-        let len = job.input.len();
         let done = out.map(|out| Done {
             input: job.input,
             out,
             crc,
-            len,
             last: job.last,
             reused,
         });
