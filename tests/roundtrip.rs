@@ -13,10 +13,10 @@ use std::process::Command;
 /// purpose, update these and say why in the commit: every client would re-download.
 const BASIC_COMMIT: &str = "2499446d76c86c58c792367ee07c00d8627bba1eb04cef9194c2d676fdd8b3ae";
 const BASIC_MANIFEST: &str =
-    "sha256:a414ebffa2c97e008da642dfb9e090e558c122750e3c6aa5b90b660bb5cbe8d4";
+    "sha256:ccbe40cfc904c48e93fd6e013368a87d8003e568187b670021741e46e9530324";
 /// The same commit as a single-layer image (`--max-layers 0`).
 const BASIC_MANIFEST_SINGLE: &str =
-    "sha256:12608bc16cb67f34e9891b89a6a8562ab7bf222b7e3e93568638d057ca94ed6f";
+    "sha256:5af5dddbf2d68370bf94c00e43821052ef849bc4384d2b821a30354f6cf34dea";
 
 fn encap_json(repo: &Path, rev: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = job(repo, rev, out, &["--json"]);

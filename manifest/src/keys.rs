@@ -95,29 +95,35 @@ pub mod layout {
     pub const BLOBS_SHA256: &str = "blobs/sha256";
 }
 
-/// gzip level, in libdeflate's scale (its default). Measured on the Debian corpus
-/// (docs/performance.md): 1.7% smaller than zlib -6, what ostree-ext writes, at ~70% of
-/// zlib-rs -6's CPU; level 5 saves 14% CPU for 0.5% more bytes, level 7 costs 43% more CPU for
-/// 0.3% fewer. libdeflate is pinned (Cargo.lock) so the bytes are the same on every machine.
-pub const GZIP_LEVEL: i32 = 6;
+/// gzip level, in libdeflate's scale. Level 5 with blocks of ~192 KiB (below) writes no more
+/// bytes than level 6 did with ~96 KiB blocks, for 10% less CPU: corpus B single layer
+/// 375.44 against 375.66 MB, 20.3 against 22.7 s CPU (three alternating runs each,
+/// docs/performance.md); the bigger window more than pays for level 5's shorter searches. At
+/// the same blocks level 5 costs 0.5% of bytes and saves ~14% of deflate CPU; level 7 saves
+/// 0.3% for 43% more. Either way 1.7-3% smaller than zlib -6, what ostree-ext writes.
+/// libdeflate is pinned (Cargo.lock) so the bytes are the same on every machine.
+pub const GZIP_LEVEL: i32 = 5;
 /// Input blocks of the parallel gzip writer are cut where the content says so (a gear hash
 /// over the last 64 bytes has its top [`GZIP_BLOCK_BITS`] bits clear), at least
 /// [`GZIP_BLOCK_MIN`] and at most [`GZIP_BLOCK_MAX`] bytes apart. Cut points that follow
 /// content, not offsets, keep the output the same for any thread count, and let an unchanged
 /// run of files in a changed layer be cut into the same blocks as last time, so their
 /// compressed bytes can be reused (`blocks`). Measured on the corpus update
-/// (`manifest/examples/cdc_try`): 45% of a changed layer's bytes are in blocks the previous
-/// build had, against 1% with fixed 1 MiB blocks; blocks share no window, which costs 1.2%
-/// of output (375.3 against 370.9 MB), still 3% smaller than ostree-ext's zlib output.
-/// Larger blocks reuse less: 64 KiB minimum 39%, 128 KiB 33%, 256 KiB 24%.
-pub const GZIP_BLOCK_MIN: usize = 32 * 1024;
+/// (`manifest/examples/cdc_try`, level 6): share of a changed layer's bytes in blocks the
+/// previous build had / whole image: 32 KiB + 2^16 45% / 375.3 MB; 64 KiB + 2^17 (taken)
+/// 39% / 372.9 MB; fixed 1 MiB blocks 1% / 370.9 MB (blocks share no window). 64 KiB + 2^17
+/// with level 5 keeps the bytes of 32 KiB + 2^16 at level 6 for less CPU (see
+/// [`GZIP_LEVEL`]); the rebuild of the ~5% update (A -> C, 64 chunks) went 1.32-1.41 ->
+/// 1.40-1.53 s, still ~13% of a full build.
+pub const GZIP_BLOCK_MIN: usize = 64 * 1024;
 /// See [`GZIP_BLOCK_MIN`]: the mean block is about `MIN + 2^BITS` bytes.
-pub const GZIP_BLOCK_BITS: u32 = 16;
+pub const GZIP_BLOCK_BITS: u32 = 17;
 /// See [`GZIP_BLOCK_MIN`]: bounds a block's memory, and the cost of a changed byte.
 pub const GZIP_BLOCK_MAX: usize = 512 * 1024;
-/// Blocks in flight per compressor thread in the gzip writer. Blocks average ~96 KiB, so
-/// this is ~1.5 MiB per thread (8 MiB at worst); with 2 per thread (enough for 1 MiB blocks)
-/// the workers starved whenever the reader stalled: single-layer gzip 13.9 -> 13.0 s.
+/// Blocks in flight per compressor thread in the gzip writer. Blocks average ~192 KiB, so
+/// this is ~3 MiB per thread (8 MiB at worst); with 2 per thread (enough for 1 MiB blocks)
+/// the workers starved whenever the reader stalled with ~96 KiB blocks: single-layer gzip
+/// 13.9 -> 13.0 s.
 pub const GZIP_IN_FLIGHT: usize = 16;
 /// Directory of a layout (beside `blobs`) holding, per gzip blob we wrote, where each block's
 /// compressed bytes lie in it (`blocks`), named by the blob's hex digest. A cache for
