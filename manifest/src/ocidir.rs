@@ -12,6 +12,7 @@ use crate::oci::{Descriptor, ImageConfig, Index, Manifest};
 use cap_std::fs::{Dir, File};
 use sha2::{Digest, Sha256};
 use std::io::{self, BufWriter, Read, Write};
+use zstd::zstd_safe::CParameter;
 
 /// Layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,7 +38,14 @@ impl Compression {
                 keys::GZIP_BLOCK_BITS,
                 keys::GZIP_BLOCK_MAX
             ),
-            Compression::Zstd => format!("zstd level {} multithreaded checksum", keys::ZSTD_LEVEL),
+            Compression::Zstd => format!(
+                "zstd level {} window 2^{} hash 2^{} chain 2^{} job {} multithreaded checksum",
+                keys::ZSTD_LEVEL,
+                keys::ZSTD_WINDOW_LOG,
+                keys::ZSTD_HASH_LOG,
+                keys::ZSTD_CHAIN_LOG,
+                keys::ZSTD_JOB_SIZE
+            ),
             Compression::None => "none".into(),
         }
     }
@@ -259,6 +267,14 @@ impl OciDir {
                     .map_err(io_err("configuring zstd"))?;
                 z.multithread(u32::try_from(threads).unwrap_or(u32::MAX))
                     .map_err(io_err("configuring zstd threads"))?;
+                for p in [
+                    CParameter::WindowLog(keys::ZSTD_WINDOW_LOG),
+                    CParameter::HashLog(keys::ZSTD_HASH_LOG),
+                    CParameter::ChainLog(keys::ZSTD_CHAIN_LOG),
+                    CParameter::JobSize(keys::ZSTD_JOB_SIZE),
+                ] {
+                    z.set_parameter(p).map_err(io_err("configuring zstd"))?;
+                }
                 Encoder::Zstd(z)
             }
             Compression::None => Encoder::None(sink),
