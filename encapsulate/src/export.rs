@@ -11,7 +11,7 @@ use crate::source::{Inventory, Source, StructureEntry};
 use crate::tarwrite::{Owner, TarWriter};
 use crate::{EncapError, ObjectKindName};
 use layering::{LayerKind, LayerPlan};
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::io::Write;
 
 /// What one written layer contained.
@@ -84,7 +84,7 @@ fn first_path<'a>(inv: &'a Inventory, checksum: &str) -> &'a str {
 
 /// The parent directories of the objects' paths with their dirmeta checksums, parents first.
 fn parent_dirs<'a>(inv: &'a Inventory, objects: &[String]) -> Vec<(&'a str, &'a str)> {
-    let mut wanted: BTreeSet<&str> = BTreeSet::new();
+    let mut wanted: HashSet<&str> = HashSet::new();
     for c in objects {
         for p in inv.content.get(c).into_iter().flatten() {
             let mut cur = p.as_str();
@@ -97,12 +97,14 @@ fn parent_dirs<'a>(inv: &'a Inventory, objects: &[String]) -> Vec<(&'a str, &'a 
         }
     }
     // The structure walk knows each directory's dirmeta, in parent-before-child order.
-    inv.structure
+    let mut at: Vec<usize> = wanted
         .iter()
-        .filter_map(|e| match e {
-            StructureEntry::Directory { path, dirmeta } if wanted.contains(path.as_str()) => {
-                Some((path.as_str(), dirmeta.as_str()))
-            }
+        .filter_map(|p| inv.dir_positions.get(*p).copied())
+        .collect();
+    at.sort_unstable();
+    at.into_iter()
+        .filter_map(|i| match &inv.structure[i] {
+            StructureEntry::Directory { path, dirmeta } => Some((path.as_str(), dirmeta.as_str())),
             _ => None,
         })
         .collect()

@@ -9,7 +9,7 @@ use crate::{EncapError, ObjectKindName};
 use layering::ContentObject;
 use ostree::gio;
 use ostree::glib;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// A typed view of one commit metadata value, enough for labels and `--copymeta`.
@@ -92,6 +92,10 @@ pub struct Inventory {
     pub has_var: bool,
     /// Whether the tree has `var/tmp`.
     pub has_var_tmp: bool,
+    /// Where each directory's entry is in `structure`, by path: each layer writes the
+    /// parents of its files in structure order, and finding them by scanning the whole
+    /// structure once per layer was ~3% of a rebuild (65 layers).
+    pub(crate) dir_positions: HashMap<String, usize>,
 }
 
 impl Inventory {
@@ -340,7 +344,17 @@ impl Source {
             .structure
             .push(StructureEntry::DirMeta(root_meta));
         walker.walk("", &root_tree, true)?;
-        Ok(walker.inv)
+        let mut inv = walker.inv;
+        inv.dir_positions = inv
+            .structure
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                StructureEntry::Directory { path, .. } => Some((path.clone(), i)),
+                _ => None,
+            })
+            .collect();
+        Ok(inv)
     }
 
     /// Fill in the payload size of each content object (needed by size-aware planners).
