@@ -39,6 +39,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "job" => CParameter::JobSize(v),
                 "ovlog" => CParameter::OverlapSizeLog(v),
                 "ldm" => CParameter::EnableLongDistanceMatching(v != 0),
+                "strat" => CParameter::Strategy(match v {
+                    1 => zstd::zstd_safe::Strategy::ZSTD_fast,
+                    2 => zstd::zstd_safe::Strategy::ZSTD_dfast,
+                    _ => zstd::zstd_safe::Strategy::ZSTD_greedy,
+                }),
                 _ => return Err(format!("unknown {k}").into()),
             };
             z.set_parameter(p)?;

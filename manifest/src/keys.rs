@@ -136,21 +136,25 @@ pub const BLOCK_REUSE_MAX_BLOCKS: usize = 256 * 1024;
 /// Block reuse tries at most this many blocks with the same length and CRC before compressing
 /// (each try reads and inflates one block).
 pub const BLOCK_REUSE_TRIES: usize = 4;
-/// zstd level: zstd's default; ~4x faster than gzip with smaller output. Its match tables
-/// and window are set below rather than left to the level, which also pins them.
+/// zstd level: zstd's default. It only sets what the parameters below leave alone (the
+/// entropy stage, match sampling); the match finder itself is set here, which also pins it.
 pub const ZSTD_LEVEL: i32 = 3;
-/// zstd window, hash and chain table sizes (log2). Level 3's own (window 2^21, hash 2^17,
-/// chain 2^16) were measured against these on corpus B's single-layer stream
-/// (`manifest/examples/zstd_params`, one worker, six alternating runs): same output within
-/// 0.1% (344.05 against 343.78 MB) for ~6% less zstd CPU (median 6.7 against 7.1 s): a hash
-/// table half the size misses the cache less, and the twice larger window finds what it
-/// loses. Window 2^23 with chain 2^17 gave 336.2 MB (-2.2%) for ~8% more CPU. Decoders need
-/// a 4 MiB window, far under every client's limit.
-pub const ZSTD_WINDOW_LOG: u32 = 22;
-/// See [`ZSTD_WINDOW_LOG`].
-pub const ZSTD_HASH_LOG: u32 = 16;
-/// See [`ZSTD_WINDOW_LOG`].
-pub const ZSTD_CHAIN_LOG: u32 = 16;
+/// zstd match finder: the single-hash "fast" one (what level 1 uses) with a 2^17-entry table,
+/// a window of 2^23 and matches from 5 bytes, where level 3 alone uses "dfast" (two tables)
+/// with a window of 2^21. Measured on corpus B's single-layer stream
+/// (`manifest/examples/zstd_params`, one worker, three alternating runs): 343.81 MB against
+/// 343.78 MB for level 3 alone, ~14% less zstd CPU (median 6.22 against 7.24 s). The bigger
+/// window finds what the simpler finder misses. Also measured: dfast with window 2^22 and a
+/// 2^16 hash table, 344.05 MB at ~6% less CPU (session 6's first choice); fast with window
+/// 2^22, 345.7 MB at -18%; fast with a 2^18 table, 342.4 MB at level 3's CPU. Decoders need
+/// an 8 MiB window, far under every client's limit.
+pub const ZSTD_STRATEGY: zstd::zstd_safe::Strategy = zstd::zstd_safe::Strategy::ZSTD_fast;
+/// See [`ZSTD_STRATEGY`].
+pub const ZSTD_WINDOW_LOG: u32 = 23;
+/// See [`ZSTD_STRATEGY`].
+pub const ZSTD_HASH_LOG: u32 = 17;
+/// See [`ZSTD_STRATEGY`].
+pub const ZSTD_MIN_MATCH: u32 = 5;
 /// Input per zstd job in multithreaded mode: what level 3's window gave by default (zstd sizes
 /// jobs at 4 windows). Each worker holds a job's input and output, so 32 MiB jobs (what the
 /// larger window would default to) took peak RSS to 258 MiB with no gain in speed.

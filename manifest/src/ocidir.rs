@@ -39,11 +39,12 @@ impl Compression {
                 keys::GZIP_BLOCK_MAX
             ),
             Compression::Zstd => format!(
-                "zstd level {} window 2^{} hash 2^{} chain 2^{} job {} multithreaded checksum",
+                "zstd level {} {:?} window 2^{} hash 2^{} min match {} job {} multithreaded checksum",
                 keys::ZSTD_LEVEL,
+                keys::ZSTD_STRATEGY,
                 keys::ZSTD_WINDOW_LOG,
                 keys::ZSTD_HASH_LOG,
-                keys::ZSTD_CHAIN_LOG,
+                keys::ZSTD_MIN_MATCH,
                 keys::ZSTD_JOB_SIZE
             ),
             Compression::None => "none".into(),
@@ -268,9 +269,10 @@ impl OciDir {
                 z.multithread(u32::try_from(threads).unwrap_or(u32::MAX))
                     .map_err(io_err("configuring zstd threads"))?;
                 for p in [
+                    CParameter::Strategy(keys::ZSTD_STRATEGY),
                     CParameter::WindowLog(keys::ZSTD_WINDOW_LOG),
                     CParameter::HashLog(keys::ZSTD_HASH_LOG),
-                    CParameter::ChainLog(keys::ZSTD_CHAIN_LOG),
+                    CParameter::MinMatch(keys::ZSTD_MIN_MATCH),
                     CParameter::JobSize(keys::ZSTD_JOB_SIZE),
                 ] {
                     z.set_parameter(p).map_err(io_err("configuring zstd"))?;
