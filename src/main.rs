@@ -217,7 +217,8 @@ struct EncapArgs {
     /// Image creation time, RFC 3339 (default: SOURCE_DATE_EPOCH if set, else the commit time).
     #[arg(long, value_name = "RFC3339")]
     created: Option<String>,
-    /// Layer compression: gzip (libdeflate level 5, every client), zstd (level 3, fast match finder), none.
+    /// Layer compression: gzip (libdeflate level 5, every client), zstd (level 3, fast match
+    /// finder), none.
     #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
     compression: String,
     /// Chunk layers besides the commit layer (0: one layer holding everything).
