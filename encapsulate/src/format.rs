@@ -84,6 +84,15 @@ pub const MAX_ARCHIVE_HEADER: usize = 1024 * 1024;
 
 /// Below this many objects, stat them on one thread (thread start-up would cost more).
 pub const PARALLEL_STAT_MIN: usize = 2048;
+/// Object files the read-ahead helper (`prefetch`) may be ahead of a layer's reader. Small
+/// files are ~50 KB on the corpus: 64 of them cover a few milliseconds of reading, enough to
+/// keep a disk's queue busy without filling the page cache with what is read much later.
+pub const PREFETCH_AHEAD: usize = 64;
+/// How long the read-ahead helper waits when it is [`PREFETCH_AHEAD`] files ahead.
+pub const PREFETCH_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+/// How much of each object file the read-ahead helper asks for: the head of a big file; the
+/// kernel's own read-ahead keeps up with the sequential reads after it.
+pub const PREFETCH_FILE_BYTES: u64 = 2 * 1024 * 1024;
 /// Most threads used to stat objects while planning: the work is syscalls on cached inodes,
 /// which stop scaling after a few cores.
 pub const STAT_THREADS: usize = 4;

@@ -13,6 +13,7 @@ pub mod components;
 pub mod export;
 pub mod format;
 mod objread;
+mod prefetch;
 pub mod rpmdb;
 pub mod signature;
 pub mod source;

@@ -88,6 +88,11 @@ impl Direct {
         })
     }
 
+    /// Whether this is an archive repo (content in `.filez` files).
+    pub(crate) fn is_archive(&self) -> bool {
+        matches!(self.mode, DirectMode::Archive)
+    }
+
     fn path(&self, checksum: &str) -> PathBuf {
         let suffix = match self.mode {
             DirectMode::Archive => format::ARCHIVE_CONTENT_SUFFIX,

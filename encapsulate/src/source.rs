@@ -357,6 +357,16 @@ impl Source {
         Ok(inv)
     }
 
+    /// Where content object files are: the objects directory and the file suffix of this
+    /// repo's mode (`filez` for archive repos, `file` for the bare modes).
+    pub(crate) fn content_files(&self) -> (PathBuf, &'static str) {
+        let suffix = match &self.direct {
+            Some(d) if d.is_archive() => format::ARCHIVE_CONTENT_SUFFIX,
+            _ => format::ObjKind::File.suffix(),
+        };
+        (self.repo_path.join("objects"), suffix)
+    }
+
     /// Fill in the payload size of each content object (needed by size-aware planners).
     ///
     /// # Errors
