@@ -88,18 +88,17 @@ impl Direct {
         })
     }
 
-    /// Whether this is an archive repo (content in `.filez` files).
-    pub(crate) fn is_archive(&self) -> bool {
-        matches!(self.mode, DirectMode::Archive)
+    /// The file suffix of content objects in this repo's mode.
+    pub(crate) fn suffix(&self) -> &'static str {
+        match self.mode {
+            DirectMode::Archive => format::ARCHIVE_CONTENT_SUFFIX,
+            DirectMode::BareUser | DirectMode::BareUserOnly => ObjKind::File.suffix(),
+        }
     }
 
     fn path(&self, checksum: &str) -> PathBuf {
-        let suffix = match self.mode {
-            DirectMode::Archive => format::ARCHIVE_CONTENT_SUFFIX,
-            DirectMode::BareUser | DirectMode::BareUserOnly => ObjKind::File.suffix(),
-        };
         self.objects
-            .join(format::loose_object_relpath(checksum, suffix))
+            .join(format::loose_object_relpath(checksum, self.suffix()))
     }
 
     fn load(&self, checksum: &str) -> io::Result<FileObject> {

@@ -358,12 +358,12 @@ impl Source {
     }
 
     /// Where content object files are: the objects directory and the file suffix of this
-    /// repo's mode (`filez` for archive repos, `file` for the bare modes).
+    /// repo's mode (the direct reader's; bare repos, read through libostree, use `file`).
     pub(crate) fn content_files(&self) -> (PathBuf, &'static str) {
-        let suffix = match &self.direct {
-            Some(d) if d.is_archive() => format::ARCHIVE_CONTENT_SUFFIX,
-            _ => format::ObjKind::File.suffix(),
-        };
+        let suffix = self.direct.as_ref().map_or(
+            format::ObjKind::File.suffix(),
+            crate::objread::Direct::suffix,
+        );
         (self.repo_path.join("objects"), suffix)
     }
 
