@@ -47,7 +47,7 @@ use encapsulate::{CommitInfo, MetaValue};
 use layering::chunk::{PackOptions, PreviousLayout};
 use layering::{LayerKind, Plan};
 use manifest::keys;
-use manifest::oci::Descriptor;
+use manifest::oci::{Descriptor, Digest};
 use manifest::spec::{image_spec, CommitFacts, ImageOptions, LayerRecord};
 use manifest::{Compression, OciDir};
 use serde::Serialize;
@@ -82,6 +82,8 @@ pub struct ChunkOptions {
     pub components: ComponentOptions,
     /// The previous build, if known.
     pub previous: Option<std::sync::Arc<Previous>>,
+    /// Allow more than [`keys::MAX_LAYERS_SAFE`] chunk layers.
+    pub allow_many_layers: bool,
 }
 
 /// A previous build (`--previous`): its chunk layout, and — when it is an OCI dir or archive —
@@ -107,6 +109,7 @@ impl Default for ChunkOptions {
                 contentmeta: None,
             },
             previous: None,
+            allow_many_layers: false,
         }
     }
 }
@@ -115,9 +118,9 @@ impl Default for ChunkOptions {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LayerSummary {
     /// Blob digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Uncompressed digest.
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// Blob size.
     pub size: u64,
     /// Uncompressed size.
@@ -135,15 +138,85 @@ pub struct LayerSummary {
     pub reused_block_bytes: u64,
 }
 
+/// Read a file named by an option, refusing one larger than `limit` bytes before it is read
+/// whole (`--config /dev/zero` must not take all memory). Errors name the option and path.
+///
+/// # Errors
+/// A missing or unreadable file, or one larger than `limit`.
+pub fn read_option_file(option: &str, path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("{option} {}: cannot open it", path.display()))?;
+    let mut data = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut data)
+        .with_context(|| format!("{option} {}: cannot read it", path.display()))?;
+    if data.len() as u64 > limit {
+        bail!(
+            "{option} {}: the file is larger than {} bytes, the limit for this option",
+            path.display(),
+            limit
+        );
+    }
+    Ok(data)
+}
+
+impl EncapsulateRequest {
+    /// Check every option that can be checked without the repository, so that a bad one is
+    /// refused before anything is created. Front ends (the CLI, the coreos-assembler plugin)
+    /// get the same limits by calling [`encapsulate_to`], which calls this first.
+    ///
+    /// # Errors
+    /// The first bad option, named.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(tag) = &self.tag {
+            manifest::spec::check_tag(tag)?;
+        }
+        if let Some(arch) = &self.image.arch {
+            manifest::spec::checked_arch(arch, "--arch")?;
+        }
+        if self.jobs > keys::MAX_JOBS {
+            bail!(
+                "--jobs {}: at most {} threads are supported",
+                self.jobs,
+                keys::MAX_JOBS
+            );
+        }
+        let n = self.chunking.max_layers;
+        if n > keys::MAX_LAYERS_HARD {
+            bail!(
+                "--max-layers {n}: at most {} are supported",
+                keys::MAX_LAYERS_HARD
+            );
+        }
+        if n > keys::MAX_LAYERS_SAFE && !self.chunking.allow_many_layers {
+            bail!(
+                "--max-layers {n}: more than {} chunk layers make images Docker's overlay2 cannot unpack; add --allow-many-layers if your clients can",
+                keys::MAX_LAYERS_SAFE
+            );
+        }
+        for (k, _) in &self.image.annotations {
+            if keys::RESERVED_LABELS.contains(&k.as_str())
+                || k == keys::LABEL_VERSION
+                || self.image.labels.iter().any(|(l, _)| l == k)
+            {
+                return Err(
+                    manifest::spec::SpecError::AnnotationShadowsLabel { key: k.clone() }.into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Result of an encapsulation.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Summary {
     /// The commit checksum.
     pub commit: String,
     /// Manifest digest.
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// Config digest.
-    pub config_digest: String,
+    pub config_digest: Digest,
     /// Tag written, if any.
     pub tag: Option<String>,
     /// Architecture.
@@ -163,6 +236,9 @@ pub trait Progress: Send {
     fn object_written(&mut self, _bytes: u64) {}
     /// Layer `index` is done.
     fn layer_finished(&mut self, _index: usize) {}
+    /// Something the user should know that does not stop the run (e.g. a `--previous`
+    /// layer that could not be proven and was built again).
+    fn warning(&mut self, _message: &str) {}
 }
 
 /// A progress sink that ignores everything.
@@ -288,7 +364,7 @@ pub fn encapsulate_into(
     // Make a found blob present in the output (copied from the previous image if needed).
     let have = |f: &Found| -> bool {
         if !f.from_previous {
-            return out.has_blob(&f.descriptor.digest);
+            return out.blob_is_intact(&f.descriptor);
         }
         previous_oci.is_some_and(|p| out.copy_blob_from(p, &f.descriptor).is_ok())
     };
@@ -324,7 +400,36 @@ pub fn encapsulate_into(
     let write_one = |src: &encapsulate::Source, i: usize| -> Result<Written> {
         let media_type = req.compression.media_type().to_string();
         if let Some((found, diff_id, size)) = known.get(&(layer_keys[i].clone(), media_type)) {
-            if have(found) {
+            // A layer of the previous image is someone else's claim: its key annotation
+            // and diff_id could be forged. It is reused only once proven (see
+            // `prove_layer`); one that is not is built from the repo like any other.
+            let proven = match (found.from_previous, previous_oci) {
+                (false, _) => true,
+                (true, None) => false,
+                (true, Some(prev)) => {
+                    match prove_layer(
+                        src,
+                        &inventory,
+                        &plan.layers[i],
+                        prev,
+                        found,
+                        diff_id,
+                        *size,
+                    ) {
+                        Ok(()) => true,
+                        Err(why) => {
+                            if let Ok(mut p) = progress.lock() {
+                                p.warning(&format!(
+                                    "--previous layer {} is not the layer it claims to be ({why:#}); building it from the repository",
+                                    found.descriptor.digest
+                                ));
+                            }
+                            false
+                        }
+                    }
+                }
+            };
+            if proven && have(found) {
                 reused_layer(i);
                 let written = manifest::WrittenLayer {
                     descriptor: found.descriptor.clone(),
@@ -462,6 +567,67 @@ pub fn encapsulate_into(
     })
 }
 
+/// Prove that `found`, a blob of the previous image `prev` filed under this layer's key,
+/// holds exactly the layer the plan asks for: the layer as this commit gives it (written
+/// uncompressed and hashed, not stored) must hash to the recorded diff_id, and the blob must
+/// decompress to that same diff_id. Costs reading the layer's objects and decompressing the
+/// blob; compressing it again would cost several times more (gzip).
+fn prove_layer(
+    src: &encapsulate::Source,
+    inventory: &encapsulate::Inventory,
+    layer: &layering::LayerPlan,
+    prev: &OciDir,
+    found: &Found,
+    diff_id: &Digest,
+    size: u64,
+) -> Result<()> {
+    let (ours, _) =
+        encapsulate::write_layer(src, inventory, layer, HashSink::default(), &mut |_| {})?;
+    let (ours_digest, ours_size) = ours.finish();
+    if ours_digest != *diff_id || ours_size != size {
+        bail!("its diff_id and size say {diff_id}, {size} bytes; this commit's layer is {ours_digest}, {ours_size} bytes");
+    }
+    let blob = prev.open_blob(&found.descriptor)?;
+    let mut theirs = DiffReader::new(manifest::ocidir::decompress(
+        &found.descriptor.media_type,
+        io::BufReader::new(blob),
+    )?);
+    io::copy(&mut theirs, &mut io::sink()).context("reading the blob")?;
+    if theirs.digest() != *diff_id {
+        bail!(
+            "the blob decompresses to {}, not {diff_id}",
+            theirs.digest()
+        );
+    }
+    Ok(())
+}
+
+/// A writer that only hashes (a layer's diff_id without storing the layer).
+#[derive(Default)]
+struct HashSink {
+    hasher: sha2::Sha256,
+    count: u64,
+}
+
+impl HashSink {
+    fn finish(self) -> (Digest, u64) {
+        use sha2::Digest as _;
+        (Digest::from_sha256(&self.hasher.finalize()), self.count)
+    }
+}
+
+impl io::Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest as _;
+        self.hasher.update(buf);
+        self.count += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Open a previous image: read its chunk layout — our layout label if present, else the
 /// `ostree.components` annotations of its chunk layers (images made by other tools) — and keep
 /// it open so its blobs can be reused.
@@ -475,8 +641,13 @@ pub fn open_previous(spec: &str) -> Result<Previous> {
     let (target, tag) = if path.is_dir() {
         (Target::Dir(path.to_path_buf()), None)
     } else if path.is_file() {
-        let data = std::fs::read(path).with_context(|| format!("reading --previous {spec}"))?;
-        if data.first() == Some(&b'{') {
+        // An oci-archive can be gigabytes: look at its first byte before reading a manifest.
+        let mut first = [0u8; 1];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut first))
+            .with_context(|| format!("reading --previous {spec}"))?;
+        if first[0] == b'{' {
+            let data = read_option_file("--previous", path, keys::MAX_CONFIG_FILE)?;
             let m: manifest::oci::Manifest = serde_json::from_slice(&data)
                 .with_context(|| format!("--previous {spec}: not an OCI manifest"))?;
             return Ok(Previous {
@@ -580,7 +751,7 @@ fn unchanged_previous_layers(
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DiffLayer {
     /// Blob digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Blob size.
     pub size: u64,
     /// Whether a client holding the old image already has it.
@@ -650,11 +821,18 @@ pub fn diff(old: &str, new: &str) -> Result<DiffReport> {
                 .and_then(|a| a.get(keys::ANNOTATION_COMPONENTS).cloned()),
         })
         .collect();
-    let total: u64 = layers.iter().map(|l| l.size).sum();
-    let fresh: u64 = layers.iter().filter(|l| !l.reused).map(|l| l.size).sum();
+    // Sizes are at most 2^63-1 each (checked when read), but many of them can still overflow.
+    fn sum(sizes: impl Iterator<Item = u64>) -> Option<u64> {
+        sizes.into_iter().try_fold(0u64, |a, b| a.checked_add(b))
+    }
+    let too_big = || format!("{new}: the layer sizes add up to more than 2^64 bytes");
+    let total = sum(layers.iter().map(|l| l.size)).with_context(too_big)?;
+    let fresh = sum(layers.iter().filter(|l| !l.reused).map(|l| l.size)).with_context(too_big)?;
+    let download = sum([fresh, n.descriptor.size, n.manifest.config.size].into_iter())
+        .with_context(too_big)?;
     Ok(DiffReport {
         total_bytes: total,
-        download_bytes: fresh + n.descriptor.size + n.manifest.config.size,
+        download_bytes: download,
         reused_share: if total == 0 {
             1.0
         } else {
@@ -678,7 +856,7 @@ struct Found {
 /// Layers already made, by (layer key, media type), with their diffid and uncompressed size.
 /// Only keyed layers count: a blob without a key may have been made with other compression
 /// settings, and reusing it would make the output depend on what the directory held.
-struct KnownLayers(std::collections::HashMap<(String, String), (Found, String, u64)>);
+struct KnownLayers(std::collections::HashMap<(String, String), (Found, Digest, u64)>);
 
 impl KnownLayers {
     /// The images of the output layout, then the previous image (the output's copy wins).
@@ -729,7 +907,7 @@ impl KnownLayers {
         }
     }
 
-    fn get(&self, key: &(String, String)) -> Option<&(Found, String, u64)> {
+    fn get(&self, key: &(String, String)) -> Option<&(Found, Digest, u64)> {
         self.0.get(key)
     }
 
@@ -780,16 +958,37 @@ pub fn encapsulate_to(
     target: &Target,
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
+    req.validate()?;
     match target {
         Target::Dir(path) => {
-            let created = prepare_out_dir(path)?;
-            let mut run = || -> Result<Summary> {
-                let oci = open_out_layout(path)?;
-                encapsulate_into(req, &oci, progress)
+            // A failed concurrent run that created the directory removes it again when it
+            // is empty and no run holds the run lock; a run that lost that race starts over.
+            let mut attempt = 0;
+            let (oci, lock, created) = loop {
+                attempt += 1;
+                let created = prepare_out_dir(path)?;
+                let opened = open_out_layout(path).and_then(|oci| Ok((oci.run_lock()?, oci)));
+                match opened {
+                    Ok((lock, oci)) => break (oci, lock, created),
+                    // Any error may be that race (a directory removed under our handle);
+                    // a lasting one (a foreign directory) fails the same way each time.
+                    Err(_) if attempt < 5 => {}
+                    Err(e) => {
+                        remove_created_dirs(path, &created);
+                        return Err(e);
+                    }
+                }
             };
-            let result = run();
-            if result.is_err() && created {
-                let _ = std::fs::remove_dir_all(path);
+            let result = encapsulate_into(req, &oci, progress);
+            if result.is_err() {
+                // Remove what this run wrote, and only that: blobs no image uses, then the
+                // directories this run created if they are empty now. Both only when no
+                // other run is writing here (the exclusive lock).
+                if let Some(exclusive) = oci.remove_created(lock) {
+                    drop(oci);
+                    remove_created_dirs(path, &created);
+                    drop(exclusive);
+                }
             }
             result
         }
@@ -839,17 +1038,45 @@ fn split_parent(path: &Path) -> Result<(PathBuf, String)> {
     Ok((parent, name))
 }
 
-/// Create the output dir if needed; returns whether we created it.
-fn prepare_out_dir(path: &Path) -> Result<bool> {
+/// Create the output dir and its missing ancestors; returns the directories this call
+/// created, deepest first, so a failed run can remove exactly those.
+fn prepare_out_dir(path: &Path) -> Result<Vec<PathBuf>> {
     match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Ok(false),
+        Ok(m) if m.is_dir() => Ok(Vec::new()),
         Ok(_) => bail!("--oci-dir {} exists and is not a directory", path.display()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut missing = Vec::new();
+            let mut p = Some(path);
+            while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                missing.push(d.to_path_buf());
+                p = d.parent();
+            }
             std::fs::create_dir_all(path)
                 .with_context(|| format!("creating output directory {}", path.display()))?;
-            Ok(true)
+            Ok(missing)
         }
         Err(e) => Err(e).with_context(|| format!("checking output directory {}", path.display())),
+    }
+}
+
+/// After a failed run into `path`: remove the directories `created` (deepest first) if this
+/// run created them and they hold nothing but an empty layout skeleton. `remove_dir` only
+/// removes empty directories, so anything another run put there stays.
+fn remove_created_dirs(path: &Path, created: &[PathBuf]) {
+    if created.first().map(PathBuf::as_path) != Some(path) {
+        return;
+    }
+    let _ = std::fs::remove_dir(path.join(keys::BLOCK_INDEX_DIR));
+    if std::fs::remove_dir(path.join(manifest::keys::layout::BLOBS_SHA256)).is_ok()
+        && std::fs::remove_dir(path.join(manifest::keys::layout::BLOBS)).is_ok()
+        && !path.join(manifest::keys::layout::INDEX_JSON).exists()
+    {
+        let _ = std::fs::remove_file(path.join(manifest::keys::layout::OCI_LAYOUT));
+    }
+    for d in created {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
     }
 }
 
@@ -904,7 +1131,7 @@ pub struct VerifyReport {
     /// The commit, recomputed.
     pub commit: String,
     /// The manifest digest.
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// Layers checked.
     pub layers: usize,
     /// Content objects checked.
@@ -942,16 +1169,54 @@ pub fn import(
     branch: Option<&str>,
 ) -> Result<VerifyReport> {
     use ostree::gio;
+    // Every argument is checked before anything is written.
+    if let Some(b) = branch {
+        ostree::validate_rev(b)
+            .map_err(|e| anyhow::anyhow!("--branch {b:?} is not a valid ref name: {e}"))?;
+    }
+    let img = oci.resolve(tag)?;
     let repo = ostree::Repo::new_for_path(repo_path);
+    let mut created_repo = false;
     if repo_path.join("config").is_file() {
         repo.open(gio::Cancellable::NONE)
             .with_context(|| format!("opening repository {}", repo_path.display()))?;
     } else {
+        match std::fs::read_dir(repo_path) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    bail!(
+                        "--repo {}: the directory is not empty and not an ostree repository (no config file); refusing to write into it",
+                        repo_path.display()
+                    );
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => created_repo = true,
+            Err(e) => {
+                return Err(e).with_context(|| format!("--repo {}", repo_path.display()));
+            }
+        }
         std::fs::create_dir_all(repo_path)
             .with_context(|| format!("creating {}", repo_path.display()))?;
         repo.create(ostree::RepoMode::Archive, gio::Cancellable::NONE)
             .with_context(|| format!("creating repository {}", repo_path.display()))?;
     }
+    drop(img);
+    let result = import_into(oci, tag, &repo, repo_path, branch);
+    if result.is_err() && created_repo {
+        // The repository is this run's alone: nothing else can be in it yet.
+        let _ = std::fs::remove_dir_all(repo_path);
+    }
+    result
+}
+
+fn import_into(
+    oci: &OciDir,
+    tag: Option<&str>,
+    repo: &ostree::Repo,
+    repo_path: &Path,
+    branch: Option<&str>,
+) -> Result<VerifyReport> {
+    use ostree::gio;
     repo.prepare_transaction(gio::Cancellable::NONE)
         .with_context(|| format!("starting a transaction in {}", repo_path.display()))?;
     let req = VerifyRequest {
@@ -1024,14 +1289,21 @@ fn check_image(
     let final_diffid = labels
         .get(keys::LABEL_FINAL_DIFFID)
         .with_context(|| format!("config has no {} label", keys::LABEL_FINAL_DIFFID))?;
-    let n_final = diff_ids.iter().filter(|d| *d == final_diffid).count();
+    let n_final = diff_ids
+        .iter()
+        .filter(|d| d.as_str() == final_diffid)
+        .count();
     if n_final != 1 {
         bail!(
             "{} {final_diffid} appears {n_final} times in rootfs.diff_ids (must be exactly once)",
             keys::LABEL_FINAL_DIFFID
         );
     }
-    let ostree_layers = diff_ids.iter().position(|d| d == final_diffid).unwrap_or(0) + 1;
+    let ostree_layers = diff_ids
+        .iter()
+        .position(|d| d.as_str() == final_diffid)
+        .unwrap_or(0)
+        + 1;
     if let Some(ann) = &m.annotations {
         for (k, v) in &labels {
             if let Some(a) = ann.get(k) {
@@ -1160,9 +1432,9 @@ impl<R: Read> DiffReader<R> {
             hasher: sha2::Sha256::new(),
         }
     }
-    fn digest(&self) -> String {
-        use sha2::Digest;
-        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    fn digest(&self) -> Digest {
+        use sha2::Digest as _;
+        Digest::from_sha256(&self.hasher.clone().finalize())
     }
 }
 

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use manifest::spec::ImageOptions;
-use manifest::Compression;
+use manifest::{keys, Compression};
 use ostree_encap::out;
 use ostree_encap::{EncapsulateRequest, Progress, Target, VerifyRequest};
 use std::io::{IsTerminal, Write};
@@ -350,9 +350,8 @@ fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
     let container_config = match &a.config {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading --config {}", p.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
+            let text = ostree_encap::read_option_file("--config", p, keys::MAX_CONFIG_FILE)?;
+            let v: serde_json::Value = serde_json::from_slice(&text)
                 .with_context(|| format!("invalid --config JSON in {}", p.display()))?;
             match v {
                 serde_json::Value::Object(m) => Some(m),
@@ -364,26 +363,12 @@ fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
         }
     };
     let compression = Compression::from_name(&a.compression).context("unknown --compression")?;
-    if a.max_layers > manifest::keys::MAX_LAYERS_SAFE && !a.allow_many_layers {
-        bail!(
-            "--max-layers {}: more than {} chunk layers make images Docker's overlay2 cannot unpack; add --allow-many-layers if your clients can",
-            a.max_layers,
-            manifest::keys::MAX_LAYERS_SAFE
-        );
-    }
-    if a.max_layers > manifest::keys::MAX_LAYERS_HARD {
-        bail!(
-            "--max-layers {}: at most {} are supported",
-            a.max_layers,
-            manifest::keys::MAX_LAYERS_HARD
-        );
-    }
     let auto = a.components == "auto";
     let contentmeta = match &a.contentmeta {
         None => None,
         Some(p) => {
-            let data = std::fs::read(p)
-                .with_context(|| format!("reading --contentmeta {}", p.display()))?;
+            let data =
+                ostree_encap::read_option_file("--contentmeta", p, keys::MAX_CONTENTMETA_FILE)?;
             Some(
                 encapsulate::components::ContentMeta::parse(
                     &data,
@@ -405,6 +390,7 @@ fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
             contentmeta,
         },
         previous,
+        allow_many_layers: a.allow_many_layers,
     };
     let req = EncapsulateRequest {
         repo,
@@ -483,6 +469,13 @@ impl Progress for TermProgress {
         self.bytes += bytes;
         self.draw(false);
     }
+    fn warning(&mut self, message: &str) {
+        if self.on {
+            eprint!("\r\x1b[K");
+        }
+        eprintln!("warning: {message}");
+        self.draw(true);
+    }
     fn layer_finished(&mut self, _index: usize) {
         self.layers_done += 1;
         self.draw(true);
@@ -507,12 +500,7 @@ fn run_encapsulate(a: EncapArgs) -> Result<()> {
     };
     if let Some(dest) = &a.push {
         // Check the destination before the long work, not after it.
-        if !manifest::skopeo::TRANSPORTS
-            .iter()
-            .any(|t| dest.starts_with(t))
-        {
-            return Err(manifest::skopeo::SkopeoError::BadDestination(dest.clone()).into());
-        }
+        manifest::skopeo::check(dest, &a.push_opts.options())?;
     }
     let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;
     let src = match &target {
@@ -568,6 +556,7 @@ fn run_encapsulate(a: EncapArgs) -> Result<()> {
 }
 
 fn run_push(p: PushCmdArgs) -> Result<()> {
+    manifest::skopeo::check(&p.dest, &p.push.options())?;
     let src = match (&p.oci_dir, &p.oci_archive) {
         (Some(d), _) => {
             let path = d
@@ -640,7 +629,7 @@ fn run_diff(d: DiffArgs) -> Result<()> {
         let what = if l.reused { "reused" } else { "NEW   " };
         let comps = l.components.as_deref().unwrap_or("(commit layer)");
         let comps = manifest::spec::truncate_to(comps.to_string(), 60);
-        out!("{what} {:>12}  {}  {comps}", l.size, &l.digest[..19]);
+        out!("{what} {:>12}  {}  {comps}", l.size, l.digest.short());
     }
     out!(
         "download {} of {} bytes ({} new layer(s)); {:.1}% of the image reused",

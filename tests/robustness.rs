@@ -174,12 +174,14 @@ fn tags_and_arches_are_validated() {
     let fx = Fixture::new("basic");
     let out = fx.path("out");
     for tag in ["", "a\nb", "tägg", "-lead", &"x".repeat(129)] {
-        let err = encap_err(job(&fx.repo, FIXTURE_REF, &out, &["--tag", tag]));
+        let flag = format!("--tag={tag}");
+        let err = encap_err(job(&fx.repo, FIXTURE_REF, &out, &[&flag]));
         assert!(err.contains("--tag"), "{tag:?}: {err}");
         assert!(!out.exists());
     }
     for arch in ["", "x86 64", "notanarch"] {
-        let err = encap_err(job(&fx.repo, FIXTURE_REF, &out, &["--arch", arch]));
+        let flag = format!("--arch={arch}");
+        let err = encap_err(job(&fx.repo, FIXTURE_REF, &out, &[&flag]));
         assert!(err.contains("--arch"), "{arch:?}: {err}");
         assert!(!out.exists());
     }
@@ -279,4 +281,198 @@ fn import_and_push_check_arguments_first() {
     ));
     assert!(err.contains("--authfile"), "{err}");
     assert!(!fx.path("out2").exists());
+}
+
+fn encap_to(repo: &Path, rev: &str, out: &Path, tag: &str, extra: &[&str]) -> Output {
+    let mut a = job(repo, rev, out, &["--tag", tag, "--json"]);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    encap(&a)
+}
+
+fn ok_json(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "ostree-encap failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    json(&String::from_utf8_lossy(&o.stdout))
+}
+
+fn verify_tag(out: &Path, tag: &str) {
+    encap_ok(["verify", "--oci-dir", out.to_str().unwrap(), "--tag", tag]);
+}
+
+/// A second commit of the `components` fixture with one component changed.
+fn second_commit(fx: &Fixture) -> String {
+    let tree = fx.tree.clone();
+    std::fs::write(tree.join("usr/lib/beta/b1"), pseudo_random("v2", 40_000)).unwrap();
+    fx.commit_tree(&tree, "beta changed", "2025-03-02T00:00:00Z")
+}
+
+/// Rewrite the image tagged `tag` in `out`: `f` edits (manifest, config); the config and
+/// manifest are re-hashed and the index repaired, as a forger would.
+fn forge(out: &Path, tag: &str, f: impl FnOnce(&mut serde_json::Value, &mut serde_json::Value)) {
+    let (mut m, mut c) = image(out, tag);
+    f(&mut m, &mut c);
+    let cbytes = serde_json::to_vec(&c).unwrap();
+    m["config"]["digest"] = put_blob(out, &cbytes).into();
+    m["config"]["size"] = cbytes.len().into();
+    let mbytes = serde_json::to_vec(&m).unwrap();
+    let mut idx = index(out);
+    for d in idx["manifests"].as_array_mut().unwrap() {
+        if d["annotations"]["org.opencontainers.image.ref.name"] == tag {
+            d["digest"] = put_blob(out, &mbytes).into();
+            d["size"] = mbytes.len().into();
+        }
+    }
+    std::fs::write(out.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+}
+
+// Defect 1: a --previous layer was reused on its key annotation alone.
+#[test]
+fn poisoned_previous_layers_are_rebuilt_not_reused() {
+    let fx = Fixture::new("components");
+    let c2 = second_commit(&fx);
+    let fresh = ok_json(&encap_to(&fx.repo, &c2, &fx.path("fresh"), "b", &[]));
+    // (a) 260 bytes of garbage under layer 1's key; (b) layer 2's real blob and diff_id
+    // under layer 1's key: a valid gzip with a consistent diff_id, but the wrong objects.
+    for case in ["garbage", "swapped"] {
+        let old = fx.path(&format!("old-{case}"));
+        ok_json(&encap_to(&fx.repo, FIXTURE_REF, &old, "a", &[]));
+        forge(&old, "a", |m, c| {
+            if case == "garbage" {
+                let junk = pseudo_random("junk", 260);
+                m["layers"][1]["digest"] = put_blob(&old, &junk).into();
+                m["layers"][1]["size"] = junk.len().into();
+            } else {
+                for k in ["digest", "size"] {
+                    m["layers"][1][k] = m["layers"][2][k].clone();
+                }
+                c["rootfs"]["diff_ids"][1] = c["rootfs"]["diff_ids"][2].clone();
+            }
+        });
+        let out = fx.path(&format!("new-{case}"));
+        let prev = format!("{}:a", old.display());
+        let o = encap_to(&fx.repo, &c2, &out, "b", &["--previous", &prev]);
+        let s = ok_json(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("warning") && err.contains("--previous"),
+            "{case}: {err}"
+        );
+        assert_eq!(s["manifest_digest"], fresh["manifest_digest"], "{case}");
+        verify_tag(&out, "b");
+    }
+}
+
+// Defect 2: a damaged blob already in the output was reused, and kept by the blob writer.
+#[test]
+fn damaged_blobs_in_the_output_are_replaced_not_reused() {
+    let fx = Fixture::new("components");
+    let out = fx.path("out");
+    let a = ok_json(&encap_to(&fx.repo, FIXTURE_REF, &out, "a", &[]));
+    let flip = |digest: &str| {
+        let path = out.join("blobs/sha256").join(&digest[7..]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+    };
+    // One chunk layer and the config: the same commit again reuses or rewrites both.
+    flip(a["layers"][1]["digest"].as_str().unwrap());
+    flip(a["config_digest"].as_str().unwrap());
+    let b = ok_json(&encap_to(&fx.repo, FIXTURE_REF, &out, "b", &[]));
+    assert_eq!(a["manifest_digest"], b["manifest_digest"]);
+    assert_eq!(b["layers"][1]["reused"], false, "a damaged blob was reused");
+    verify_tag(&out, "b");
+    verify_tag(&out, "a");
+    // Without index.json, the blob writer alone must not keep a damaged file either.
+    flip(a["layers"][2]["digest"].as_str().unwrap());
+    std::fs::remove_file(out.join("index.json")).unwrap();
+    ok_json(&encap_to(&fx.repo, FIXTURE_REF, &out, "c", &[]));
+    verify_tag(&out, "c");
+}
+
+// Defect 3: concurrent runs into one layout lost tags, failed spuriously, and a failing run
+// removed a directory holding another run's image.
+#[test]
+fn concurrent_runs_keep_every_tag_and_never_delete_each_other() {
+    let fx = Fixture::new("basic");
+    for round in 0..6 {
+        let out = fx.path(&format!("shared-{round}"));
+        let spawn = |tag: &str, extra: &[&str]| {
+            let mut a = job(&fx.repo, FIXTURE_REF, &out, &["--tag", tag]);
+            a.extend(extra.iter().map(|s| s.to_string()));
+            encap_command()
+                .args(&a)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        // Two good runs and one that fails after creating the directory.
+        let runs = [
+            spawn("a", &[]),
+            spawn("bad", &["--copymeta", "no.such.key"]),
+            spawn("b", &["--max-layers", "0"]),
+        ];
+        let outs: Vec<Output> = runs
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        assert!(!outs[1].status.success());
+        for (o, tag) in [(&outs[0], "a"), (&outs[2], "b")] {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "round {round}, tag {tag}: {err}");
+            verify_tag(&out, tag);
+        }
+        let tags: Vec<String> = index(&out)["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                d["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .unwrap()
+                    .into()
+            })
+            .collect();
+        assert_eq!(tags.len(), 2, "round {round}: {tags:?}");
+    }
+}
+
+// Defect 13: a failed run into d/e/f left d/e; a failed run into an existing layout left
+// blobs that nothing uses.
+#[test]
+fn failed_runs_leave_nothing_behind() {
+    let fx = Fixture::new("basic");
+    let base = fx.path("d");
+    let deep = base.join("e/f");
+    let err = encap_err(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &deep,
+        &["--copymeta", "no.such.key"],
+    ));
+    assert!(err.contains("no.such.key"), "{err}");
+    assert!(!base.exists(), "left {:?}", tree_listing(&fx.path("")));
+    // Into an existing layout: a run that fails after writing layers removes its blobs.
+    let out = fx.path("out");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "good"]));
+    let before = tree_listing(&out);
+    // A second commit, and a copymeta key it lacks: its layers are written, then it fails.
+    let tree = fx.tree.clone();
+    std::fs::write(tree.join("new-file"), "new").unwrap();
+    let c2 = fx.commit_tree(&tree, "two", "2025-03-02T00:00:00Z");
+    let err = encap_err(job(
+        &fx.repo,
+        &c2,
+        &out,
+        &["--tag", "t", "--label", "x=y", "--copymeta", "nope"],
+    ));
+    assert!(err.contains("nope"), "{err}");
+    assert_eq!(tree_listing(&out), before);
+    verify_tag(&out, "good");
 }

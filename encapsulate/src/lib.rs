@@ -71,6 +71,15 @@ pub enum EncapError {
         /// The rev as given.
         rev: String,
     },
+    /// Hex digits that are neither a full checksum nor a branch: libostree would take them as
+    /// a commit prefix, which silently changes meaning when a commit or branch is added.
+    #[error("--ref {rev:?} is neither a full 64-hex commit checksum nor a branch in {repo}; give the full checksum (`ostree rev-parse {rev}` finds it)")]
+    AbbreviatedChecksum {
+        /// Repo path.
+        repo: String,
+        /// The rev as given.
+        rev: String,
+    },
     /// A ref that the repo does not have.
     #[error("ref {rev:?} not found in repository {repo}{}", known_hint(.known))]
     UnknownRef {

@@ -210,6 +210,19 @@ fn resolve(repo: &ostree::Repo, shown: &str, rev: &str) -> Result<String, EncapE
     if is_checksum(rev) {
         return Ok(rev.to_string());
     }
+    if all_hex {
+        // libostree's resolve_rev takes a hex prefix as an abbreviated commit before looking
+        // for a branch of that name; we take only an exact branch.
+        let exact = repo
+            .list_refs(None, gio::Cancellable::NONE)
+            .ok()
+            .and_then(|m| m.into_iter().find(|(k, _)| k.as_str() == rev))
+            .map(|(_, c)| c.to_string());
+        return exact.ok_or_else(|| EncapError::AbbreviatedChecksum {
+            repo: shown.into(),
+            rev: rev.into(),
+        });
+    }
     match repo.resolve_rev(rev, true) {
         Ok(Some(c)) => Ok(c.to_string()),
         Ok(None) => Err(EncapError::UnknownRef {

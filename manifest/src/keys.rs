@@ -167,3 +167,30 @@ pub const SYNC_BEHIND: u64 = 32 * 1024 * 1024;
 pub const BLOB_BUFFER: usize = 256 * 1024;
 /// Longest `created_by` history text; long component lists are cut (UIs show one line).
 pub const MAX_CREATED_BY: usize = 1024;
+
+/// Most threads `--jobs` may ask for. Layers are written `jobs` at a time, each with up to
+/// `jobs` compressor threads; past a few hundred the threads only compete for memory (each
+/// gzip worker keeps [`GZIP_IN_FLIGHT`] blocks), and the kernel may refuse to spawn them.
+pub const MAX_JOBS: usize = 256;
+
+/// Largest `--config` file: the OCI config's `config` member is a few KiB in practice
+/// (Env, Cmd, Labels); a larger file is a mistake (`--config /dev/zero`), not an input.
+pub const MAX_CONFIG_FILE: u64 = 4 * 1024 * 1024;
+
+/// Largest `--contentmeta` file: ostree-ext's content-meta JSON lists every object's
+/// checksum and its component, ~100 bytes per object; 256 MiB covers 2 million objects.
+pub const MAX_CONTENTMETA_FILE: u64 = 256 * 1024 * 1024;
+
+/// Largest key file (`--gpg-keyring`, `--ed25519-key FILE`): exported keyrings of a few keys
+/// are kilobytes.
+pub const MAX_KEY_FILE: u64 = 16 * 1024 * 1024;
+
+/// Longest tag: the OCI distribution spec's tag grammar, `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub const MAX_TAG_LEN: usize = 128;
+
+/// The GOARCH values an OCI `architecture` may take (the image spec defers to Go's list);
+/// `--arch` and commit metadata also take the kernel/rpm aliases `spec::oci_arch` maps.
+pub const GOARCH: [&str; 15] = [
+    "386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64", "mips64le", "ppc64",
+    "ppc64le", "riscv64", "s390x", "sparc64", "wasm",
+];

@@ -6,15 +6,130 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// A `sha256:<64 lowercase hex>` digest, checked once where it is parsed: every digest in a
+/// document read from outside is one of these, so no later code can slice or join a bad one
+/// into a path. Only sha256: every layout we read or write keeps its blobs in `blobs/sha256`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest(String);
+
+/// A string that is not a `sha256:` digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{shown:?} is not a sha256 digest (sha256: and 64 lowercase hex digits)")]
+pub struct BadDigest {
+    /// The input, cut to 80 bytes for display.
+    pub shown: String,
+}
+
+impl Digest {
+    /// Parse `sha256:<64 lowercase hex>`.
+    ///
+    /// # Errors
+    /// [`BadDigest`] for anything else.
+    pub fn parse(s: &str) -> Result<Self, BadDigest> {
+        let ok = s.strip_prefix("sha256:").is_some_and(|h| {
+            h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if ok {
+            Ok(Digest(s.to_string()))
+        } else {
+            let mut end = s.len().min(80);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            Err(BadDigest {
+                shown: s[..end].to_string(),
+            })
+        }
+    }
+
+    /// The digest of a finished SHA-256.
+    pub fn from_sha256(hash: &[u8]) -> Self {
+        Digest(format!("sha256:{}", hex::encode(hash)))
+    }
+
+    /// The digest of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self::from_sha256(&sha2::Sha256::digest(data))
+    }
+
+    /// The 64 hex digits (the blob's file name in `blobs/sha256`).
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+
+    /// `sha256:` and the first 12 hex digits, for tables.
+    pub fn short(&self) -> &str {
+        &self.0[..19]
+    }
+
+    /// The whole digest.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = BadDigest;
+    fn try_from(s: String) -> Result<Self, BadDigest> {
+        Digest::parse(&s)
+    }
+}
+
+impl From<Digest> for String {
+    fn from(d: Digest) -> String {
+        d.0
+    }
+}
+
+impl std::str::FromStr for Digest {
+    type Err = BadDigest;
+    fn from_str(s: &str) -> Result<Self, BadDigest> {
+        Digest::parse(s)
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Digest {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Digest {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Descriptor sizes are int64 in the OCI spec: a larger value is refused where it is read,
+/// so sums of sizes (at most a few thousand layers) cannot overflow a u64.
+fn size_in_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n > i64::MAX as u64 {
+        return Err(serde::de::Error::custom(format!(
+            "size {n} is larger than the OCI maximum (2^63-1)"
+        )));
+    }
+    Ok(n)
+}
+
 /// A content descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Descriptor {
     /// Media type.
     #[serde(rename = "mediaType")]
     pub media_type: String,
-    /// `sha256:<hex>`.
-    pub digest: String,
+    /// The content's digest.
+    pub digest: Digest,
     /// Size in bytes.
+    #[serde(deserialize_with = "size_in_range")]
     pub size: u64,
     /// Annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,21 +141,14 @@ pub struct Descriptor {
 
 impl Descriptor {
     /// A descriptor without annotations or platform.
-    pub fn new(media_type: &str, digest: &str, size: u64) -> Self {
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
         Descriptor {
             media_type: media_type.into(),
-            digest: digest.into(),
+            digest,
             size,
             annotations: None,
             platform: None,
         }
-    }
-
-    /// The hex part of a `sha256:` digest, if it is one.
-    pub fn sha256_hex(&self) -> Option<&str> {
-        let hex = self.digest.strip_prefix("sha256:")?;
-        (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then_some(hex)
     }
 }
 
@@ -94,7 +202,7 @@ pub struct RootFs {
     #[serde(rename = "type")]
     pub kind: String,
     /// `sha256:` of each uncompressed layer.
-    pub diff_ids: Vec<String>,
+    pub diff_ids: Vec<Digest>,
 }
 
 /// One history entry.

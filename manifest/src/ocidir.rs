@@ -8,9 +8,9 @@
 
 use crate::json;
 use crate::keys::{self, layout, media};
-use crate::oci::{Descriptor, ImageConfig, Index, Manifest};
+use crate::oci::{Descriptor, Digest, ImageConfig, Index, Manifest};
 use cap_std::fs::{Dir, File};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use std::io::{self, BufWriter, Read, Write};
 use zstd::zstd_safe::CParameter;
 
@@ -74,8 +74,16 @@ impl Compression {
 /// Errors of the layout. Callers branch on `NotALayout` and `NoSuchImage`.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    /// The directory holds something else.
+    /// An output directory that holds something else.
     #[error("{path} exists and is neither empty nor an OCI image layout ({reason}); refusing to write into it")]
+    Foreign {
+        /// Directory as named by the caller.
+        path: String,
+        /// What was found.
+        reason: String,
+    },
+    /// The directory is not a layout (or a damaged one).
+    #[error("{path} is not an OCI image layout: {reason}")]
     NotALayout {
         /// Directory as named by the caller.
         path: String,
@@ -150,6 +158,9 @@ pub struct OciDir {
     dir: Dir,
     /// Shared with block reuse sources (`blocks`), which open blobs lazily.
     blobs: std::sync::Arc<Dir>,
+    /// Blob names (hex) this handle linked in, so a failed run can remove what it wrote and
+    /// nothing else.
+    created: std::sync::Mutex<Vec<String>>,
 }
 
 /// A manifest found in a layout, with its config.
@@ -170,27 +181,70 @@ impl OciDir {
     /// # Errors
     /// [`OciError::NotALayout`], or I/O errors.
     pub fn ensure(dir: Dir, shown: &str) -> Result<Self, OciError> {
-        if dir.exists(layout::OCI_LAYOUT) {
-            return Self::open(dir, shown);
-        }
-        let mut entries = dir.entries().map_err(io_err(format!("listing {shown}")))?;
-        if let Some(e) = entries.next() {
-            let name = e
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "?".into());
-            return Err(OciError::NotALayout {
-                path: shown.into(),
-                reason: format!("it has no oci-layout file but contains {name:?}"),
-            });
+        if !dir.exists(layout::OCI_LAYOUT) {
+            let entries = dir.entries().map_err(io_err(format!("listing {shown}")))?;
+            // An empty `blobs/sha256` skeleton is what a run leaves for an instant when a
+            // concurrent failed run removes its `oci-layout`: empty, so not someone's data.
+            let skeleton = |name: &str| {
+                name == layout::BLOBS
+                    && dir.read_dir(layout::BLOBS).is_ok_and(|mut d| {
+                        d.all(|e| {
+                            e.is_ok_and(|e| {
+                                e.file_name() == "sha256"
+                                    && dir
+                                        .read_dir(layout::BLOBS_SHA256)
+                                        .is_ok_and(|mut s| s.next().is_none())
+                            })
+                        })
+                    })
+            };
+            if let Some(e) = entries.into_iter().find(|e| {
+                e.as_ref()
+                    .map_or(true, |e| !skeleton(&e.file_name().to_string_lossy()))
+            }) {
+                let name = e
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "?".into());
+                return Err(OciError::Foreign {
+                    path: shown.into(),
+                    reason: format!("it has no oci-layout file but contains {name:?}"),
+                });
+            }
+            // oci-layout first: a concurrent run that finds the directory no longer empty
+            // then sees a layout, never a directory holding only `blobs/`. Two runs may both
+            // write it; the content is the same and the rename atomic.
+            atomic_write(
+                &dir,
+                layout::OCI_LAYOUT,
+                layout::OCI_LAYOUT_CONTENT.as_bytes(),
+            )?;
         }
         dir.create_dir_all(layout::BLOBS_SHA256)
             .map_err(io_err(format!("creating {shown}/{}", layout::BLOBS_SHA256)))?;
-        atomic_write(
-            &dir,
-            layout::OCI_LAYOUT,
-            layout::OCI_LAYOUT_CONTENT.as_bytes(),
-        )?;
         Self::open(dir, shown)
+    }
+
+    /// Hold the layout's index lock while `f` runs: an exclusive `flock` on the `blobs`
+    /// directory. Every writer of index.json here takes it, so two runs adding tags to one
+    /// layout both keep theirs (the read-modify-write of the index is serialised). Other
+    /// tools do not know this lock; the index is still replaced atomically for them.
+    ///
+    /// # Errors
+    /// I/O errors taking the lock, or `f`'s.
+    pub fn with_index_lock<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, OciError>,
+    ) -> Result<T, OciError> {
+        let d = self.dir.open(layout::BLOBS).map_err(io_err(format!(
+            "opening {} to lock the index",
+            layout::BLOBS
+        )))?;
+        rustix::fs::flock(&d, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_err("locking the layout's index")(e.into()))?;
+        let r = f();
+        // Closing `d` releases the lock, also when `f` failed.
+        drop(d);
+        r
     }
 
     /// Open an existing layout.
@@ -218,14 +272,17 @@ impl OciDir {
                 reason: format!("{} has no imageLayoutVersion", layout::OCI_LAYOUT),
             });
         }
-        dir.create_dir_all(layout::BLOBS_SHA256)
-            .map_err(io_err(format!("creating {shown}/{}", layout::BLOBS_SHA256)))?;
+        // Reading never writes: a layout without blobs/sha256 is refused, not repaired.
         let blobs = dir
             .open_dir(layout::BLOBS_SHA256)
-            .map_err(io_err(format!("opening {shown}/{}", layout::BLOBS_SHA256)))?;
+            .map_err(|e| OciError::NotALayout {
+                path: shown.into(),
+                reason: format!("cannot open {}: {e}", layout::BLOBS_SHA256),
+            })?;
         Ok(OciDir {
             dir,
             blobs: std::sync::Arc::new(blobs),
+            created: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -294,9 +351,7 @@ impl OciDir {
     /// index for today's settings (see `blocks`). Anything missing or damaged offers nothing:
     /// the index is a cache. Returns false once `src` is full.
     pub fn offer_blocks(&self, desc: &Descriptor, src: &mut crate::blocks::ReuseSource) -> bool {
-        let Some(hex) = desc.sha256_hex() else {
-            return true;
-        };
+        let hex = desc.digest.hex();
         match self.block_index(desc, hex) {
             Some(entries) => src.add(std::sync::Arc::clone(&self.blobs), hex, &entries),
             None => true,
@@ -311,7 +366,7 @@ impl OciDir {
         let entries = crate::blocks::parse(
             &text,
             &Compression::Gzip.settings(),
-            &desc.digest,
+            desc.digest.as_str(),
             desc.size,
         )?;
         let size = self.blobs.metadata(hex).ok()?.len();
@@ -344,22 +399,102 @@ impl OciDir {
     /// # Errors
     /// I/O errors.
     pub fn write_blob(&self, media_type: &str, data: &[u8]) -> Result<Descriptor, OciError> {
-        let hex = hex::encode(Sha256::digest(data));
-        if !self.blobs.exists(&hex) {
-            atomic_write(&self.blobs, &hex, data)?;
+        let digest = Digest::of(data);
+        let hex = digest.hex();
+        // An existing file of that name is kept only if it really holds these bytes: a
+        // damaged blob is replaced, never taken as ours.
+        let intact = self.blobs.read(hex).is_ok_and(|old| old == data);
+        if !intact {
+            atomic_write(&self.blobs, hex, data)?;
+            self.note_created(hex);
         }
         Ok(Descriptor::new(
             media_type,
-            &format!("sha256:{hex}"),
+            digest.clone(),
             data.len() as u64,
         ))
     }
 
     /// Whether a blob with this digest exists.
-    pub fn has_blob(&self, digest: &str) -> bool {
-        digest
-            .strip_prefix("sha256:")
-            .is_some_and(|hex| self.blobs.exists(hex))
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blobs.exists(digest.hex())
+    }
+
+    /// Whether the blob `desc` is here with the right size and content (read and hashed
+    /// whole). Reuse of a blob already in the layout asks this first, so a damaged file is
+    /// never linked into a new image.
+    pub fn blob_is_intact(&self, desc: &Descriptor) -> bool {
+        match self.open_blob(desc) {
+            Ok(mut r) => io::copy(&mut r, &mut io::sink()).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn note_created(&self, hex: &str) {
+        if let Ok(mut c) = self.created.lock() {
+            c.push(hex.to_string());
+        }
+    }
+
+    /// Take the run lock: a shared `flock` on the layout directory, held by every writing
+    /// run until it ends (the returned handle). [`OciDir::remove_created`] deletes blobs
+    /// only when it can take this lock exclusively, that is when no other run is writing:
+    /// another run may have found one of our new blobs already there and be about to use it.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn run_lock(&self) -> Result<File, OciError> {
+        let d = self
+            .dir
+            .open(".")
+            .map_err(io_err("opening the layout to lock it"))?;
+        rustix::fs::flock(&d, rustix::fs::FlockOperation::LockShared)
+            .map_err(|e| io_err("locking the layout")(e.into()))?;
+        // A failed run that created this directory may have removed it while we waited.
+        if !self.dir.exists(layout::OCI_LAYOUT) {
+            return Err(OciError::NotALayout {
+                path: "the output directory".into(),
+                reason: "a concurrent run removed it while this one started; run again".into(),
+            });
+        }
+        Ok(d)
+    }
+
+    /// After a failed run: remove the blobs this handle created that no image in index.json
+    /// uses, with their block indexes, if no other run holds the run lock (`run_lock`, which
+    /// the caller gives back here). Never touches a file this run did not create. Returns
+    /// the exclusive lock when it was taken (the caller may then remove directories it
+    /// created, before dropping it), or `None` when another run is writing here.
+    pub fn remove_created(&self, run_lock: File) -> Option<File> {
+        drop(run_lock);
+        let d = self.dir.open(".").ok()?;
+        rustix::fs::flock(&d, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
+        let created = self.created.lock().map(|c| c.clone()).unwrap_or_default();
+        let used = self.referenced_blobs();
+        for hex in created {
+            if !used.contains(&hex) {
+                let _ = self.blobs.remove_file(&hex);
+                let _ = self.dir.remove_file(block_index_name(&hex));
+            }
+        }
+        Some(d)
+    }
+
+    /// Every blob (hex) the images of index.json use: manifests, configs, layers. Unreadable
+    /// documents contribute what could be read.
+    fn referenced_blobs(&self) -> std::collections::HashSet<String> {
+        let mut used = std::collections::HashSet::new();
+        let Ok(index) = self.read_index() else {
+            return used;
+        };
+        for d in &index.manifests {
+            used.insert(d.digest.hex().to_string());
+            if let Ok(m) = self.read_json_blob::<Manifest>(d, "manifest") {
+                used.insert(m.config.digest.hex().to_string());
+                used.extend(m.layers.iter().map(|l| l.digest.hex().to_string()));
+            }
+        }
+        used
     }
 
     /// Read index.json (an empty index if there is none yet).
@@ -387,7 +522,11 @@ impl OciDir {
     ///
     /// # Errors
     /// Invalid existing index, I/O errors.
-    pub fn set_manifest(&self, mut desc: Descriptor, tag: Option<&str>) -> Result<(), OciError> {
+    pub fn set_manifest(&self, desc: Descriptor, tag: Option<&str>) -> Result<(), OciError> {
+        self.with_index_lock(|| self.set_manifest_locked(desc, tag))
+    }
+
+    fn set_manifest_locked(&self, mut desc: Descriptor, tag: Option<&str>) -> Result<(), OciError> {
         let mut index = self.read_index()?;
         if let Some(tag) = tag {
             desc.annotations
@@ -469,7 +608,7 @@ impl OciDir {
         self.open_blob(desc)?
             .read_to_end(&mut data)
             .map_err(|e| OciError::BadBlob {
-                digest: desc.digest.clone(),
+                digest: desc.digest.to_string(),
                 reason: format!("{what}: {e}"),
             })?;
         serde_json::from_slice(&data).map_err(|e| OciError::BadJson {
@@ -493,31 +632,28 @@ impl OciDir {
         self.copy_blob_only(src, desc)?;
         // Its block index too, when this layout has none: a later rebuild here can then reuse
         // its blocks. Only a cache, so failing to copy it is not an error.
-        if let Some(hex) = desc.sha256_hex() {
-            let name = block_index_name(hex);
-            if !self.dir.exists(&name) {
-                if let Ok(text) = src.dir.read_to_string(&name) {
-                    let _ = self.write_block_index(hex, &text);
-                }
+        let hex = desc.digest.hex();
+        let name = block_index_name(hex);
+        if !self.dir.exists(&name) {
+            if let Ok(text) = src.dir.read_to_string(&name) {
+                let _ = self.write_block_index(hex, &text);
             }
         }
         Ok(())
     }
 
     fn copy_blob_only(&self, src: &OciDir, desc: &Descriptor) -> Result<(), OciError> {
-        if self.has_blob(&desc.digest) {
+        if self.blob_is_intact(desc) {
             return Ok(());
         }
-        let hex = desc.sha256_hex().ok_or_else(|| OciError::BadBlob {
-            digest: desc.digest.clone(),
-            reason: "not a sha256 digest".into(),
-        })?;
+        let hex = desc.digest.hex();
         let mut reader = src.open_blob(desc)?;
         io::copy(&mut reader, &mut io::sink()).map_err(|e| OciError::BadBlob {
-            digest: desc.digest.clone(),
+            digest: desc.digest.to_string(),
             reason: format!("reading it in the previous image: {e}"),
         })?;
         if src.blobs.hard_link(hex, &self.blobs, hex).is_ok() {
+            self.note_created(hex);
             // Cheap when the source was synced already (ours are); needed when it was not
             // (an unpacked archive).
             self.blobs
@@ -530,7 +666,7 @@ impl OciDir {
         let mut tmp =
             cap_tempfile::TempFile::new(&self.blobs).map_err(io_err("creating blob temp file"))?;
         io::copy(&mut reader, &mut tmp).map_err(|e| OciError::BadBlob {
-            digest: desc.digest.clone(),
+            digest: desc.digest.to_string(),
             reason: format!("copying from the previous image: {e}"),
         })?;
         tmp.as_file()
@@ -538,6 +674,7 @@ impl OciDir {
             .map_err(io_err("syncing copied blob"))?;
         tmp.replace(hex)
             .map_err(io_err(format!("linking blob {hex}")))?;
+        self.note_created(hex);
         sync_dir(&self.blobs).map_err(io_err("syncing blobs directory"))
     }
 
@@ -547,12 +684,9 @@ impl OciDir {
     /// # Errors
     /// Malformed digest or missing blob.
     pub fn open_blob(&self, desc: &Descriptor) -> Result<VerifyingReader<File>, OciError> {
-        let hex = desc.sha256_hex().ok_or_else(|| OciError::BadBlob {
-            digest: desc.digest.clone(),
-            reason: "not a sha256 digest".into(),
-        })?;
+        let hex = desc.digest.hex();
         let f = self.blobs.open(hex).map_err(|e| OciError::BadBlob {
-            digest: desc.digest.clone(),
+            digest: desc.digest.to_string(),
             reason: format!("cannot open blobs/sha256/{hex}: {e}"),
         })?;
         Ok(VerifyingReader {
@@ -699,7 +833,7 @@ pub struct WrittenLayer {
     /// Its descriptor (no annotations yet).
     pub descriptor: Descriptor,
     /// `sha256:` of the uncompressed stream.
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// Uncompressed size.
     pub uncompressed_size: u64,
     /// Uncompressed bytes whose compressed form was taken from an earlier blob.
@@ -748,27 +882,32 @@ impl LayerWriter<'_> {
             .map_err(|e| io_err("flushing layer blob")(e.into_error()))?
             .finish()
             .map_err(io_err("syncing layer blob"))?;
-        let hex = hex::encode(hasher.finalize());
+        let hash = hasher.finalize();
+        let hex = hex::encode(hash);
         tmp.as_file()
             .sync_all()
             .map_err(io_err("syncing layer blob"))?;
-        if self.oci.blobs.exists(&hex) {
+        let digest = Digest::from_sha256(&hash);
+        let existing = Descriptor::new(self.media_type, digest.clone(), count);
+        if self.oci.blobs.exists(&hex) && self.oci.blob_is_intact(&existing) {
             // Same digest, same bytes: keep the existing blob (it may be in use by a reader).
             drop(tmp);
         } else {
+            // New, or a damaged file under our digest: ours replaces it.
             tmp.replace(&hex)
                 .map_err(io_err(format!("linking blob {hex}")))?;
+            self.oci.note_created(&hex);
             sync_dir(&self.oci.blobs).map_err(io_err("syncing blobs directory"))?;
         }
-        let digest = format!("sha256:{hex}");
         if let Some(blocks) = blocks {
             // Only gzip has blocks.
-            let text = crate::blocks::serialize(&Compression::Gzip.settings(), &digest, &blocks);
+            let text =
+                crate::blocks::serialize(&Compression::Gzip.settings(), digest.as_str(), &blocks);
             self.oci.write_block_index(&hex, &text)?;
         }
         Ok(WrittenLayer {
-            descriptor: Descriptor::new(self.media_type, &digest, count),
-            diff_id: format!("sha256:{}", hex::encode(self.diff.finalize())),
+            descriptor: Descriptor::new(self.media_type, digest, count),
+            diff_id: Digest::from_sha256(&self.diff.finalize()),
             uncompressed_size: self.uncompressed,
             reused_bytes,
         })
@@ -816,7 +955,7 @@ mod tests {
                 .unwrap();
             assert_eq!(out, b"hello world ".repeat(1000));
             // Corrupt the blob: reading must fail.
-            let hex = l.descriptor.sha256_hex().unwrap().to_string();
+            let hex = l.descriptor.digest.hex().to_string();
             let mut bytes = td.read(format!("blobs/sha256/{hex}")).unwrap();
             let last = bytes.len() - 1;
             bytes[last] ^= 1;

@@ -32,6 +32,36 @@ pub struct PushOptions {
     pub digestfile: Option<PathBuf>,
 }
 
+/// Check a destination and its options before any work: a transport prefix, and files
+/// that exist (a missing `--authfile` would otherwise push without credentials).
+///
+/// # Errors
+/// [`SkopeoError::BadDestination`], [`SkopeoError::BadOption`].
+pub fn check(dest: &str, opts: &PushOptions) -> Result<(), SkopeoError> {
+    if !TRANSPORTS.iter().any(|t| dest.starts_with(t)) {
+        return Err(SkopeoError::BadDestination(dest.to_string()));
+    }
+    let bad = |option, path: &Path, reason: String| SkopeoError::BadOption {
+        option,
+        path: path.display().to_string(),
+        reason,
+    };
+    if let Some(f) = &opts.authfile {
+        match std::fs::metadata(f) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(bad("--authfile", f, "not a regular file".into())),
+            Err(e) => return Err(bad("--authfile", f, format!("cannot use it: {e}"))),
+        }
+        std::fs::File::open(f).map_err(|e| bad("--authfile", f, format!("cannot read it: {e}")))?;
+    }
+    if let Some(d) = &opts.cert_dir {
+        if !d.is_dir() {
+            return Err(bad("--cert-dir", d, "no such directory".into()));
+        }
+    }
+    Ok(())
+}
+
 /// Why a copy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SkopeoError {
@@ -52,6 +82,16 @@ pub enum SkopeoError {
         status: String,
         /// skopeo's last error line(s).
         stderr: String,
+    },
+    /// An option names a file or directory that is not there.
+    #[error("{option} {path}: {reason}")]
+    BadOption {
+        /// The option.
+        option: &'static str,
+        /// The path as given.
+        path: String,
+        /// What is wrong.
+        reason: String,
     },
     /// I/O around the call (temp digest file).
     #[error("pushing to {dest}: {source}")]
@@ -87,9 +127,7 @@ pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -
 /// # Errors
 /// [`SkopeoError`] naming the destination, with skopeo's own message.
 pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<String, SkopeoError> {
-    if !TRANSPORTS.iter().any(|t| dest.starts_with(t)) {
-        return Err(SkopeoError::BadDestination(dest.to_string()));
-    }
+    check(dest, opts)?;
     let io = |source| SkopeoError::Io {
         dest: dest.to_string(),
         source,

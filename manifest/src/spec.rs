@@ -2,7 +2,7 @@
 //! container config, computed from plain commit facts and options. Pure: no I/O, no clock.
 
 use crate::keys::{self, meta, RESERVED_LABELS};
-use crate::oci::{Descriptor, History, ImageConfig, Manifest, Platform, RootFs};
+use crate::oci::{Descriptor, Digest, History, ImageConfig, Manifest, Platform, RootFs};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -81,6 +81,81 @@ pub enum SpecError {
     /// Bad `--config` content.
     #[error("--config: {0}")]
     BadConfig(String),
+    /// An annotation whose key is also a label: the manifest repeats every label as an
+    /// annotation, and an importer checks that the two agree.
+    #[error("--annotation {key}: the image has a label {key} (the manifest repeats every label); set it with --label, or pick another key")]
+    AnnotationShadowsLabel {
+        /// The key.
+        key: String,
+    },
+    /// A tag outside the OCI reference grammar.
+    #[error("--tag {tag:?}: {reason}")]
+    BadTag {
+        /// The tag.
+        tag: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An architecture that is not a GOARCH value or a known alias.
+    #[error("{what} {arch:?} is not a known architecture (one of {known}, or x86_64, aarch64, i686, armv7hl)")]
+    BadArch {
+        /// Where it came from (`--arch`, or a commit metadata key).
+        what: String,
+        /// The value.
+        arch: String,
+        /// The GOARCH list.
+        known: String,
+    },
+}
+
+/// Check a tag against the OCI distribution spec's grammar, so skopeo and registries can
+/// address it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+///
+/// # Errors
+/// [`SpecError::BadTag`] saying what is wrong.
+pub fn check_tag(tag: &str) -> Result<(), SpecError> {
+    let bad = |reason: &str| {
+        Err(SpecError::BadTag {
+            tag: tag.into(),
+            reason: reason.into(),
+        })
+    };
+    let Some(first) = tag.bytes().next() else {
+        return bad("a tag cannot be empty");
+    };
+    if tag.len() > keys::MAX_TAG_LEN {
+        return bad(&format!(
+            "a tag has at most {} characters",
+            keys::MAX_TAG_LEN
+        ));
+    }
+    if !(first.is_ascii_alphanumeric() || first == b'_') {
+        return bad("a tag starts with a letter, digit or _");
+    }
+    if !tag
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return bad("a tag holds only ASCII letters, digits, _ . and -");
+    }
+    Ok(())
+}
+
+/// The OCI architecture for `arch` (a GOARCH value or an alias).
+///
+/// # Errors
+/// [`SpecError::BadArch`] naming `what` (the option or metadata key it came from).
+pub fn checked_arch(arch: &str, what: &str) -> Result<String, SpecError> {
+    let a = oci_arch(arch);
+    if keys::GOARCH.contains(&a.as_str()) {
+        Ok(a)
+    } else {
+        Err(SpecError::BadArch {
+            what: what.into(),
+            arch: arch.into(),
+            known: keys::GOARCH.join(", "),
+        })
+    }
 }
 
 /// The planned image metadata, ready to be combined with the written layers.
@@ -109,7 +184,7 @@ pub struct LayerRecord {
     /// Blob descriptor (media type, digest, size, annotations).
     pub descriptor: Descriptor,
     /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// History text.
     pub created_by: String,
 }
@@ -198,13 +273,22 @@ pub fn image_spec(
     }
     let created = created_time(facts, opts)?;
     let architecture = match &opts.arch {
-        Some(a) => oci_arch(a),
-        None => meta::ARCHITECTURE
+        Some(a) => checked_arch(a, "--arch")?,
+        None => match meta::ARCHITECTURE
             .iter()
-            .find_map(|k| facts.metadata.get(*k).cloned().flatten())
-            .map(|a| oci_arch(&a))
-            .unwrap_or_else(|| oci_arch(host_arch)),
+            .find_map(|k| Some((*k, facts.metadata.get(*k).cloned().flatten()?)))
+        {
+            Some((k, a)) => {
+                checked_arch(&a, &format!("commit metadata {k} (override with --arch)"))?
+            }
+            None => checked_arch(host_arch, "the host architecture (set --arch)")?,
+        },
     };
+    for k in opts.annotations.iter().map(|(k, _)| k) {
+        if labels.contains_key(k) || RESERVED_LABELS.contains(&k.as_str()) {
+            return Err(SpecError::AnnotationShadowsLabel { key: k.clone() });
+        }
+    }
     let commit_layer_created_by = if facts.subject.trim().is_empty() {
         format!("ostree commit {}", facts.checksum)
     } else {
@@ -287,7 +371,7 @@ impl ImageSpec {
     pub fn config(&self, layers: &[LayerRecord]) -> ImageConfig {
         let mut labels = self.labels.clone();
         if let Some(last) = layers.last() {
-            labels.insert(keys::LABEL_FINAL_DIFFID.into(), last.diff_id.clone());
+            labels.insert(keys::LABEL_FINAL_DIFFID.into(), last.diff_id.to_string());
         }
         let mut cc = self.container_config.clone();
         cc.insert(
