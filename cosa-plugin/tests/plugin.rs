@@ -9,12 +9,13 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn shared() -> PathBuf {
-    workspace_root().join("../shared/cosa")
+/// Vendored cosa schema and our own example build metadata (see fixtures/cosa/README.md).
+fn cosa_fixtures() -> PathBuf {
+    workspace_root().join("fixtures/cosa")
 }
 
 fn schema() -> PathBuf {
-    shared().join("meta.schema.json")
+    cosa_fixtures().join("meta.schema.json")
 }
 
 fn plugin(workdir: &Path, args: &[&str]) -> Output {
@@ -93,7 +94,7 @@ fn cosa() -> Cosa {
         ],
     );
     let example: Value = serde_json::from_slice(
-        &std::fs::read(shared().join("example-meta.fcos-2020.json")).unwrap(),
+        &std::fs::read(cosa_fixtures().join("example-meta.json")).unwrap(),
     )
     .unwrap();
     for (id, arch, commit) in [
