@@ -452,9 +452,7 @@ pub fn encapsulate_into(
                     p.object_written(b);
                 }
             })?;
-        let written = writer
-            .finish()
-            .with_context(|| format!("finishing layer {i}"))?;
+        let written = writer.finish()?;
         if let Ok(mut p) = progress.lock() {
             p.layer_finished(i);
         }
@@ -476,7 +474,8 @@ pub fn encapsulate_into(
                 }
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some(&i) = order.get(k) else { return };
-                let r = write_one(&src, i);
+                let r = write_one(&src, i)
+                    .with_context(|| format!("writing layer {i} into {}", out.shown()));
                 if r.is_err() {
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
                 }

@@ -476,3 +476,62 @@ fn failed_runs_leave_nothing_behind() {
     assert_eq!(tree_listing(&out), before);
     verify_tag(&out, "good");
 }
+
+/// A tmpfs of `size` mounted at `dir` for the life of the guard (needs root, as CI runs).
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(dir: &Path, size: &str) -> SmallFs {
+        std::fs::create_dir_all(dir).unwrap();
+        run_ok(
+            std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir),
+        );
+        SmallFs(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+// Defect 10: a full output disk was reported as a corrupt object in the source repo, with
+// the OS error printed twice.
+#[test]
+fn full_disk_names_the_output_not_the_source() {
+    let fx = Fixture::new("basic");
+    let fs = SmallFs::mount(&fx.path("small"), "160k");
+    let out = fs.0.join("out");
+    // A small image fits; a bigger one into the same layout does not.
+    encap_ok(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        &["--tag", "good", "--compression", "zstd"],
+    ));
+    let before = tree_listing(&out);
+    for extra in [&["--compression", "none", "--max-layers", "0"][..], &[][..]] {
+        let mut args = vec!["--tag", "big"];
+        args.extend_from_slice(extra);
+        let err = assert_clean_failure(&encap(job(&fx.repo, FIXTURE_REF, &out, &args)));
+        assert!(err.contains("No space left on device"), "{err}");
+        assert_eq!(err.matches("No space left").count(), 1, "{err}");
+        assert!(err.contains(out.to_str().unwrap()), "{err}");
+        assert!(!err.contains("corrupt"), "{err}");
+        assert_eq!(tree_listing(&out), before, "{extra:?}");
+        verify_tag(&out, "good");
+    }
+    // Into a new directory: nothing left.
+    let fresh = fs.0.join("fresh");
+    let err = encap_err(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &fresh,
+        &["--compression", "none"],
+    ));
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!fresh.exists());
+}

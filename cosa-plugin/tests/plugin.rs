@@ -93,10 +93,9 @@ fn cosa() -> Cosa {
             "--timestamp=2025-03-02T00:00:00Z",
         ],
     );
-    let example: Value = serde_json::from_slice(
-        &std::fs::read(cosa_fixtures().join("example-meta.json")).unwrap(),
-    )
-    .unwrap();
+    let example: Value =
+        serde_json::from_slice(&std::fs::read(cosa_fixtures().join("example-meta.json")).unwrap())
+            .unwrap();
     for (id, arch, commit) in [
         ("1", "x86_64", &fx.commit),
         ("2", "x86_64", &c2),

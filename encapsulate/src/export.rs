@@ -350,11 +350,14 @@ impl<W: Write> LayerWriter<'_, W> {
                 let mut reader = HashingReader::new(reader, &mut hasher);
                 self.tar
                     .file_from(obj_path.as_bytes(), owner, size, &mut reader)
-                    .map_err(|err| EncapError::Corrupt {
-                        kind: ObjectKindName::File,
-                        checksum: checksum.into(),
-                        path: shown_path.into(),
-                        reason: err.to_string(),
+                    .map_err(|err| match err {
+                        crate::tarwrite::CopyError::Source(err) => EncapError::Corrupt {
+                            kind: ObjectKindName::File,
+                            checksum: checksum.into(),
+                            path: shown_path.into(),
+                            reason: err.to_string(),
+                        },
+                        crate::tarwrite::CopyError::Output(err) => e(err),
                     })?;
                 self.stats.content_bytes += size;
                 (size, hasher)

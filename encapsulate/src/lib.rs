@@ -159,7 +159,7 @@ pub enum EncapError {
         reason: String,
     },
     /// Writing the output failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being written.
         what: String,

@@ -65,6 +65,17 @@ impl Owner {
 }
 
 /// Writes tar entries to `W`.
+/// Why copying a file's content into the archive failed: reading it, or writing the archive.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Reading the content failed, or it had another length than announced.
+    #[error("reading the content")]
+    Source(#[source] io::Error),
+    /// Writing the archive failed (a full disk, a closed pipe).
+    #[error("writing the layer")]
+    Output(#[source] io::Error),
+}
+
 pub struct TarWriter<W: Write> {
     out: W,
     /// File contents go through here: read straight from the source into it and written on
@@ -118,16 +129,19 @@ impl<W: Write> TarWriter<W> {
     /// A regular file of exactly `size` bytes read from `data`.
     ///
     /// # Errors
-    /// I/O errors, and `UnexpectedEof`/`InvalidData` if `data` holds fewer or more than `size`
-    /// bytes: a short object must never produce a silently corrupt archive.
+    /// [`CopyError::Source`] for errors reading `data`, including `UnexpectedEof`/`InvalidData`
+    /// if it holds fewer or more than `size` bytes (a short object must never produce a
+    /// silently corrupt archive); [`CopyError::Output`] for errors writing the archive, so a
+    /// full disk is never blamed on the object being copied.
     pub fn file_from(
         &mut self,
         path: &[u8],
         owner: Owner,
         size: u64,
         data: &mut dyn Read,
-    ) -> io::Result<()> {
-        self.header(Kind::Regular, path, None, owner, size)?;
+    ) -> Result<(), CopyError> {
+        self.header(Kind::Regular, path, None, owner, size)
+            .map_err(CopyError::Output)?;
         if self.buf.is_empty() {
             self.buf = vec![0; crate::format::COPY_BUFFER];
         }
@@ -136,26 +150,28 @@ impl<W: Write> TarWriter<W> {
             let want = usize::try_from(left).map_or(self.buf.len(), |l| l.min(self.buf.len()));
             let n = match data.read(&mut self.buf[..want]) {
                 Ok(0) => {
-                    return Err(io::Error::new(
+                    return Err(CopyError::Source(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         format!("expected {size} bytes, object ended after {}", size - left),
-                    ))
+                    )))
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(CopyError::Source(e)),
             };
-            self.out.write_all(&self.buf[..n])?;
+            self.out
+                .write_all(&self.buf[..n])
+                .map_err(CopyError::Output)?;
             left -= n as u64;
         }
         let mut probe = [0u8; 1];
-        if data.read(&mut probe)? != 0 {
-            return Err(io::Error::new(
+        if data.read(&mut probe).map_err(CopyError::Source)? != 0 {
+            return Err(CopyError::Source(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("object is longer than its recorded size {size}"),
-            ));
+            )));
         }
-        self.pad(size)
+        self.pad(size).map_err(CopyError::Output)
     }
 
     /// A symbolic link with a literal target.
@@ -360,12 +376,19 @@ mod tests {
         let err = w
             .file_from(b"f", Owner::root(0o644), 10, &mut &b"abc"[..])
             .unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(matches!(err, CopyError::Source(e) if e.kind() == io::ErrorKind::UnexpectedEof));
         let mut w = TarWriter::new(Vec::new());
         let err = w
             .file_from(b"f", Owner::root(0o644), 2, &mut &b"abc"[..])
             .unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(matches!(err, CopyError::Source(e) if e.kind() == io::ErrorKind::InvalidData));
+        // A full output is an output error, whatever is being copied.
+        let mut full = [0u8; 600];
+        let mut w = TarWriter::new(&mut full[..]);
+        let err = w
+            .file_from(b"f", Owner::root(0o644), 3, &mut &b"abc"[..])
+            .unwrap_err();
+        assert!(matches!(err, CopyError::Output(_)));
     }
 
     #[test]

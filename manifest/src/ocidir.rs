@@ -110,7 +110,7 @@ pub enum OciError {
         reason: String,
     },
     /// An I/O error.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,
@@ -161,6 +161,11 @@ pub struct OciDir {
     /// Blob names (hex) this handle linked in, so a failed run can remove what it wrote and
     /// nothing else.
     created: std::sync::Mutex<Vec<String>>,
+    /// The directory as the caller named it, for messages.
+    shown: String,
+    /// Whether this handle created the block index directory (removed again, if empty,
+    /// after a failed run).
+    created_block_dir: std::sync::atomic::AtomicBool,
 }
 
 /// A manifest found in a layout, with its config.
@@ -283,7 +288,14 @@ impl OciDir {
             dir,
             blobs: std::sync::Arc::new(blobs),
             created: std::sync::Mutex::new(Vec::new()),
+            shown: shown.to_string(),
+            created_block_dir: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The directory as the caller named it when opening (for messages).
+    pub fn shown(&self) -> &str {
+        &self.shown
     }
 
     /// The layout's directory.
@@ -377,9 +389,13 @@ impl OciDir {
     /// (checked block by block when used), so a torn or lost one costs time, never bytes; it
     /// is still renamed into place so a reader never sees half of one.
     fn write_block_index(&self, hex: &str, text: &str) -> Result<(), OciError> {
-        self.dir
-            .create_dir_all(keys::BLOCK_INDEX_DIR)
-            .map_err(io_err(format!("creating {}", keys::BLOCK_INDEX_DIR)))?;
+        match self.dir.create_dir(keys::BLOCK_INDEX_DIR) {
+            Ok(()) => self
+                .created_block_dir
+                .store(true, std::sync::atomic::Ordering::Relaxed),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(format!("creating {}", keys::BLOCK_INDEX_DIR))(e)),
+        }
         let d = self
             .dir
             .open_dir(keys::BLOCK_INDEX_DIR)
@@ -476,6 +492,13 @@ impl OciDir {
                 let _ = self.blobs.remove_file(&hex);
                 let _ = self.dir.remove_file(block_index_name(&hex));
             }
+        }
+        if self
+            .created_block_dir
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            // Only if empty: another image's indexes may be there by now.
+            let _ = self.dir.remove_dir(keys::BLOCK_INDEX_DIR);
         }
         Some(d)
     }

@@ -94,7 +94,7 @@ pub enum SkopeoError {
         reason: String,
     },
     /// I/O around the call (temp digest file).
-    #[error("pushing to {dest}: {source}")]
+    #[error("pushing to {dest}")]
     Io {
         /// Destination.
         dest: String,
