@@ -25,6 +25,8 @@ macro_rules! out {
     }};
 }
 
+pub mod workdir;
+
 /// Standard output was closed by its reader: not an error to report, the process just ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("standard output was closed")]
@@ -96,7 +98,7 @@ pub struct Previous {
     /// The image, for its blobs (not for a bare manifest JSON).
     image: Option<(OciDir, manifest::ocidir::ResolvedImage)>,
     /// An unpacked oci-archive lives here while the build runs.
-    _unpacked: Option<tempfile::TempDir>,
+    _unpacked: Option<workdir::WorkDir>,
 }
 
 impl Default for ChunkOptions {
@@ -995,12 +997,10 @@ pub fn encapsulate_to(
             let (parent, name) = split_parent(path)?;
             let parent_dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
                 .with_context(|| format!("opening output directory {}", parent.display()))?;
-            let work = tempfile::Builder::new()
-                .prefix(".ostree-encap-")
-                .tempdir_in(&parent)
-                .with_context(|| format!("creating a work directory in {}", parent.display()))?;
-            let layout_dir = Dir::open_ambient_dir(work.path(), cap_std::ambient_authority())?;
-            let oci = OciDir::ensure(layout_dir, &work.path().display().to_string())?;
+            let work = workdir::WorkDir::create(&parent)?;
+            let layout_path = work.layout_path()?;
+            let layout_dir = Dir::open_ambient_dir(&layout_path, cap_std::ambient_authority())?;
+            let oci = OciDir::ensure(layout_dir, &layout_path.display().to_string())?;
             let summary = encapsulate_into(req, &oci, progress)?;
             let mut tmp = cap_tempfile::TempFile::new(&parent_dir)
                 .with_context(|| format!("creating temp file in {}", parent.display()))?;
@@ -1089,7 +1089,7 @@ fn open_out_layout(path: &Path) -> Result<OciDir> {
 ///
 /// # Errors
 /// Missing paths, not a layout, bad archive.
-pub fn open_layout(target: &Target) -> Result<(OciDir, Option<tempfile::TempDir>)> {
+pub fn open_layout(target: &Target) -> Result<(OciDir, Option<workdir::WorkDir>)> {
     match target {
         Target::Dir(path) => {
             let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
@@ -1099,8 +1099,9 @@ pub fn open_layout(target: &Target) -> Result<(OciDir, Option<tempfile::TempDir>
         Target::Archive(path) => {
             let f = std::fs::File::open(path)
                 .with_context(|| format!("opening oci-archive {}", path.display()))?;
-            let tmp = tempfile::tempdir().context("creating a temp dir to unpack the archive")?;
-            let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+            let tmp = workdir::WorkDir::create(&std::env::temp_dir())
+                .context("creating a temp dir to unpack the archive")?;
+            let dir = Dir::open_ambient_dir(tmp.layout_path()?, cap_std::ambient_authority())?;
             manifest::archive::unpack_archive(io::BufReader::new(f), &dir)
                 .with_context(|| format!("unpacking {}", path.display()))?;
             let oci = OciDir::open(dir, &path.display().to_string())?;

@@ -535,3 +535,107 @@ fn full_disk_names_the_output_not_the_source() {
     assert!(err.contains("No space left on device"), "{err}");
     assert!(!fresh.exists());
 }
+
+/// Names in a layout that are not part of the layout format or our caches: temp files.
+fn stray_files(out: &Path) -> Vec<String> {
+    let is_hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    tree_listing(out)
+        .into_iter()
+        .filter(|p| {
+            let ok = matches!(
+                p.as_str(),
+                "oci-layout" | "index.json" | "blobs" | "blobs/sha256" | "ostree-encap-blocks"
+            ) || p
+                .strip_prefix("blobs/sha256/")
+                .or_else(|| p.strip_prefix("ostree-encap-blocks/"))
+                .is_some_and(is_hex);
+            !ok
+        })
+        .collect()
+}
+
+/// Start a run and SIGKILL it after `delay`; returns whether it was still running then.
+fn kill_after(args: &[String], delay: std::time::Duration) -> bool {
+    let mut child = encap_command()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    running
+}
+
+// Fault injection: SIGKILL at seeded random points of a run into an existing layout and into
+// an existing oci-archive. Earlier images stay intact, no temp files stay behind (for the
+// archive after the next run, which removes the dead run's work directory), reruns succeed.
+#[test]
+fn kill_9_at_random_points_loses_nothing() {
+    let fx = Fixture::new("basic");
+    let tree = fx.tree.clone();
+    for i in 0..6 {
+        let p = tree.join(format!("usr/share/bulk/f{i}"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, pseudo_random(&format!("bulk{i}"), 1_500_000)).unwrap();
+    }
+    let big = fx.commit_tree(&tree, "bulk", "2025-03-02T00:00:00Z");
+    let out = fx.path("out");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "good"]));
+    let archive = fx.path("img.ociarchive");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &archive, &[]));
+    let archive_bytes = std::fs::read(&archive).unwrap();
+    // How long a whole run takes, to spread the kills over it.
+    let t = std::time::Instant::now();
+    encap_ok(job(&fx.repo, &big, &fx.path("timing"), &[]));
+    let full = t.elapsed();
+    let mut seed: u64 = 0x5eed_0013;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let (mut killed, runs) = (0, 8);
+    for round in 0..runs {
+        let delay = full.mul_f64(next());
+        let tag = format!("t{round}");
+        killed += kill_after(&job(&fx.repo, &big, &out, &["--tag", &tag]), delay) as usize;
+        verify_tag(&out, "good");
+        assert_eq!(
+            stray_files(&out),
+            Vec::<String>::new(),
+            "round {round}, after {delay:?}"
+        );
+        killed += kill_after(&job(&fx.repo, &big, &archive, &[]), full.mul_f64(next())) as usize;
+        let now = std::fs::read(&archive).unwrap();
+        // Either the old archive or a complete new one, never a torn one.
+        if now != archive_bytes {
+            encap_ok(["verify", "--oci-archive", archive.to_str().unwrap()]);
+        }
+    }
+    eprintln!(
+        "kill -9: {killed} of {} runs killed mid-way ({runs} rounds)",
+        2 * runs
+    );
+    assert!(
+        killed >= runs / 2,
+        "too few runs were killed mid-way: {killed}"
+    );
+    // Reruns succeed and leave nothing: no work directory beside the archive.
+    encap_ok(job(&fx.repo, &big, &out, &["--tag", "after"]));
+    verify_tag(&out, "after");
+    verify_tag(&out, "good");
+    encap_ok(job(&fx.repo, &big, &archive, &[]));
+    encap_ok(["verify", "--oci-archive", archive.to_str().unwrap()]);
+    let leftovers: Vec<_> = std::fs::read_dir(fx.path(""))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".ostree-encap-") || n.starts_with(".tmp"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+}
