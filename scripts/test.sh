@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== building the ostree-ext 0.15.3 importer (tests/importer, its own Cargo.lock)"
 cargo build --release --quiet --manifest-path tests/importer/Cargo.toml
 export ENCAP_IMPORTER="$PWD/tests/importer/target/release/encap-importer"

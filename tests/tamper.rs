@@ -91,6 +91,21 @@ fn tamper_layer(out: &Path, n: usize, f: impl FnOnce(&mut Entries, &Entries)) {
             b.append_pax_extensions(e.pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
                 .unwrap();
         }
+        let raw = e.path.starts_with('/') || e.path.contains("..") || e.path.contains("//");
+        if raw {
+            // Names the tar crate refuses to write (the hostile cases): put them in the
+            // header as they are.
+            let name = &mut h.as_old_mut().name;
+            name.fill(0);
+            name[..e.path.len()].copy_from_slice(e.path.as_bytes());
+            if let Some(l) = &e.link {
+                h.set_link_name(l).unwrap();
+            }
+            h.set_size(e.data.len() as u64);
+            h.set_cksum();
+            b.append(&h, e.data.as_slice()).unwrap();
+            continue;
+        }
         match &e.link {
             Some(l) => b.append_link(&mut h, &e.path, l).unwrap(),
             None => b.append_data(&mut h, &e.path, e.data.as_slice()).unwrap(),
@@ -435,4 +450,95 @@ fn chunk_layer_without_components_annotation() {
         err.contains("without the ostree.components annotation"),
         "{err}"
     );
+}
+
+/// Whatever a runtime would unpack must be exactly the commit's tree: entries the commit
+/// does not account for are refused, however harmless they look (issue 13, defect 4).
+fn extra_entry_rejected(add: impl FnOnce(&mut Entries), expect: &str) {
+    let c = case();
+    tamper(&c.out, add);
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(err.contains(expect), "expected {expect:?} in: {err}");
+    // import takes the same stream the same way.
+    let repo = c.fx.path("imported");
+    let err = encap_err([
+        "import",
+        "--oci-dir",
+        c.out.to_str().unwrap(),
+        "--repo",
+        repo.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains(expect),
+        "import: expected {expect:?} in: {err}"
+    );
+}
+
+/// A copy of the entry at `path` (trailing / ignored) under another name.
+fn copy_as(e: &mut Entries, path: &str, new: &str) {
+    let i = pos(e, |n, _| n == path);
+    let mut x = e[i].clone();
+    x.path = new.to_string();
+    e.push(x);
+}
+
+#[test]
+fn extra_hardlink_is_refused() {
+    extra_entry_rejected(
+        |e| copy_as(e, "usr/bin/hello", "etc/shadow_extra"),
+        "etc/shadow_extra",
+    );
+}
+
+#[test]
+fn second_directory_entry_with_other_mode_is_refused() {
+    extra_entry_rejected(
+        |e| {
+            let i = pos(e, |n, h| {
+                n == "etc" && h.entry_type() == tar::EntryType::Directory
+            });
+            let mut x = e[i].clone();
+            x.h.set_mode(0o777);
+            e.push(x);
+        },
+        "etc",
+    );
+}
+
+#[test]
+fn extra_empty_file_and_directory_are_refused() {
+    extra_entry_rejected(
+        |e| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(0);
+            h.set_mode(0o644);
+            e.push(Ent {
+                h,
+                path: "etc/dropped-in".into(),
+                link: None,
+                pax: vec![],
+                data: vec![],
+            });
+        },
+        "etc/dropped-in",
+    );
+    extra_entry_rejected(
+        |e| {
+            let i = pos(e, |n, h| {
+                n == "etc" && h.entry_type() == tar::EntryType::Directory
+            });
+            let mut x = e[i].clone();
+            x.path = "opt/newdir/".into();
+            e.push(x);
+        },
+        "opt/newdir",
+    );
+}
+
+#[test]
+fn dot_dot_and_absolute_names_are_refused() {
+    for bad in ["../escape", "/etc/abs", "usr/../../x", "usr//bin/hello2"] {
+        extra_entry_rejected(|e| copy_as(e, "usr/bin/hello", bad), "path");
+    }
 }

@@ -222,6 +222,20 @@ impl StreamVerifier {
             .trim_start_matches("./")
             .trim_end_matches('/')
             .to_string();
+        // What a runtime unpacks must stay inside the image root and name each file once:
+        // no absolute names, no `..`, no empty or `.` components (`a//b`, `a/./b`).
+        if path.starts_with('/')
+            || (!clean.is_empty()
+                && clean
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == ".."))
+        {
+            return Err(err(
+                layer,
+                &path,
+                "path is absolute or has empty, . or .. components",
+            ));
+        }
 
         if let Some(rest) = clean.strip_prefix(format::REPO_PREFIX) {
             if ty == tar::EntryType::Directory || rest == "config" {
@@ -236,17 +250,26 @@ impl StreamVerifier {
             };
             return self.object(st, &mut entry, &clean, checksum, kind, owner, ty);
         }
-        if clean == "sysroot" || clean == "sysroot/ostree" {
+        if format::SKELETON_HEAD[..3].contains(&clean.as_str()) {
             return Ok(());
         }
         match ty {
             tar::EntryType::Directory => {
-                let key = if clean.is_empty() {
-                    String::new()
+                // Chunk layers repeat parent directories, always with the same metadata; an
+                // entry that disagrees would win or lose depending on the unpacker.
+                if let Some(prev) = self.dirs.get(&clean) {
+                    if *prev != owner {
+                        return Err(err(
+                            layer,
+                            &clean,
+                            &format!(
+                                "directory entry appears again as {owner:?}, earlier as {prev:?}"
+                            ),
+                        ));
+                    }
                 } else {
-                    clean
-                };
-                self.dirs.entry(key).or_insert(owner);
+                    self.dirs.insert(clean, owner);
+                }
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -589,12 +612,36 @@ impl StreamVerifier {
         let root_meta = hex::encode(cv.child_value(7).data());
         let mut walk = TreeCheck {
             v: &self,
+            matched_paths: HashSet::new(),
+            matched_dirs: HashSet::new(),
             used_content: HashSet::new(),
             used_trees: HashSet::new(),
             used_metas: HashSet::new(),
             paths: 0,
         };
         walk.dir("", &root_tree, &root_meta, true)?;
+        // Every entry outside the embedded repo is a path of the commit, once.
+        let mut extra: Vec<&String> = self
+            .paths
+            .keys()
+            .filter(|p| !walk.matched_paths.contains(*p))
+            .chain(
+                self.dirs
+                    .iter()
+                    .filter(|(d, o)| !walk.matched_dirs.contains(*d) && !format_dir(d, o))
+                    .map(|(d, _)| d),
+            )
+            .collect();
+        extra.sort();
+        if let Some(first) = extra.first() {
+            return Err(VerifyError::Tree(format!(
+                "{first} is in the image but not in the commit's tree{}",
+                match extra.len() {
+                    1 => String::new(),
+                    n => format!(" ({} more such entries)", n - 1),
+                }
+            )));
+        }
         if let Some(extra) = self
             .content
             .keys()
@@ -714,6 +761,9 @@ impl ContentSink {
 
 struct TreeCheck<'a> {
     v: &'a StreamVerifier,
+    /// Stream paths and directories the tree accounted for; anything else is an extra.
+    matched_paths: HashSet<String>,
+    matched_dirs: HashSet<String>,
     used_content: HashSet<String>,
     used_trees: HashSet<String>,
     used_metas: HashSet<String>,
@@ -753,6 +803,7 @@ impl TreeCheck<'_> {
                     "directory {shown}: entry has {found:?}, dirmeta {meta} says {want:?}"
                 )));
             }
+            self.matched_dirs.insert(mapped.into_owned());
             self.paths += 1;
         }
         let tree_bytes =
@@ -774,6 +825,11 @@ impl TreeCheck<'_> {
                 continue;
             }
             let mapped = format::map_tree_path(&child);
+            if !self.matched_paths.insert(mapped.to_string()) {
+                return Err(VerifyError::Tree(format!(
+                    "{child} is where another tree path is written"
+                )));
+            }
             match self.v.paths.get(mapped.as_ref()) {
                 Some(PathEntry::Link(l)) if *l == c => {}
                 Some(PathEntry::Link(l)) => {
@@ -811,6 +867,21 @@ impl TreeCheck<'_> {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Directories the format adds when the commit lacks them (`var`, `var/tmp`; format.md),
+/// with exactly the metadata the writer gives them.
+fn format_dir(path: &str, o: &Owned) -> bool {
+    let mode = match path {
+        "var" => format::DEFAULT_DIR_MODE,
+        "var/tmp" => format::VAR_TMP_MODE,
+        _ => return false,
+    };
+    *o == Owned {
+        uid: 0,
+        gid: 0,
+        mode,
     }
 }
 

@@ -247,3 +247,38 @@ impl ImageConfig {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_checked_where_they_are_parsed() {
+        let good = format!("sha256:{}", "ab".repeat(32));
+        let d = Digest::parse(&good).unwrap();
+        assert_eq!(d.hex(), "ab".repeat(32));
+        assert_eq!(d.short(), &good[..19]);
+        for bad in [
+            "sha256:abc",
+            "sha512:00",
+            &good.to_uppercase(),
+            &format!("{good}0"),
+            "sha256:ééééééééééééééééééééééééééééééééé",
+            "",
+        ] {
+            let e = Digest::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("not a sha256 digest"), "{bad}: {e}");
+        }
+        // In a document: refused on read, with the field named by serde.
+        let doc = |digest: &str, size: u64| {
+            format!(r#"{{"mediaType":"x","digest":"{digest}","size":{size}}}"#)
+        };
+        assert!(serde_json::from_str::<Descriptor>(&doc(&good, 1)).is_ok());
+        assert!(serde_json::from_str::<Descriptor>(&doc("sha256:abc", 1)).is_err());
+        let e = serde_json::from_str::<Descriptor>(&doc(&good, u64::MAX)).unwrap_err();
+        assert!(e.to_string().contains("larger than the OCI maximum"), "{e}");
+        // Written back unchanged.
+        let desc: Descriptor = serde_json::from_str(&doc(&good, 7)).unwrap();
+        assert_eq!(serde_json::to_string(&desc).unwrap(), doc(&good, 7));
+    }
+}

@@ -996,14 +996,17 @@ mod tests {
     fn tags_replace_and_coexist() {
         let td = tmpdir();
         let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
-        let d = |n: &str| Descriptor::new(media::MANIFEST, &format!("sha256:{}", n.repeat(64)), 1);
+        let d = |n: &str| {
+            let digest = Digest::parse(&format!("sha256:{}", n.repeat(64))).unwrap();
+            Descriptor::new(media::MANIFEST, digest, 1)
+        };
         oci.set_manifest(d("a"), Some("one")).unwrap();
         oci.set_manifest(d("b"), Some("two")).unwrap();
         oci.set_manifest(d("c"), Some("one")).unwrap();
         let idx = oci.read_index().unwrap();
         assert_eq!(idx.manifests.len(), 2);
         assert_eq!(
-            idx.manifests[0].digest,
+            idx.manifests[0].digest.as_str(),
             format!("sha256:{}", "c".repeat(64))
         );
         assert_eq!(ref_name(&idx.manifests[1]), Some("two"));

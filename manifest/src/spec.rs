@@ -474,17 +474,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            image_spec(&facts(), &o, "x").unwrap().created,
+            image_spec(&facts(), &o, "x86_64").unwrap().created,
             "1970-01-02T00:00:00Z"
         );
         o.created = Some("2024-01-01T01:00:00+01:00".into());
         assert_eq!(
-            image_spec(&facts(), &o, "x").unwrap().created,
+            image_spec(&facts(), &o, "x86_64").unwrap().created,
             "2024-01-01T00:00:00Z"
         );
         o.created = Some("yesterday".into());
         assert!(matches!(
-            image_spec(&facts(), &o, "x"),
+            image_spec(&facts(), &o, "x86_64"),
             Err(SpecError::BadTime {
                 what: "--created",
                 ..
@@ -493,7 +493,7 @@ mod tests {
         o.created = None;
         o.source_date_epoch = Some("soon".into());
         assert!(matches!(
-            image_spec(&facts(), &o, "x"),
+            image_spec(&facts(), &o, "x86_64"),
             Err(SpecError::BadTime {
                 what: "SOURCE_DATE_EPOCH",
                 ..
@@ -509,7 +509,7 @@ mod tests {
             labels: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
             ..Default::default()
         };
-        let s = image_spec(&facts(), &o, "x").unwrap();
+        let s = image_spec(&facts(), &o, "x86_64").unwrap();
         assert_eq!(s.labels["custom"], "x");
         assert_eq!(s.labels["a"], "2");
         assert!(!s.labels.contains_key("absent"));
@@ -518,7 +518,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            image_spec(&facts(), &o, "x"),
+            image_spec(&facts(), &o, "x86_64"),
             Err(SpecError::MissingMeta {
                 key: "absent".into()
             })
@@ -528,7 +528,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            image_spec(&facts(), &o, "x"),
+            image_spec(&facts(), &o, "x86_64"),
             Err(SpecError::NotAString { key: "list".into() })
         );
         let o = ImageOptions {
@@ -536,7 +536,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            image_spec(&facts(), &o, "x"),
+            image_spec(&facts(), &o, "x86_64"),
             Err(SpecError::ReservedLabel { .. })
         ));
     }
@@ -554,7 +554,7 @@ mod tests {
             cmd: Some(vec!["/bin/sh".into()]),
             ..Default::default()
         };
-        let s = image_spec(&facts(), &o, "x").unwrap();
+        let s = image_spec(&facts(), &o, "x86_64").unwrap();
         assert_eq!(s.labels["ostree.commit"], "ab".repeat(32));
         assert_eq!(s.labels["mine"], "yes");
         assert_eq!(s.container_config["Cmd"], serde_json::json!(["/bin/sh"]));
@@ -567,7 +567,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            image_spec(&facts(), &o, "x"),
+            image_spec(&facts(), &o, "x86_64"),
             Err(SpecError::BadConfig(_))
         ));
     }
@@ -601,23 +601,25 @@ mod tests {
             "x86_64",
         )
         .unwrap();
-        let layer = |d: &str| LayerRecord {
-            descriptor: Descriptor::new(keys::media::LAYER_GZIP, &format!("sha256:{d}"), 1),
-            diff_id: format!("sha256:{d}{d}"),
+        let digest = |d: &str| Digest::parse(&format!("sha256:{}", d.repeat(64))).unwrap();
+        let layer = |d: &str, e: &str| LayerRecord {
+            descriptor: Descriptor::new(keys::media::LAYER_GZIP, digest(d), 1),
+            diff_id: digest(e),
             created_by: "x".into(),
         };
-        let layers = [layer("1"), layer("2")];
+        let layers = [layer("1", "a"), layer("2", "b")];
         let cfg = s.config(&layers);
-        assert_eq!(cfg.config["Labels"]["ostree.final-diffid"], "sha256:22");
-        assert_eq!(cfg.rootfs.diff_ids, vec!["sha256:11", "sha256:22"]);
+        let last = digest("b").to_string();
+        assert_eq!(cfg.config["Labels"]["ostree.final-diffid"], last.as_str());
+        assert_eq!(cfg.rootfs.diff_ids, vec![digest("a"), digest("b")]);
         assert_eq!(cfg.history.len(), 2);
         let m = s.manifest(
             &cfg,
-            Descriptor::new(keys::media::CONFIG, "sha256:c", 1),
+            Descriptor::new(keys::media::CONFIG, digest("c"), 1),
             &layers,
         );
         let ann = m.annotations.unwrap();
-        assert_eq!(ann["ostree.final-diffid"], "sha256:22");
+        assert_eq!(ann["ostree.final-diffid"], last);
         assert_eq!(ann["ostree.commit"], "ab".repeat(32));
         assert_eq!(ann["only.manifest"], "1");
         assert!(!cfg.config["Labels"]
