@@ -1123,6 +1123,9 @@ pub struct VerifyRequest {
     pub gpg_keyring: Option<PathBuf>,
     /// ed25519 public key (base64) or key file.
     pub ed25519_key: Option<String>,
+    /// Require this tool's stream order too: `Some(true)` always, `Some(false)` never,
+    /// `None` for images this tool wrote (recognised by their layer keys).
+    pub strict: Option<bool>,
 }
 
 /// What `verify` found.
@@ -1144,6 +1147,8 @@ pub struct VerifyReport {
     pub signature: Option<String>,
     /// Whether detached metadata is present.
     pub has_detached_metadata: bool,
+    /// Whether this tool's own stream order was required too (`--strict`).
+    pub strict: bool,
 }
 
 /// Read an image back the way an importer does and check everything.
@@ -1246,10 +1251,18 @@ fn import_into(
 fn check_image(
     oci: &OciDir,
     req: &VerifyRequest,
-    mut verifier: encapsulate::verify::StreamVerifier,
+    verifier: encapsulate::verify::StreamVerifier,
 ) -> Result<VerifyReport> {
     let img = oci.resolve(req.tag.as_deref())?;
     let m = &img.manifest;
+    // Our images carry a layer key on every layer; anything else came from another writer.
+    let ours = m.layers.iter().all(|l| {
+        l.annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(keys::ANNOTATION_LAYER_KEY))
+    });
+    let strict = req.strict.unwrap_or(ours);
+    let mut verifier = verifier.strict(strict);
     if m.schema_version != 2 {
         bail!(
             "manifest {}: schemaVersion is {}, expected 2",
@@ -1391,6 +1404,7 @@ fn check_image(
         paths: verified.paths,
         signature,
         has_detached_metadata: verified.commitmeta.is_some(),
+        strict,
     })
 }
 

@@ -278,6 +278,14 @@ struct VerifyArgs {
     /// Verify the commit's ed25519 signature with this base64 public key (or a file of them).
     #[arg(long, value_name = "KEY")]
     ed25519_key: Option<String>,
+    /// Also require the stream order ostree-encap writes (content objects in path order).
+    /// Default: on for images ostree-encap made (they carry its layer keys), off for
+    /// images of other writers (ostree-ext, rpm-ostree write checksum order).
+    #[arg(long, overrides_with = "no_strict")]
+    strict: bool,
+    /// Never require ostree-encap's own stream order.
+    #[arg(long)]
+    no_strict: bool,
     /// Print a machine-readable JSON report on stdout.
     #[arg(long)]
     json: bool,
@@ -596,6 +604,11 @@ fn run_verify(v: VerifyArgs) -> Result<()> {
         rev: v.rev,
         gpg_keyring: v.gpg_keyring,
         ed25519_key: v.ed25519_key,
+        strict: match (v.strict, v.no_strict) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
     };
     let report = ostree_encap::verify(&oci, &req)?;
     if v.json {

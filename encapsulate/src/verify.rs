@@ -2,7 +2,8 @@
 //!
 //! [`StreamVerifier`] takes the decompressed layers in image order and checks, without a
 //! repository: entry order (commit first, detached metadata second, xattrs right before each
-//! content object, content objects in path order: `export::stream_order`), object names, every object's recomputed
+//! content object; with [`StreamVerifier::strict`], also content objects in path order as
+//! this tool writes them: `export::stream_order`), object names, every object's recomputed
 //! checksum, that chunk layers carry no metadata and no object twice, and finally that the
 //! commit's tree is complete and every tree path in the stream (hardlink, empty file,
 //! directory) matches the tree.
@@ -89,6 +90,9 @@ pub struct StreamVerifier {
     dirs: HashMap<String, Owned>,
     /// Where verified objects are written, when importing.
     sink: Option<ostree::Repo>,
+    /// Require this tool's own stream order (content objects in path order), on top of
+    /// what every valid ostree container image satisfies.
+    strict: bool,
 }
 
 struct LayerState {
@@ -102,6 +106,8 @@ struct LayerState {
     awaiting_path: Option<String>,
     /// Order key of the previous content object of this layer.
     last_key: Option<(String, String)>,
+    /// Whether to require this tool's path order (see [`StreamVerifier::strict`]).
+    strict: bool,
     written_here: HashSet<String>,
 }
 
@@ -113,6 +119,9 @@ impl LayerState {
             return Ok(());
         };
         let key = (path.to_string(), checksum);
+        if !self.strict {
+            return Ok(());
+        }
         if let Some(last) = &self.last_key {
             if *last >= key {
                 return Err(err(
@@ -147,6 +156,14 @@ impl StreamVerifier {
         }
     }
 
+    /// Also require the stream order this tool writes: content objects in path order
+    /// (`export::stream_order`). Other valid writers (ostree-ext, rpm-ostree) use checksum
+    /// order, so this is for images known to be ours.
+    pub fn strict(mut self, on: bool) -> Self {
+        self.strict = on;
+        self
+    }
+
     /// Check one decompressed layer stream.
     ///
     /// # Errors
@@ -164,6 +181,7 @@ impl StreamVerifier {
             pending_xattrs: None,
             awaiting_path: None,
             last_key: None,
+            strict: self.strict,
             written_here: HashSet::new(),
         };
         let mut first = true;
@@ -460,7 +478,7 @@ impl StreamVerifier {
                 }
                 // The previous object had no path in the stream: it sorts by "" alone.
                 st.order("")?;
-                check_pax_xattrs(entry, &xattrs).map_err(|r| e(&r))?;
+                check_pax_xattrs(entry, &xattrs, st.strict).map_err(|r| e(&r))?;
                 let mut empty = false;
                 let actual = match ty {
                     tar::EntryType::Regular => {
@@ -933,8 +951,14 @@ fn check_hash(data: &[u8], checksum: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The PAX xattrs of a content object must equal its xattrs blob minus `security.selinux`.
-fn check_pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>, blob: &[u8]) -> Result<(), String> {
+/// The PAX xattrs of a content object must equal its xattrs blob minus `security.selinux`:
+/// what a container runtime applies must be what ostree records. Writers that add none
+/// (ostree-ext 0.15.3) are fine unless `required` (our own images always carry them).
+fn check_pax_xattrs<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    blob: &[u8],
+    required: bool,
+) -> Result<(), String> {
     let list = crate::checksum::xattr_entries_of(blob);
     let want: BTreeMap<Vec<u8>, Vec<u8>> = list
         .into_iter()
@@ -953,7 +977,7 @@ fn check_pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>, blob: &[u8]) -> Resu
             }
         }
     }
-    if have != want {
+    if have != want && (required || !have.is_empty()) {
         return Err("PAX xattrs differ from the object's .file-xattrs-link".into());
     }
     Ok(())

@@ -8,6 +8,10 @@
 //!
 //! `encap-importer --encapsulate REPO REV oci:DIR` runs ostree-ext's own encapsulation
 //! instead (single layer, its defaults): the peer that `bench/compare` measures us against.
+//!
+//! `encap-importer --cli ARGS...` runs ostree-ext's own command line (`ostree-ext-cli ARGS...`),
+//! e.g. `container encapsulate --repo R --contentmeta F REV oci:DIR` for chunked images made
+//! by ostree-ext itself, which the tests feed to our `import` and `verify`.
 
 use anyhow::{Context, Result};
 use ostree_ext::container::store::ImageImporter;
@@ -18,6 +22,10 @@ use ostree_ext::ostree;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--cli") {
+        let cli = std::iter::once("ostree-ext-cli".to_string()).chain(args[1..].iter().cloned());
+        return ostree_ext::cli::run_from_iter(cli).await;
+    }
     if let [flag, repo_path, rev, dest] = args.as_slice() {
         if flag == "--encapsulate" {
             let repo = ostree::Repo::new_for_path(repo_path);
