@@ -33,7 +33,8 @@ async fn main() -> Result<()> {
                 .with_context(|| format!("opening repo {repo_path}"))?;
             let dest: ostree_ext::container::ImageReference = dest.as_str().try_into()?;
             let config = ostree_ext::container::Config::default();
-            let digest = ostree_ext::container::encapsulate(&repo, rev, &config, None, &dest).await?;
+            let digest =
+                ostree_ext::container::encapsulate(&repo, rev, &config, None, &dest).await?;
             println!("{{\"manifest_digest\":\"{digest}\"}}");
             return Ok(());
         }
