@@ -542,3 +542,49 @@ fn dot_dot_and_absolute_names_are_refused() {
         extra_entry_rejected(|e| copy_as(e, "usr/bin/hello", bad), "path");
     }
 }
+
+/// A metadata object entry named by the sha256 of `data`, as a forger makes them.
+fn meta_object(data: Vec<u8>, kind: &str) -> Ent {
+    let hex = sha(&data)[7..].to_string();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(data.len() as u64);
+    Ent {
+        h,
+        path: format!(
+            "sysroot/ostree/repo/objects/{}/{}.{kind}",
+            &hex[..2],
+            &hex[2..]
+        ),
+        link: None,
+        pax: vec![],
+        data,
+    }
+}
+
+// Issue 13, defect 5: metadata objects were buffered up to 128 MiB each with no total, so a
+// small gzip blob of forged dirtrees took gigabytes.
+#[test]
+fn metadata_objects_are_bounded_each_and_in_total() {
+    let c = case();
+    tamper(&c.out, |e| {
+        e.push(meta_object(vec![0; 33 << 20], "dirtree"))
+    });
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(err.contains("exceeds the limit"), "{err}");
+    let c = case();
+    tamper(&c.out, |e| {
+        for i in 0..17 {
+            e.push(meta_object(vec![0; (31 << 20) + i], "dirtree"));
+        }
+    });
+    let err = encap_err(["verify", "--oci-dir", c.out.to_str().unwrap()]);
+    assert!(
+        err.contains("bytes of metadata objects, the limit"),
+        "{err}"
+    );
+}

@@ -56,9 +56,15 @@ pub const DEFAULT_DIR_MODE: u32 = 0o755;
 /// Mode bits of synthesized regular files (config, metadata objects, xattrs blobs).
 pub const DEFAULT_FILE_MODE: u32 = 0o644;
 
-/// Upper bound on the size of a metadata object the verifier will buffer (libostree's own
-/// `OSTREE_MAX_METADATA_SIZE`).
-pub const MAX_METADATA_SIZE: u64 = 128 * 1024 * 1024;
+/// Upper bound on the size of one metadata object (commit, detached metadata, dirtree,
+/// dirmeta) the verifier will buffer. libostree allows 128 MiB (`OSTREE_MAX_METADATA_SIZE`),
+/// but the largest of a real commit is a dirtree, ~70 bytes per entry: 32 MiB is a single
+/// directory of ~450,000 entries. A bigger one in an image is an attack on memory.
+pub const MAX_METADATA_SIZE: u64 = 32 * 1024 * 1024;
+/// Upper bound on all metadata objects and xattrs blobs the verifier holds at once (it keeps
+/// them until the tree check at the end). A tree of a million files has ~70 MB of dirtrees;
+/// without a total, 16 forged 128 MiB dirtrees in a 9 MB gzip blob took 2.1 GB.
+pub const MAX_METADATA_TOTAL: u64 = 512 * 1024 * 1024;
 /// Upper bound on an xattrs blob (ostree-ext refuses larger ones too).
 pub const MAX_XATTRS_SIZE: u64 = 1024 * 1024;
 

@@ -93,6 +93,8 @@ pub struct StreamVerifier {
     /// Require this tool's own stream order (content objects in path order), on top of
     /// what every valid ostree container image satisfies.
     strict: bool,
+    /// Bytes of metadata objects and xattrs blobs held, against `format::MAX_METADATA_TOTAL`.
+    held: u64,
 }
 
 struct LayerState {
@@ -338,6 +340,18 @@ impl StreamVerifier {
         Ok(())
     }
 
+    /// Count `n` more bytes of held metadata against the total limit.
+    fn hold(&mut self, n: usize) -> Result<(), String> {
+        self.held += n as u64;
+        if self.held > format::MAX_METADATA_TOTAL {
+            return Err(format!(
+                "the image holds more than {} bytes of metadata objects, the limit (a real commit needs far less)",
+                format::MAX_METADATA_TOTAL
+            ));
+        }
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn object<R: Read>(
         &mut self,
@@ -377,6 +391,7 @@ impl StreamVerifier {
                     ));
                 }
                 let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
+                self.hold(data.len()).map_err(|r| e(&r))?;
                 check_hash(&data, &checksum).map_err(|r| e(&r))?;
                 self.commit = Some((checksum, data));
             }
@@ -395,6 +410,7 @@ impl StreamVerifier {
                     )));
                 }
                 let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
+                self.hold(data.len()).map_err(|r| e(&r))?;
                 let v = variant_of(&data, "a{sv}");
                 if !v.is_normal_form() {
                     return Err(e("detached metadata is not a valid a{sv}"));
@@ -406,6 +422,7 @@ impl StreamVerifier {
                     return Err(e("metadata object before the commit object"));
                 }
                 let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
+                self.hold(data.len()).map_err(|r| e(&r))?;
                 check_hash(&data, &checksum).map_err(|r| e(&r))?;
                 if let Some(repo) = &self.sink {
                     let (ot, ty) = if kind == ObjKind::DirTree {
@@ -432,6 +449,7 @@ impl StreamVerifier {
             }
             ObjKind::FileXattrs => {
                 let data = read_meta(entry, ty, format::MAX_XATTRS_SIZE).map_err(|r| e(&r))?;
+                self.hold(data.len()).map_err(|r| e(&r))?;
                 check_hash(&data, &checksum).map_err(|r| e(&r))?;
                 st.xattr_blobs.insert(checksum, data);
             }
@@ -586,8 +604,17 @@ impl StreamVerifier {
         let xv = variant_of(xattrs, "a(ayay)");
         if repo.mode() == ostree::RepoMode::Archive {
             // libostree cannot stream a regular file into an archive repo; spool it to disk
-            // (never to memory) and hand it over as a content stream.
-            let file = tempfile::NamedTempFile::new().map_err(|x| format!("temp file: {x}"))?;
+            // (never to memory) and hand it over as a content stream. The spool lives in the
+            // repo's own tmp/, on the filesystem the object is going to anyway: a huge forged
+            // object costs the space a real one would, never a tmpfs $TMPDIR (RAM).
+            let tmp = repo
+                .path()
+                .path()
+                .map(|p| p.join("tmp"))
+                .filter(|p| p.is_dir())
+                .unwrap_or_else(std::env::temp_dir);
+            let file = tempfile::NamedTempFile::new_in(&tmp)
+                .map_err(|x| format!("temp file in {}: {x}", tmp.display()))?;
             return Ok(Some(ContentSink::Spool {
                 repo: repo.clone(),
                 file,
