@@ -738,6 +738,22 @@ fn import_writes_the_same_commit_into_any_repo_mode_and_re_exports_identically()
         repo.to_str().unwrap(),
     ]);
     assert!(err.contains(&layer), "{err}");
+    // A repository the failed import created is removed again: nothing half-written.
+    assert!(!repo.exists(), "a failed import left the repo it created");
+    // Into an existing repository: nothing committed, no ref.
+    ostree(&repo, ["init", "--mode=archive"]);
+    let err = encap_err([
+        "import",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "t",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--branch",
+        "b",
+    ]);
+    assert!(err.contains(&layer), "{err}");
     let listed = ostree(&repo, ["refs"]);
     assert!(listed.is_empty());
     let objects = std::process::Command::new("find")

@@ -13,6 +13,12 @@ pub mod components;
 pub mod export;
 pub mod format;
 mod objread;
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): private parsers of
+/// outside bytes, reached exactly as the product reaches them.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::objread::filez_content;
+}
 mod prefetch;
 pub mod rpmdb;
 pub mod signature;

@@ -230,7 +230,7 @@ struct ArchiveHeader {
 }
 
 /// Read the header of a `.filez`, leaving `file` at the start of the deflated content.
-fn archive_header(file: &mut File) -> io::Result<ArchiveHeader> {
+fn archive_header(file: &mut impl Read) -> io::Result<ArchiveHeader> {
     let mut prefix = [0u8; 8];
     file.read_exact(&mut prefix)?;
     let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
@@ -270,7 +270,7 @@ fn parse_archive_header(header: &[u8]) -> io::Result<ArchiveHeader> {
 }
 
 /// The content of a `.filez` positioned after its header: `size` bytes of raw deflate.
-fn inflate(mut file: File, size: u64) -> io::Result<Box<dyn Read>> {
+fn inflate<R: Read + 'static>(mut file: R, size: u64) -> io::Result<Box<dyn Read>> {
     if size == 0 {
         return Ok(Box::new(io::empty()));
     }
@@ -289,6 +289,19 @@ fn inflate(mut file: File, size: u64) -> io::Result<Box<dyn Read>> {
         return Err(invalid("content is shorter than its header says"));
     }
     Ok(Box::new(io::Cursor::new(out)))
+}
+
+/// Read a whole `.filez` from `data` as the archive reader does: header, then content
+/// inflated and compared with the header's size. For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub fn filez_content(data: &[u8]) -> io::Result<(u64, Vec<u8>)> {
+    let mut c = io::Cursor::new(data.to_vec());
+    let h = archive_header(&mut c)?;
+    let mut out = Vec::new();
+    inflate(c, h.size)?
+        .take(format::INFLATE_WHOLE_MAX * 2)
+        .read_to_end(&mut out)?;
+    Ok((h.size, out))
 }
 
 /// An empty `a(ayay)` serializes to no bytes.
