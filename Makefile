@@ -7,7 +7,7 @@ MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
 CARGO ?= cargo
 
-.PHONY: all install check
+.PHONY: all install check test
 all:
 	$(CARGO) build --release -p ostree-encap -p cosa-plugin --bins
 
@@ -25,5 +25,10 @@ install: all
 	install -D -m 0644 target/docs/completions/_ostree-encap $(DESTDIR)$(DATADIR)/zsh/site-functions/_ostree-encap
 	install -D -m 0644 target/docs/completions/ostree-encap.fish $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/ostree-encap.fish
 
+# The fast tier: fmt, clippy, unit tests, integration tests that need only the ostree CLI.
 check:
+	scripts/check.sh
+
+# The full suite CI runs (interop with ostree-ext, skopeo, umoci, the registry, install).
+test:
 	scripts/test.sh
