@@ -550,13 +550,18 @@ pub fn encapsulate_into(
     }
     let config = spec.config(&records);
     let config_bytes = manifest::json::to_canonical(&config).context("serializing config")?;
-    let config_desc = out.write_blob(keys::media::CONFIG, &config_bytes)?;
+    let config_desc = out
+        .write_blob(keys::media::CONFIG, &config_bytes)
+        .with_context(|| format!("writing the config into {}", out.shown()))?;
     let manifest = spec.manifest(&config, config_desc.clone(), &records);
     let manifest_bytes = manifest::json::to_canonical(&manifest).context("serializing manifest")?;
-    let mut manifest_desc = out.write_blob(keys::media::MANIFEST, &manifest_bytes)?;
+    let mut manifest_desc = out
+        .write_blob(keys::media::MANIFEST, &manifest_bytes)
+        .with_context(|| format!("writing the manifest into {}", out.shown()))?;
     manifest_desc.platform = Some(spec.platform());
     // The commit point: only now does the new image become visible.
-    out.set_manifest(manifest_desc.clone(), req.tag.as_deref())?;
+    out.set_manifest(manifest_desc.clone(), req.tag.as_deref())
+        .with_context(|| format!("updating the index of {}", out.shown()))?;
     Ok(Summary {
         commit: info.checksum,
         manifest_digest: manifest_desc.digest,

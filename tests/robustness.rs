@@ -639,3 +639,35 @@ fn kill_9_at_random_points_loses_nothing() {
         .collect();
     assert_eq!(leftovers, Vec::<String>::new());
 }
+
+// Fault injection: a read-only output (a filesystem remounted read-only, which stops root
+// too): a clear error naming the layout, the earlier image intact, and a rerun after it is
+// writable again succeeds.
+#[test]
+fn read_only_output_is_an_error_and_changes_nothing() {
+    let fx = Fixture::new("basic");
+    let fs = SmallFs::mount(&fx.path("ro"), "8m");
+    let out = fs.0.join("out");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "good"]));
+    let before = tree_listing(&out);
+    let remount = |mode: &str| {
+        run_ok(
+            std::process::Command::new("mount")
+                .args(["-o", &format!("remount,{mode}")])
+                .arg(&fs.0),
+        );
+    };
+    remount("ro");
+    for target in [out.clone(), fs.0.join("new"), fs.0.join("img.ociarchive")] {
+        let o = encap(job(&fx.repo, FIXTURE_REF, &target, &["--tag", "t2"]));
+        let err = assert_clean_failure(&o);
+        assert!(err.contains("Read-only file system"), "{err}");
+        assert!(err.contains(fs.0.to_str().unwrap()), "{err}");
+    }
+    assert_eq!(tree_listing(&out), before);
+    verify_tag(&out, "good");
+    remount("rw");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t2"]));
+    verify_tag(&out, "t2");
+    verify_tag(&out, "good");
+}
