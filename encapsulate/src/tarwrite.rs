@@ -64,7 +64,6 @@ impl Owner {
     }
 }
 
-/// Writes tar entries to `W`.
 /// Why copying a file's content into the archive failed: reading it, or writing the archive.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -76,6 +75,7 @@ pub enum CopyError {
     Output(#[source] io::Error),
 }
 
+/// Writes tar entries to `W`.
 pub struct TarWriter<W: Write> {
     out: W,
     /// File contents go through here: read straight from the source into it and written on
