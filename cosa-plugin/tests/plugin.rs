@@ -321,6 +321,21 @@ fn errors_name_the_problem() {
     assert!(err.contains("build 99 not found"), "{err}");
     let err = plugin_err(&c.work, &["--build", "1", "--arch", "s390x"]);
     assert!(err.contains("has no s390x build"), "{err}");
+    // The library's limits hold here too (they used to live in the CLI only).
+    let before = std::fs::read(c.work.join("builds/1/x86_64/meta.json")).unwrap();
+    let err = plugin_err(
+        &c.work,
+        &["--build", "1", "--arch", "x86_64", "--max-layers", "5000"],
+    );
+    assert!(err.contains("--max-layers 5000"), "{err}");
+    assert!(!c
+        .work
+        .join("builds/1/x86_64/fedora-coreos-1-container.x86_64.ociarchive")
+        .exists());
+    assert_eq!(
+        std::fs::read(c.work.join("builds/1/x86_64/meta.json")).unwrap(),
+        before
+    );
     // A meta.json that fails the schema.
     let p = c.work.join("builds/1/x86_64/meta.json");
     let mut m = meta(&c.work, "1", "x86_64");
