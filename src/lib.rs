@@ -1161,7 +1161,8 @@ pub struct VerifyReport {
 /// # Errors
 /// The first problem found, naming the blob, layer, entry, object or path.
 pub fn verify(oci: &OciDir, req: &VerifyRequest) -> Result<VerifyReport> {
-    check_image(oci, req, encapsulate::verify::StreamVerifier::new())
+    let img = oci.resolve(req.tag.as_deref())?;
+    check_image(oci, &img, req, encapsulate::verify::StreamVerifier::new())
 }
 
 /// Import an image's commit into the ostree repository at `repo_path` (created in archive
@@ -1210,8 +1211,7 @@ pub fn import(
         repo.create(ostree::RepoMode::Archive, gio::Cancellable::NONE)
             .with_context(|| format!("creating repository {}", repo_path.display()))?;
     }
-    drop(img);
-    let result = import_into(oci, tag, &repo, repo_path, branch);
+    let result = import_into(oci, &img, &repo, repo_path, branch);
     if result.is_err() && created_repo {
         // The repository is this run's alone: nothing else can be in it yet.
         let _ = std::fs::remove_dir_all(repo_path);
@@ -1221,7 +1221,7 @@ pub fn import(
 
 fn import_into(
     oci: &OciDir,
-    tag: Option<&str>,
+    img: &manifest::ocidir::ResolvedImage,
     repo: &ostree::Repo,
     repo_path: &Path,
     branch: Option<&str>,
@@ -1229,13 +1229,10 @@ fn import_into(
     use ostree::gio;
     repo.prepare_transaction(gio::Cancellable::NONE)
         .with_context(|| format!("starting a transaction in {}", repo_path.display()))?;
-    let req = VerifyRequest {
-        tag: tag.map(str::to_string),
-        ..Default::default()
-    };
     match check_image(
         oci,
-        &req,
+        img,
+        &VerifyRequest::default(),
         encapsulate::verify::StreamVerifier::importing_into(repo.clone()),
     ) {
         Ok(report) => {
@@ -1253,12 +1250,13 @@ fn import_into(
     }
 }
 
+/// Check the resolved image `img` of `oci` (`req.tag` is not looked at: the caller resolved).
 fn check_image(
     oci: &OciDir,
+    img: &manifest::ocidir::ResolvedImage,
     req: &VerifyRequest,
     verifier: encapsulate::verify::StreamVerifier,
 ) -> Result<VerifyReport> {
-    let img = oci.resolve(req.tag.as_deref())?;
     let m = &img.manifest;
     // Our images carry a layer key on every layer; anything else came from another writer.
     let ours = m.layers.iter().all(|l| {
@@ -1402,7 +1400,7 @@ fn check_image(
     }
     Ok(VerifyReport {
         commit: verified.commit,
-        manifest_digest: img.descriptor.digest,
+        manifest_digest: img.descriptor.digest.clone(),
         layers: m.layers.len(),
         content_objects: verified.content_objects,
         metadata_objects: verified.metadata_objects,

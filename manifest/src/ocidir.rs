@@ -431,11 +431,6 @@ impl OciDir {
         ))
     }
 
-    /// Whether a blob with this digest exists.
-    pub fn has_blob(&self, digest: &Digest) -> bool {
-        self.blobs.exists(digest.hex())
-    }
-
     /// Whether the blob `desc` is here with the right size and content (read and hashed
     /// whole). Reuse of a blob already in the layout asks this first, so a damaged file is
     /// never linked into a new image.
