@@ -49,16 +49,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if ostree_encap::StdoutClosed::is(&e) => {
-            ExitCode::from(ostree_encap::StdoutClosed::EXIT_STATUS)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ostree_encap::exit::report(run(Args::parse()))
 }
 
 fn run(a: Args) -> Result<()> {

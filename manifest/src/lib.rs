@@ -4,12 +4,14 @@
 //! - [`spec`]: the image metadata as a pure plan (labels, created, architecture, config).
 //! - [`ocidir`]: the layout directory (atomic blobs and index, verified reads).
 //! - [`pgz`]: parallel, reproducible gzip for layer blobs (with `deflate_end`).
+//! - [`hashing`]: SHA-256 on the way through readers and writers.
 //! - [`archive`]: deterministic `oci-archive` tars.
 //! - [`oci`]: the JSON documents; [`json`]: canonical serialization.
 
 pub mod archive;
 pub mod blocks;
 mod deflate_end;
+pub mod hashing;
 pub mod json;
 pub mod keys;
 pub mod oci;

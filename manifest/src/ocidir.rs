@@ -799,33 +799,7 @@ impl<R: Read> Read for VerifyingReader<R> {
     }
 }
 
-struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashWriter<W> {
-    fn new(inner: W) -> Self {
-        HashWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
+use crate::hashing::HashWriter;
 
 type BlobSink<'a> = HashWriter<BufWriter<crate::syncbehind::SyncBehind<'a>>>;
 
@@ -890,22 +864,16 @@ impl LayerWriter<'_> {
             Encoder::None(e) => Ok((e, None, 0)),
         }
         .map_err(io_err("finishing layer compression"))?;
-        let HashWriter {
-            inner,
-            hasher,
-            count,
-        } = sink;
+        let (inner, digest, count) = sink.finish();
         let tmp = inner
             .into_inner()
             .map_err(|e| io_err("flushing layer blob")(e.into_error()))?
             .finish()
             .map_err(io_err("syncing layer blob"))?;
-        let hash = hasher.finalize();
-        let hex = hex::encode(hash);
+        let hex = digest.hex().to_string();
         tmp.as_file()
             .sync_all()
             .map_err(io_err("syncing layer blob"))?;
-        let digest = Digest::from_sha256(&hash);
         let existing = Descriptor::new(self.media_type, digest.clone(), count);
         if self.oci.blobs.exists(&hex) && self.oci.blob_is_intact(&existing) {
             // Same digest, same bytes: keep the existing blob (it may be in use by a reader).

@@ -8,17 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Transports skopeo accepts as a destination.
-pub const TRANSPORTS: [&str; 7] = [
-    "docker://",
-    "oci:",
-    "oci-archive:",
-    "dir:",
-    "docker-archive:",
-    "containers-storage:",
-    "docker-daemon:",
-];
-
 /// How to reach the destination.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushOptions {
@@ -32,15 +21,12 @@ pub struct PushOptions {
     pub digestfile: Option<PathBuf>,
 }
 
-/// Check a destination and its options before any work: a transport prefix, and files
-/// that exist (a missing `--authfile` would otherwise push without credentials).
+/// Check the options before any work: files that exist (a missing `--authfile` would
+/// otherwise push without credentials). The destination itself is parsed by the caller.
 ///
 /// # Errors
-/// [`SkopeoError::BadDestination`], [`SkopeoError::BadOption`].
-pub fn check(dest: &str, opts: &PushOptions) -> Result<(), SkopeoError> {
-    if !TRANSPORTS.iter().any(|t| dest.starts_with(t)) {
-        return Err(SkopeoError::BadDestination(dest.to_string()));
-    }
+/// [`SkopeoError::BadOption`].
+pub fn check_options(opts: &PushOptions) -> Result<(), SkopeoError> {
     let bad = |option, path: &Path, reason: String| SkopeoError::BadOption {
         option,
         path: path.display().to_string(),
@@ -68,11 +54,6 @@ pub enum SkopeoError {
     /// skopeo is not installed.
     #[error("skopeo not found: install it (Debian: apt-get install skopeo) to push images")]
     NotInstalled,
-    /// The destination has no transport prefix.
-    #[error(
-        "destination {0:?} names no transport; use e.g. docker://registry.example.com/os/image:tag"
-    )]
-    BadDestination(String),
     /// skopeo ran and failed.
     #[error("pushing to {dest} failed (skopeo exit {status}): {stderr}")]
     Failed {
@@ -127,7 +108,7 @@ pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -
 /// # Errors
 /// [`SkopeoError`] naming the destination, with skopeo's own message.
 pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<String, SkopeoError> {
-    check(dest, opts)?;
+    check_options(opts)?;
     let io = |source| SkopeoError::Io {
         dest: dest.to_string(),
         source,
@@ -208,17 +189,6 @@ mod tests {
                 "docker://r/i:1"
             ]
         );
-    }
-
-    #[test]
-    fn destination_needs_a_transport() {
-        let e = copy(
-            "oci:/x",
-            "registry.example.com/x:1",
-            &PushOptions::default(),
-        )
-        .unwrap_err();
-        assert!(matches!(e, SkopeoError::BadDestination(_)));
     }
 
     #[test]

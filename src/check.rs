@@ -1,0 +1,350 @@
+//! Reading images back: `verify` (everything an importer checks, and more) and `import`
+//! into an ostree repository.
+
+use anyhow::{bail, Context, Result};
+use encapsulate::verify::{StreamVerifier, VerifiedCommit};
+use manifest::hashing::HashReader;
+use manifest::keys;
+use manifest::oci::{Descriptor, Digest};
+use manifest::ocidir::ResolvedImage;
+use manifest::OciDir;
+use serde::Serialize;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What `verify` checks beyond the image itself.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyRequest {
+    /// Tag to check (`None`: the only image).
+    pub tag: Option<String>,
+    /// A repo the commit must match.
+    pub repo: Option<PathBuf>,
+    /// With `repo`: a ref whose commit the image must carry.
+    pub rev: Option<String>,
+    /// GPG keyring file to verify the signature with.
+    pub gpg_keyring: Option<PathBuf>,
+    /// ed25519 public key (base64) or key file.
+    pub ed25519_key: Option<String>,
+    /// Require this tool's stream order too: `Some(true)` always, `Some(false)` never,
+    /// `None` for images this tool wrote (recognised by their layer keys).
+    pub strict: Option<bool>,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The commit, recomputed.
+    pub commit: String,
+    /// The manifest digest.
+    pub manifest_digest: Digest,
+    /// Layers checked.
+    pub layers: usize,
+    /// Content objects checked.
+    pub content_objects: usize,
+    /// Metadata objects checked.
+    pub metadata_objects: usize,
+    /// Tree paths matched.
+    pub paths: usize,
+    /// Signature result, when a key was given.
+    pub signature: Option<String>,
+    /// Whether detached metadata is present.
+    pub has_detached_metadata: bool,
+    /// Whether this tool's own stream order was required too (`--strict`).
+    pub strict: bool,
+}
+
+/// Read an image back the way an importer does and check everything.
+///
+/// # Errors
+/// The first problem found, naming the blob, layer, entry, object or path.
+pub fn verify(oci: &OciDir, req: &VerifyRequest) -> Result<VerifyReport> {
+    let img = oci.resolve(req.tag.as_deref())?;
+    check_image(oci, &img, req, StreamVerifier::new())
+}
+
+/// Import an image's commit into the ostree repository at `repo_path` (created in archive
+/// mode if it does not exist), checking everything `verify` checks. Objects are written as
+/// they verify, inside one transaction; the commit is written last, and on any error the
+/// transaction is aborted, so the repo never holds a commit from a bad image. With `branch`,
+/// the branch is pointed at the commit.
+///
+/// # Errors
+/// As [`verify`], plus repository errors naming the repo.
+pub fn import(
+    oci: &OciDir,
+    tag: Option<&str>,
+    repo_path: &Path,
+    branch: Option<&str>,
+) -> Result<VerifyReport> {
+    use ostree::gio;
+    // Every argument is checked before anything is written.
+    if let Some(b) = branch {
+        ostree::validate_rev(b)
+            .map_err(|e| anyhow::anyhow!("--branch {b:?} is not a valid ref name: {e}"))?;
+    }
+    let img = oci.resolve(tag)?;
+    let repo = ostree::Repo::new_for_path(repo_path);
+    let mut created_repo = false;
+    if repo_path.join("config").is_file() {
+        repo.open(gio::Cancellable::NONE)
+            .with_context(|| format!("opening repository {}", repo_path.display()))?;
+    } else {
+        match std::fs::read_dir(repo_path) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    bail!(
+                        "--repo {}: the directory is not empty and not an ostree repository (no config file); refusing to write into it",
+                        repo_path.display()
+                    );
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => created_repo = true,
+            Err(e) => {
+                return Err(e).with_context(|| format!("--repo {}", repo_path.display()));
+            }
+        }
+        std::fs::create_dir_all(repo_path)
+            .with_context(|| format!("creating {}", repo_path.display()))?;
+        repo.create(ostree::RepoMode::Archive, gio::Cancellable::NONE)
+            .with_context(|| format!("creating repository {}", repo_path.display()))?;
+    }
+    let result = import_into(oci, &img, &repo, repo_path, branch);
+    if result.is_err() && created_repo {
+        // The repository is this run's alone: nothing else can be in it yet.
+        let _ = std::fs::remove_dir_all(repo_path);
+    }
+    result
+}
+
+fn import_into(
+    oci: &OciDir,
+    img: &ResolvedImage,
+    repo: &ostree::Repo,
+    repo_path: &Path,
+    branch: Option<&str>,
+) -> Result<VerifyReport> {
+    use ostree::gio;
+    repo.prepare_transaction(gio::Cancellable::NONE)
+        .with_context(|| format!("starting a transaction in {}", repo_path.display()))?;
+    match check_image(
+        oci,
+        img,
+        &VerifyRequest::default(),
+        StreamVerifier::importing_into(repo.clone()),
+    ) {
+        Ok(report) => {
+            if let Some(b) = branch {
+                repo.transaction_set_ref(None, b, Some(&report.commit));
+            }
+            repo.commit_transaction(gio::Cancellable::NONE)
+                .with_context(|| format!("committing the import into {}", repo_path.display()))?;
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = repo.abort_transaction(gio::Cancellable::NONE);
+            Err(e)
+        }
+    }
+}
+
+/// Check the resolved image `img` of `oci` (`req.tag` is not looked at: the caller resolved).
+fn check_image(
+    oci: &OciDir,
+    img: &ResolvedImage,
+    req: &VerifyRequest,
+    verifier: StreamVerifier,
+) -> Result<VerifyReport> {
+    let m = &img.manifest;
+    // Our images carry a layer key on every layer; anything else came from another writer.
+    let ours = m.layers.iter().all(|l| {
+        l.annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(keys::ANNOTATION_LAYER_KEY))
+    });
+    let strict = req.strict.unwrap_or(ours);
+    let ostree_layers = check_documents(img)?;
+    let verified = check_layers(oci, img, ostree_layers, verifier.strict(strict))?;
+    if let Some(repo) = &req.repo {
+        check_against_repo(repo, req.rev.as_deref(), &verified)?;
+    }
+    let signature = check_signatures(req, &verified)?;
+    Ok(VerifyReport {
+        commit: verified.commit,
+        manifest_digest: img.descriptor.digest.clone(),
+        layers: m.layers.len(),
+        content_objects: verified.content_objects,
+        metadata_objects: verified.metadata_objects,
+        paths: verified.paths,
+        signature,
+        has_detached_metadata: verified.commitmeta.is_some(),
+        strict,
+    })
+}
+
+/// The manifest and config agree with each other and with the format; returns how many
+/// layers (from the first) hold the ostree commit: up to the final diff_id label.
+fn check_documents(img: &ResolvedImage) -> Result<usize> {
+    let m = &img.manifest;
+    if m.schema_version != 2 {
+        bail!(
+            "manifest {}: schemaVersion is {}, expected 2",
+            img.descriptor.digest,
+            m.schema_version
+        );
+    }
+    if m.config.media_type != keys::media::CONFIG {
+        bail!(
+            "manifest {}: config media type is {}",
+            img.descriptor.digest,
+            m.config.media_type
+        );
+    }
+    if m.layers.is_empty() {
+        bail!("manifest {} has no layers", img.descriptor.digest);
+    }
+    let diff_ids = &img.config.rootfs.diff_ids;
+    if diff_ids.len() != m.layers.len() {
+        bail!(
+            "config lists {} diff_ids for {} layers",
+            diff_ids.len(),
+            m.layers.len()
+        );
+    }
+    if img.config.history.len() != m.layers.len() {
+        bail!(
+            "config has {} history entries for {} layers",
+            img.config.history.len(),
+            m.layers.len()
+        );
+    }
+    let labels = img.config.labels();
+    labels
+        .get(keys::LABEL_COMMIT)
+        .with_context(|| format!("config has no {} label", keys::LABEL_COMMIT))?;
+    let final_diffid = labels
+        .get(keys::LABEL_FINAL_DIFFID)
+        .with_context(|| format!("config has no {} label", keys::LABEL_FINAL_DIFFID))?;
+    let n_final = diff_ids
+        .iter()
+        .filter(|d| d.as_str() == final_diffid)
+        .count();
+    if n_final != 1 {
+        bail!(
+            "{} {final_diffid} appears {n_final} times in rootfs.diff_ids (must be exactly once)",
+            keys::LABEL_FINAL_DIFFID
+        );
+    }
+    let ostree_layers = diff_ids
+        .iter()
+        .position(|d| d.as_str() == final_diffid)
+        .unwrap_or(0)
+        + 1;
+    if let Some(ann) = &m.annotations {
+        for (k, v) in &labels {
+            if let Some(a) = ann.get(k) {
+                if a != v {
+                    bail!("manifest annotation {k}={a} differs from config label {k}={v}");
+                }
+            }
+        }
+    }
+    for (i, layer) in m.layers.iter().enumerate().take(ostree_layers).skip(1) {
+        let has = layer
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(keys::ANNOTATION_COMPONENTS));
+        if !has {
+            bail!(
+                "layer {i} ({}) is a chunk layer without the {} annotation",
+                layer.digest,
+                keys::ANNOTATION_COMPONENTS
+            );
+        }
+    }
+    Ok(ostree_layers)
+}
+
+/// Read the first `ostree_layers` layers through the verifier: every blob against its digest,
+/// every decompressed stream against its diff_id, and the commit against its label.
+fn check_layers(
+    oci: &OciDir,
+    img: &ResolvedImage,
+    ostree_layers: usize,
+    mut verifier: StreamVerifier,
+) -> Result<VerifiedCommit> {
+    let diff_ids = &img.config.rootfs.diff_ids;
+    for (i, layer) in img.manifest.layers.iter().enumerate().take(ostree_layers) {
+        check_blob(oci, layer).with_context(|| format!("layer {i}"))?;
+        let blob = oci.open_blob(layer)?;
+        let mut diff = HashReader::new(manifest::ocidir::decompress(
+            &layer.media_type,
+            io::BufReader::new(blob),
+        )?);
+        verifier.layer(i, &mut diff)?;
+        io::copy(&mut diff, &mut io::sink())
+            .with_context(|| format!("layer {i}: reading to the end"))?;
+        let actual = diff.digest();
+        if actual != diff_ids[i] {
+            bail!(
+                "layer {i} ({}): uncompressed content hashes to {actual}, config says {}",
+                layer.digest,
+                diff_ids[i]
+            );
+        }
+    }
+    let verified = verifier.finish()?;
+    let labels = img.config.labels();
+    let commit_label = labels.get(keys::LABEL_COMMIT).map_or("", String::as_str);
+    if verified.commit != commit_label {
+        bail!(
+            "the image carries commit {}, but its {} label says {commit_label}",
+            verified.commit,
+            keys::LABEL_COMMIT
+        );
+    }
+    Ok(verified)
+}
+
+/// The signature checks asked for; the last one's result is reported.
+fn check_signatures(req: &VerifyRequest, verified: &VerifiedCommit) -> Result<Option<String>> {
+    let mut signature = None;
+    if let Some(keyring) = &req.gpg_keyring {
+        signature = Some(encapsulate::signature::verify_gpg(
+            &verified.commit,
+            &verified.commit_bytes,
+            verified.commitmeta.as_deref(),
+            keyring,
+        )?);
+    }
+    if let Some(key) = &req.ed25519_key {
+        let keys = encapsulate::signature::parse_ed25519_keys(key)?;
+        let n = encapsulate::signature::verify_ed25519(
+            &verified.commit,
+            &verified.commit_bytes,
+            verified.commitmeta.as_deref(),
+            &keys,
+        )?;
+        signature = Some(format!("{n} good ed25519 signature(s)"));
+    }
+    Ok(signature)
+}
+
+fn check_blob(oci: &OciDir, desc: &Descriptor) -> Result<()> {
+    let mut r = oci.open_blob(desc)?;
+    io::copy(&mut r, &mut io::sink()).with_context(|| format!("blob {}", desc.digest))?;
+    Ok(())
+}
+
+fn check_against_repo(repo: &Path, rev: Option<&str>, verified: &VerifiedCommit) -> Result<()> {
+    let src = encapsulate::open(repo, rev.unwrap_or(&verified.commit))?;
+    if src.commit() != verified.commit {
+        bail!(
+            "the image carries commit {}, but {} in {} is {}",
+            verified.commit,
+            rev.unwrap_or("?"),
+            repo.display(),
+            src.commit()
+        );
+    }
+    Ok(())
+}

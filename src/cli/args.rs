@@ -1,0 +1,309 @@
+//! The command line's shape: every subcommand and option, with the help text that teaches
+//! it. Values are parsed here only as far as clap can; [`super::request`] turns them into
+//! library requests.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub(crate) const AFTER_HELP: &str = "\
+Examples:
+  Encapsulate a branch into an OCI layout directory, tagged:
+    ostree-encap --repo repo --ref fedora/x86_64/coreos/stable --oci-dir out --tag stable
+
+  Write an oci-archive (what coreos-assembler stores) with zstd layers:
+    ostree-encap --repo repo --ref 3f2a...e9 --oci-archive fcos.ociarchive --compression zstd
+
+  Check an image the way an importer reads it, including the GPG signature:
+    ostree-encap verify --oci-dir out --tag stable --repo repo --gpg-keyring key.gpg
+
+Images are reproducible: the same commit gives the same digests on every run and from every
+repo mode. Timestamps come from the commit (or --created / SOURCE_DATE_EPOCH), never the clock.
+
+Rebuilds are cheap: building the next commit into the directory that holds the last one (or
+with --previous) reuses unchanged layers, and for changed gzip layers the compressed blocks
+that did not change (found through DIR/ostree-encap-blocks/, a cache beside the blobs; each
+reused block is checked first, so the bytes are those of a fresh build).";
+
+/// Turn an ostree commit into an OCI image in the ostree container format.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ostree-encap",
+    version,
+    about,
+    long_about = "Turn an ostree commit into an OCI container image in the ostree container \
+                  format (\"chunked v1\") that ostree-ext, rpm-ostree and bootc import back to the \
+                  same commit checksum, signatures included.",
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    #[command(flatten)]
+    pub(crate) encap: EncapArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Read an image back the way an importer does and check every blob, object and signature.
+    Verify(VerifyArgs),
+    /// What updating from OLD to NEW costs a client: reused and new layers, bytes to download.
+    Diff(DiffArgs),
+    /// Copy an image to a registry (or any skopeo destination) with its digests unchanged.
+    Push(PushCmdArgs),
+    /// Import an image's commit into an ostree repo, checking every object as it is written.
+    Import(ImportArgs),
+    /// Write man pages and shell completions generated from this CLI (used by `make install`).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Directory for man pages (section 1).
+        #[arg(long)]
+        man_dir: PathBuf,
+        /// Directory for completions (bash, zsh, fish files).
+        #[arg(long)]
+        completions_dir: PathBuf,
+    },
+}
+
+/// Options of the destination, shared by `--push` and `push`.
+#[derive(Args, Debug, Default)]
+pub(crate) struct PushArgs {
+    /// Auth file for the destination registry (auth.json format); its content is never printed.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) authfile: Option<PathBuf>,
+    /// Require HTTPS and verify certificates of the destination (default true).
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) dest_tls_verify: Option<bool>,
+    /// Directory with certificates (*.crt, *.cert, *.key) for the destination.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cert_dir: Option<PathBuf>,
+    /// Write the pushed manifest digest to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) digestfile: Option<PathBuf>,
+}
+
+impl PushArgs {
+    pub(crate) fn options(&self) -> manifest::skopeo::PushOptions {
+        manifest::skopeo::PushOptions {
+            authfile: self.authfile.clone(),
+            tls_verify: self.dest_tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            digestfile: self.digestfile.clone(),
+        }
+    }
+}
+
+/// An image to read: an OCI layout directory or an oci-archive, and a tag.
+#[derive(Args, Debug)]
+pub(crate) struct ImageSource {
+    /// OCI layout directory (DIR:TAG names the tag too).
+    #[arg(
+        long,
+        value_name = "DIR[:TAG]",
+        required_unless_present = "oci_archive",
+        conflicts_with = "oci_archive"
+    )]
+    pub(crate) oci_dir: Option<String>,
+    /// oci-archive file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) oci_archive: Option<PathBuf>,
+    /// Tag of the image (default: the only image in the layout).
+    #[arg(long)]
+    pub(crate) tag: Option<String>,
+}
+
+impl ImageSource {
+    /// The image these flags name (`--oci-dir DIR[:TAG]` or `--oci-archive FILE`, `--tag`).
+    pub(crate) fn image_ref(&self) -> anyhow::Result<ostree_encap::ImageRef> {
+        use ostree_encap::image_ref::{FileSystem, ImageRef};
+        Ok(ImageRef::from_flags(
+            self.oci_dir.as_deref(),
+            self.oci_archive.as_deref(),
+            self.tag.as_deref(),
+            &FileSystem,
+        )?)
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    pub(crate) image: ImageSource,
+    /// Repository to import into (created in archive mode if missing).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) repo: PathBuf,
+    /// Point this branch at the imported commit.
+    #[arg(long, value_name = "BRANCH")]
+    pub(crate) branch: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct PushCmdArgs {
+    #[command(flatten)]
+    pub(crate) image: ImageSource,
+    /// Destination, with its transport: docker://registry/repo:tag, oci:DIR:TAG, ...
+    pub(crate) dest: String,
+    #[command(flatten)]
+    pub(crate) push: PushArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DiffArgs {
+    /// The image the client has: DIR, DIR:TAG or an oci-archive.
+    pub(crate) old: String,
+    /// The image it updates to.
+    pub(crate) new: String,
+    /// Print a machine-readable JSON report.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct EncapArgs {
+    /// Source ostree repository (any mode: archive, bare, bare-user, bare-user-only).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) repo: Option<PathBuf>,
+    /// Commit to encapsulate: a branch, REMOTE:REF, or a full 64-hex checksum.
+    #[arg(long = "ref", value_name = "REF")]
+    pub(crate) rev: Option<String>,
+    /// Write an OCI image layout here (created if missing; other tags in it are kept).
+    #[arg(long, value_name = "DIR", conflicts_with = "oci_archive")]
+    pub(crate) oci_dir: Option<PathBuf>,
+    /// Write an oci-archive file instead of a directory (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) oci_archive: Option<PathBuf>,
+    /// Tag of the image in the layout (org.opencontainers.image.ref.name).
+    #[arg(long)]
+    pub(crate) tag: Option<String>,
+    /// Config label KEY=VALUE (repeatable; also copied to manifest annotations).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub(crate) labels: Vec<String>,
+    /// Manifest-only annotation KEY=VALUE (repeatable).
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub(crate) annotations: Vec<String>,
+    /// Copy a commit metadata string key to a label; error if the commit lacks it.
+    #[arg(long = "copymeta", value_name = "KEY")]
+    pub(crate) copymeta: Vec<String>,
+    /// Copy a commit metadata string key to a label if present.
+    #[arg(long = "copymeta-opt", value_name = "KEY")]
+    pub(crate) copymeta_opt: Vec<String>,
+    /// JSON file with the OCI config's `config` member (Env, Entrypoint, Cmd, Labels, ...).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Container command (sets Cmd); takes the rest of the arguments.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "ARG")]
+    pub(crate) cmd: Option<Vec<String>>,
+    /// Image architecture (default: the commit's architecture metadata, else the host's).
+    #[arg(long, value_name = "ARCH")]
+    pub(crate) arch: Option<String>,
+    /// Image creation time, RFC 3339 (default: SOURCE_DATE_EPOCH if set, else the commit time).
+    #[arg(long, value_name = "RFC3339")]
+    pub(crate) created: Option<String>,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub(crate) compression: CompressionArg,
+    /// Chunk layers besides the commit layer (0: one layer holding everything).
+    #[arg(long, default_value_t = manifest::keys::DEFAULT_MAX_LAYERS, value_name = "N")]
+    pub(crate) max_layers: usize,
+    /// Allow more than 127 chunk layers (Docker's overlay2 cannot unpack such images).
+    #[arg(long)]
+    pub(crate) allow_many_layers: bool,
+    /// Where components (the units layers are cut along) come from.
+    #[arg(long, value_enum, default_value_t = ComponentsArg::Auto)]
+    pub(crate) components: ComponentsArg,
+    /// Do not use user.component xattrs.
+    #[arg(long)]
+    pub(crate) no_xattr_components: bool,
+    /// Do not read the package database (dpkg) in the commit.
+    #[arg(long)]
+    pub(crate) no_package_components: bool,
+    /// Content-meta JSON mapping objects to components (the format the ostree-ext CLI takes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) contentmeta: Option<PathBuf>,
+    /// The previous build's image (DIR, DIR:TAG, oci-archive, or manifest JSON): keep its
+    /// layout where it still fits, so updates download less; reuse its unchanged layers and
+    /// (from a DIR) unchanged gzip blocks instead of compressing them again.
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) previous: Option<String>,
+    /// Threads: layers written at once, and compressor threads per layer (default: one per
+    /// CPU). The output is the same for any value.
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub(crate) jobs: usize,
+    /// After writing, copy the image here with skopeo (e.g. docker://registry/os/image:tag).
+    #[arg(long, value_name = "DEST")]
+    pub(crate) push: Option<String>,
+    #[command(flatten)]
+    pub(crate) push_opts: PushArgs,
+    /// Print a machine-readable JSON summary on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) image: ImageSource,
+    /// Also require the commit to match this repository.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) repo: Option<PathBuf>,
+    /// With --repo: the ref whose commit the image must carry.
+    #[arg(long = "ref", value_name = "REF", requires = "repo")]
+    pub(crate) rev: Option<String>,
+    /// Verify the commit's GPG signature against this keyring file (gpg --export output).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) gpg_keyring: Option<PathBuf>,
+    /// Verify the commit's ed25519 signature with this base64 public key (or a file of them).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) ed25519_key: Option<String>,
+    /// Also require the stream order ostree-encap writes (content objects in path order).
+    /// Default: on for images ostree-encap made (they carry its layer keys), off for
+    /// images of other writers (ostree-ext, rpm-ostree write checksum order).
+    #[arg(long, overrides_with = "no_strict")]
+    pub(crate) strict: bool,
+    /// Never require ostree-encap's own stream order.
+    #[arg(long)]
+    pub(crate) no_strict: bool,
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `--compression`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CompressionArg {
+    /// gzip by libdeflate at level 5: every client reads it.
+    Gzip,
+    /// zstd at level 3 with the fast match finder and an 8 MiB window, multithreaded: faster
+    /// to write and to read; the client must read zstd layers.
+    Zstd,
+    /// Uncompressed tar layers.
+    None,
+}
+
+impl From<CompressionArg> for manifest::Compression {
+    fn from(c: CompressionArg) -> Self {
+        match c {
+            CompressionArg::Gzip => manifest::Compression::Gzip,
+            CompressionArg::Zstd => manifest::Compression::Zstd,
+            CompressionArg::None => manifest::Compression::None,
+        }
+    }
+}
+
+/// `--components`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ComponentsArg {
+    /// user.component xattrs, --contentmeta, and the package database (dpkg, rpm).
+    Auto,
+    /// Only the size rules: kernel and initramfs, large unowned files.
+    None,
+}

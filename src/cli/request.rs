@@ -1,0 +1,109 @@
+//! `ostree-encap --repo R --ref REF ...` arguments → the library's [`EncapsulateRequest`].
+//! Everything that can be checked without the repository is checked by the library
+//! ([`EncapsulateRequest::validate`]), so the coreos-assembler plugin gets the same checks.
+
+use super::args::{ComponentsArg, EncapArgs};
+use anyhow::{bail, Context, Result};
+use manifest::keys;
+use manifest::spec::ImageOptions;
+use ostree_encap::{EncapsulateRequest, Target};
+
+fn key_value(flag: &str, s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("{flag} {s:?}: expected KEY=VALUE"),
+    }
+}
+
+pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
+    let repo = a
+        .repo
+        .clone()
+        .context("--repo is required (the ostree repository to read)")?;
+    let rev = a
+        .rev
+        .clone()
+        .context("--ref is required (a branch, REMOTE:REF or commit checksum)")?;
+    let target = match (&a.oci_dir, &a.oci_archive) {
+        (Some(d), None) => Target::Dir(d.clone()),
+        (None, Some(f)) => Target::Archive(f.clone()),
+        _ => bail!("one of --oci-dir or --oci-archive is required"),
+    };
+    let labels = a
+        .labels
+        .iter()
+        .map(|s| key_value("--label", s))
+        .collect::<Result<_>>()?;
+    let annotations = a
+        .annotations
+        .iter()
+        .map(|s| key_value("--annotation", s))
+        .collect::<Result<_>>()?;
+    let container_config = match &a.config {
+        None => None,
+        Some(p) => {
+            let text = ostree_encap::read_option_file("--config", p, keys::MAX_CONFIG_FILE)?;
+            let v: serde_json::Value = serde_json::from_slice(&text)
+                .with_context(|| format!("invalid --config JSON in {}", p.display()))?;
+            match v {
+                serde_json::Value::Object(m) => Some(m),
+                _ => bail!(
+                    "--config {}: expected a JSON object (the OCI config's `config` member)",
+                    p.display()
+                ),
+            }
+        }
+    };
+    let compression = a.compression.into();
+    let auto = a.components == ComponentsArg::Auto;
+    let contentmeta = match &a.contentmeta {
+        None => None,
+        Some(p) => {
+            let data =
+                ostree_encap::read_option_file("--contentmeta", p, keys::MAX_CONTENTMETA_FILE)?;
+            Some(
+                encapsulate::components::ContentMeta::parse(
+                    &data,
+                    &format!("--contentmeta {}", p.display()),
+                )
+                .map_err(anyhow::Error::msg)?,
+            )
+        }
+    };
+    let previous = match &a.previous {
+        Some(p) if p != "none" => Some(std::sync::Arc::new(ostree_encap::open_previous(p)?)),
+        _ => None,
+    };
+    let chunking = ostree_encap::ChunkOptions {
+        max_layers: a.max_layers,
+        components: encapsulate::components::ComponentOptions {
+            xattrs: auto && !a.no_xattr_components,
+            packages: auto && !a.no_package_components,
+            contentmeta,
+        },
+        previous,
+        allow_many_layers: a.allow_many_layers,
+    };
+    let req = EncapsulateRequest {
+        repo,
+        rev,
+        image: ImageOptions {
+            labels,
+            annotations,
+            copymeta: a.copymeta.clone(),
+            copymeta_opt: a.copymeta_opt.clone(),
+            container_config,
+            cmd: a.cmd.clone(),
+            arch: a.arch.clone(),
+            created: a.created.clone(),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        },
+        compression,
+        tag: a.tag.clone(),
+        chunking,
+        jobs: a.jobs,
+    };
+    Ok((req, target))
+}

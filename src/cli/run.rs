@@ -1,0 +1,197 @@
+//! Running each subcommand: call the library, render the result as text or `--json`.
+
+use super::args::*;
+use super::progress::TermProgress;
+use super::request::parse_request;
+use anyhow::{Context, Result};
+use ostree_encap::out;
+use ostree_encap::push::Push;
+use ostree_encap::{ImageRef, VerifyRequest};
+use std::io::IsTerminal;
+
+pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
+    let (req, target) = parse_request(&a)?;
+    let mut progress = TermProgress {
+        on: !a.quiet && !a.json && std::io::stderr().is_terminal(),
+        layers: 0,
+        layers_done: 0,
+        objects: 0,
+        done: 0,
+        bytes_total: 0,
+        bytes: 0,
+        start: std::time::Instant::now(),
+        last: None,
+    };
+    // Check the destination before the long work, not after it.
+    let push = match &a.push {
+        Some(dest) => Some(Push::new(dest, a.push_opts.options())?),
+        None => None,
+    };
+    let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;
+    let src = target.image_ref(req.tag.as_deref());
+    let pushed = match &push {
+        Some(push) => Some((push.dest.to_string(), push.run(&src)?)),
+        None => None,
+    };
+    if a.json {
+        let mut v = serde_json::to_value(&summary)?;
+        if let Some((dest, digest)) = &pushed {
+            v["pushed"] = serde_json::json!({"destination": dest, "digest": digest});
+        }
+        out!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        out!("commit   {}", summary.commit);
+        out!("image    {src}");
+        out!("manifest {}", summary.manifest_digest);
+        out!("config   {}", summary.config_digest);
+        for (i, l) in summary.layers.iter().enumerate() {
+            out!(
+                "layer {i}  {}  {} bytes ({} uncompressed, {} objects{})",
+                l.digest,
+                l.size,
+                l.uncompressed_size,
+                l.content_objects,
+                if l.reused {
+                    ", reused".to_string()
+                } else if l.reused_block_bytes > 0 {
+                    format!(", {} bytes of blocks reused", l.reused_block_bytes)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if let Some((dest, digest)) = &pushed {
+            out!("pushed   {dest} ({digest})");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn run_push(p: PushCmdArgs) -> Result<()> {
+    let push = Push::new(&p.dest, p.push.options())?;
+    let src = p.image.image_ref()?;
+    if let ImageRef::Dir { .. } = &src {
+        // A directory that is not a layout, or a tag it lacks, is named before skopeo runs.
+        src.open()?;
+    }
+    let digest = push.run(&src)?;
+    if p.json {
+        out!(
+            "{}",
+            serde_json::json!({"source": src.to_string(), "destination": p.dest, "digest": digest})
+        );
+    } else {
+        out!("pushed {src} to {} ({digest})", p.dest);
+    }
+    Ok(())
+}
+
+pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
+    let image = v.image.image_ref()?;
+    let (oci, _tmp) = image.open_layout()?;
+    let req = VerifyRequest {
+        tag: image.tag().map(str::to_string),
+        repo: v.repo,
+        rev: v.rev,
+        gpg_keyring: v.gpg_keyring,
+        ed25519_key: v.ed25519_key,
+        strict: match (v.strict, v.no_strict) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+    };
+    let report = ostree_encap::verify(&oci, &req)?;
+    if v.json {
+        out!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        out!("OK: commit {}", report.commit);
+        out!(
+            "  manifest {}, {} layer(s), {} content + {} metadata objects, {} paths",
+            report.manifest_digest,
+            report.layers,
+            report.content_objects,
+            report.metadata_objects,
+            report.paths
+        );
+        if let Some(s) = &report.signature {
+            out!("  signature: {s}");
+        } else if report.has_detached_metadata {
+            out!("  detached metadata present (pass --gpg-keyring or --ed25519-key to check signatures)");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn run_diff(d: DiffArgs) -> Result<()> {
+    let r = ostree_encap::diff(&d.old, &d.new)?;
+    if d.json {
+        out!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    for l in &r.layers {
+        let what = if l.reused { "reused" } else { "NEW   " };
+        let comps = l.components.as_deref().unwrap_or("(commit layer)");
+        let comps = manifest::spec::truncate_to(comps.to_string(), 60);
+        out!("{what} {:>12}  {}  {comps}", l.size, l.digest.short());
+    }
+    out!(
+        "download {} of {} bytes ({} new layer(s)); {:.1}% of the image reused",
+        r.download_bytes,
+        r.total_bytes,
+        r.new_layers,
+        r.reused_share * 100.0
+    );
+    Ok(())
+}
+
+pub(crate) fn generate_docs(
+    man_dir: &std::path::Path,
+    completions_dir: &std::path::Path,
+) -> Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(man_dir).with_context(|| format!("creating {}", man_dir.display()))?;
+    std::fs::create_dir_all(completions_dir)
+        .with_context(|| format!("creating {}", completions_dir.display()))?;
+    let cmd = Cli::command();
+    let mut pages = vec![("ostree-encap".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("ostree-encap-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, c) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c).render(&mut buf)?;
+        let p = man_dir.join(format!("{name}.1"));
+        std::fs::write(&p, buf).with_context(|| format!("writing {}", p.display()))?;
+    }
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "ostree-encap"),
+        (clap_complete::Shell::Zsh, "_ostree-encap"),
+        (clap_complete::Shell::Fish, "ostree-encap.fish"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "ostree-encap", &mut buf);
+        let p = completions_dir.join(file);
+        std::fs::write(&p, buf).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run_import(i: ImportArgs) -> Result<()> {
+    let image = i.image.image_ref()?;
+    let (oci, _tmp) = image.open_layout()?;
+    let r = ostree_encap::import(&oci, image.tag(), &i.repo, i.branch.as_deref())?;
+    if i.json {
+        out!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        out!("imported commit {} into {}", r.commit, i.repo.display());
+        out!(
+            "  {} content + {} metadata objects, {} paths checked",
+            r.content_objects,
+            r.metadata_objects,
+            r.paths
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Where images are written and read: an OCI layout directory or an oci-archive; what a
+//! failed run leaves behind (nothing it did not create).
+
+use crate::build::encapsulate_into;
+use crate::image_ref::ImageRef;
+use crate::request::{EncapsulateRequest, Progress, Summary};
+use crate::workdir;
+use anyhow::{bail, Context, Result};
+use cap_std::fs::Dir;
+use manifest::keys;
+use manifest::OciDir;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where an image is written or read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An OCI layout directory.
+    Dir(PathBuf),
+    /// An oci-archive file.
+    Archive(PathBuf),
+}
+
+impl Target {
+    /// The image written here, as an image reference (for `--push`).
+    pub fn image_ref(&self, tag: Option<&str>) -> ImageRef {
+        match self {
+            Target::Dir(path) => ImageRef::Dir {
+                path: path.clone(),
+                tag: tag.map(str::to_string),
+            },
+            // An archive written by a run holds that one image.
+            Target::Archive(path) => ImageRef::Archive {
+                path: path.clone(),
+                tag: None,
+            },
+        }
+    }
+}
+
+/// Encapsulate into a directory (created if missing; removed again on failure if we created
+/// it) or into an oci-archive (written next to its final name, renamed into place).
+///
+/// # Errors
+/// As [`encapsulate_into`], plus output errors naming the path.
+pub fn encapsulate_to(
+    req: &EncapsulateRequest,
+    target: &Target,
+    progress: &mut dyn Progress,
+) -> Result<Summary> {
+    req.validate()?;
+    match target {
+        Target::Dir(path) => {
+            // A failed concurrent run that created the directory removes it again when it
+            // is empty and no run holds the run lock; a run that lost that race starts over.
+            let mut attempt = 0;
+            let (oci, lock, created) = loop {
+                attempt += 1;
+                let created = prepare_out_dir(path)?;
+                let opened = open_out_layout(path).and_then(|oci| Ok((oci.run_lock()?, oci)));
+                match opened {
+                    Ok((lock, oci)) => break (oci, lock, created),
+                    // Any error may be that race (a directory removed under our handle);
+                    // a lasting one (a foreign directory) fails the same way each time.
+                    Err(_) if attempt < 5 => {}
+                    Err(e) => {
+                        remove_created_dirs(path, &created);
+                        return Err(e);
+                    }
+                }
+            };
+            let result = encapsulate_into(req, &oci, progress);
+            if result.is_err() {
+                // Remove what this run wrote, and only that: blobs no image uses, then the
+                // directories this run created if they are empty now. Both only when no
+                // other run is writing here (the exclusive lock).
+                if let Some(exclusive) = oci.remove_created(lock) {
+                    drop(oci);
+                    remove_created_dirs(path, &created);
+                    drop(exclusive);
+                }
+            }
+            result
+        }
+        Target::Archive(path) => {
+            let (parent, name) = split_parent(path)?;
+            let parent_dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
+                .with_context(|| format!("opening output directory {}", parent.display()))?;
+            let work = workdir::WorkDir::create(&parent)?;
+            let layout_path = work.layout_path()?;
+            let layout_dir = Dir::open_ambient_dir(&layout_path, cap_std::ambient_authority())?;
+            let oci = OciDir::ensure(layout_dir, &layout_path.display().to_string())?;
+            let summary = encapsulate_into(req, &oci, progress)?;
+            let mut tmp = cap_tempfile::TempFile::new(&parent_dir)
+                .with_context(|| format!("creating temp file in {}", parent.display()))?;
+            let buffered = io::BufWriter::new(&mut tmp);
+            let buffered = manifest::archive::write_archive(oci.dir(), buffered)?;
+            buffered
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tmp.as_file()
+                .sync_all()
+                .with_context(|| format!("syncing {}", path.display()))?;
+            tmp.replace(&name)
+                .with_context(|| format!("renaming into {}", path.display()))?;
+            parent_dir.open(".").and_then(|d| d.sync_all()).ok();
+            Ok(summary)
+        }
+    }
+}
+
+fn split_parent(path: &Path) -> Result<(PathBuf, String)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} does not name a file", path.display()))?
+        .to_string();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        bail!("output directory {} does not exist", parent.display());
+    }
+    Ok((parent, name))
+}
+
+/// Create the output dir and its missing ancestors; returns the directories this call
+/// created, deepest first, so a failed run can remove exactly those.
+fn prepare_out_dir(path: &Path) -> Result<Vec<PathBuf>> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(Vec::new()),
+        Ok(_) => bail!("--oci-dir {} exists and is not a directory", path.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut missing = Vec::new();
+            let mut p = Some(path);
+            while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                missing.push(d.to_path_buf());
+                p = d.parent();
+            }
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("creating output directory {}", path.display()))?;
+            Ok(missing)
+        }
+        Err(e) => Err(e).with_context(|| format!("checking output directory {}", path.display())),
+    }
+}
+
+/// After a failed run into `path`: remove the directories `created` (deepest first) if this
+/// run created them and they hold nothing but an empty layout skeleton. `remove_dir` only
+/// removes empty directories, so anything another run put there stays.
+fn remove_created_dirs(path: &Path, created: &[PathBuf]) {
+    if created.first().map(PathBuf::as_path) != Some(path) {
+        return;
+    }
+    let _ = std::fs::remove_dir(path.join(keys::BLOCK_INDEX_DIR));
+    if std::fs::remove_dir(path.join(manifest::keys::layout::BLOBS_SHA256)).is_ok()
+        && std::fs::remove_dir(path.join(manifest::keys::layout::BLOBS)).is_ok()
+        && !path.join(manifest::keys::layout::INDEX_JSON).exists()
+    {
+        let _ = std::fs::remove_file(path.join(manifest::keys::layout::OCI_LAYOUT));
+    }
+    for d in created {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
+}
+
+fn open_out_layout(path: &Path) -> Result<OciDir> {
+    let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
+        .with_context(|| format!("opening output directory {}", path.display()))?;
+    Ok(OciDir::ensure(dir, &path.display().to_string())?)
+}
+
+/// Open an existing layout (dir) or unpack an archive into a temp dir for reading.
+///
+/// # Errors
+/// Missing paths, not a layout, bad archive.
+pub fn open_layout(target: &Target) -> Result<(OciDir, Option<workdir::WorkDir>)> {
+    match target {
+        Target::Dir(path) => {
+            let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
+                .with_context(|| format!("opening OCI directory {}", path.display()))?;
+            Ok((OciDir::open(dir, &path.display().to_string())?, None))
+        }
+        Target::Archive(path) => {
+            let f = std::fs::File::open(path)
+                .with_context(|| format!("opening oci-archive {}", path.display()))?;
+            let tmp = workdir::WorkDir::create(&std::env::temp_dir())
+                .context("creating a temp dir to unpack the archive")?;
+            let dir = Dir::open_ambient_dir(tmp.layout_path()?, cap_std::ambient_authority())?;
+            manifest::archive::unpack_archive(io::BufReader::new(f), &dir)
+                .with_context(|| format!("unpacking {}", path.display()))?;
+            let oci = OciDir::open(dir, &path.display().to_string())?;
+            Ok((oci, Some(tmp)))
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Work spread over threads with results in a fixed order: the layer writers' queue. The
+//! output must not depend on which thread finishes first, so results are kept by index.
+
+use anyhow::{bail, Result};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Run `work(state, i)` for every `i` in `order`, on one thread per state, taking indexes in
+/// the order given; after the first error no new work starts. Results are by index, so they
+/// do not depend on which thread finishes first; the error reported is the lowest index's.
+pub(crate) fn run_in_order<S: Send, T: Send>(
+    states: Vec<S>,
+    order: &[usize],
+    work: impl Fn(&S, usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let total = order.len();
+    let results: Vec<Mutex<Option<Result<T>>>> = (0..total).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for state in states {
+            let (results, next, failed, work) = (&results, &next, &failed, &work);
+            scope.spawn(move || loop {
+                if failed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                    return;
+                };
+                let r = work(&state, i);
+                if r.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                if let Ok(mut g) = results[i].lock() {
+                    *g = Some(r);
+                }
+            });
+        }
+    });
+    let mut done = Vec::with_capacity(total);
+    let mut first_error = None;
+    for slot in results {
+        match slot
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("a layer writer panicked"))?
+        {
+            Some(Ok(t)) => done.push(t),
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if done.len() != total {
+        bail!("internal error: {} of {total} layers written", done.len());
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_by_index_and_the_lowest_error() {
+        let order = [3, 1, 0, 2];
+        let r = run_in_order(vec![(), (), ()], &order, |_, i| Ok(i * 10)).unwrap();
+        assert_eq!(r, [0, 10, 20, 30]);
+        let e = run_in_order(vec![()], &order, |_, i| {
+            if i == 1 || i == 3 {
+                bail!("failed {i}")
+            }
+            Ok(i)
+        })
+        .unwrap_err();
+        // One thread takes 3 first and stops: no other work starts after an error.
+        assert_eq!(e.to_string(), "failed 3");
+    }
+}

@@ -1,0 +1,191 @@
+//! What to encapsulate and how ([`EncapsulateRequest`]), checked before any work
+//! ([`EncapsulateRequest::validate`]); what a run reports back ([`Summary`], [`Progress`]).
+
+use crate::reuse::Previous;
+use anyhow::{bail, Context, Result};
+use encapsulate::components::ComponentOptions;
+use manifest::keys;
+use manifest::oci::Digest;
+use manifest::spec::ImageOptions;
+use manifest::Compression;
+use serde::Serialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What to encapsulate and how.
+#[derive(Debug, Clone, Default)]
+pub struct EncapsulateRequest {
+    /// Source repository.
+    pub repo: PathBuf,
+    /// Branch, `remote:ref` or checksum.
+    pub rev: String,
+    /// Image metadata options.
+    pub image: ImageOptions,
+    /// Layer compression.
+    pub compression: Compression,
+    /// Tag in the layout (`None`: the untagged slot).
+    pub tag: Option<String>,
+    /// How content is split into layers.
+    pub chunking: ChunkOptions,
+    /// Layers written at once (0: one per CPU). The output does not depend on it.
+    pub jobs: usize,
+}
+
+/// Chunking choices.
+#[derive(Debug, Clone)]
+pub struct ChunkOptions {
+    /// Chunk layers besides the commit layer (0: single-layer image).
+    pub max_layers: usize,
+    /// Component sources.
+    pub components: ComponentOptions,
+    /// The previous build, if known.
+    pub previous: Option<std::sync::Arc<Previous>>,
+    /// Allow more than [`keys::MAX_LAYERS_SAFE`] chunk layers.
+    pub allow_many_layers: bool,
+}
+
+impl Default for ChunkOptions {
+    fn default() -> Self {
+        ChunkOptions {
+            max_layers: keys::DEFAULT_MAX_LAYERS,
+            components: ComponentOptions {
+                xattrs: true,
+                packages: true,
+                contentmeta: None,
+            },
+            previous: None,
+            allow_many_layers: false,
+        }
+    }
+}
+
+/// One layer of a written image, for `--json` and the text summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LayerSummary {
+    /// Blob digest.
+    pub digest: Digest,
+    /// Uncompressed digest.
+    pub diff_id: Digest,
+    /// Blob size.
+    pub size: u64,
+    /// Uncompressed size.
+    pub uncompressed_size: u64,
+    /// Media type.
+    pub media_type: String,
+    /// Content objects in it.
+    pub content_objects: u64,
+    /// Component names (chunk layers).
+    pub components: Vec<String>,
+    /// Whether an existing blob with the same content was reused instead of compressing again.
+    pub reused: bool,
+    /// For a new gzip layer: uncompressed bytes whose compressed blocks were taken from an
+    /// earlier blob instead of compressed again (the whole layer when `reused`).
+    pub reused_block_bytes: u64,
+}
+
+/// Read a file named by an option, refusing one larger than `limit` bytes before it is read
+/// whole (`--config /dev/zero` must not take all memory). Errors name the option and path.
+///
+/// # Errors
+/// A missing or unreadable file, or one larger than `limit`.
+pub fn read_option_file(option: &str, path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("{option} {}: cannot open it", path.display()))?;
+    let mut data = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut data)
+        .with_context(|| format!("{option} {}: cannot read it", path.display()))?;
+    if data.len() as u64 > limit {
+        bail!(
+            "{option} {}: the file is larger than {} bytes, the limit for this option",
+            path.display(),
+            limit
+        );
+    }
+    Ok(data)
+}
+
+impl EncapsulateRequest {
+    /// Check every option that can be checked without the repository, so that a bad one is
+    /// refused before anything is created. Front ends (the CLI, the coreos-assembler plugin)
+    /// get the same limits by calling [`encapsulate_to`], which calls this first.
+    ///
+    /// # Errors
+    /// The first bad option, named.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(tag) = &self.tag {
+            manifest::spec::check_tag(tag)?;
+        }
+        if let Some(arch) = &self.image.arch {
+            manifest::spec::checked_arch(arch, "--arch")?;
+        }
+        if self.jobs > keys::MAX_JOBS {
+            bail!(
+                "--jobs {}: at most {} threads are supported",
+                self.jobs,
+                keys::MAX_JOBS
+            );
+        }
+        let n = self.chunking.max_layers;
+        if n > keys::MAX_LAYERS_HARD {
+            bail!(
+                "--max-layers {n}: at most {} are supported",
+                keys::MAX_LAYERS_HARD
+            );
+        }
+        if n > keys::MAX_LAYERS_SAFE && !self.chunking.allow_many_layers {
+            bail!(
+                "--max-layers {n}: more than {} chunk layers make images Docker's overlay2 cannot unpack; add --allow-many-layers if your clients can",
+                keys::MAX_LAYERS_SAFE
+            );
+        }
+        for (k, _) in &self.image.annotations {
+            if keys::RESERVED_LABELS.contains(&k.as_str())
+                || k == keys::LABEL_VERSION
+                || self.image.labels.iter().any(|(l, _)| l == k)
+            {
+                return Err(
+                    manifest::spec::SpecError::AnnotationShadowsLabel { key: k.clone() }.into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Result of an encapsulation.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// The commit checksum.
+    pub commit: String,
+    /// Manifest digest.
+    pub manifest_digest: Digest,
+    /// Config digest.
+    pub config_digest: Digest,
+    /// Tag written, if any.
+    pub tag: Option<String>,
+    /// Architecture.
+    pub architecture: String,
+    /// `created`.
+    pub created: String,
+    /// Layers, commit layer first.
+    pub layers: Vec<LayerSummary>,
+}
+
+/// Progress events for long runs. The library never prints; the CLI renders these. Layers
+/// may be written in parallel, so events of different layers interleave.
+pub trait Progress: Send {
+    /// Writing starts: `layers` layers holding `objects` content objects of `bytes` bytes.
+    fn started(&mut self, _layers: usize, _objects: usize, _bytes: u64) {}
+    /// One content object of `bytes` was written.
+    fn object_written(&mut self, _bytes: u64) {}
+    /// Layer `index` is done.
+    fn layer_finished(&mut self, _index: usize) {}
+    /// Something the user should know that does not stop the run (e.g. a `--previous`
+    /// layer that could not be proven and was built again).
+    fn warning(&mut self, _message: &str) {}
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}
