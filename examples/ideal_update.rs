@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         components: vec!["changed".into()],
     };
     // The same compressor and level as real layers, so the ratio compares like with like.
-    let gz = manifest::pgz::ParallelGz::new(Count(0), manifest::keys::GZIP_LEVEL, 2, None)?;
+    let gz = compress::pgz::ParallelGz::new(Count(0), compress::tuning::GZIP_LEVEL, 2, None)?;
     let (gz, stats) =
         encapsulate::write_layer(&new_src, &new_inv, &layer, gz, &mut |_| {}).context("writing")?;
     let count = gz.finish()?;

@@ -5,15 +5,17 @@
 //! parallel (reusing those already made), then write config and manifest and, last, the index
 //! entry that makes the image visible.
 
+use crate::codec;
 use crate::request::{EncapsulateRequest, LayerSummary, Progress, Summary};
 use crate::reuse::{prove_layer, Found, KnownLayers};
 use anyhow::{Context, Result};
+use compress::Compression;
 use encapsulate::{CommitInfo, Inventory, LayerStats, MetaValue, Source};
 use layering::chunk::{PackOptions, PreviousLayout};
 use layering::{ContentObject, LayerKind, LayerPlan, Plan};
-use manifest::keys;
-use manifest::spec::{image_spec, CommitFacts, ImageSpec, LayerRecord};
-use manifest::{Compression, OciDir, WrittenLayer};
+use oci::keys;
+use oci::spec::{image_spec, CommitFacts, ImageSpec, LayerRecord};
+use oci::{OciDir, WrittenLayer};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -49,7 +51,7 @@ pub fn host_arch() -> &'static str {
 /// Encapsulate a commit into the layout `out`.
 ///
 /// # Errors
-/// Typed [`encapsulate::EncapError`]s (repo, ref, objects), [`manifest::spec::SpecError`]s
+/// Typed [`encapsulate::EncapError`]s (repo, ref, objects), [`oci::spec::SpecError`]s
 /// (options), and I/O errors with context naming the object or file.
 pub fn encapsulate_into(
     req: &EncapsulateRequest,
@@ -139,6 +141,8 @@ struct BuiltLayer {
     /// The layer key (recorded in an annotation, for reuse by later builds).
     key: String,
     written: WrittenLayer,
+    /// Uncompressed bytes whose compressed form was taken from an earlier blob.
+    reused_bytes: u64,
     stats: LayerStats,
     reused: bool,
 }
@@ -161,7 +165,7 @@ struct LayerJobs<'a> {
     previous: Option<&'a OciDir>,
     /// Compressed blocks of the known gzip layers, for new layers that share some content
     /// with them; loaded on first use, so a rebuild that reuses whole layers reads no index.
-    block_source: OnceLock<Arc<manifest::blocks::ReuseSource>>,
+    block_source: OnceLock<Arc<compress::blocks::ReuseSource>>,
     /// Compressor threads per layer.
     cores: usize,
     progress: Mutex<&'a mut dyn Progress>,
@@ -244,9 +248,8 @@ impl LayerJobs<'_> {
         if let Some(built) = self.try_reuse(src, i) {
             return Ok(built);
         }
-        let writer = self
-            .out
-            .layer_writer(self.req.compression, self.cores, self.blocks())?;
+        let writer =
+            codec::layer_writer(self.out, self.req.compression, self.cores, self.blocks())?;
         let (writer, stats) = encapsulate::write_layer(
             src,
             self.inventory,
@@ -254,11 +257,12 @@ impl LayerJobs<'_> {
             writer,
             &mut |b| self.with_progress(|p| p.object_written(b)),
         )?;
-        let written = writer.finish()?;
+        let (written, reused_bytes) = codec::finish_layer(self.out, writer)?;
         self.with_progress(|p| p.layer_finished(i));
         Ok(BuiltLayer {
             key: self.keys[i].clone(),
             written,
+            reused_bytes,
             stats,
             reused: false,
         })
@@ -267,7 +271,7 @@ impl LayerJobs<'_> {
     /// A layer with this layer's key, already in the output, or in the previous image and
     /// proven to be this layer (see [`prove_layer`]) and copied over; `None` to build it.
     fn try_reuse(&self, src: &Source, i: usize) -> Option<BuiltLayer> {
-        let media_type = self.req.compression.media_type().to_string();
+        let media_type = codec::media_type(self.req.compression).to_string();
         let (found, diff_id, size) = self.known.get(&(self.keys[i].clone(), media_type))?;
         // A layer of the previous image is someone else's claim: its key annotation and
         // diff_id could be forged. One that is not proven is built from the repo instead.
@@ -303,8 +307,8 @@ impl LayerJobs<'_> {
                 descriptor: found.descriptor.clone(),
                 diff_id: diff_id.clone(),
                 uncompressed_size: *size,
-                reused_bytes: *size,
             },
+            reused_bytes: *size,
             stats: LayerStats {
                 content_objects: self.plan.layers[i].objects.len() as u64,
                 content_bytes: self.layer_bytes[i],
@@ -325,7 +329,7 @@ impl LayerJobs<'_> {
     }
 
     /// Earlier compressed blocks for a new gzip layer.
-    fn blocks(&self) -> Option<Arc<manifest::blocks::ReuseSource>> {
+    fn blocks(&self) -> Option<Arc<compress::blocks::ReuseSource>> {
         (self.req.compression == Compression::Gzip).then(|| {
             self.block_source
                 .get_or_init(|| Arc::new(self.known.block_source(self.out, self.previous)))
@@ -358,12 +362,12 @@ fn assemble(
         summaries.push(summary);
     }
     let config = spec.config(&records);
-    let config_bytes = manifest::json::to_canonical(&config).context("serializing config")?;
+    let config_bytes = oci::json::to_canonical(&config).context("serializing config")?;
     let config_desc = out
         .write_blob(keys::media::CONFIG, &config_bytes)
         .with_context(|| format!("writing the config into {}", out.shown()))?;
     let manifest = spec.manifest(&config, config_desc.clone(), &records);
-    let manifest_bytes = manifest::json::to_canonical(&manifest).context("serializing manifest")?;
+    let manifest_bytes = oci::json::to_canonical(&manifest).context("serializing manifest")?;
     let mut manifest_desc = out
         .write_blob(keys::media::MANIFEST, &manifest_bytes)
         .with_context(|| format!("writing the manifest into {}", out.shown()))?;
@@ -390,6 +394,7 @@ fn describe_layer(
     let BuiltLayer {
         key,
         written,
+        reused_bytes,
         stats,
         reused,
     } = b;
@@ -405,7 +410,7 @@ fn describe_layer(
                 keys::ANNOTATION_COMPONENTS.to_string(),
                 layer.components.join(","),
             );
-            manifest::spec::truncate(format!("ostree chunk: {}", layer.components.join(" ")))
+            oci::spec::truncate(format!("ostree chunk: {}", layer.components.join(" ")))
         }
     };
     descriptor.annotations = Some(annotations.into_iter().collect());
@@ -418,7 +423,7 @@ fn describe_layer(
         content_objects: stats.content_objects,
         components: layer.components.clone(),
         reused,
-        reused_block_bytes: written.reused_bytes,
+        reused_block_bytes: reused_bytes,
     };
     let record = LayerRecord {
         descriptor,

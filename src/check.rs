@@ -3,11 +3,11 @@
 
 use anyhow::{bail, Context, Result};
 use encapsulate::verify::{StreamVerifier, VerifiedCommit};
-use manifest::hashing::HashReader;
-use manifest::keys;
-use manifest::oci::{Descriptor, Digest};
-use manifest::ocidir::ResolvedImage;
-use manifest::OciDir;
+use oci::hashing::HashReader;
+use oci::keys;
+use oci::ocidir::ResolvedImage;
+use oci::types::{Descriptor, Digest};
+use oci::OciDir;
 use serde::Serialize;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -276,7 +276,7 @@ fn check_layers(
     for (i, layer) in img.manifest.layers.iter().enumerate().take(ostree_layers) {
         check_blob(oci, layer).with_context(|| format!("layer {i}"))?;
         let blob = oci.open_blob(layer)?;
-        let mut diff = HashReader::new(manifest::ocidir::decompress(
+        let mut diff = HashReader::new(crate::codec::decompress(
             &layer.media_type,
             io::BufReader::new(blob),
         )?);

@@ -2,8 +2,8 @@
 
 use crate::image_ref::{Accept, FileSystem, ImageRef};
 use anyhow::{Context, Result};
-use manifest::keys;
-use manifest::oci::Digest;
+use oci::keys;
+use oci::types::Digest;
 use serde::Serialize;
 
 /// One layer in an update comparison.

@@ -13,6 +13,7 @@
 //! - [`output`]: layout directories and oci-archives, and cleaning up after a failed run.
 //! - [`image_ref`]: the one parser for every image argument.
 //! - [`push`]: copying an image to a registry with skopeo.
+//! - [`codec`]: where `compress` meets the layout (encoders, media types, decoding).
 //! - [`check`]: `verify` and `import`, reading images back.
 //! - [`diff`]: what an update costs a client.
 //! - [`exit`]: the exit status for an error, shared by both binaries.
@@ -38,6 +39,7 @@ macro_rules! out {
 
 pub mod build;
 pub mod check;
+pub mod codec;
 pub mod diff;
 pub mod exit;
 pub mod image_ref;

@@ -7,8 +7,8 @@ use crate::request::{EncapsulateRequest, Progress, Summary};
 use crate::workdir;
 use anyhow::{bail, Context, Result};
 use cap_std::fs::Dir;
-use manifest::keys;
-use manifest::OciDir;
+use oci::keys;
+use oci::OciDir;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -94,7 +94,7 @@ pub fn encapsulate_to(
             let mut tmp = cap_tempfile::TempFile::new(&parent_dir)
                 .with_context(|| format!("creating temp file in {}", parent.display()))?;
             let buffered = io::BufWriter::new(&mut tmp);
-            let buffered = manifest::archive::write_archive(oci.dir(), buffered)?;
+            let buffered = oci::archive::write_archive(oci.dir(), buffered)?;
             buffered
                 .into_inner()
                 .map_err(|e| e.into_error())
@@ -155,11 +155,11 @@ fn remove_created_dirs(path: &Path, created: &[PathBuf]) {
         return;
     }
     let _ = std::fs::remove_dir(path.join(keys::BLOCK_INDEX_DIR));
-    if std::fs::remove_dir(path.join(manifest::keys::layout::BLOBS_SHA256)).is_ok()
-        && std::fs::remove_dir(path.join(manifest::keys::layout::BLOBS)).is_ok()
-        && !path.join(manifest::keys::layout::INDEX_JSON).exists()
+    if std::fs::remove_dir(path.join(oci::keys::layout::BLOBS_SHA256)).is_ok()
+        && std::fs::remove_dir(path.join(oci::keys::layout::BLOBS)).is_ok()
+        && !path.join(oci::keys::layout::INDEX_JSON).exists()
     {
-        let _ = std::fs::remove_file(path.join(manifest::keys::layout::OCI_LAYOUT));
+        let _ = std::fs::remove_file(path.join(oci::keys::layout::OCI_LAYOUT));
     }
     for d in created {
         if std::fs::remove_dir(d).is_err() {
@@ -191,7 +191,7 @@ pub fn open_layout(target: &Target) -> Result<(OciDir, Option<workdir::WorkDir>)
             let tmp = workdir::WorkDir::create(&std::env::temp_dir())
                 .context("creating a temp dir to unpack the archive")?;
             let dir = Dir::open_ambient_dir(tmp.layout_path()?, cap_std::ambient_authority())?;
-            manifest::archive::unpack_archive(io::BufReader::new(f), &dir)
+            oci::archive::unpack_archive(io::BufReader::new(f), &dir)
                 .with_context(|| format!("unpacking {}", path.display()))?;
             let oci = OciDir::open(dir, &path.display().to_string())?;
             Ok((oci, Some(tmp)))

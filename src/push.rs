@@ -3,7 +3,7 @@
 
 use crate::image_ref::ImageRef;
 use anyhow::Result;
-use manifest::skopeo::PushOptions;
+use oci::skopeo::PushOptions;
 
 /// A checked push: where to, and how.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ impl Push {
     /// A destination without a transport, a missing `--authfile` or `--cert-dir`.
     pub fn new(dest: &str, options: PushOptions) -> Result<Push> {
         let dest = ImageRef::parse_destination("destination", dest)?;
-        manifest::skopeo::check_options(&options)?;
+        oci::skopeo::check_options(&options)?;
         Ok(Push { dest, options })
     }
 
@@ -30,7 +30,7 @@ impl Push {
     /// # Errors
     /// skopeo's own message, naming the destination.
     pub fn run(&self, src: &ImageRef) -> Result<String> {
-        Ok(manifest::skopeo::copy(
+        Ok(oci::skopeo::copy(
             &src.to_string(),
             &self.dest.to_string(),
             &self.options,

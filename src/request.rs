@@ -3,11 +3,11 @@
 
 use crate::reuse::Previous;
 use anyhow::{bail, Context, Result};
+use compress::Compression;
 use encapsulate::components::ComponentOptions;
-use manifest::keys;
-use manifest::oci::Digest;
-use manifest::spec::ImageOptions;
-use manifest::Compression;
+use oci::keys;
+use oci::spec::ImageOptions;
+use oci::types::Digest;
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -114,10 +114,10 @@ impl EncapsulateRequest {
     /// The first bad option, named.
     pub fn validate(&self) -> Result<()> {
         if let Some(tag) = &self.tag {
-            manifest::spec::check_tag(tag)?;
+            oci::spec::check_tag(tag)?;
         }
         if let Some(arch) = &self.image.arch {
-            manifest::spec::checked_arch(arch, "--arch")?;
+            oci::spec::checked_arch(arch, "--arch")?;
         }
         if self.jobs > keys::MAX_JOBS {
             bail!(
@@ -144,9 +144,7 @@ impl EncapsulateRequest {
                 || k == keys::LABEL_VERSION
                 || self.image.labels.iter().any(|(l, _)| l == k)
             {
-                return Err(
-                    manifest::spec::SpecError::AnnotationShadowsLabel { key: k.clone() }.into(),
-                );
+                return Err(oci::spec::SpecError::AnnotationShadowsLabel { key: k.clone() }.into());
             }
         }
         Ok(())

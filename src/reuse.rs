@@ -4,13 +4,14 @@
 use crate::image_ref::{Accept, FileSystem, ImageRef};
 use crate::workdir::WorkDir;
 use anyhow::{bail, Context, Result};
+use compress::Compression;
 use layering::chunk::PreviousLayout;
 use layering::LayerKind;
-use manifest::hashing::{HashReader, HashWriter};
-use manifest::keys;
-use manifest::oci::{Descriptor, Digest};
-use manifest::ocidir::ResolvedImage;
-use manifest::{Compression, OciDir};
+use oci::hashing::{HashReader, HashWriter};
+use oci::keys;
+use oci::ocidir::ResolvedImage;
+use oci::types::{Descriptor, Digest};
+use oci::OciDir;
 use std::io;
 
 /// A previous build (`--previous`): its chunk layout, and — when it is an OCI dir or archive —
@@ -42,7 +43,7 @@ pub fn open_previous(spec: &str) -> Result<Previous> {
     let image = ImageRef::parse_source("--previous", spec, accept, &FileSystem)?;
     if let ImageRef::Manifest(path) = &image {
         let data = crate::read_option_file("--previous", path, keys::MAX_CONFIG_FILE)?;
-        let m: manifest::oci::Manifest = serde_json::from_slice(&data)
+        let m: oci::types::Manifest = serde_json::from_slice(&data)
             .with_context(|| format!("--previous {spec}: not an OCI manifest"))?;
         return Ok(Previous {
             layout: layout_from_annotations(&m),
@@ -67,7 +68,7 @@ pub fn open_previous(spec: &str) -> Result<Previous> {
     })
 }
 
-fn layout_from_annotations(m: &manifest::oci::Manifest) -> PreviousLayout {
+fn layout_from_annotations(m: &oci::types::Manifest) -> PreviousLayout {
     PreviousLayout {
         layers: m
             .layers
@@ -207,8 +208,8 @@ impl KnownLayers {
         &self,
         out: &OciDir,
         previous: Option<&OciDir>,
-    ) -> manifest::blocks::ReuseSource {
-        let mut src = manifest::blocks::ReuseSource::new();
+    ) -> compress::blocks::ReuseSource {
+        let mut src = compress::blocks::ReuseSource::new();
         let mut seen = std::collections::HashSet::new();
         let mut found: Vec<&Found> = self.0.values().map(|(f, _, _)| f).collect();
         found.sort_by(|a, b| {
@@ -220,7 +221,7 @@ impl KnownLayers {
             }
             let layout = if f.from_previous { previous } else { Some(out) };
             if let Some(layout) = layout {
-                if !layout.offer_blocks(&f.descriptor, &mut src) {
+                if !crate::codec::offer_blocks(layout, &f.descriptor, &mut src) {
                     break;
                 }
             }
@@ -255,7 +256,7 @@ pub(crate) fn prove_layer(
         bail!("its diff_id and size say {diff_id}, {size} bytes; this commit's layer is {ours_digest}, {ours_size} bytes");
     }
     let blob = prev.open_blob(&found.descriptor)?;
-    let mut theirs = HashReader::new(manifest::ocidir::decompress(
+    let mut theirs = HashReader::new(crate::codec::decompress(
         &found.descriptor.media_type,
         io::BufReader::new(blob),
     )?);

@@ -1,5 +1,7 @@
 //! `make install` honours DESTDIR/PREFIX, and `ostree encap` works as an ostree CLI extension
-//! with Debian's ostree.
+//! with Debian's ostree. The install test installs the binaries this test run built
+//! (`make install-files BUILDDIR=target/debug`) into a temp DESTDIR, generating the docs in a
+//! temp dir: no release build, nothing written to the source tree.
 
 mod common;
 
@@ -12,10 +14,19 @@ fn make_install_into_destdir() {
     let td = tempfile::tempdir().unwrap();
     let dest = td.path().join("root");
     let top = workspace_root();
+    // The plugin's binary is another package's: built here if this run did not build it.
+    run_ok(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&top)
+            .args(["build", "--quiet", "-p", "cosa-plugin", "--bins"]),
+    );
+    let bin = Path::new(env!("CARGO_BIN_EXE_ostree-encap"));
     let o = Command::new("make")
         .arg("-C")
         .arg(&top)
-        .arg("install")
+        .arg("install-files")
+        .arg(format!("BUILDDIR={}", bin.parent().unwrap().display()))
+        .arg(format!("DOCSDIR={}", td.path().join("docs").display()))
         .arg(format!("DESTDIR={}", dest.display()))
         .arg("PREFIX=/usr")
         .output()

@@ -41,7 +41,7 @@ struct Args {
     #[arg(long = "label", value_name = "KEY=VALUE")]
     labels: Vec<String>,
     /// Chunk layers besides the commit layer.
-    #[arg(long, default_value_t = manifest::keys::DEFAULT_MAX_LAYERS)]
+    #[arg(long, default_value_t = oci::keys::DEFAULT_MAX_LAYERS)]
     max_layers: usize,
     /// meta.json JSON schema (default: coreos-assembler's installed v1.json).
     #[arg(long, value_name = "FILE")]
@@ -141,7 +141,7 @@ fn run(a: Args) -> Result<()> {
     let req = EncapsulateRequest {
         repo: repo.clone(),
         rev: commit.clone(),
-        image: manifest::spec::ImageOptions {
+        image: oci::spec::ImageOptions {
             labels,
             arch: Some(arch.clone()),
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
@@ -149,7 +149,7 @@ fn run(a: Args) -> Result<()> {
                 .filter(|s| !s.is_empty()),
             ..Default::default()
         },
-        compression: manifest::Compression::Gzip,
+        compression: compress::Compression::Gzip,
         tag: None,
         chunking: ChunkOptions {
             max_layers: a.max_layers,

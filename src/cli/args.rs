@@ -83,8 +83,8 @@ pub(crate) struct PushArgs {
 }
 
 impl PushArgs {
-    pub(crate) fn options(&self) -> manifest::skopeo::PushOptions {
-        manifest::skopeo::PushOptions {
+    pub(crate) fn options(&self) -> oci::skopeo::PushOptions {
+        oci::skopeo::PushOptions {
             authfile: self.authfile.clone(),
             tls_verify: self.dest_tls_verify,
             cert_dir: self.cert_dir.clone(),
@@ -209,7 +209,7 @@ pub(crate) struct EncapArgs {
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub(crate) compression: CompressionArg,
     /// Chunk layers besides the commit layer (0: one layer holding everything).
-    #[arg(long, default_value_t = manifest::keys::DEFAULT_MAX_LAYERS, value_name = "N")]
+    #[arg(long, default_value_t = oci::keys::DEFAULT_MAX_LAYERS, value_name = "N")]
     pub(crate) max_layers: usize,
     /// Allow more than 127 chunk layers (Docker's overlay2 cannot unpack such images).
     #[arg(long)]
@@ -289,12 +289,12 @@ pub(crate) enum CompressionArg {
     None,
 }
 
-impl From<CompressionArg> for manifest::Compression {
+impl From<CompressionArg> for compress::Compression {
     fn from(c: CompressionArg) -> Self {
         match c {
-            CompressionArg::Gzip => manifest::Compression::Gzip,
-            CompressionArg::Zstd => manifest::Compression::Zstd,
-            CompressionArg::None => manifest::Compression::None,
+            CompressionArg::Gzip => compress::Compression::Gzip,
+            CompressionArg::Zstd => compress::Compression::Zstd,
+            CompressionArg::None => compress::Compression::None,
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use super::args::{ComponentsArg, EncapArgs};
 use anyhow::{bail, Context, Result};
-use manifest::keys;
-use manifest::spec::ImageOptions;
+use oci::keys;
+use oci::spec::ImageOptions;
 use ostree_encap::{EncapsulateRequest, Target};
 
 fn key_value(flag: &str, s: &str) -> Result<(String, String)> {

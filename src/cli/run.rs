@@ -132,7 +132,7 @@ pub(crate) fn run_diff(d: DiffArgs) -> Result<()> {
     for l in &r.layers {
         let what = if l.reused { "reused" } else { "NEW   " };
         let comps = l.components.as_deref().unwrap_or("(commit layer)");
-        let comps = manifest::spec::truncate_to(comps.to_string(), 60);
+        let comps = oci::spec::truncate_to(comps.to_string(), 60);
         out!("{what} {:>12}  {}  {comps}", l.size, l.digest.short());
     }
     out!(

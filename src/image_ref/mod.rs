@@ -16,8 +16,8 @@
 
 use crate::workdir::WorkDir;
 use anyhow::{Context, Result};
-use manifest::ocidir::ResolvedImage;
-use manifest::OciDir;
+use oci::ocidir::ResolvedImage;
+use oci::OciDir;
 use std::fmt;
 use std::path::{Path, PathBuf};
 

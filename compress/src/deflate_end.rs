@@ -15,7 +15,7 @@ use std::fmt;
 
 /// A stream that is not the complete, single raw deflate stream expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WalkError(&'static str);
+pub struct WalkError(&'static str);
 
 impl fmt::Display for WalkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -25,7 +25,8 @@ impl fmt::Display for WalkError {
 
 impl std::error::Error for WalkError {}
 
-type Result<T> = std::result::Result<T, WalkError>;
+/// Results of walking a stream.
+pub type Result<T> = std::result::Result<T, WalkError>;
 
 /// Extra bits of length codes 257..=285 (RFC 1951 3.2.5).
 const LENGTH_EXTRA: [u8; 29] = [
@@ -44,8 +45,7 @@ const CL_ORDER: [usize; 19] = [
 /// Rewrite `stream` (one complete raw deflate stream) so that it ends with a sync-flush
 /// marker instead of a final block. Builds its tables afresh; callers that walk many streams
 /// keep a [`Walker`].
-#[cfg(test)]
-pub(crate) fn unfinalize(stream: &mut Vec<u8>) -> Result<()> {
+pub fn unfinalize(stream: &mut Vec<u8>) -> Result<()> {
     Walker::default().unfinalize(stream)
 }
 
@@ -55,7 +55,7 @@ type SymbolWalk = fn(&mut Bits<'_>, &Table, &Table) -> Result<()>;
 /// starts a new block every ~20 KiB of input, and allocating and filling fresh tables for
 /// each (plus the fixed code's for each stream) was a fifth of the walk's time.
 #[derive(Default)]
-pub(crate) struct Walker {
+pub struct Walker {
     lit: Table,
     dist: Table,
     cl: Table,
@@ -67,7 +67,7 @@ pub(crate) struct Walker {
 impl Walker {
     /// Rewrite `stream` (one complete raw deflate stream) so that it ends with a sync-flush
     /// marker instead of a final block.
-    pub(crate) fn unfinalize(&mut self, stream: &mut Vec<u8>) -> Result<()> {
+    pub fn unfinalize(&mut self, stream: &mut Vec<u8>) -> Result<()> {
         let (header, end) = self.find_final_block(stream, walk_symbols)?;
         if end.div_ceil(8) != stream.len() {
             return Err(WalkError("bytes after the final block"));
@@ -671,75 +671,5 @@ mod tests {
             long_codes,
             "the sample must exercise codes longer than the lookup table"
         );
-    }
-}
-
-#[cfg(test)]
-mod probe {
-    use super::*;
-    use std::io::Read;
-
-    /// Walk speed on real data: the first 400 MB of an uncompressed layer (a `--compression
-    /// none` build), deflated in 96 KiB pieces by libdeflate level 6 once and cached in the
-    /// temp dir.
-    /// `WALK_PROBE=blob cargo test --release -p manifest --lib walk_speed -- --ignored --nocapture`
-    #[test]
-    #[ignore = "benchmark; needs WALK_PROBE"]
-    fn walk_speed() {
-        let cache = std::env::temp_dir().join("ostree-encap-walk-probe");
-        let streams = match std::fs::read(&cache) {
-            Ok(all) => {
-                let mut streams = Vec::new();
-                let mut at = 0;
-                while at + 4 <= all.len() {
-                    let n = u32::from_le_bytes([all[at], all[at + 1], all[at + 2], all[at + 3]]);
-                    streams.push(all[at + 4..at + 4 + n as usize].to_vec());
-                    at += 4 + n as usize;
-                }
-                streams
-            }
-            Err(_) => {
-                let path = std::env::var("WALK_PROBE").expect("WALK_PROBE: an uncompressed layer");
-                let mut f = std::fs::File::open(path).expect("open WALK_PROBE");
-                let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
-                let (mut streams, mut all, mut input) = (Vec::new(), Vec::new(), 0usize);
-                let mut buf = vec![0u8; 96 * 1024];
-                while input < 400 << 20 {
-                    let mut n = 0;
-                    while n < buf.len() {
-                        match f.read(&mut buf[n..]).expect("read") {
-                            0 => break,
-                            r => n += r,
-                        }
-                    }
-                    if n == 0 {
-                        break;
-                    }
-                    input += n;
-                    let mut out = vec![0; c.deflate_compress_bound(n)];
-                    let m = c.deflate_compress(&buf[..n], &mut out).expect("compress");
-                    out.truncate(m);
-                    all.extend_from_slice(&u32::try_from(m).expect("size").to_le_bytes());
-                    all.extend_from_slice(&out);
-                    streams.push(out);
-                }
-                std::fs::write(&cache, all).expect("write cache");
-                streams
-            }
-        };
-        let total: usize = streams.iter().map(Vec::len).sum();
-        println!("{} streams, {} MB compressed", streams.len(), total >> 20);
-        let mut walker = Walker::default();
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            for s in &streams {
-                std::hint::black_box(walker.find_final_block(s, walk_symbols).expect("walk"));
-            }
-            let e = t.elapsed().as_secs_f64();
-            println!(
-                "walk: {e:.3} s, {:.0} MB/s compressed",
-                total as f64 / 1e6 / e
-            );
-        }
     }
 }

@@ -2,7 +2,7 @@
 //! container config, computed from plain commit facts and options. Pure: no I/O, no clock.
 
 use crate::keys::{self, meta, RESERVED_LABELS};
-use crate::oci::{Descriptor, Digest, History, ImageConfig, Manifest, Platform, RootFs};
+use crate::types::{Descriptor, Digest, History, ImageConfig, Manifest, Platform, RootFs};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! compressed bytes could be reused), and what the whole of NEW compresses to with
 //! libdeflate level 6 per block. Figures for the corpus update are in `keys::GZIP_BLOCK_MIN`.
 //!
-//! Usage: cargo run --release -p manifest --example cdc_try -- OLD NEW   (~25 s per setting)
+//! Usage: cargo run --release -p compress --example cdc_try -- OLD NEW   (~25 s per setting)
 
 use std::collections::HashSet;
 use std::io::Read;

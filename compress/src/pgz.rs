@@ -9,18 +9,18 @@
 //! concatenate into one valid deflate stream in one gzip member — multi-member gzip is not an
 //! option, since single-member readers (such as ostree-ext's) stop after the first member.
 //!
-//! Cut points are content-defined (a gear hash, [`keys::GZIP_BLOCK_MIN`]): they depend only
+//! Cut points are content-defined (a gear hash, [`tuning::GZIP_BLOCK_MIN`]): they depend only
 //! on the bytes, never on thread timing or on how callers split their writes, which keeps the
 //! output the same for any thread count; and since a block's compressed bytes depend only on
 //! the block, an unchanged stretch of a changed layer gives the same blocks as last time, whose
 //! bytes are taken from the old blob when a [`ReuseSource`] offers them (`blocks`).
 //!
 //! Each block's CRC-32 is computed by its worker and combined in order for the trailer. Memory
-//! is bounded: at most [`keys::GZIP_IN_FLIGHT`] blocks per thread are in flight.
+//! is bounded: at most [`tuning::GZIP_IN_FLIGHT`] blocks per thread are in flight.
 
 use crate::blocks::{BlockEntry, ReuseSource, GZIP_HEADER_LEN};
 use crate::deflate_end;
-use crate::keys;
+use crate::tuning;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -44,10 +44,10 @@ const GEAR: [u64; 256] = {
     t
 };
 /// A cut follows a byte after which the gear hash has its top bits clear.
-const CUT_MASK: u64 = !(u64::MAX >> keys::GZIP_BLOCK_BITS);
+const CUT_MASK: u64 = !(u64::MAX >> tuning::GZIP_BLOCK_BITS);
 /// The gear hash only remembers the last 64 bytes, so hashing starts that far before the
 /// first allowed cut and the bytes before are skipped.
-const HASH_FROM: usize = keys::GZIP_BLOCK_MIN - 64;
+const HASH_FROM: usize = tuning::GZIP_BLOCK_MIN - 64;
 
 struct Job {
     input: Vec<u8>,
@@ -122,7 +122,7 @@ impl<W: Write> ParallelGz<W> {
             .collect();
         Ok(ParallelGz {
             sink: Some(sink),
-            block: Vec::with_capacity(keys::GZIP_BLOCK_MAX),
+            block: Vec::with_capacity(tuning::GZIP_BLOCK_MAX),
             hash: 0,
             crc: crc32fast::Hasher::new(),
             total: 0,
@@ -132,7 +132,7 @@ impl<W: Write> ParallelGz<W> {
             free: Vec::new(),
             jobs: Some(tx),
             pending: VecDeque::new(),
-            in_flight: keys::GZIP_IN_FLIGHT * threads,
+            in_flight: tuning::GZIP_IN_FLIGHT * threads,
             workers,
         })
     }
@@ -141,7 +141,7 @@ impl<W: Write> ParallelGz<W> {
         let next = self
             .free
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(keys::GZIP_BLOCK_MAX));
+            .unwrap_or_else(|| Vec::with_capacity(tuning::GZIP_BLOCK_MAX));
         let input = std::mem::replace(&mut self.block, next);
         self.hash = 0;
         let (done, result) = mpsc::sync_channel(1);
@@ -189,12 +189,12 @@ impl<W: Write> ParallelGz<W> {
     /// The length of the next block's piece of `buf`, and whether the block ends there.
     fn cut(&mut self, buf: &[u8]) -> (usize, bool) {
         let have = self.block.len();
-        let take = buf.len().min(keys::GZIP_BLOCK_MAX - have);
+        let take = buf.len().min(tuning::GZIP_BLOCK_MAX - have);
         // Bytes before HASH_FROM are not hashed; then they are, without looking for a cut,
         // until the byte that would make the block MIN long: from it on, every byte may end
         // the block. Two plain loops, so the hot one does nothing but hash and test.
         let hash_from = HASH_FROM.saturating_sub(have).min(take);
-        let check_from = (keys::GZIP_BLOCK_MIN - 1).saturating_sub(have).min(take);
+        let check_from = (tuning::GZIP_BLOCK_MIN - 1).saturating_sub(have).min(take);
         let mut h = self.hash;
         for &b in &buf[hash_from..check_from] {
             h = (h << 1).wrapping_add(GEAR[usize::from(b)]);
@@ -207,7 +207,7 @@ impl<W: Write> ParallelGz<W> {
             }
         }
         self.hash = h;
-        (take, have + take == keys::GZIP_BLOCK_MAX)
+        (take, have + take == tuning::GZIP_BLOCK_MAX)
     }
 
     /// End the deflate stream, write the trailer, and return the sink with the block list.
@@ -357,7 +357,7 @@ mod tests {
         chunk: usize,
         reuse: Option<Arc<ReuseSource>>,
     ) -> GzFinished<Vec<u8>> {
-        let mut w = ParallelGz::new(Vec::new(), keys::GZIP_LEVEL, threads, reuse).expect("start");
+        let mut w = ParallelGz::new(Vec::new(), tuning::GZIP_LEVEL, threads, reuse).expect("start");
         for c in data.chunks(chunk.max(1)) {
             w.write_all(c).expect("write");
         }
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn round_trips_at_block_edges() {
-        let (lo, b) = (keys::GZIP_BLOCK_MIN, keys::GZIP_BLOCK_MAX);
+        let (lo, b) = (tuning::GZIP_BLOCK_MIN, tuning::GZIP_BLOCK_MAX);
         for len in [0, 1, lo - 1, lo, lo + 1, b - 1, b, b + 1, 3 * b, 3 * b + 17] {
             let data = sample(len, len as u64 + 3);
             let z = gz(&data, 2, 65536);
@@ -390,12 +390,12 @@ mod tests {
 
     #[test]
     fn same_bytes_for_any_threads_and_write_sizes() {
-        let data = sample(5 * keys::GZIP_BLOCK_MAX + 12345, 42);
+        let data = sample(5 * tuning::GZIP_BLOCK_MAX + 12345, 42);
         let reference = gz(&data, 1, 1 << 20);
         for (threads, chunk) in [(2, 4096), (3, 1), (8, 777_777), (1, 10_000_000)] {
             if chunk == 1 {
                 // Byte-at-a-time over a short prefix keeps the test quick.
-                let short = &data[..keys::GZIP_BLOCK_MAX + 5000];
+                let short = &data[..tuning::GZIP_BLOCK_MAX + 5000];
                 assert_eq!(gz(short, threads, 1), gz(short, 1, 1 << 20));
                 continue;
             }
@@ -408,7 +408,7 @@ mod tests {
         // Random bytes make deflate emit stored blocks, larger than the input: the output
         // buffer must grow.
         let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        let data: Vec<u8> = (0..2 * keys::GZIP_BLOCK_MAX + 99)
+        let data: Vec<u8> = (0..2 * tuning::GZIP_BLOCK_MAX + 99)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
@@ -424,7 +424,7 @@ mod tests {
     /// are 3% smaller than ostree-ext's single zlib stream, docs/performance.md).
     #[test]
     fn blocks_compress_about_as_well_as_one_zlib_stream() {
-        let data = sample(4 * keys::GZIP_BLOCK_MAX, 7);
+        let data = sample(4 * tuning::GZIP_BLOCK_MAX, 7);
         let mut one = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
         one.write_all(&data).expect("write");
         let one = one.finish().expect("finish");
@@ -460,7 +460,7 @@ mod tests {
         assert!(lens.len() > 10, "{} blocks", lens.len());
         for l in &lens[..lens.len() - 1] {
             assert!(
-                (keys::GZIP_BLOCK_MIN..=keys::GZIP_BLOCK_MAX).contains(l),
+                (tuning::GZIP_BLOCK_MIN..=tuning::GZIP_BLOCK_MAX).contains(l),
                 "{l}"
             );
         }

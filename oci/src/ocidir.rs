@@ -8,68 +8,10 @@
 
 use crate::json;
 use crate::keys::{self, layout, media};
-use crate::oci::{Descriptor, Digest, ImageConfig, Index, Manifest};
+use crate::types::{Descriptor, Digest, ImageConfig, Index, Manifest};
 use cap_std::fs::{Dir, File};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, BufWriter, Read, Write};
-use zstd::zstd_safe::CParameter;
-
-/// Layer compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// gzip at [`keys::GZIP_LEVEL`] (default: every client reads it), in parallel blocks.
-    #[default]
-    Gzip,
-    /// zstd at [`keys::ZSTD_LEVEL`].
-    Zstd,
-    /// Plain tar.
-    None,
-}
-
-impl Compression {
-    /// Everything that decides the compressed bytes besides the input. Part of each layer's
-    /// key, so a blob made with other settings is never reused as if it were ours now.
-    pub fn settings(self) -> String {
-        match self {
-            Compression::Gzip => format!(
-                "gzip libdeflate level {} gear blocks {}+2^{}..{}",
-                keys::GZIP_LEVEL,
-                keys::GZIP_BLOCK_MIN,
-                keys::GZIP_BLOCK_BITS,
-                keys::GZIP_BLOCK_MAX
-            ),
-            Compression::Zstd => format!(
-                "zstd level {} {:?} window 2^{} hash 2^{} min match {} job {} multithreaded checksum",
-                keys::ZSTD_LEVEL,
-                keys::ZSTD_STRATEGY,
-                keys::ZSTD_WINDOW_LOG,
-                keys::ZSTD_HASH_LOG,
-                keys::ZSTD_MIN_MATCH,
-                keys::ZSTD_JOB_SIZE
-            ),
-            Compression::None => "none".into(),
-        }
-    }
-
-    /// The layer media type.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Compression::Gzip => media::LAYER_GZIP,
-            Compression::Zstd => media::LAYER_ZSTD,
-            Compression::None => media::LAYER_TAR,
-        }
-    }
-
-    /// Parse a CLI name.
-    pub fn from_name(s: &str) -> Option<Self> {
-        Some(match s {
-            "gzip" => Compression::Gzip,
-            "zstd" => Compression::Zstd,
-            "none" => Compression::None,
-            _ => return None,
-        })
-    }
-}
 
 /// Errors of the layout. Callers branch on `NotALayout` and `NoSuchImage`.
 #[derive(Debug, thiserror::Error)]
@@ -303,92 +245,55 @@ impl OciDir {
         &self.dir
     }
 
-    /// Start writing a layer blob, compressing on `threads` threads. The bytes written do not
-    /// depend on `threads` (see `pgz` for gzip; zstd's multithreaded mode is used even for one
-    /// thread, because its output differs from single-threaded mode but not between counts).
-    ///
-    /// gzip takes the compressed bytes of blocks `reuse` has instead of compressing them
-    /// again (`blocks`); that never changes the bytes written.
+    /// Start writing a layer blob of `media_type` through the encoder `encoder` makes over
+    /// the blob file. The layout never looks at which codec it is: it hashes what goes in
+    /// (the diff_id) and what comes out (the digest), and links the blob into place.
     ///
     /// # Errors
-    /// I/O errors creating the temp file or the compressor.
-    pub fn layer_writer(
-        &self,
-        compression: Compression,
-        threads: usize,
-        reuse: Option<std::sync::Arc<crate::blocks::ReuseSource>>,
-    ) -> Result<LayerWriter<'_>, OciError> {
-        let threads = threads.max(1);
+    /// I/O errors creating the temp file, or the encoder's.
+    pub fn layer_writer<'a, E: LayerEncoder<BlobSink<'a>>>(
+        &'a self,
+        media_type: &'static str,
+        encoder: impl FnOnce(BlobSink<'a>) -> io::Result<E>,
+    ) -> Result<LayerWriter<'a, E>, OciError> {
         let tmp =
             cap_tempfile::TempFile::new(&self.blobs).map_err(io_err("creating layer temp file"))?;
-        let sink = HashWriter::new(BufWriter::with_capacity(
+        let sink = BlobSink(HashWriter::new(BufWriter::with_capacity(
             keys::BLOB_BUFFER,
             crate::syncbehind::SyncBehind::new(tmp),
-        ));
-        let enc = match compression {
-            Compression::Gzip => Encoder::Gzip(
-                crate::pgz::ParallelGz::new(sink, keys::GZIP_LEVEL, threads, reuse)
-                    .map_err(io_err("starting gzip"))?,
-            ),
-            Compression::Zstd => {
-                let mut z = zstd::stream::write::Encoder::new(sink, keys::ZSTD_LEVEL)
-                    .map_err(io_err("starting zstd"))?;
-                z.include_checksum(true)
-                    .map_err(io_err("configuring zstd"))?;
-                z.multithread(u32::try_from(threads).unwrap_or(u32::MAX))
-                    .map_err(io_err("configuring zstd threads"))?;
-                for p in [
-                    CParameter::Strategy(keys::ZSTD_STRATEGY),
-                    CParameter::WindowLog(keys::ZSTD_WINDOW_LOG),
-                    CParameter::HashLog(keys::ZSTD_HASH_LOG),
-                    CParameter::MinMatch(keys::ZSTD_MIN_MATCH),
-                    CParameter::JobSize(keys::ZSTD_JOB_SIZE),
-                ] {
-                    z.set_parameter(p).map_err(io_err("configuring zstd"))?;
-                }
-                Encoder::Zstd(z)
-            }
-            Compression::None => Encoder::None(sink),
-        };
+        )));
+        let enc = encoder(sink).map_err(io_err("starting the layer encoder"))?;
         Ok(LayerWriter {
             oci: self,
             enc,
             diff: Sha256::new(),
             uncompressed: 0,
-            media_type: compression.media_type(),
+            media_type,
         })
     }
 
-    /// Offer the blocks of gzip blob `desc` of this layout to `src`, if it has a usable block
-    /// index for today's settings (see `blocks`). Anything missing or damaged offers nothing:
-    /// the index is a cache. Returns false once `src` is full.
-    pub fn offer_blocks(&self, desc: &Descriptor, src: &mut crate::blocks::ReuseSource) -> bool {
+    /// The block index kept beside blob `desc` (see [`keys::BLOCK_INDEX_DIR`]), if there is
+    /// one and the blob is present at its size. Opaque text to the layout: a cache that the
+    /// compressor's caller reads and checks.
+    pub fn read_block_index(&self, desc: &Descriptor) -> Option<String> {
         let hex = desc.digest.hex();
-        match self.block_index(desc, hex) {
-            Some(entries) => src.add(std::sync::Arc::clone(&self.blobs), hex, &entries),
-            None => true,
-        }
+        let text = self.dir.read_to_string(block_index_name(hex)).ok()?;
+        let size = self.blobs.metadata(hex).ok()?.len();
+        (size == desc.size).then_some(text)
     }
 
-    fn block_index(&self, desc: &Descriptor, hex: &str) -> Option<Vec<crate::blocks::BlockEntry>> {
-        if desc.media_type != media::LAYER_GZIP {
-            return None;
-        }
-        let text = self.dir.read_to_string(block_index_name(hex)).ok()?;
-        let entries = crate::blocks::parse(
-            &text,
-            &Compression::Gzip.settings(),
-            desc.digest.as_str(),
-            desc.size,
-        )?;
-        let size = self.blobs.metadata(hex).ok()?.len();
-        (size == desc.size).then_some(entries)
+    /// The blobs directory, shared, for readers that outlive a borrow (block reuse).
+    pub fn blobs(&self) -> std::sync::Arc<Dir> {
+        std::sync::Arc::clone(&self.blobs)
     }
 
     /// Record where the blocks of gzip blob `hex` lie. Not synced: the index is only a hint
     /// (checked block by block when used), so a torn or lost one costs time, never bytes; it
     /// is still renamed into place so a reader never sees half of one.
-    fn write_block_index(&self, hex: &str, text: &str) -> Result<(), OciError> {
+    ///
+    /// # Errors
+    /// I/O errors creating the directory or the file.
+    pub fn write_block_index(&self, hex: &str, text: &str) -> Result<(), OciError> {
         match self.dir.create_dir(keys::BLOCK_INDEX_DIR) {
             Ok(()) => self
                 .created_block_dir
@@ -732,28 +637,6 @@ fn list(tags: &[String]) -> String {
     }
 }
 
-/// Decompress a layer by media type.
-///
-/// # Errors
-/// Unsupported media type, or a zstd stream that cannot start.
-pub fn decompress<'a>(media_type: &str, r: impl Read + 'a) -> Result<Box<dyn Read + 'a>, OciError> {
-    Ok(match media_type {
-        media::LAYER_GZIP | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            Box::new(flate2::read::GzDecoder::new(r))
-        }
-        media::LAYER_ZSTD => {
-            Box::new(zstd::stream::read::Decoder::new(r).map_err(io_err("starting zstd"))?)
-        }
-        media::LAYER_TAR => Box::new(r),
-        other => {
-            return Err(OciError::BadBlob {
-                digest: String::new(),
-                reason: format!("unsupported layer media type {other}"),
-            })
-        }
-    })
-}
-
 /// Reader that checks digest and size when it reaches EOF.
 pub struct VerifyingReader<R> {
     inner: R,
@@ -801,19 +684,36 @@ impl<R: Read> Read for VerifyingReader<R> {
 
 use crate::hashing::HashWriter;
 
-type BlobSink<'a> = HashWriter<BufWriter<crate::syncbehind::SyncBehind<'a>>>;
+/// Where a layer encoder writes: the blob's temp file, hashed on the way (the digest),
+/// synced behind the writer.
+pub struct BlobSink<'a>(HashWriter<BufWriter<crate::syncbehind::SyncBehind<'a>>>);
 
-enum Encoder<'a> {
-    Gzip(crate::pgz::ParallelGz<BlobSink<'a>>),
-    Zstd(zstd::stream::write::Encoder<'static, BlobSink<'a>>),
-    None(BlobSink<'a>),
+impl Write for BlobSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A layer encoder (any codec, or none) writing into `W`; the layout only needs to end it.
+/// Like ocidir-rs's `WriteComplete`: the layout takes encoders, never matches on codecs.
+pub trait LayerEncoder<W>: Write {
+    /// What the encoder reports about what it wrote, handed back by [`LayerWriter::finish`].
+    type Report;
+    /// End the stream and hand back the sink.
+    ///
+    /// # Errors
+    /// I/O errors of the last writes.
+    fn finish_encoding(self) -> io::Result<(W, Self::Report)>;
 }
 
 /// A layer blob being written: the uncompressed tar goes in, hashed (diffid) and compressed
 /// (digest) on the way. Call [`LayerWriter::finish`]; dropping it discards the blob.
-pub struct LayerWriter<'a> {
+pub struct LayerWriter<'a, E> {
     oci: &'a OciDir,
-    enc: Encoder<'a>,
+    enc: E,
     diff: Sha256,
     uncompressed: u64,
     media_type: &'static str,
@@ -828,43 +728,32 @@ pub struct WrittenLayer {
     pub diff_id: Digest,
     /// Uncompressed size.
     pub uncompressed_size: u64,
-    /// Uncompressed bytes whose compressed form was taken from an earlier blob.
-    pub reused_bytes: u64,
 }
 
-impl Write for LayerWriter<'_> {
+impl<E: Write> Write for LayerWriter<'_, E> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = match &mut self.enc {
-            Encoder::Gzip(e) => e.write(buf)?,
-            Encoder::Zstd(e) => e.write(buf)?,
-            Encoder::None(e) => e.write(buf)?,
-        };
+        let n = self.enc.write(buf)?;
         self.diff.update(&buf[..n]);
         self.uncompressed += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.enc {
-            Encoder::Gzip(e) => e.flush(),
-            Encoder::Zstd(e) => e.flush(),
-            Encoder::None(e) => e.flush(),
-        }
+        self.enc.flush()
     }
 }
 
-impl LayerWriter<'_> {
-    /// Finish compression, fsync, and link the blob into place under its digest.
+impl<'a, E: LayerEncoder<BlobSink<'a>>> LayerWriter<'a, E> {
+    /// Finish the encoder, fsync, and link the blob into place under its digest; returns the
+    /// layer and the encoder's report.
     ///
     /// # Errors
     /// I/O errors of the final writes.
-    pub fn finish(self) -> Result<WrittenLayer, OciError> {
-        let (sink, blocks, reused_bytes) = match self.enc {
-            Encoder::Gzip(e) => e.finish().map(|f| (f.sink, Some(f.blocks), f.reused_bytes)),
-            Encoder::Zstd(e) => e.finish().map(|s| (s, None, 0)),
-            Encoder::None(e) => Ok((e, None, 0)),
-        }
-        .map_err(io_err("finishing layer compression"))?;
-        let (inner, digest, count) = sink.finish();
+    pub fn finish(self) -> Result<(WrittenLayer, E::Report), OciError> {
+        let (sink, report) = self
+            .enc
+            .finish_encoding()
+            .map_err(io_err("finishing layer compression"))?;
+        let (inner, digest, count) = sink.0.finish();
         let tmp = inner
             .into_inner()
             .map_err(|e| io_err("flushing layer blob")(e.into_error()))?
@@ -885,18 +774,12 @@ impl LayerWriter<'_> {
             self.oci.note_created(&hex);
             sync_dir(&self.oci.blobs).map_err(io_err("syncing blobs directory"))?;
         }
-        if let Some(blocks) = blocks {
-            // Only gzip has blocks.
-            let text =
-                crate::blocks::serialize(&Compression::Gzip.settings(), digest.as_str(), &blocks);
-            self.oci.write_block_index(&hex, &text)?;
-        }
-        Ok(WrittenLayer {
+        let layer = WrittenLayer {
             descriptor: Descriptor::new(self.media_type, digest, count),
             diff_id: Digest::from_sha256(&self.diff.finalize()),
             uncompressed_size: self.uncompressed,
-            reused_bytes,
-        })
+        };
+        Ok((layer, report))
     }
 }
 
@@ -920,39 +803,57 @@ mod tests {
         OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
     }
 
+    /// The layout with no codec: what goes in is the blob.
+    struct Plain<W>(W);
+    impl<W: Write> Write for Plain<W> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.0.flush()
+        }
+    }
+    impl<W: Write> LayerEncoder<W> for Plain<W> {
+        type Report = ();
+        fn finish_encoding(self) -> io::Result<(W, ())> {
+            Ok((self.0, ()))
+        }
+    }
+
     #[test]
     fn layers_are_deterministic_and_verified_on_read() {
-        for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
-            let td = tmpdir();
-            let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
-            let mut digests = Vec::new();
-            for _ in 0..2 {
-                let mut w = oci.layer_writer(c, 2, None).unwrap();
-                w.write_all(&b"hello world ".repeat(1000)).unwrap();
-                digests.push(w.finish().unwrap());
-            }
-            assert_eq!(digests[0], digests[1]);
-            let l = &digests[0];
-            assert_eq!(l.uncompressed_size, 12000);
-            let mut out = Vec::new();
-            decompress(c.media_type(), oci.open_blob(&l.descriptor).unwrap())
-                .unwrap()
-                .read_to_end(&mut out)
+        let td = tmpdir();
+        let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+        let mut layers = Vec::new();
+        for _ in 0..2 {
+            let mut w = oci
+                .layer_writer(media::LAYER_TAR, |s| Ok(Plain(s)))
                 .unwrap();
-            assert_eq!(out, b"hello world ".repeat(1000));
-            // Corrupt the blob: reading must fail.
-            let hex = l.descriptor.digest.hex().to_string();
-            let mut bytes = td.read(format!("blobs/sha256/{hex}")).unwrap();
-            let last = bytes.len() - 1;
-            bytes[last] ^= 1;
-            td.write(format!("blobs/sha256/{hex}"), &bytes).unwrap();
-            let mut sink = Vec::new();
-            assert!(oci
-                .open_blob(&l.descriptor)
-                .unwrap()
-                .read_to_end(&mut sink)
-                .is_err());
+            w.write_all(&b"hello world ".repeat(1000)).unwrap();
+            layers.push(w.finish().unwrap().0);
         }
+        assert_eq!(layers[0], layers[1]);
+        let l = &layers[0];
+        assert_eq!(l.uncompressed_size, 12000);
+        assert_eq!(l.diff_id, Digest::of(&b"hello world ".repeat(1000)));
+        let mut out = Vec::new();
+        oci.open_blob(&l.descriptor)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"hello world ".repeat(1000));
+        // Corrupt the blob: reading must fail.
+        let hex = l.descriptor.digest.hex().to_string();
+        let mut bytes = td.read(format!("blobs/sha256/{hex}")).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        td.write(format!("blobs/sha256/{hex}"), &bytes).unwrap();
+        let mut sink = Vec::new();
+        assert!(oci
+            .open_blob(&l.descriptor)
+            .unwrap()
+            .read_to_end(&mut sink)
+            .is_err());
     }
 
     #[test]

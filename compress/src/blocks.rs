@@ -5,7 +5,7 @@
 //! own input (and whether it ends the stream). When a security update changes a few files of a
 //! big package, the layer holding that package changes, yet most of its blocks are the same as
 //! in the last build. For every gzip blob it writes, the layout keeps a small index
-//! ([`keys::BLOCK_INDEX_DIR`]) of where each block lies in the blob; a later build looks a block
+//! (the layout's `ostree-encap-blocks` directory) of where each block lies in the blob; a later build looks a block
 //! up by CRC-32 and length and copies the old compressed bytes instead of deflating again.
 //!
 //! The index is only a hint, never trusted: a candidate block is read from the old blob,
@@ -15,7 +15,7 @@
 //! bytes are exactly the ones this build would have made: the output stays the same whether
 //! or not anything was reused.
 
-use crate::keys;
+use crate::tuning;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::os::unix::fs::FileExt;
@@ -140,9 +140,9 @@ impl ReuseSource {
     }
 
     /// Offer the blocks of the gzip blob `name` in `dir`, described by `entries`. Returns
-    /// false, offering nothing, once [`keys::BLOCK_REUSE_MAX_BLOCKS`] are on offer.
+    /// false, offering nothing, once [`tuning::BLOCK_REUSE_MAX_BLOCKS`] are on offer.
     pub fn add(&mut self, dir: Arc<cap_std::fs::Dir>, name: &str, entries: &[BlockEntry]) -> bool {
-        if self.blocks + entries.len() > keys::BLOCK_REUSE_MAX_BLOCKS {
+        if self.blocks + entries.len() > tuning::BLOCK_REUSE_MAX_BLOCKS {
             return false;
         }
         self.blocks += entries.len();
@@ -183,7 +183,7 @@ impl ReuseSource {
         let len = u32::try_from(input.len()).ok()?;
         let candidates = self.by_key.get(&(crc, len, last))?;
         let mut scratch = vec![0u8; input.len()];
-        for &(blob, offset, clen) in candidates.iter().take(keys::BLOCK_REUSE_TRIES) {
+        for &(blob, offset, clen) in candidates.iter().take(tuning::BLOCK_REUSE_TRIES) {
             let clen = clen as usize;
             let mut bytes = vec![0u8; clen + 2];
             let Some(file) = self.blobs[blob].file() else {
@@ -260,7 +260,7 @@ mod tests {
             cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority())
                 .expect("open"),
         );
-        let many: Vec<BlockEntry> = (0..keys::BLOCK_REUSE_MAX_BLOCKS as u32 - 1)
+        let many: Vec<BlockEntry> = (0..tuning::BLOCK_REUSE_MAX_BLOCKS as u32 - 1)
             .map(|i| BlockEntry {
                 crc: i,
                 len: 1,
@@ -273,7 +273,7 @@ mod tests {
         assert!(src.add(Arc::clone(&d), "a", &many));
         assert!(!src.add(Arc::clone(&d), "b", &entries()), "over the limit");
         assert!(src.add(Arc::clone(&d), "c", &entries()[..1]));
-        assert_eq!(src.len(), keys::BLOCK_REUSE_MAX_BLOCKS);
+        assert_eq!(src.len(), tuning::BLOCK_REUSE_MAX_BLOCKS);
         // A blob that cannot be opened offers nothing but fails nothing.
         let mut z = libdeflater::Decompressor::new();
         assert_eq!(src.find(0xdead_beef, &[0; 40000], false, &mut z), None);

@@ -2,7 +2,7 @@
 //! layer's diff_id without storing the layer) and a reader that hashes what it reads (a
 //! decompressed layer's diff_id).
 
-use crate::oci::Digest;
+use crate::types::Digest;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
 
