@@ -187,8 +187,9 @@ impl KnownLayers {
             else {
                 continue;
             };
-            let mut descriptor = l.clone();
-            descriptor.annotations = None;
+            // Only what identifies the blob: anything else the image's descriptor carries
+            // (annotations, extension fields) is not ours to copy into a new manifest.
+            let descriptor = Descriptor::new(&l.media_type, l.digest.clone(), l.size);
             let found = Found {
                 descriptor,
                 from_previous,

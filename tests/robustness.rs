@@ -671,3 +671,77 @@ fn read_only_output_is_an_error_and_changes_nothing() {
     verify_tag(&out, "t2");
     verify_tag(&out, "good");
 }
+
+/// Other tools' entries in index.json keep every field they had when we add a tag: a
+/// platform variant and OS version, artifactType, urls, data, unknown extension fields,
+/// and the index's own extra members.
+#[test]
+fn other_tools_index_entries_keep_every_field() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    ok_json(&encap_to(&fx.repo, FIXTURE_REF, &out, "ours", &[]));
+    let mut idx = index(&out);
+    let ours = idx["manifests"][0].clone();
+    let foreign = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": ours["digest"],
+        "size": ours["size"],
+        "artifactType": "application/vnd.example.sbom",
+        "urls": ["https://example.com/blob"],
+        "data": "e30=",
+        "platform": {
+            "architecture": "arm64",
+            "os": "linux",
+            "variant": "v8",
+            "os.version": "12",
+            "os.features": ["x"]
+        },
+        "annotations": {"org.opencontainers.image.ref.name": "theirs"},
+        "io.example.extension": {"kept": true}
+    });
+    idx["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(foreign.clone());
+    idx["annotations"] = serde_json::json!({"io.example.index": "kept"});
+    std::fs::write(out.join("index.json"), idx.to_string()).unwrap();
+    ok_json(&encap_to(&fx.repo, FIXTURE_REF, &out, "second", &[]));
+    let after = index(&out);
+    let theirs: Vec<&serde_json::Value> = after["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "theirs")
+        .collect();
+    assert_eq!(theirs, [&foreign], "{after:#}");
+    assert_eq!(after["annotations"]["io.example.index"], "kept");
+    assert_eq!(after["manifests"].as_array().unwrap().len(), 3);
+}
+
+/// A --previous image's layer descriptors may carry fields of their own (`urls`,
+/// annotations, extensions): a reused layer is described afresh, so the new image is the
+/// same as a fresh build's, whatever the previous image said.
+#[test]
+fn reused_layers_carry_nothing_of_the_previous_descriptor() {
+    let fx = Fixture::new("components");
+    let c2 = second_commit(&fx);
+    let fresh = ok_json(&encap_to(&fx.repo, &c2, &fx.path("fresh"), "b", &[]));
+    let old = fx.path("old");
+    ok_json(&encap_to(&fx.repo, FIXTURE_REF, &old, "a", &[]));
+    forge(&old, "a", |m, _| {
+        for l in m["layers"].as_array_mut().unwrap() {
+            l["urls"] = serde_json::json!(["https://example.com/x"]);
+            l["io.example.extension"] = serde_json::json!(1);
+            l["annotations"]["io.example.note"] = "x".into();
+        }
+    });
+    let prev = format!("{}:a", old.display());
+    let out = fx.path("new");
+    let s = ok_json(&encap_to(&fx.repo, &c2, &out, "b", &["--previous", &prev]));
+    assert!(s["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["reused"] == true));
+    assert_eq!(s["manifest_digest"], fresh["manifest_digest"]);
+}

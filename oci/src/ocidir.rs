@@ -72,16 +72,10 @@ pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> OciEr
 /// # Errors
 /// I/O errors naming the file.
 pub fn atomic_write(dir: &Dir, name: &str, data: &[u8]) -> Result<(), OciError> {
-    let mut tmp = cap_tempfile::TempFile::new(dir)
-        .map_err(io_err(format!("creating temp file for {name}")))?;
-    tmp.write_all(data)
-        .map_err(io_err(format!("writing {name}")))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(io_err(format!("syncing {name}")))?;
-    tmp.replace(name)
-        .map_err(io_err(format!("renaming {name} into place")))?;
-    sync_dir(dir).map_err(io_err(format!("syncing directory of {name}")))
+    use cap_std_ext::dirext::CapStdExtDirExt;
+    // Temp file, fsync, rename, fsync of the directory (cap-std-ext's atomic replace).
+    dir.atomic_write(name, data)
+        .map_err(io_err(format!("writing {name} (atomically)")))
 }
 
 /// Path of a blob's block index in its layout (see `blocks`).

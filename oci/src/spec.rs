@@ -426,6 +426,7 @@ impl ImageSpec {
         Platform {
             architecture: self.architecture.clone(),
             os: self.os.clone(),
+            extra: Default::default(),
         }
     }
 }

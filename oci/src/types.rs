@@ -137,6 +137,11 @@ pub struct Descriptor {
     /// Platform (manifest descriptors in an index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// Anything else (`artifactType`, `urls`, `data`, extensions), kept as read: an index
+    /// entry another tool wrote is written back unchanged when we add a tag. Empty in what
+    /// we write, so it adds no bytes.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Descriptor {
@@ -148,6 +153,7 @@ impl Descriptor {
             size,
             annotations: None,
             platform: None,
+            extra: Map::new(),
         }
     }
 }
@@ -159,6 +165,9 @@ pub struct Platform {
     pub architecture: String,
     /// OS.
     pub os: String,
+    /// Anything else (`variant`, `os.version`, `os.features`), kept as read.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// Image manifest.
