@@ -480,3 +480,61 @@ fn closed_stdout_ends_quietly_not_with_a_panic() {
         fx.repo.to_str().unwrap(),
     ]);
 }
+
+/// Image arguments go through one parser: the same forms mean the same in `verify`,
+/// `import`, `diff` and `--previous`, and refusals name the option and the argument.
+#[test]
+fn image_arguments_mean_the_same_everywhere() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    good_layout(&fx, &out);
+    let dir = out.to_str().unwrap();
+    let tagged = format!("{dir}:good");
+    let explicit = format!("oci:{dir}:good");
+    // DIR:TAG in --oci-dir, as push always took it; oci:DIR:TAG where an image is named.
+    let v = json(&encap_ok(["verify", "--oci-dir", &tagged, "--json"]));
+    assert_eq!(v["commit"], fx.commit.as_str());
+    let d = json(&encap_ok(["diff", &tagged, &explicit, "--json"]));
+    assert_eq!(d["new_layers"], 0);
+    let next = fx.path("next");
+    encap_ok(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &next,
+        &["--previous", &explicit],
+    ));
+    // A tag given twice, an empty tag, a missing directory: named.
+    let err = encap_err(["verify", "--oci-dir", &tagged, "--tag", "good"]);
+    assert!(
+        err.contains(&format!("--oci-dir {tagged}")) && err.contains("--tag"),
+        "{err}"
+    );
+    let err = encap_err(["diff", &format!("{dir}:"), dir]);
+    assert!(
+        err.contains("OLD") && err.contains("tag after ':' is empty"),
+        "{err}"
+    );
+    let err = encap_err(["import", "--oci-dir", "/nonexistent/x:t", "--repo", dir]);
+    assert!(
+        err.contains("--oci-dir /nonexistent/x:t: no such directory"),
+        "{err}"
+    );
+    // A registry image is read by skopeo, not by us: the refusal says what to run.
+    let err = encap_err(["diff", "docker://quay.io/x/y:1", dir]);
+    assert!(
+        err.contains("OLD docker://quay.io/x/y:1") && err.contains("skopeo copy"),
+        "{err}"
+    );
+    let err = encap_err(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &next,
+        &["--previous", "/nonexistent"],
+    ));
+    assert!(
+        err.contains(
+            "--previous /nonexistent: no such OCI directory, oci-archive or manifest file"
+        ),
+        "{err}"
+    );
+}
