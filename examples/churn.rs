@@ -20,7 +20,8 @@ fn main() -> Result<()> {
     let new_src = encapsulate::open(repo.as_ref(), new)?;
     let old_inv = old_src.inventory()?;
     let new_inv = new_src.inventory()?;
-    let found = new_src.discover_components(
+    let found = encapsulate::components::discover(
+        &new_src,
         &new_inv,
         &encapsulate::components::ComponentOptions {
             xattrs: true,

@@ -100,7 +100,7 @@ fn plan_layers(
             owner,
             volatile,
             ..
-        } = source.discover_components(inventory, &req.chunking.components)?;
+        } = encapsulate::components::discover(source, inventory, &req.chunking.components)?;
         let comps = layering::chunk::components(&objects, &owner, &volatile);
         // The owner map (a checksum and a component name String per object) is not needed
         // once the components exist: dropped here, it no longer sits beside the plan at the

@@ -2,7 +2,6 @@
 //! into an ostree repository.
 
 use anyhow::{bail, Context, Result};
-use encapsulate::verify::{StreamVerifier, VerifiedCommit};
 use oci::hashing::HashReader;
 use oci::keys;
 use oci::ocidir::ResolvedImage;
@@ -11,6 +10,7 @@ use oci::OciDir;
 use serde::Serialize;
 use std::io;
 use std::path::{Path, PathBuf};
+use verify::{StreamVerifier, VerifiedCommit};
 
 /// What `verify` checks beyond the image itself.
 #[derive(Debug, Clone, Default)]
@@ -76,75 +76,12 @@ pub fn import(
     repo_path: &Path,
     branch: Option<&str>,
 ) -> Result<VerifyReport> {
-    use ostree::gio;
-    // Every argument is checked before anything is written.
-    if let Some(b) = branch {
-        ostree::validate_rev(b)
-            .map_err(|e| anyhow::anyhow!("--branch {b:?} is not a valid ref name: {e}"))?;
-    }
     let img = oci.resolve(tag)?;
-    let repo = ostree::Repo::new_for_path(repo_path);
-    let mut created_repo = false;
-    if repo_path.join("config").is_file() {
-        repo.open(gio::Cancellable::NONE)
-            .with_context(|| format!("opening repository {}", repo_path.display()))?;
-    } else {
-        match std::fs::read_dir(repo_path) {
-            Ok(mut entries) => {
-                if entries.next().is_some() {
-                    bail!(
-                        "--repo {}: the directory is not empty and not an ostree repository (no config file); refusing to write into it",
-                        repo_path.display()
-                    );
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => created_repo = true,
-            Err(e) => {
-                return Err(e).with_context(|| format!("--repo {}", repo_path.display()));
-            }
-        }
-        std::fs::create_dir_all(repo_path)
-            .with_context(|| format!("creating {}", repo_path.display()))?;
-        repo.create(ostree::RepoMode::Archive, gio::Cancellable::NONE)
-            .with_context(|| format!("creating repository {}", repo_path.display()))?;
-    }
-    let result = import_into(oci, &img, &repo, repo_path, branch);
-    if result.is_err() && created_repo {
-        // The repository is this run's alone: nothing else can be in it yet.
-        let _ = std::fs::remove_dir_all(repo_path);
-    }
-    result
-}
-
-fn import_into(
-    oci: &OciDir,
-    img: &ResolvedImage,
-    repo: &ostree::Repo,
-    repo_path: &Path,
-    branch: Option<&str>,
-) -> Result<VerifyReport> {
-    use ostree::gio;
-    repo.prepare_transaction(gio::Cancellable::NONE)
-        .with_context(|| format!("starting a transaction in {}", repo_path.display()))?;
-    match check_image(
-        oci,
-        img,
-        &VerifyRequest::default(),
-        StreamVerifier::importing_into(repo.clone()),
-    ) {
-        Ok(report) => {
-            if let Some(b) = branch {
-                repo.transaction_set_ref(None, b, Some(&report.commit));
-            }
-            repo.commit_transaction(gio::Cancellable::NONE)
-                .with_context(|| format!("committing the import into {}", repo_path.display()))?;
-            Ok(report)
-        }
-        Err(e) => {
-            let _ = repo.abort_transaction(gio::Cancellable::NONE);
-            Err(e)
-        }
-    }
+    verify::import::into_repo(repo_path, branch, |verifier| {
+        let report = check_image(oci, &img, &VerifyRequest::default(), verifier)?;
+        let commit = report.commit.clone();
+        Ok((report, commit))
+    })
 }
 
 /// Check the resolved image `img` of `oci` (`req.tag` is not looked at: the caller resolved).
@@ -309,7 +246,7 @@ fn check_layers(
 fn check_signatures(req: &VerifyRequest, verified: &VerifiedCommit) -> Result<Option<String>> {
     let mut signature = None;
     if let Some(keyring) = &req.gpg_keyring {
-        signature = Some(encapsulate::signature::verify_gpg(
+        signature = Some(verify::signature::verify_gpg(
             &verified.commit,
             &verified.commit_bytes,
             verified.commitmeta.as_deref(),
@@ -317,8 +254,8 @@ fn check_signatures(req: &VerifyRequest, verified: &VerifiedCommit) -> Result<Op
         )?);
     }
     if let Some(key) = &req.ed25519_key {
-        let keys = encapsulate::signature::parse_ed25519_keys(key)?;
-        let n = encapsulate::signature::verify_ed25519(
+        let keys = verify::signature::parse_ed25519_keys(key)?;
+        let n = verify::signature::verify_ed25519(
             &verified.commit,
             &verified.commit_bytes,
             verified.commitmeta.as_deref(),

@@ -316,7 +316,7 @@ fn ed25519_signature_is_checked_in_process() {
     repo.open(gio::Cancellable::NONE).unwrap();
     let (commit_v, _) = repo.load_commit(&fx.commit).unwrap();
     let sig = signing.sign(commit_v.data());
-    let meta = encapsulate::signature::ed25519_detached_metadata(&[sig.to_bytes()]);
+    let meta = verify::signature::ed25519_detached_metadata(&[sig.to_bytes()]);
     let meta_v = ostree::glib::Variant::from_bytes_with_type(
         &ostree::glib::Bytes::from(&meta[..]),
         ostree::glib::VariantTy::VARDICT,

@@ -15,10 +15,11 @@
 //! The result is plain data for [`layering::chunk`].
 
 use crate::source::{Inventory, Source, StructureEntry};
-use crate::{EncapError, ObjectKindName};
+use crate::EncapError;
 use layering::ContentObject;
+use ostree_format::ObjKind;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read;
 
 /// The xattr naming an explicit component.
@@ -191,18 +192,122 @@ pub fn dpkg_path_candidates(listed: &str) -> Vec<String> {
     v
 }
 
-impl Source {
-    /// Read a regular file of the commit by tar path.
-    fn read_path(
-        &self,
-        paths: &HashMap<&str, &str>,
-        path: &str,
-        limit: u64,
-    ) -> Result<Option<Vec<u8>>, EncapError> {
-        let Some(checksum) = paths.get(path) else {
+/// Find the components of every content object, from the sources `opts` allows, in order
+/// of precedence (a later source overrides an earlier one): package databases (rpm, dpkg),
+/// then content-meta, then `user.component` xattrs; then the rules for what none claimed
+/// (boot files, directories one package owns, large files).
+///
+/// # Errors
+/// Unreadable objects, named by checksum and path.
+pub fn discover(
+    src: &Source,
+    inv: &Inventory,
+    opts: &ComponentOptions,
+) -> Result<Discovery, EncapError> {
+    // One query per object gives both its size and its xattrs.
+    let wanted: Vec<(&str, &str)> = inv
+        .content
+        .iter()
+        .map(|(c, paths)| {
+            let shown = paths.first().map(String::as_str).unwrap_or("(sysroot)");
+            (c.as_str(), shown)
+        })
+        .collect();
+    let stats = src.stat_contents(&wanted)?;
+    let mut objects = Vec::with_capacity(inv.content.len());
+    let mut by_xattr: BTreeMap<String, String> = BTreeMap::new();
+    for (c, st) in inv.content.keys().zip(stats) {
+        objects.push(ContentObject {
+            checksum: c.clone(),
+            size: st.size,
+        });
+        if opts.xattrs {
+            let list = ostree_format::checksum::xattr_entries_of(&st.xattrs);
+            if let Some(v) = component_value(&list) {
+                by_xattr.insert(c.clone(), v);
+            }
+        }
+    }
+    let mut d = Discovering {
+        src,
+        inv,
+        sizes: objects
+            .iter()
+            .map(|o| (o.checksum.as_str(), o.size))
+            .collect(),
+        paths: inv
+            .content
+            .iter()
+            .flat_map(|(c, ps)| ps.iter().map(move |p| (p.as_str(), c.as_str())))
+            .collect(),
+        // Directories the package database lists, with the source packages listing them:
+        // generated files in a directory only one package owns (`__pycache__`, caches)
+        // change with that package.
+        dirs: inv
+            .structure
+            .iter()
+            .filter_map(|e| match e {
+                StructureEntry::Directory { path, .. } => Some(path.as_str()),
+                _ => None,
+            })
+            .collect(),
+        dir_owner: HashMap::new(),
+        owner: BTreeMap::new(),
+        claimed: Vec::new(),
+        packages: 0,
+        volatile: BTreeSet::new(),
+    };
+    if opts.packages {
+        d.rpm()?;
+        d.dpkg()?;
+    }
+    if let Some(cm) = &opts.contentmeta {
+        d.contentmeta(cm);
+    }
+    if opts.xattrs {
+        d.xattrs(&by_xattr);
+    }
+    d.rest();
+    let Discovering {
+        owner,
+        packages,
+        claimed,
+        volatile,
+        ..
+    } = d;
+    Ok(Discovery {
+        objects,
+        owner,
+        packages,
+        claimed,
+        volatile,
+    })
+}
+
+/// Discovery under way: what is known of the tree, and what has been claimed so far.
+struct Discovering<'a> {
+    src: &'a Source,
+    inv: &'a Inventory,
+    sizes: HashMap<&'a str, u64>,
+    /// Tar path → content checksum.
+    paths: HashMap<&'a str, &'a str>,
+    dirs: HashSet<&'a str>,
+    /// Directory → source packages whose file lists name it.
+    dir_owner: HashMap<String, BTreeSet<String>>,
+    owner: BTreeMap<String, String>,
+    claimed: Vec<(String, usize)>,
+    packages: usize,
+    volatile: BTreeSet<String>,
+}
+
+impl Discovering<'_> {
+    /// Read a regular file of the commit by tar path (`None`: absent, not a regular file,
+    /// or larger than `limit`).
+    fn read_path(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, EncapError> {
+        let Some(checksum) = self.paths.get(path) else {
             return Ok(None);
         };
-        let obj = self.load_content(checksum, path)?;
+        let obj = self.src.load_content(checksum, path)?;
         let crate::objread::Body::Regular { size, mut reader } = obj.body else {
             return Ok(None);
         };
@@ -213,7 +318,7 @@ impl Source {
         reader
             .read_to_end(&mut data)
             .map_err(|e| EncapError::Corrupt {
-                kind: ObjectKindName::File,
+                kind: ObjKind::File,
                 checksum: checksum.to_string(),
                 path: path.to_string(),
                 reason: e.to_string(),
@@ -221,242 +326,191 @@ impl Source {
         Ok(Some(data))
     }
 
-    /// Find the components of every content object.
-    ///
-    /// # Errors
-    /// Unreadable objects, named by checksum and path.
-    pub fn discover_components(
-        &self,
-        inv: &Inventory,
-        opts: &ComponentOptions,
-    ) -> Result<Discovery, EncapError> {
-        // One query per object gives both its size and its xattrs.
-        let mut objects = Vec::with_capacity(inv.content.len());
-        let mut by_xattr: BTreeMap<String, String> = BTreeMap::new();
-        let wanted: Vec<(&str, &str)> = inv
-            .content
-            .iter()
-            .map(|(c, paths)| {
-                let shown = paths.first().map(String::as_str).unwrap_or("(sysroot)");
-                (c.as_str(), shown)
-            })
-            .collect();
-        let stats = self.stat_contents(&wanted)?;
-        for (c, st) in inv.content.keys().zip(stats) {
-            objects.push(ContentObject {
-                checksum: c.clone(),
-                size: st.size,
+    /// Give `checksum` (listed at `f` by package `source`) to it; counts as claimed.
+    fn claim_listed(&mut self, f: &str, source: &str) -> bool {
+        claim_listed(
+            f,
+            source,
+            &self.dirs,
+            &self.paths,
+            &mut self.dir_owner,
+            &mut self.owner,
+        )
+    }
+
+    /// The first rpm database found (sqlite, with its WAL).
+    fn rpm(&mut self) -> Result<(), EncapError> {
+        let commit_time = self.src.info()?.timestamp;
+        let mut n = 0;
+        for db in RPM_DATABASES {
+            let path = format!("{db}/rpmdb.sqlite");
+            let Some(data) = self.read_path(&path, 1 << 30)? else {
+                continue;
+            };
+            let wal = self.read_path(&format!("{path}-wal"), 1 << 30)?;
+            let pkgs = crate::rpmdb::read_database(&data, wal.as_deref()).map_err(|reason| {
+                EncapError::Corrupt {
+                    kind: ObjKind::File,
+                    checksum: self
+                        .paths
+                        .get(path.as_str())
+                        .map(|c| c.to_string())
+                        .unwrap_or_default(),
+                    path: path.clone(),
+                    reason,
+                }
+            })?;
+            for p in &pkgs {
+                let newest = p.changelog_times.iter().copied().max().map(u64::from);
+                if newest.is_some_and(|t| t <= commit_time && commit_time - t <= RPM_RECENT_SECS) {
+                    self.volatile.insert(p.source.clone());
+                }
+                for f in &p.files {
+                    if self.claim_listed(f, &p.source) {
+                        n += 1;
+                    }
+                }
+            }
+            self.packages += pkgs.len();
+            break;
+        }
+        self.claimed.push(("rpm".to_string(), n));
+        Ok(())
+    }
+
+    /// The first dpkg database found: its file lists, and its own per-package files.
+    fn dpkg(&mut self) -> Result<(), EncapError> {
+        let mut n = 0;
+        for db in DPKG_DATABASES {
+            let Some(status) = self.read_path(&format!("{db}/status"), 64 << 20)? else {
+                continue;
+            };
+            let pkgs = parse_dpkg_status(&String::from_utf8_lossy(&status));
+            self.volatile.extend(
+                pkgs.iter()
+                    .filter(|p| is_volatile_version(&p.version))
+                    .map(|p| p.source.clone()),
+            );
+            let by_name: HashMap<&str, &DpkgPackage> =
+                pkgs.iter().map(|p| (p.name.as_str(), p)).collect();
+            self.dpkg_info_files(&by_name);
+            let prefix = format!("{db}/info/");
+            let lists: BTreeSet<&str> = self
+                .paths
+                .keys()
+                .filter(|p| p.starts_with(&prefix) && p.ends_with(".list"))
+                .copied()
+                .collect();
+            for list in lists {
+                let stem = &list[prefix.len()..list.len() - ".list".len()];
+                let name = stem.split(':').next().unwrap_or(stem);
+                let Some(pkg) = by_name.get(name) else {
+                    continue;
+                };
+                let Some(text) = self.read_path(list, 64 << 20)? else {
+                    continue;
+                };
+                for line in String::from_utf8_lossy(&text).lines() {
+                    if self.claim_listed(line, &pkg.source) {
+                        n += 1;
+                    }
+                }
+            }
+            self.packages += pkgs.len();
+            break;
+        }
+        self.claimed.push(("dpkg".to_string(), n));
+        Ok(())
+    }
+
+    /// dpkg's own per-package files (file lists, md5sums, maintainer scripts) change exactly
+    /// when their package does: they belong to it, not to the volatile unowned rest. A copy
+    /// of the database (usr/lib/sysimage/dpkg) shares objects.
+    fn dpkg_info_files(&mut self, by_name: &HashMap<&str, &DpkgPackage>) {
+        for other in DPKG_DATABASES {
+            let other_prefix = format!("{other}/info/");
+            for (p, c) in self
+                .paths
+                .iter()
+                .filter(|(p, _)| p.starts_with(&other_prefix))
+            {
+                let file = &p[other_prefix.len()..];
+                // `libpython3.11-stdlib.md5sums`, `libc6:amd64.list`: strip the last
+                // extension, then the architecture.
+                let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+                let name = stem.split(':').next().unwrap_or(stem);
+                if let Some(pkg) = by_name.get(name) {
+                    claim(&mut self.owner, c, &pkg.source);
+                }
+            }
+        }
+    }
+
+    /// content-meta: overrides the package databases.
+    fn contentmeta(&mut self, cm: &ContentMeta) {
+        let mut n = 0;
+        for (c, id) in &cm.mapping {
+            if self.sizes.contains_key(c.as_str()) {
+                let name = cm.layers.get(id).cloned().unwrap_or_else(|| id.clone());
+                self.owner.insert(c.clone(), name);
+                n += 1;
+            }
+        }
+        self.claimed.push(("contentmeta".to_string(), n));
+    }
+
+    /// `user.component` xattrs, on files or inherited from directories: override the rest.
+    fn xattrs(&mut self, by_xattr: &BTreeMap<String, String>) {
+        let mut dir_component: BTreeMap<&str, String> = BTreeMap::new();
+        for e in &self.inv.structure {
+            if let StructureEntry::Directory { path, dirmeta } = e {
+                if let Some(v) = self
+                    .inv
+                    .dirmetas
+                    .get(dirmeta)
+                    .and_then(|m| component_value(&m.xattrs))
+                {
+                    dir_component.insert(path.as_str(), v);
+                }
+            }
+        }
+        let mut n = 0;
+        for (c, ps) in &self.inv.content {
+            let found = by_xattr.get(c).cloned().or_else(|| {
+                ps.iter()
+                    .find_map(|p| nearest_dir_component(&dir_component, p))
             });
-            if opts.xattrs {
-                let list = crate::checksum::xattr_entries_of(&st.xattrs);
-                if let Some(v) = component_value(&list) {
-                    by_xattr.insert(c.clone(), v);
-                }
+            if let Some(name) = found {
+                self.owner.insert(c.clone(), name);
+                n += 1;
             }
         }
-        let sizes: HashMap<&str, u64> = objects
-            .iter()
-            .map(|o| (o.checksum.as_str(), o.size))
-            .collect();
-        let paths: HashMap<&str, &str> = inv
-            .content
-            .iter()
-            .flat_map(|(c, ps)| ps.iter().map(move |p| (p.as_str(), c.as_str())))
-            .collect();
+        self.claimed.push(("xattr".to_string(), n));
+    }
 
-        let mut owner: BTreeMap<String, String> = BTreeMap::new();
-        let mut claimed = Vec::new();
-        let mut packages = 0;
-        let mut volatile = std::collections::BTreeSet::new();
-        // Directories the package database lists, with the source packages listing them:
-        // generated files in a directory only one package owns (`__pycache__`, caches)
-        // change with that package.
-        let dirs: std::collections::HashSet<&str> = inv
-            .structure
-            .iter()
-            .filter_map(|e| match e {
-                StructureEntry::Directory { path, .. } => Some(path.as_str()),
-                _ => None,
-            })
-            .collect();
-        let mut dir_owner: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
-
-        // 3. Package databases (lowest of the explicit sources, applied first).
-        if opts.packages {
-            let commit_time = self.info()?.timestamp;
-            let mut n = 0;
-            for db in RPM_DATABASES {
-                let path = format!("{db}/rpmdb.sqlite");
-                let Some(data) = self.read_path(&paths, &path, 1 << 30)? else {
-                    continue;
-                };
-                let wal = self.read_path(&paths, &format!("{path}-wal"), 1 << 30)?;
-                let pkgs =
-                    crate::rpmdb::read_database(&data, wal.as_deref()).map_err(|reason| {
-                        EncapError::Corrupt {
-                            kind: ObjectKindName::File,
-                            checksum: paths
-                                .get(path.as_str())
-                                .map(|c| c.to_string())
-                                .unwrap_or_default(),
-                            path: path.clone(),
-                            reason,
-                        }
-                    })?;
-                for p in &pkgs {
-                    let newest = p.changelog_times.iter().copied().max().map(u64::from);
-                    if newest
-                        .is_some_and(|t| t <= commit_time && commit_time - t <= RPM_RECENT_SECS)
-                    {
-                        volatile.insert(p.source.clone());
-                    }
-                    for f in &p.files {
-                        if claim_listed(f, &p.source, &dirs, &paths, &mut dir_owner, &mut owner) {
-                            n += 1;
-                        }
-                    }
-                }
-                packages += pkgs.len();
-                break;
-            }
-            claimed.push(("rpm".to_string(), n));
-            let mut n = 0;
-            for db in DPKG_DATABASES {
-                let Some(status) = self.read_path(&paths, &format!("{db}/status"), 64 << 20)?
-                else {
-                    continue;
-                };
-                let pkgs = parse_dpkg_status(&String::from_utf8_lossy(&status));
-                volatile.extend(
-                    pkgs.iter()
-                        .filter(|p| is_volatile_version(&p.version))
-                        .map(|p| p.source.clone()),
-                );
-                let by_name: HashMap<&str, &DpkgPackage> =
-                    pkgs.iter().map(|p| (p.name.as_str(), p)).collect();
-                let prefix = format!("{db}/info/");
-                // dpkg's own per-package files (file lists, md5sums, maintainer scripts) change
-                // exactly when their package does: they belong to it, not to the volatile
-                // unowned rest. A copy of the database (usr/lib/sysimage/dpkg) shares objects.
-                for other in DPKG_DATABASES {
-                    let other_prefix = format!("{other}/info/");
-                    for (p, c) in paths.iter().filter(|(p, _)| p.starts_with(&other_prefix)) {
-                        let file = &p[other_prefix.len()..];
-                        // `libpython3.11-stdlib.md5sums`, `libc6:amd64.list`: strip the last
-                        // extension, then the architecture.
-                        let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-                        let name = stem.split(':').next().unwrap_or(stem);
-                        if let Some(pkg) = by_name.get(name) {
-                            claim(&mut owner, c, &pkg.source);
-                        }
-                    }
-                }
-                let lists: Vec<&str> = paths
-                    .keys()
-                    .filter(|p| p.starts_with(&prefix) && p.ends_with(".list"))
-                    .copied()
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                for list in lists {
-                    let stem = &list[prefix.len()..list.len() - ".list".len()];
-                    let name = stem.split(':').next().unwrap_or(stem);
-                    let Some(pkg) = by_name.get(name) else {
-                        continue;
-                    };
-                    let Some(text) = self.read_path(&paths, list, 64 << 20)? else {
-                        continue;
-                    };
-                    for line in String::from_utf8_lossy(&text).lines() {
-                        if claim_listed(
-                            line,
-                            &pkg.source,
-                            &dirs,
-                            &paths,
-                            &mut dir_owner,
-                            &mut owner,
-                        ) {
-                            n += 1;
-                        }
-                    }
-                }
-                packages += pkgs.len();
-                break;
-            }
-            claimed.push(("dpkg".to_string(), n));
-        }
-
-        // 2. content-meta.
-        if let Some(cm) = &opts.contentmeta {
-            let mut n = 0;
-            for (c, id) in &cm.mapping {
-                if sizes.contains_key(c.as_str()) {
-                    let name = cm.layers.get(id).cloned().unwrap_or_else(|| id.clone());
-                    owner.insert(c.clone(), name);
-                    n += 1;
-                }
-            }
-            claimed.push(("contentmeta".to_string(), n));
-        }
-
-        // 1. user.component xattrs: on files, or inherited from directories.
-        if opts.xattrs {
-            let mut dir_component: BTreeMap<&str, String> = BTreeMap::new();
-            for e in &inv.structure {
-                if let StructureEntry::Directory { path, dirmeta } = e {
-                    if let Some(v) = inv
-                        .dirmetas
-                        .get(dirmeta)
-                        .and_then(|m| component_value(&m.xattrs))
-                    {
-                        dir_component.insert(path.as_str(), v);
-                    }
-                }
-            }
-            let mut n = 0;
-            for (c, ps) in &inv.content {
-                let found = by_xattr.get(c).cloned().or_else(|| {
-                    ps.iter()
-                        .find_map(|p| nearest_dir_component(&dir_component, p))
-                });
-                if let Some(name) = found {
-                    owner.insert(c.clone(), name);
-                    n += 1;
-                }
-            }
-            claimed.push(("xattr".to_string(), n));
-        }
-
-        // 4. The rest.
-        let mut n_boot = 0;
-        let mut n_large = 0;
-        let mut n_dir = 0;
-        for (c, ps) in &inv.content {
-            if owner.contains_key(c) {
+    /// What no source claimed: boot files, files in a directory one package owns, large
+    /// files (each its own component); the rest stays unowned.
+    fn rest(&mut self) {
+        let (mut n_boot, mut n_large, mut n_dir) = (0, 0, 0);
+        for (c, ps) in &self.inv.content {
+            if self.owner.contains_key(c) {
                 continue;
             }
             let Some(first) = ps.first() else { continue };
             if ps.iter().any(|p| is_boot_file(p)) {
-                owner.insert(c.clone(), BOOT_COMPONENT.to_string());
+                self.owner.insert(c.clone(), BOOT_COMPONENT.to_string());
                 n_boot += 1;
-            } else if let Some(pkg) = sole_dir_owner(&dir_owner, first) {
-                owner.insert(c.clone(), pkg);
+            } else if let Some(pkg) = sole_dir_owner(&self.dir_owner, first) {
+                self.owner.insert(c.clone(), pkg);
                 n_dir += 1;
-            } else if sizes.get(c.as_str()).copied().unwrap_or(0) >= LARGE_UNOWNED {
-                owner.insert(c.clone(), format!("file:/{first}"));
+            } else if self.sizes.get(c.as_str()).copied().unwrap_or(0) >= LARGE_UNOWNED {
+                self.owner.insert(c.clone(), format!("file:/{first}"));
                 n_large += 1;
             }
         }
-        claimed.push(("boot".to_string(), n_boot));
-        claimed.push(("package-directory".to_string(), n_dir));
-        claimed.push(("large-unowned".to_string(), n_large));
-        Ok(Discovery {
-            objects,
-            owner,
-            packages,
-            claimed,
-            volatile,
-        })
+        self.claimed.push(("boot".to_string(), n_boot));
+        self.claimed.push(("package-directory".to_string(), n_dir));
+        self.claimed.push(("large-unowned".to_string(), n_large));
     }
 }
 
@@ -500,9 +554,9 @@ fn claim_listed(
 fn component_value(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Option<String> {
     xattrs
         .iter()
-        .find(|(k, _)| crate::export::trim_nul(k) == COMPONENT_XATTR)
+        .find(|(k, _)| ostree_format::trim_nul(k) == COMPONENT_XATTR)
         .map(|(_, v)| {
-            String::from_utf8_lossy(crate::export::trim_nul(v))
+            String::from_utf8_lossy(ostree_format::trim_nul(v))
                 .trim()
                 .to_string()
         })

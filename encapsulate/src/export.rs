@@ -4,13 +4,13 @@
 //! [`LayerPlan`], it writes that layer's tar stream to any `Write`. Content is streamed object
 //! by object; every object's checksum is recomputed on the way through.
 
-use crate::checksum::{content_header, ContentHasher, HashingReader};
-use crate::format::{self, ObjKind};
 use crate::objread::Body;
 use crate::source::{Inventory, Source, StructureEntry};
 use crate::tarwrite::{Owner, TarWriter};
-use crate::{EncapError, ObjectKindName};
+use crate::EncapError;
 use layering::{LayerKind, LayerPlan};
+use ostree_format::checksum::{content_header, ContentHasher, HashingReader};
+use ostree_format::{self as format, ObjKind};
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -233,7 +233,7 @@ impl<W: Write> LayerWriter<'_, W> {
             .get(dirmeta)
             .ok_or_else(|| EncapError::MissingObject {
                 repo: self.src.repo_path.display().to_string(),
-                kind: ObjectKindName::DirMeta,
+                kind: ObjKind::DirMeta,
                 checksum: dirmeta.into(),
                 path: path.into(),
             })?;
@@ -258,10 +258,10 @@ impl<W: Write> LayerWriter<'_, W> {
         self.skeleton()?;
         let commit = self.src.commit.clone();
         let commit_bytes = self.src.commit_variant.data().to_vec();
-        let actual = crate::checksum::sha256_hex(&commit_bytes);
+        let actual = ostree_format::checksum::sha256_hex(&commit_bytes);
         if actual != commit {
             return Err(EncapError::ChecksumMismatch {
-                kind: ObjectKindName::Commit,
+                kind: ObjKind::Commit,
                 checksum: commit,
                 actual,
                 path: "(commit)".into(),
@@ -275,15 +275,11 @@ impl<W: Write> LayerWriter<'_, W> {
         for entry in &self.inv.structure {
             match entry {
                 StructureEntry::DirTree(c) => {
-                    let v = self
-                        .src
-                        .load_metadata(ObjectKindName::DirTree, c, "(dirtree)")?;
+                    let v = self.src.load_metadata(ObjKind::DirTree, c, "(dirtree)")?;
                     self.metadata_object(ObjKind::DirTree, c, v.data())?;
                 }
                 StructureEntry::DirMeta(c) => {
-                    let v = self
-                        .src
-                        .load_metadata(ObjectKindName::DirMeta, c, "(dirmeta)")?;
+                    let v = self.src.load_metadata(ObjKind::DirMeta, c, "(dirmeta)")?;
                     self.metadata_object(ObjKind::DirMeta, c, v.data())?;
                 }
                 StructureEntry::Directory { path, dirmeta } => self.directory(path, dirmeta)?,
@@ -329,7 +325,7 @@ impl<W: Write> LayerWriter<'_, W> {
             gid: obj.gid,
             mode: obj.mode & 0o7777,
         };
-        let xattr_list = crate::checksum::xattr_entries_of(&obj.xattrs);
+        let xattr_list = ostree_format::checksum::xattr_entries_of(&obj.xattrs);
         let records = pax_xattrs(&xattr_list);
         let obj_path = format::object_path(ObjKind::File, checksum);
         let e = |e| io_err(&format!("writing object {checksum} ({shown_path})"), e);
@@ -352,7 +348,7 @@ impl<W: Write> LayerWriter<'_, W> {
                     .file_from(obj_path.as_bytes(), owner, size, &mut reader)
                     .map_err(|err| match err {
                         crate::tarwrite::CopyError::Source(err) => EncapError::Corrupt {
-                            kind: ObjectKindName::File,
+                            kind: ObjKind::File,
                             checksum: checksum.into(),
                             path: shown_path.into(),
                             reason: err.to_string(),
@@ -373,7 +369,7 @@ impl<W: Write> LayerWriter<'_, W> {
         let actual = hasher.finish();
         if actual != checksum {
             return Err(EncapError::ChecksumMismatch {
-                kind: ObjectKindName::File,
+                kind: ObjKind::File,
                 checksum: checksum.into(),
                 actual,
                 path: shown_path.into(),
@@ -404,18 +400,13 @@ impl<W: Write> LayerWriter<'_, W> {
 fn pax_xattrs(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, &[u8])> {
     xattrs
         .iter()
-        .filter(|(name, _)| trim_nul(name) != format::SELINUX_XATTR)
+        .filter(|(name, _)| ostree_format::trim_nul(name) != format::SELINUX_XATTR)
         .map(|(name, value)| {
             let mut key = format::PAX_XATTR_PREFIX.to_vec();
-            key.extend_from_slice(trim_nul(name));
+            key.extend_from_slice(ostree_format::trim_nul(name));
             (key, value.as_slice())
         })
         .collect()
-}
-
-/// ostree stores xattr names NUL-terminated (`ay` from a C string).
-pub(crate) fn trim_nul(name: &[u8]) -> &[u8] {
-    name.strip_suffix(&[0]).unwrap_or(name)
 }
 
 #[cfg(test)]

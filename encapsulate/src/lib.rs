@@ -4,14 +4,12 @@
 //! - [`export`]: write a planned layer ([`layering::LayerPlan`]) as a tar stream, recomputing
 //!   every object checksum on the way. Content objects are read by `objread`: straight from
 //!   the files of bare-user, bare-user-only and archive repos, through libostree otherwise.
-//! - [`verify`]: read such tar streams back the way an importer does and check everything.
-//! - [`signature`]: check GPG (through libostree) and ed25519 signatures of a commit.
-//! - [`format`]: the names, paths and limits of the format, shared by writer and verifier.
+//!
+//! Reading such streams back is the `verify` crate's; the facts of the format both share
+//! (names, paths, object kinds, checksums) are the `ostree-format` crate's.
 
-pub mod checksum;
 pub mod components;
 pub mod export;
-pub mod format;
 mod objread;
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): private parsers of
 /// outside bytes, reached exactly as the product reaches them.
@@ -21,37 +19,12 @@ pub mod fuzzing {
 }
 mod prefetch;
 pub mod rpmdb;
-pub mod signature;
 pub mod source;
 pub mod tarwrite;
-pub mod verify;
 
 pub use export::{layer_key, write_layer, LayerStats};
+use ostree_format::ObjKind;
 pub use source::{open, CommitInfo, Inventory, MetaValue, Source};
-
-/// Object kinds named in errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectKindName {
-    /// A commit object.
-    Commit,
-    /// A dirtree object.
-    DirTree,
-    /// A dirmeta object.
-    DirMeta,
-    /// A content object.
-    File,
-}
-
-impl std::fmt::Display for ObjectKindName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ObjectKindName::Commit => "commit",
-            ObjectKindName::DirTree => "dirtree",
-            ObjectKindName::DirMeta => "dirmeta",
-            ObjectKindName::File => "content",
-        })
-    }
-}
 
 /// Errors reading a commit or writing its layers. Callers branch on these (the CLI maps them
 /// to exit codes and hints).
@@ -118,7 +91,7 @@ pub enum EncapError {
         /// Repo path.
         repo: String,
         /// Object kind.
-        kind: ObjectKindName,
+        kind: ObjKind,
         /// Object checksum.
         checksum: String,
         /// A tree path that leads to it.
@@ -128,7 +101,7 @@ pub enum EncapError {
     #[error("{kind} object {checksum} (at {path}) is corrupt: its content hashes to {actual}")]
     ChecksumMismatch {
         /// Object kind.
-        kind: ObjectKindName,
+        kind: ObjKind,
         /// Expected checksum (its name).
         checksum: String,
         /// What the bytes hash to.
@@ -140,7 +113,7 @@ pub enum EncapError {
     #[error("{kind} object {checksum} (at {path}) is corrupt: {reason}")]
     Corrupt {
         /// Object kind.
-        kind: ObjectKindName,
+        kind: ObjKind,
         /// Object checksum.
         checksum: String,
         /// A tree path that leads to it.

@@ -19,11 +19,9 @@
 //! object — is the same in every mode. Callers check whatever is read against the object
 //! checksum, metadata included, so a mistake here cannot reach an image unnoticed.
 
-use crate::format::{self, ObjKind, S_IFLNK, S_IFMT, S_IFREG};
-use crate::source::Source;
-use crate::{EncapError, ObjectKindName};
 use ostree::gio;
 use ostree::prelude::*;
+use ostree_format::{self as format, ObjKind, S_IFLNK, S_IFMT, S_IFREG};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
@@ -101,7 +99,7 @@ impl Direct {
             .join(format::loose_object_relpath(checksum, self.suffix()))
     }
 
-    fn load(&self, checksum: &str) -> io::Result<FileObject> {
+    pub(crate) fn load(&self, checksum: &str) -> io::Result<FileObject> {
         let path = self.path(checksum);
         match self.mode {
             DirectMode::Archive => {
@@ -176,7 +174,7 @@ impl Direct {
         }
     }
 
-    fn stat(&self, checksum: &str) -> io::Result<ObjectStat> {
+    pub(crate) fn stat(&self, checksum: &str) -> io::Result<ObjectStat> {
         let path = self.path(checksum);
         match self.mode {
             DirectMode::Archive => {
@@ -243,7 +241,7 @@ fn archive_header(file: &mut impl Read) -> io::Result<ArchiveHeader> {
 }
 
 fn parse_archive_header(header: &[u8]) -> io::Result<ArchiveHeader> {
-    let v = crate::checksum::variant_of(header, "(tuuuusa(ayay))");
+    let v = ostree_format::checksum::variant_of(header, "(tuuuusa(ayay))");
     if !v.is_normal_form() {
         return Err(invalid(
             "archive object header is not a normal-form GVariant",
@@ -337,26 +335,26 @@ fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
-impl Source {
-    /// Open content object `checksum` (`path` names it in errors).
-    pub(crate) fn load_content(
-        &self,
-        checksum: &str,
-        path: &str,
-    ) -> Result<FileObject, EncapError> {
-        if let Some(obj) = self.direct.as_ref().and_then(|d| d.load(checksum).ok()) {
-            return Ok(obj);
-        }
-        let corrupt = |reason: &str| EncapError::Corrupt {
-            kind: ObjectKindName::File,
-            checksum: checksum.into(),
-            path: path.into(),
-            reason: reason.into(),
-        };
+/// Why libostree could not read an object.
+pub(crate) enum ReadError {
+    /// libostree's own error (a missing object, a damaged file, ...).
+    Repo(ostree::glib::Error),
+    /// The object was read but is not a content object we can write.
+    Corrupt(String),
+}
+
+/// Reading content objects through libostree: every repo mode, and what [`Direct`] cannot
+/// read. A repo handle must not be shared between threads, so neither may this.
+pub(crate) struct Libostree<'a>(pub &'a ostree::Repo);
+
+impl Libostree<'_> {
+    /// Open content object `checksum`.
+    pub(crate) fn load(&self, checksum: &str) -> Result<FileObject, ReadError> {
+        let corrupt = |reason: &str| ReadError::Corrupt(reason.into());
         let (stream, info, xattrs) = self
-            .repo
+            .0
             .load_file(checksum, gio::Cancellable::NONE)
-            .map_err(|e| self.object_error(ObjectKindName::File, checksum, path, &e))?;
+            .map_err(ReadError::Repo)?;
         let body = match info.file_type() {
             gio::FileType::Regular => Body::Regular {
                 size: info.size() as u64,
@@ -388,57 +386,12 @@ impl Source {
         })
     }
 
-    /// Size and xattrs of every content object `(checksum, path)`, in order (`path` names it
-    /// in errors). Direct stats run on a few threads (on trees of many small files planning is
-    /// mostly these syscalls); whatever they cannot read goes through libostree here, on this
-    /// thread, since a libostree repo handle must not be shared between threads.
-    pub(crate) fn stat_contents(
-        &self,
-        objects: &[(&str, &str)],
-    ) -> Result<Vec<ObjectStat>, EncapError> {
-        let mut direct: Vec<Option<ObjectStat>> = match &self.direct {
-            Some(d) if objects.len() >= format::PARALLEL_STAT_MIN => {
-                let threads = std::thread::available_parallelism()
-                    .map_or(1, usize::from)
-                    .min(format::STAT_THREADS);
-                let per = objects.len().div_ceil(threads);
-                std::thread::scope(|s| {
-                    let workers: Vec<_> = objects
-                        .chunks(per)
-                        .map(|part| {
-                            s.spawn(move || {
-                                part.iter().map(|(c, _)| d.stat(c).ok()).collect::<Vec<_>>()
-                            })
-                        })
-                        .collect();
-                    workers
-                        .into_iter()
-                        .flat_map(|w| w.join().unwrap_or_default())
-                        .collect()
-                })
-            }
-            Some(d) => objects.iter().map(|(c, _)| d.stat(c).ok()).collect(),
-            None => Vec::new(),
-        };
-        // A panicked worker leaves its part empty: those objects take the libostree path.
-        direct.resize_with(objects.len(), || None);
-        objects
-            .iter()
-            .zip(direct)
-            .map(|(&(c, path), st)| match st {
-                Some(st) => Ok(st),
-                None => self.stat_libostree(c, path),
-            })
-            .collect()
-    }
-
-    /// Size and xattrs of content object `checksum` through libostree, for what the direct
-    /// path could not read (`path` names the object in errors).
-    fn stat_libostree(&self, checksum: &str, path: &str) -> Result<ObjectStat, EncapError> {
+    /// Size and xattrs of content object `checksum`.
+    pub(crate) fn stat(&self, checksum: &str) -> Result<ObjectStat, ReadError> {
         let (info, xattrs) = self
-            .repo
+            .0
             .query_file(checksum, gio::Cancellable::NONE)
-            .map_err(|e| self.object_error(ObjectKindName::File, checksum, path, &e))?;
+            .map_err(ReadError::Repo)?;
         let size = if info.file_type() == gio::FileType::Regular {
             info.size() as u64
         } else {
@@ -480,7 +433,7 @@ mod tests {
         use glib::prelude::*;
         use ostree::glib;
         use std::io::Write;
-        let xattrs = crate::checksum::variant_of(&[], "a(ayay)");
+        let xattrs = ostree_format::checksum::variant_of(&[], "a(ayay)");
         let header = glib::Variant::tuple_from_iter([
             (content.len() as u64).to_be().to_variant(),
             7u32.to_be().to_variant(),

@@ -8,7 +8,7 @@
 //! Advice only: a file it cannot open is skipped, it never follows symlinks (bare repos
 //! store symlink objects as symlinks), and nothing it does changes any output.
 
-use crate::format;
+use ostree_format as format;
 use std::num::NonZeroU64;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -4,11 +4,13 @@
 //! bare-user-only) reads the same way and yields the same objects; content objects are read
 //! by [`crate::objread`], straight from the files where the mode allows.
 
-use crate::format::{self, is_checksum};
-use crate::{EncapError, ObjectKindName};
+use crate::objread::{Direct, FileObject, Libostree, ObjectStat, ReadError};
+use crate::EncapError;
 use layering::ContentObject;
 use ostree::gio;
 use ostree::glib;
+use ostree_format::ObjKind;
+use ostree_format::{self as format, is_checksum};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -125,7 +127,7 @@ pub struct Source {
     pub(crate) commit_variant: glib::Variant,
     pub(crate) detached: Option<glib::Variant>,
     /// Direct reads of object files (bare-user, bare-user-only repos).
-    pub(crate) direct: Option<crate::objread::Direct>,
+    pub(crate) direct: Option<Direct>,
 }
 
 impl std::fmt::Debug for Source {
@@ -184,7 +186,7 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
             what: format!("reading detached metadata of {commit}"),
             reason: e.message().to_string(),
         })?;
-    let direct = crate::objread::Direct::for_repo(&repo, repo_path);
+    let direct = Direct::for_repo(&repo, repo_path);
     Ok(Source {
         repo,
         repo_path: repo_path.to_owned(),
@@ -289,7 +291,7 @@ impl Source {
     pub fn info(&self) -> Result<CommitInfo, EncapError> {
         let v = &self.commit_variant;
         let bad = |what: &str| EncapError::Corrupt {
-            kind: ObjectKindName::Commit,
+            kind: ObjKind::Commit,
             checksum: self.commit.clone(),
             path: "(commit)".into(),
             reason: what.to_string(),
@@ -373,10 +375,10 @@ impl Source {
     /// Where content object files are: the objects directory and the file suffix of this
     /// repo's mode (the direct reader's; bare repos, read through libostree, use `file`).
     pub(crate) fn content_files(&self) -> (PathBuf, &'static str) {
-        let suffix = self.direct.as_ref().map_or(
-            format::ObjKind::File.suffix(),
-            crate::objread::Direct::suffix,
-        );
+        let suffix = self
+            .direct
+            .as_ref()
+            .map_or(format::ObjKind::File.suffix(), Direct::suffix);
         (self.repo_path.join("objects"), suffix)
     }
 
@@ -403,7 +405,7 @@ impl Source {
 
     pub(crate) fn object_error(
         &self,
-        kind: ObjectKindName,
+        kind: ObjKind,
         checksum: &str,
         path: &str,
         e: &glib::Error,
@@ -425,24 +427,106 @@ impl Source {
         }
     }
 
+    /// Open content object `checksum` (`path` names it in errors): from its file where the
+    /// mode allows, else (or if that fails) through libostree.
+    pub(crate) fn load_content(
+        &self,
+        checksum: &str,
+        path: &str,
+    ) -> Result<FileObject, EncapError> {
+        if let Some(obj) = self.direct.as_ref().and_then(|d| d.load(checksum).ok()) {
+            return Ok(obj);
+        }
+        Libostree(&self.repo)
+            .load(checksum)
+            .map_err(|e| self.read_error(checksum, path, e))
+    }
+
+    /// Size and xattrs of every content object `(checksum, path)`, in order (`path` names it
+    /// in errors). Direct stats run on a few threads (on trees of many small files planning is
+    /// mostly these syscalls); whatever they cannot read goes through libostree here, on this
+    /// thread, since a libostree repo handle must not be shared between threads.
+    pub(crate) fn stat_contents(
+        &self,
+        objects: &[(&str, &str)],
+    ) -> Result<Vec<ObjectStat>, EncapError> {
+        let mut direct: Vec<Option<ObjectStat>> = match &self.direct {
+            Some(d) if objects.len() >= format::PARALLEL_STAT_MIN => {
+                let threads = std::thread::available_parallelism()
+                    .map_or(1, usize::from)
+                    .min(format::STAT_THREADS);
+                let per = objects.len().div_ceil(threads);
+                std::thread::scope(|s| {
+                    let workers: Vec<_> = objects
+                        .chunks(per)
+                        .map(|part| {
+                            s.spawn(move || {
+                                part.iter().map(|(c, _)| d.stat(c).ok()).collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    workers
+                        .into_iter()
+                        .flat_map(|w| w.join().unwrap_or_default())
+                        .collect()
+                })
+            }
+            Some(d) => objects.iter().map(|(c, _)| d.stat(c).ok()).collect(),
+            None => Vec::new(),
+        };
+        // A panicked worker leaves its part empty: those objects take the libostree path.
+        direct.resize_with(objects.len(), || None);
+        let libostree = Libostree(&self.repo);
+        objects
+            .iter()
+            .zip(direct)
+            .map(|(&(c, path), st)| match st {
+                Some(st) => Ok(st),
+                None => libostree.stat(c).map_err(|e| self.read_error(c, path, e)),
+            })
+            .collect()
+    }
+
+    fn read_error(&self, checksum: &str, path: &str, e: ReadError) -> EncapError {
+        match e {
+            ReadError::Repo(e) => self.object_error(ObjKind::File, checksum, path, &e),
+            ReadError::Corrupt(reason) => EncapError::Corrupt {
+                kind: ObjKind::File,
+                checksum: checksum.into(),
+                path: path.into(),
+                reason,
+            },
+        }
+    }
+
     /// Load a metadata object and check that its bytes hash to its name.
     pub(crate) fn load_metadata(
         &self,
-        kind: ObjectKindName,
+        kind: ObjKind,
         checksum: &str,
         path: &str,
     ) -> Result<glib::Variant, EncapError> {
         let objtype = match kind {
-            ObjectKindName::DirTree => ostree::ObjectType::DirTree,
-            ObjectKindName::DirMeta => ostree::ObjectType::DirMeta,
-            ObjectKindName::Commit => ostree::ObjectType::Commit,
-            ObjectKindName::File => ostree::ObjectType::File,
+            ObjKind::DirTree => ostree::ObjectType::DirTree,
+            ObjKind::DirMeta => ostree::ObjectType::DirMeta,
+            ObjKind::Commit => ostree::ObjectType::Commit,
+            ObjKind::File => ostree::ObjectType::File,
+            ObjKind::CommitMeta => ostree::ObjectType::CommitMeta,
+            // Kinds of the tar format only; no repository holds them.
+            ObjKind::FileXattrs | ObjKind::FileXattrsLink => {
+                return Err(EncapError::Corrupt {
+                    kind,
+                    checksum: checksum.to_string(),
+                    path: path.to_string(),
+                    reason: "not a repository object kind".into(),
+                })
+            }
         };
         let v = self
             .repo
             .load_variant(objtype, checksum)
             .map_err(|e| self.object_error(kind, checksum, path, &e))?;
-        let actual = crate::checksum::sha256_hex(v.data());
+        let actual = ostree_format::checksum::sha256_hex(v.data());
         if actual != checksum {
             return Err(EncapError::ChecksumMismatch {
                 kind,
@@ -470,11 +554,9 @@ impl Walker<'_> {
         if self.inv.dirmetas.contains_key(checksum) {
             return Ok(false);
         }
-        let v = self
-            .src
-            .load_metadata(ObjectKindName::DirMeta, checksum, path)?;
+        let v = self.src.load_metadata(ObjKind::DirMeta, checksum, path)?;
         let parsed = ostree::DirMetaParsed::from_variant(&v).map_err(|e| EncapError::Corrupt {
-            kind: ObjectKindName::DirMeta,
+            kind: ObjKind::DirMeta,
             checksum: checksum.into(),
             path: path.into(),
             reason: e.to_string(),
@@ -495,21 +577,19 @@ impl Walker<'_> {
     /// top-level `sysroot`, whose entries must not collide with the embedded repo.
     fn walk(&mut self, path: &str, tree: &str, visible: bool) -> Result<(), EncapError> {
         let shown = if path.is_empty() { "/" } else { path };
-        let v = self
-            .src
-            .load_metadata(ObjectKindName::DirTree, tree, shown)?;
+        let v = self.src.load_metadata(ObjKind::DirTree, tree, shown)?;
         if self.seen_trees.insert(tree.to_string()) {
             self.inv
                 .structure
                 .push(StructureEntry::DirTree(tree.into()));
         }
         let bad = |reason: String| EncapError::Corrupt {
-            kind: ObjectKindName::DirTree,
+            kind: ObjKind::DirTree,
             checksum: tree.into(),
             path: shown.into(),
             reason,
         };
-        let (files, dirs) = crate::checksum::dirtree_entries(&v)
+        let (files, dirs) = ostree_format::checksum::dirtree_entries(&v)
             .ok_or_else(|| bad(format!("not a dirtree (type {})", v.type_())))?;
         for (name, csum) in files {
             check_name(&name).map_err(&bad)?;

@@ -143,7 +143,7 @@ impl<W: Write> TarWriter<W> {
         self.header(Kind::Regular, path, None, owner, size)
             .map_err(CopyError::Output)?;
         if self.buf.is_empty() {
-            self.buf = vec![0; crate::format::COPY_BUFFER];
+            self.buf = vec![0; ostree_format::COPY_BUFFER];
         }
         let mut left = size;
         while left > 0 {

@@ -3,22 +3,19 @@
 //! [`StreamVerifier`] takes the decompressed layers in image order and checks, without a
 //! repository: entry order (commit first, detached metadata second, xattrs right before each
 //! content object; with [`StreamVerifier::strict`], also content objects in path order as
-//! this tool writes them: `export::stream_order`), object names, every object's recomputed
+//! this tool writes them: `encapsulate::export::stream_order`), object names, every object's recomputed
 //! checksum, that chunk layers carry no metadata and no object twice, and finally that the
 //! commit's tree is complete and every tree path in the stream (hardlink, empty file,
 //! directory) matches the tree.
 
-use crate::checksum::variant_of;
-use crate::checksum::{content_header, sha256_hex, ContentHasher};
-use crate::export::trim_nul;
-use crate::format::{self, parse_object_path, ObjKind};
 use ostree::gio;
 use ostree::prelude::*;
+use ostree_format::checksum::variant_of;
+use ostree_format::checksum::{content_header, sha256_hex, ContentHasher};
+use ostree_format::trim_nul;
+use ostree_format::{self as format, parse_object_path, ObjKind, S_IFLNK, S_IFREG};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
-
-const S_IFREG: u32 = 0o100000;
-const S_IFLNK: u32 = 0o120000;
 
 /// What is wrong with an image's ostree content.
 #[derive(Debug, thiserror::Error)]
@@ -857,7 +854,7 @@ impl TreeCheck<'_> {
             })?;
         self.used_trees.insert(tree.to_string());
         let tv = variant_of(tree_bytes, "(a(say)a(sayay))");
-        let (files, dirs) = crate::checksum::dirtree_entries(&tv)
+        let (files, dirs) = ostree_format::checksum::dirtree_entries(&tv)
             .ok_or_else(|| VerifyError::Tree(format!("dirtree {tree} of {shown} is malformed")))?;
         for (name, csum) in files {
             let child = format::join(path, &name);
@@ -986,7 +983,7 @@ fn check_pax_xattrs<R: Read>(
     blob: &[u8],
     required: bool,
 ) -> Result<(), String> {
-    let list = crate::checksum::xattr_entries_of(blob);
+    let list = ostree_format::checksum::xattr_entries_of(blob);
     let want: BTreeMap<Vec<u8>, Vec<u8>> = list
         .into_iter()
         .map(|(k, val)| (trim_nul(&k).to_vec(), val))

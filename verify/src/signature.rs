@@ -5,11 +5,11 @@
 //! `ostree.sign.ed25519` entry (`aay` of 64-byte signatures over the commit object's bytes) is
 //! verified against the given public keys.
 
-use crate::checksum::variant_of;
 use base64::Engine;
 use ostree::gio;
 use ostree::glib;
 use ostree::prelude::*;
+use ostree_format::checksum::variant_of;
 use std::path::Path;
 
 /// Detached-metadata key of GPG signatures.

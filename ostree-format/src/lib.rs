@@ -1,7 +1,11 @@
-//! Facts of the ostree container tar format (see docs/format.md), in one place.
+//! Facts of the ostree container tar format (see docs/format.md), in one place: the writer
+//! (`encapsulate`) and the reader (`verify`) share every path, name, object kind, mode bit
+//! and limit from here, so the two cannot drift apart.
 //!
-//! Every path, name and limit the writer and the verifier share lives here, so that the two
-//! cannot drift apart.
+//! - this module: names, paths, limits, object kinds;
+//! - [`checksum`]: ostree's object checksums (content headers, variants, xattrs, dirtrees).
+
+pub mod checksum;
 
 /// Prefix of the embedded repository inside every ostree layer.
 pub const REPO_PREFIX: &str = "sysroot/ostree/repo/";
@@ -68,7 +72,7 @@ pub const MAX_METADATA_TOTAL: u64 = 512 * 1024 * 1024;
 /// Upper bound on an xattrs blob (ostree-ext refuses larger ones too).
 pub const MAX_XATTRS_SIZE: u64 = 1024 * 1024;
 
-/// Version of the chunk layer tar stream as [`crate::export::write_layer`] writes it. Bump it
+/// Version of the chunk layer tar stream as `encapsulate::write_layer` writes it. Bump it
 /// whenever the same plan would give different bytes (entry order, headers, padding): it is
 /// part of each layer's key, and a stale key would make rebuilds reuse old-format blobs.
 pub const LAYER_STREAM_FORMAT: &str = "ostree-encap chunk v2 (objects in path order)";
@@ -124,6 +128,21 @@ pub enum ObjKind {
     FileXattrs,
     /// `.file-xattrs-link` (xattrs of the next `.file`)
     FileXattrsLink,
+}
+
+/// How errors name an object kind: "content" for `.file`, the suffix otherwise.
+impl std::fmt::Display for ObjKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ObjKind::File => "content",
+            other => other.suffix(),
+        })
+    }
+}
+
+/// ostree stores xattr names NUL-terminated (`ay` from a C string); the name without it.
+pub fn trim_nul(name: &[u8]) -> &[u8] {
+    name.strip_suffix(&[0]).unwrap_or(name)
 }
 
 impl ObjKind {
