@@ -6,12 +6,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let settings = manifest::Compression::Gzip.settings();
+    let settings = compress::Compression::Gzip.settings();
     let digest = format!("sha256:{}", "ab".repeat(32));
-    if let Some(entries) = manifest::blocks::parse(text, &settings, &digest, 1 << 30) {
-        let again = manifest::blocks::serialize(&settings, &digest, &entries);
+    if let Some(entries) = compress::blocks::parse(text, &settings, &digest, 1 << 30) {
+        let again = compress::blocks::serialize(&settings, &digest, &entries);
         assert_eq!(
-            manifest::blocks::parse(&again, &settings, &digest, 1 << 30).as_deref(),
+            compress::blocks::parse(&again, &settings, &digest, 1 << 30).as_deref(),
             Some(&entries[..])
         );
     }

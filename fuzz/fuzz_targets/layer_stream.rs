@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {
         return;
     };
-    let mut v = encapsulate::verify::StreamVerifier::new().strict(flags & 1 == 1);
+    let mut v = verify::StreamVerifier::new().strict(flags & 1 == 1);
     if flags & 2 == 2 && rest.len() > 1 {
         let cut = 1 + (rest[0] as usize * (rest.len() - 1)) / 255;
         let (a, b) = rest[1..].split_at(cut.min(rest.len() - 1));

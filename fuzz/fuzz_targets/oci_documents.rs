@@ -2,7 +2,7 @@
 //! digests, the way `OciDir::resolve` parses them, then the uses that follow a parse.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use manifest::oci::{Descriptor, Digest, ImageConfig, Index, Manifest};
+use oci::types::{Descriptor, Digest, ImageConfig, Index, Manifest};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(i) = serde_json::from_slice::<Index>(data) {
@@ -10,12 +10,12 @@ fuzz_target!(|data: &[u8]| {
             let _ = d.digest.hex();
             let _ = d.digest.short();
         }
-        let _ = manifest::json::to_canonical(&i);
+        let _ = oci::json::to_canonical(&i);
     }
     if let Ok(m) = serde_json::from_slice::<Manifest>(data) {
         let total = m.layers.iter().try_fold(0u64, |a, l| a.checked_add(l.size));
         let _ = total;
-        let _ = manifest::json::to_canonical(&m);
+        let _ = oci::json::to_canonical(&m);
     }
     if let Ok(c) = serde_json::from_slice::<ImageConfig>(data) {
         let _ = c.labels();
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(d.as_str(), s);
             assert_eq!(d.hex().len(), 64);
         }
-        let _ = manifest::spec::check_tag(s);
-        let _ = manifest::spec::checked_arch(s, "--arch");
+        let _ = oci::spec::check_tag(s);
+        let _ = oci::spec::checked_arch(s, "--arch");
     }
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = encapsulate::checksum::xattr_entries_of(data);
+    let _ = ostree_format::checksum::xattr_entries_of(data);
 });
