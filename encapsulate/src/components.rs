@@ -72,17 +72,42 @@ impl ContentMeta {
     ///
     /// # Errors
     /// Invalid JSON or an unsupported version.
-    pub fn parse(json: &[u8], what: &str) -> Result<ContentMeta, String> {
-        let cm: ContentMeta = serde_json::from_slice(json)
-            .map_err(|e| format!("{what}: invalid content-meta JSON: {e}"))?;
+    pub fn parse(json: &[u8], what: &str) -> Result<ContentMeta, ContentMetaError> {
+        let cm: ContentMeta =
+            serde_json::from_slice(json).map_err(|source| ContentMetaError::Json {
+                what: what.into(),
+                source,
+            })?;
         if cm.version > 1 {
-            return Err(format!(
-                "{what}: content-meta version {} is not supported (1 is)",
-                cm.version
-            ));
+            return Err(ContentMetaError::Version {
+                what: what.into(),
+                version: cm.version,
+            });
         }
         Ok(cm)
     }
+}
+
+/// Why a content-meta file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentMetaError {
+    /// Not content-meta JSON.
+    #[error("{what}: invalid content-meta JSON")]
+    Json {
+        /// The file, as the caller names it.
+        what: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A version this tool does not read.
+    #[error("{what}: content-meta version {version} is not supported (1 is)")]
+    Version {
+        /// The file, as the caller names it.
+        what: String,
+        /// The version it says.
+        version: u32,
+    },
 }
 
 /// What discovery found.
@@ -348,16 +373,10 @@ impl Discovering<'_> {
                 continue;
             };
             let wal = self.read_path(&format!("{path}-wal"), 1 << 30)?;
-            let pkgs = crate::rpmdb::read_database(&data, wal.as_deref()).map_err(|reason| {
-                EncapError::Corrupt {
-                    kind: ObjKind::File,
-                    checksum: self
-                        .paths
-                        .get(path.as_str())
-                        .map(|c| c.to_string())
-                        .unwrap_or_default(),
+            let pkgs = crate::rpmdb::read_database(&data, wal.as_deref()).map_err(|source| {
+                EncapError::RpmDatabase {
                     path: path.clone(),
-                    reason,
+                    source,
                 }
             })?;
             for p in &pkgs {
@@ -664,9 +683,10 @@ mod tests {
     fn contentmeta_parses_ostree_ext_format() {
         let cm = ContentMeta::parse(br#"{"version":1,"created":"x","labels":{"a":"b"},"layers":{"1":"kernel"},"mapping":{"ab":"1"}}"#, "cm.json").unwrap();
         assert_eq!(cm.layers["1"], "kernel");
-        assert!(ContentMeta::parse(b"{", "cm.json")
-            .unwrap_err()
-            .contains("cm.json"));
+        let e = ContentMeta::parse(b"{", "cm.json").unwrap_err();
+        assert!(e.to_string().contains("cm.json"));
+        // The parser's error is kept as the source, not flattened into the message.
+        assert!(std::error::Error::source(&e).is_some());
         assert!(ContentMeta::parse(br#"{"version":9}"#, "cm.json").is_err());
     }
 }

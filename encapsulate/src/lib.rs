@@ -37,12 +37,13 @@ pub enum EncapError {
         repo: String,
     },
     /// The path exists but libostree cannot open it as a repo.
-    #[error("{repo} is not an ostree repository: {reason}")]
+    #[error("{repo} is not an ostree repository")]
     NotARepo {
         /// Path as given.
         repo: String,
-        /// libostree's message.
-        reason: String,
+        /// libostree's error.
+        #[source]
+        source: ostree::glib::Error,
     },
     /// Something that looks like a checksum but is not 64 lowercase hex digits.
     #[error("malformed commit checksum {rev:?}: a checksum is 64 lowercase hex digits")]
@@ -121,16 +122,27 @@ pub enum EncapError {
         /// What is wrong.
         reason: String,
     },
+    /// The commit's rpm database cannot be read.
+    #[error("rpm database {path} in the commit")]
+    RpmDatabase {
+        /// Its tar path.
+        path: String,
+        /// What went wrong.
+        #[source]
+        source: crate::rpmdb::RpmError,
+    },
     /// Some other libostree failure.
-    #[error("repository {repo}: {what}: {reason}")]
+    #[error("repository {repo}: {what}")]
     Repo {
         /// Repo path.
         repo: String,
         /// What was being done.
         what: String,
-        /// libostree's message.
-        reason: String,
+        /// libostree's error.
+        #[source]
+        source: ostree::glib::Error,
     },
+
     /// The plan does not fit the commit.
     #[error("invalid layer plan: {reason}")]
     Plan {

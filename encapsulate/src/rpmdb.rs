@@ -167,32 +167,65 @@ pub fn source_name(srpm: &str) -> Option<String> {
 ///
 /// # Errors
 /// A message naming the database.
-pub fn read_database(db: &[u8], wal: Option<&[u8]>) -> Result<Vec<RpmPackage>, String> {
-    let tmp = tempfile::tempdir().map_err(|e| format!("temp dir for the rpm database: {e}"))?;
+pub fn read_database(db: &[u8], wal: Option<&[u8]>) -> Result<Vec<RpmPackage>, RpmError> {
+    let io = |what: &'static str| move |source| RpmError::Io { what, source };
+    let tmp = tempfile::tempdir().map_err(io("creating a temp dir for the rpm database"))?;
     let path = tmp.path().join("rpmdb.sqlite");
-    std::fs::write(&path, db).map_err(|e| e.to_string())?;
+    std::fs::write(&path, db).map_err(io("copying the rpm database"))?;
     if let Some(w) = wal {
-        std::fs::write(tmp.path().join("rpmdb.sqlite-wal"), w).map_err(|e| e.to_string())?;
+        std::fs::write(tmp.path().join("rpmdb.sqlite-wal"), w)
+            .map_err(io("copying the rpm database's WAL"))?;
     }
     read_path(&path)
 }
 
-fn read_path(path: &Path) -> Result<Vec<RpmPackage>, String> {
-    let conn =
-        rusqlite::Connection::open(path).map_err(|e| format!("opening rpm database: {e}"))?;
+fn read_path(path: &Path) -> Result<Vec<RpmPackage>, RpmError> {
+    let sql = |what: &'static str| move |source| RpmError::Sqlite { what, source };
+    let conn = rusqlite::Connection::open(path).map_err(sql("opening the rpm database"))?;
     let mut stmt = conn
         .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")
-        .map_err(|e| format!("reading rpm database: {e}"))?;
+        .map_err(sql("reading the rpm database"))?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-        .map_err(|e| format!("reading rpm database: {e}"))?;
+        .map_err(sql("reading the rpm database"))?;
     let mut out = Vec::new();
     for row in rows {
-        let (hnum, blob) = row.map_err(|e| format!("reading rpm database: {e}"))?;
-        out.push(parse_header(&blob).map_err(|e| format!("rpm header {hnum}: {e}"))?);
+        let (hnum, blob) = row.map_err(sql("reading the rpm database"))?;
+        out.push(parse_header(&blob).map_err(|reason| RpmError::Header { hnum, reason })?);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// Why the rpm database of a commit could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RpmError {
+    /// Copying it to a private place failed.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// sqlite could not read it.
+    #[error("{what}")]
+    Sqlite {
+        /// What was being done.
+        what: &'static str,
+        /// sqlite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A package header is not a valid rpm header.
+    #[error("rpm header {hnum}: {reason}")]
+    Header {
+        /// Its number in the database.
+        hnum: i64,
+        /// The first inconsistency found.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -282,5 +315,24 @@ mod tests {
             Some("openssl")
         );
         assert_eq!(source_name("garbage"), None);
+    }
+
+    #[test]
+    fn damaged_databases_name_what_failed_and_keep_the_cause() {
+        let e = read_database(b"not an sqlite database at all", None).unwrap_err();
+        assert!(matches!(e, RpmError::Sqlite { .. }), "{e:?}");
+        assert!(std::error::Error::source(&e).is_some());
+        // A real sqlite database whose package header is garbage: named by its number.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rpmdb.sqlite");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB)")
+            .unwrap();
+        conn.execute("INSERT INTO Packages VALUES (7, x'00ff')", [])
+            .unwrap();
+        drop(conn);
+        let e = read_database(&std::fs::read(&path).unwrap(), None).unwrap_err();
+        assert!(matches!(e, RpmError::Header { hnum: 7, .. }), "{e:?}");
+        assert!(e.to_string().starts_with("rpm header 7: "), "{e}");
     }
 }

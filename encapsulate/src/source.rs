@@ -154,7 +154,7 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
     repo.open(gio::Cancellable::NONE)
         .map_err(|e| EncapError::NotARepo {
             repo: shown.clone(),
-            reason: e.message().to_string(),
+            source: e,
         })?;
     let commit = resolve(&repo, &shown, rev)?;
     let (commit_variant, state) = match repo.load_commit(&commit) {
@@ -169,7 +169,7 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
             return Err(EncapError::Repo {
                 repo: shown,
                 what: format!("loading commit {commit}"),
-                reason: e.message().to_string(),
+                source: e,
             })
         }
     };
@@ -184,7 +184,7 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
         .map_err(|e| EncapError::Repo {
             repo: shown.clone(),
             what: format!("reading detached metadata of {commit}"),
-            reason: e.message().to_string(),
+            source: e,
         })?;
     let direct = Direct::for_repo(&repo, repo_path);
     Ok(Source {
@@ -262,7 +262,7 @@ impl Source {
         repo.open(gio::Cancellable::NONE)
             .map_err(|e| EncapError::NotARepo {
                 repo: self.repo_path.display().to_string(),
-                reason: e.message().to_string(),
+                source: e,
             })?;
         Ok(Source {
             repo,

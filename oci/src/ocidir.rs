@@ -44,12 +44,13 @@ pub enum OciError {
         reason: String,
     },
     /// A JSON document cannot be parsed.
-    #[error("{what}: invalid JSON: {reason}")]
+    #[error("{what}: invalid JSON")]
     BadJson {
         /// Which document.
         what: String,
-        /// Parser message.
-        reason: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
     },
     /// An I/O error.
     #[error("{what}")]
@@ -422,7 +423,7 @@ impl OciDir {
         match self.dir.read(layout::INDEX_JSON) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| OciError::BadJson {
                 what: layout::INDEX_JSON.into(),
-                reason: e.to_string(),
+                source: e,
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index {
                 schema_version: 2,
@@ -470,7 +471,7 @@ impl OciDir {
         index.media_type = Some(media::INDEX.into());
         let bytes = json::to_canonical(&index).map_err(|e| OciError::BadJson {
             what: layout::INDEX_JSON.into(),
-            reason: e.to_string(),
+            source: e,
         })?;
         atomic_write(&self.dir, layout::INDEX_JSON, &bytes)
     }
@@ -530,7 +531,7 @@ impl OciDir {
             })?;
         serde_json::from_slice(&data).map_err(|e| OciError::BadJson {
             what: format!("{what} {}", desc.digest),
-            reason: e.to_string(),
+            source: e,
         })
     }
 

@@ -61,13 +61,10 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         Some(p) => {
             let data =
                 ostree_encap::read_option_file("--contentmeta", p, keys::MAX_CONTENTMETA_FILE)?;
-            Some(
-                encapsulate::components::ContentMeta::parse(
-                    &data,
-                    &format!("--contentmeta {}", p.display()),
-                )
-                .map_err(anyhow::Error::msg)?,
-            )
+            Some(encapsulate::components::ContentMeta::parse(
+                &data,
+                &format!("--contentmeta {}", p.display()),
+            )?)
         }
     };
     let previous = match &a.previous {
