@@ -5,10 +5,7 @@
 # is scripts/test.sh, which CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+scripts/lint.sh
 echo "== unit tests and ostree-CLI-only integration tests"
 cargo test --workspace --lib --bins
 cargo test --test errors --test tamper --test chunking --test robustness

@@ -3,10 +3,7 @@
 # ostree-ext importer, skopeo and umoci). Needs scripts/setup.sh to have run once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+scripts/lint.sh
 echo "== building the ostree-ext 0.15.3 importer (tests/importer, its own Cargo.lock)"
 cargo build --release --quiet --manifest-path tests/importer/Cargo.toml
 export ENCAP_IMPORTER="$PWD/tests/importer/target/release/encap-importer"

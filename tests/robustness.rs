@@ -9,19 +9,6 @@ use common::*;
 use std::path::Path;
 use std::process::Output;
 
-fn sha(data: &[u8]) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data))
-    )
-}
-
-fn put_blob(dir: &Path, data: &[u8]) -> String {
-    let d = sha(data);
-    std::fs::write(dir.join("blobs/sha256").join(&d[7..]), data).unwrap();
-    d
-}
-
 /// Rewrite the manifest of the only image in `out` with `f` and repair the index.
 fn rewrite_manifest(out: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     let mut idx = index(out);

@@ -34,16 +34,12 @@ fn full_fixture_round_trips_through_ostree_ext_from_every_repo_mode() {
         let s = encap_json(&repo, FIXTURE_REF, &out, &["--tag", "t"]);
         assert_eq!(s["commit"], fx.commit.as_str());
         digests.insert(mode, s["manifest_digest"].as_str().unwrap().to_string());
-        let v = encap_ok([
+        let v = encap_ok(on_image(
             "verify",
-            "--oci-dir",
-            out.to_str().unwrap(),
-            "--tag",
+            &out,
             "t",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--json",
-        ]);
+            &["--repo", repo.to_str().unwrap(), "--json"],
+        ));
         assert_eq!(json(&v)["commit"], fx.commit.as_str());
     }
     let first = digests["archive"].clone();
@@ -450,17 +446,8 @@ fn labels_annotations_and_config_follow_the_commit_and_options() {
 
     // --created wins over SOURCE_DATE_EPOCH, which wins over the commit time.
     let out2 = fx.path("oci2");
-    let o = Command::new(env!("CARGO_BIN_EXE_ostree-encap"))
-        .args([
-            "--repo",
-            fx.repo.to_str().unwrap(),
-            "--ref",
-            FIXTURE_REF,
-            "--oci-dir",
-            out2.to_str().unwrap(),
-            "--tag",
-            "sde",
-        ])
+    let o = encap_command()
+        .args(job(&fx.repo, FIXTURE_REF, &out2, &["--tag", "sde"]))
         .env("SOURCE_DATE_EPOCH", "86400")
         .output()
         .unwrap();
@@ -679,18 +666,18 @@ fn import_writes_the_same_commit_into_any_repo_mode_and_re_exports_identically()
     for mode in ["archive", "bare-user", "bare"] {
         let repo = fx.path(&format!("imported-{mode}"));
         ostree(&repo, ["init", &format!("--mode={mode}")]);
-        let r = json(&encap_ok([
+        let r = json(&encap_ok(on_image(
             "import",
-            "--oci-dir",
-            out.to_str().unwrap(),
-            "--tag",
+            &out,
             "t",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--branch",
-            "imported/ref",
-            "--json",
-        ]));
+            &[
+                "--repo",
+                repo.to_str().unwrap(),
+                "--branch",
+                "imported/ref",
+                "--json",
+            ],
+        )));
         assert_eq!(r["commit"], fx.commit.as_str());
         ostree(&repo, ["fsck"]);
         assert_eq!(ostree(&repo, ["rev-parse", "imported/ref"]), fx.commit);
@@ -728,31 +715,23 @@ fn import_writes_the_same_commit_into_any_repo_mode_and_re_exports_identically()
     data[n / 3] ^= 0x04;
     std::fs::write(&p, data).unwrap();
     let repo = fx.path("imported-bad");
-    let err = encap_err([
+    let err = encap_err(on_image(
         "import",
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
+        &out,
         "t",
-        "--repo",
-        repo.to_str().unwrap(),
-    ]);
+        &["--repo", repo.to_str().unwrap()],
+    ));
     assert!(err.contains(&layer), "{err}");
     // A repository the failed import created is removed again: nothing half-written.
     assert!(!repo.exists(), "a failed import left the repo it created");
     // Into an existing repository: nothing committed, no ref.
     ostree(&repo, ["init", "--mode=archive"]);
-    let err = encap_err([
+    let err = encap_err(on_image(
         "import",
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
+        &out,
         "t",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--branch",
-        "b",
-    ]);
+        &["--repo", repo.to_str().unwrap(), "--branch", "b"],
+    ));
     assert!(err.contains(&layer), "{err}");
     let listed = ostree(&repo, ["refs"]);
     assert!(listed.is_empty());

@@ -55,19 +55,6 @@ fn read_entries(layer: &[u8]) -> Entries {
         .collect()
 }
 
-fn sha(data: &[u8]) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data))
-    )
-}
-
-fn put_blob(dir: &Path, data: &[u8]) -> String {
-    let d = sha(data);
-    std::fs::write(dir.join("blobs/sha256").join(&d[7..]), data).unwrap();
-    d
-}
-
 /// Rewrite layer 0 of the only image in `out` with `f`, then repair all digests above it.
 fn tamper(out: &Path, f: impl FnOnce(&mut Entries)) {
     tamper_layer(out, 0, |e, _| f(e));

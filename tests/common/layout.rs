@@ -1,0 +1,48 @@
+//! Reading an OCI layout back in tests: index, blobs, an image's manifest and config.
+
+use super::*;
+use std::path::Path;
+
+/// Read index.json of a layout.
+pub fn index(dir: &Path) -> serde_json::Value {
+    json(&std::fs::read_to_string(dir.join("index.json")).unwrap())
+}
+
+/// Read a blob by `sha256:` digest.
+pub fn blob(dir: &Path, digest: &str) -> Vec<u8> {
+    std::fs::read(
+        dir.join("blobs/sha256")
+            .join(digest.strip_prefix("sha256:").unwrap()),
+    )
+    .unwrap()
+}
+
+/// (manifest, config) of the image tagged `tag`.
+pub fn image(dir: &Path, tag: &str) -> (serde_json::Value, serde_json::Value) {
+    let idx = index(dir);
+    let desc = idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no tag {tag} in {idx}"))
+        .clone();
+    let m = json(&String::from_utf8(blob(dir, desc["digest"].as_str().unwrap())).unwrap());
+    let c = json(&String::from_utf8(blob(dir, m["config"]["digest"].as_str().unwrap())).unwrap());
+    (m, c)
+}
+
+/// `sha256:` digest of `data`.
+pub fn sha(data: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data))
+    )
+}
+
+/// Put `data` into the layout's blobs as a forger would; returns its digest.
+pub fn put_blob(dir: &Path, data: &[u8]) -> String {
+    let d = sha(data);
+    std::fs::write(dir.join("blobs/sha256").join(&d[7..]), data).unwrap();
+    d
+}
