@@ -139,14 +139,9 @@ impl EncapsulateRequest {
                 keys::MAX_LAYERS_SAFE
             );
         }
-        for (k, _) in &self.image.annotations {
-            if keys::RESERVED_LABELS.contains(&k.as_str())
-                || k == keys::LABEL_VERSION
-                || self.image.labels.iter().any(|(l, _)| l == k)
-            {
-                return Err(oci::spec::SpecError::AnnotationShadowsLabel { key: k.clone() }.into());
-            }
-        }
+        oci::spec::check_annotations(&self.image.annotations, |k| {
+            self.image.labels.iter().any(|(l, _)| l == k)
+        })?;
         Ok(())
     }
 }

@@ -85,84 +85,9 @@ fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     let repo = work.root.join("tmp/repo");
-    if encapsulate::open(&repo, &commit).is_err() {
-        // tmp/repo is a cache cosa may have pruned: take the commit from the build's own
-        // ostree image, checking every object on the way in.
-        let ostree_img = meta
-            .get("images")
-            .and_then(|i| i.get("ostree"))
-            .and_then(|o| o.get("path"))
-            .and_then(|p| p.as_str())
-            .map(|p| dir.join(p))
-            .filter(|p| p.is_file())
-            .with_context(|| {
-                format!("build {} commit {commit} is not in tmp/repo, and the build has no images.ostree file to re-import it from", build.id)
-            })?;
-        eprintln!(
-            "commit {commit} is not in tmp/repo; re-importing it from {}",
-            ostree_img.display()
-        );
-        let (oci, _tmp) = ostree_encap::open_layout(&Target::Archive(ostree_img.clone()))
-            .with_context(|| format!("reading {} (images.ostree)", ostree_img.display()))?;
-        let r = ostree_encap::import(&oci, None, &repo, None).with_context(|| {
-            format!(
-                "re-importing {} into {}",
-                ostree_img.display(),
-                repo.display()
-            )
-        })?;
-        if r.commit != commit {
-            bail!(
-                "{} holds commit {}, but meta.json says ostree-commit {commit}",
-                ostree_img.display(),
-                r.commit
-            );
-        }
-    }
-
-    let previous = match a.previous.as_deref() {
-        Some("none") => None,
-        Some(id) => Some(
-            container_of(&work, id, &arch)?
-                .with_context(|| format!("--previous {id}: that build has no {IMAGE_KEY} image"))?,
-        ),
-        None => work
-            .parent(&build.id, &arch)
-            .and_then(|p| container_of(&work, &p.id, &arch).ok().flatten()),
-    };
-    let mut labels = vec![(LABEL_OSNAME.to_string(), name.clone())];
-    for l in &a.labels {
-        let (k, v) = l
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .with_context(|| format!("--label {l:?}: expected KEY=VALUE"))?;
-        labels.push((k.to_string(), v.to_string()));
-    }
-    let req = EncapsulateRequest {
-        repo: repo.clone(),
-        rev: commit.clone(),
-        image: oci::spec::ImageOptions {
-            labels,
-            arch: Some(arch.clone()),
-            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
-                .ok()
-                .filter(|s| !s.is_empty()),
-            ..Default::default()
-        },
-        compression: compress::Compression::Gzip,
-        tag: None,
-        chunking: ChunkOptions {
-            max_layers: a.max_layers,
-            previous: match &previous {
-                Some(p) => Some(std::sync::Arc::new(ostree_encap::open_previous(
-                    &p.display().to_string(),
-                )?)),
-                None => None,
-            },
-            ..Default::default()
-        },
-        jobs: 0,
-    };
+    ensure_commit(&repo, &commit, &meta, &dir, &build.id)?;
+    let previous = previous_image(&a, &work, &build.id, &arch)?;
+    let req = request(&a, repo, commit, &name, &arch, previous.as_deref())?;
     if artifact.exists() {
         // --force: the old artifact is read-only; the new one replaces it by rename.
         make_writable(&artifact)?;
@@ -188,6 +113,112 @@ fn run(a: Args) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// Make sure `commit` is in `repo` (cosa's tmp/repo, a cache it may have pruned): if not,
+/// take it from the build's own ostree image, checking every object on the way in.
+fn ensure_commit(
+    repo: &std::path::Path,
+    commit: &str,
+    meta: &serde_json::Map<String, serde_json::Value>,
+    dir: &std::path::Path,
+    build_id: &str,
+) -> Result<()> {
+    if encapsulate::open(repo, commit).is_ok() {
+        return Ok(());
+    }
+    let ostree_img = meta
+        .get("images")
+        .and_then(|i| i.get("ostree"))
+        .and_then(|o| o.get("path"))
+        .and_then(|p| p.as_str())
+        .map(|p| dir.join(p))
+        .filter(|p| p.is_file())
+        .with_context(|| {
+            format!("build {build_id} commit {commit} is not in tmp/repo, and the build has no images.ostree file to re-import it from")
+        })?;
+    eprintln!(
+        "commit {commit} is not in tmp/repo; re-importing it from {}",
+        ostree_img.display()
+    );
+    let (oci, _tmp) = ostree_encap::open_layout(&Target::Archive(ostree_img.clone()))
+        .with_context(|| format!("reading {} (images.ostree)", ostree_img.display()))?;
+    let r = ostree_encap::import(&oci, None, repo, None).with_context(|| {
+        format!(
+            "re-importing {} into {}",
+            ostree_img.display(),
+            repo.display()
+        )
+    })?;
+    if r.commit != commit {
+        bail!(
+            "{} holds commit {}, but meta.json says ostree-commit {commit}",
+            ostree_img.display(),
+            r.commit
+        );
+    }
+    Ok(())
+}
+
+/// The container image of the build whose layout this one keeps: `--previous ID`, none
+/// with `--previous none`, else the parent build's if it has one.
+fn previous_image(a: &Args, work: &Workdir, build_id: &str, arch: &str) -> Result<Option<PathBuf>> {
+    Ok(match a.previous.as_deref() {
+        Some("none") => None,
+        Some(id) => Some(
+            container_of(work, id, arch)?
+                .with_context(|| format!("--previous {id}: that build has no {IMAGE_KEY} image"))?,
+        ),
+        None => work
+            .parent(build_id, arch)
+            .and_then(|p| container_of(work, &p.id, arch).ok().flatten()),
+    })
+}
+
+/// The library request: labels (the OS name first), the build's arch, gzip, the previous
+/// image's layout.
+fn request(
+    a: &Args,
+    repo: PathBuf,
+    commit: String,
+    name: &str,
+    arch: &str,
+    previous: Option<&std::path::Path>,
+) -> Result<EncapsulateRequest> {
+    let mut labels = vec![(LABEL_OSNAME.to_string(), name.to_string())];
+    for l in &a.labels {
+        let (k, v) = l
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .with_context(|| format!("--label {l:?}: expected KEY=VALUE"))?;
+        labels.push((k.to_string(), v.to_string()));
+    }
+    let previous = match previous {
+        Some(p) => Some(std::sync::Arc::new(ostree_encap::open_previous(
+            &p.display().to_string(),
+        )?)),
+        None => None,
+    };
+    Ok(EncapsulateRequest {
+        repo,
+        rev: commit,
+        image: oci::spec::ImageOptions {
+            labels,
+            arch: Some(arch.to_string()),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            ..Default::default()
+        },
+        compression: compress::Compression::Gzip,
+        tag: None,
+        chunking: ChunkOptions {
+            max_layers: a.max_layers,
+            previous,
+            ..Default::default()
+        },
+        jobs: 0,
+    })
 }
 
 fn make_writable(p: &std::path::Path) -> Result<()> {

@@ -215,9 +215,42 @@ pub fn image_spec(
     opts: &ImageOptions,
     host_arch: &str,
 ) -> Result<ImageSpec, SpecError> {
-    let mut labels = BTreeMap::new();
     let mut container_config = opts.container_config.clone().unwrap_or_default();
-    // Labels from --config are the weakest; ours and --label override them.
+    let labels = labels(facts, opts, &mut container_config)?;
+    if let Some(cmd) = &opts.cmd {
+        container_config.insert("Cmd".into(), Value::from(cmd.clone()));
+    }
+    let created = created_time(facts, opts)?;
+    let architecture = architecture(facts, opts, host_arch)?;
+    check_annotations(&opts.annotations, |k| labels.contains_key(k))?;
+    let commit_layer_created_by = if facts.subject.trim().is_empty() {
+        format!("ostree commit {}", facts.checksum)
+    } else {
+        format!(
+            "ostree commit {}: {}",
+            short(&facts.checksum),
+            facts.subject.trim()
+        )
+    };
+    Ok(ImageSpec {
+        labels,
+        annotations: opts.annotations.iter().cloned().collect(),
+        created,
+        architecture,
+        os: "linux".into(),
+        container_config,
+        commit_layer_created_by: truncate(commit_layer_created_by),
+    })
+}
+
+/// The image's labels, weakest first: `Labels` of `--config` (taken out of the container
+/// config), then ours from the commit, `--copymeta`, and `--label`.
+fn labels(
+    facts: &CommitFacts,
+    opts: &ImageOptions,
+    container_config: &mut serde_json::Map<String, Value>,
+) -> Result<BTreeMap<String, String>, SpecError> {
+    let mut labels = BTreeMap::new();
     if let Some(v) = container_config.remove("Labels") {
         match v {
             Value::Object(m) => {
@@ -268,45 +301,46 @@ pub fn image_spec(
         }
         labels.insert(k.clone(), v.clone());
     }
-    if let Some(cmd) = &opts.cmd {
-        container_config.insert("Cmd".into(), Value::from(cmd.clone()));
-    }
-    let created = created_time(facts, opts)?;
-    let architecture = match &opts.arch {
-        Some(a) => checked_arch(a, "--arch")?,
+    Ok(labels)
+}
+
+/// `--arch`, else the commit's architecture metadata, else the host's; as a GOARCH.
+fn architecture(
+    facts: &CommitFacts,
+    opts: &ImageOptions,
+    host_arch: &str,
+) -> Result<String, SpecError> {
+    match &opts.arch {
+        Some(a) => checked_arch(a, "--arch"),
         None => match meta::ARCHITECTURE
             .iter()
             .find_map(|k| Some((*k, facts.metadata.get(*k).cloned().flatten()?)))
         {
             Some((k, a)) => {
-                checked_arch(&a, &format!("commit metadata {k} (override with --arch)"))?
+                checked_arch(&a, &format!("commit metadata {k} (override with --arch)"))
             }
-            None => checked_arch(host_arch, "the host architecture (set --arch)")?,
+            None => checked_arch(host_arch, "the host architecture (set --arch)"),
         },
-    };
-    for k in opts.annotations.iter().map(|(k, _)| k) {
-        if labels.contains_key(k) || RESERVED_LABELS.contains(&k.as_str()) {
+    }
+}
+
+/// Refuse annotations that would shadow a label (the manifest repeats every label, and an
+/// importer checks that the two agree): reserved keys always, and keys `is_label` names.
+/// Called twice: before any work with the `--label` keys (the library's request check),
+/// and by [`image_spec`] with every label the image gets.
+///
+/// # Errors
+/// [`SpecError::AnnotationShadowsLabel`] for the first such key.
+pub fn check_annotations(
+    annotations: &[(String, String)],
+    is_label: impl Fn(&str) -> bool,
+) -> Result<(), SpecError> {
+    for (k, _) in annotations {
+        if RESERVED_LABELS.contains(&k.as_str()) || is_label(k) {
             return Err(SpecError::AnnotationShadowsLabel { key: k.clone() });
         }
     }
-    let commit_layer_created_by = if facts.subject.trim().is_empty() {
-        format!("ostree commit {}", facts.checksum)
-    } else {
-        format!(
-            "ostree commit {}: {}",
-            short(&facts.checksum),
-            facts.subject.trim()
-        )
-    };
-    Ok(ImageSpec {
-        labels,
-        annotations: opts.annotations.iter().cloned().collect(),
-        created,
-        architecture,
-        os: "linux".into(),
-        container_config,
-        commit_layer_created_by: truncate(commit_layer_created_by),
-    })
+    Ok(())
 }
 
 fn short(c: &str) -> &str {
@@ -448,6 +482,25 @@ mod tests {
             metadata,
             bootable: true,
         }
+    }
+
+    #[test]
+    fn an_annotation_may_not_shadow_a_label_the_image_has() {
+        let opts = ImageOptions {
+            annotations: vec![("org.opencontainers.image.version".into(), "9".into())],
+            ..Default::default()
+        };
+        // The commit has a version, so the image has that label: refused.
+        let e = image_spec(&facts(), &opts, "x86_64").unwrap_err();
+        assert!(matches!(e, SpecError::AnnotationShadowsLabel { .. }), "{e}");
+        // Without one, the key is free for an annotation.
+        let mut f = facts();
+        f.metadata.remove("version");
+        let s = image_spec(&f, &opts, "x86_64").unwrap();
+        assert_eq!(s.annotations["org.opencontainers.image.version"], "9");
+        // Reserved keys never are.
+        let reserved = [("ostree.commit".to_string(), "x".to_string())];
+        assert!(check_annotations(&reserved, |_| false).is_err());
     }
 
     #[test]

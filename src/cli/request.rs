@@ -39,34 +39,10 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         .iter()
         .map(|s| key_value("--annotation", s))
         .collect::<Result<_>>()?;
-    let container_config = match &a.config {
-        None => None,
-        Some(p) => {
-            let text = ostree_encap::read_option_file("--config", p, keys::MAX_CONFIG_FILE)?;
-            let v: serde_json::Value = serde_json::from_slice(&text)
-                .with_context(|| format!("invalid --config JSON in {}", p.display()))?;
-            match v {
-                serde_json::Value::Object(m) => Some(m),
-                _ => bail!(
-                    "--config {}: expected a JSON object (the OCI config's `config` member)",
-                    p.display()
-                ),
-            }
-        }
-    };
+    let container_config = container_config(a)?;
     let compression = a.compression.into();
     let auto = a.components == ComponentsArg::Auto;
-    let contentmeta = match &a.contentmeta {
-        None => None,
-        Some(p) => {
-            let data =
-                ostree_encap::read_option_file("--contentmeta", p, keys::MAX_CONTENTMETA_FILE)?;
-            Some(encapsulate::components::ContentMeta::parse(
-                &data,
-                &format!("--contentmeta {}", p.display()),
-            )?)
-        }
-    };
+    let contentmeta = contentmeta(a)?;
     let previous = match &a.previous {
         Some(p) if p != "none" => Some(std::sync::Arc::new(ostree_encap::open_previous(p)?)),
         _ => None,
@@ -103,4 +79,38 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         jobs: a.jobs,
     };
     Ok((req, target))
+}
+
+/// `--config FILE`: the OCI config's `config` member, a JSON object.
+fn container_config(a: &EncapArgs) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    Ok(match &a.config {
+        None => None,
+        Some(p) => {
+            let text = ostree_encap::read_option_file("--config", p, keys::MAX_CONFIG_FILE)?;
+            let v: serde_json::Value = serde_json::from_slice(&text)
+                .with_context(|| format!("invalid --config JSON in {}", p.display()))?;
+            match v {
+                serde_json::Value::Object(m) => Some(m),
+                _ => bail!(
+                    "--config {}: expected a JSON object (the OCI config's `config` member)",
+                    p.display()
+                ),
+            }
+        }
+    })
+}
+
+/// `--contentmeta FILE`: ostree-ext's content-meta JSON.
+fn contentmeta(a: &EncapArgs) -> Result<Option<encapsulate::components::ContentMeta>> {
+    Ok(match &a.contentmeta {
+        None => None,
+        Some(p) => {
+            let data =
+                ostree_encap::read_option_file("--contentmeta", p, keys::MAX_CONTENTMETA_FILE)?;
+            Some(encapsulate::components::ContentMeta::parse(
+                &data,
+                &format!("--contentmeta {}", p.display()),
+            )?)
+        }
+    })
 }

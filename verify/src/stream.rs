@@ -349,6 +349,8 @@ impl StreamVerifier {
         Ok(())
     }
 
+    /// One object entry of the embedded repository: its place in the stream, its bytes
+    /// against its name, and (importing) into the repository.
     #[allow(clippy::too_many_arguments)]
     fn object<R: Read>(
         &mut self,
@@ -360,224 +362,275 @@ impl StreamVerifier {
         owner: Owned,
         ty: tar::EntryType,
     ) -> Result<(), VerifyError> {
-        let layer = st.layer;
-        let e = |reason: &str| err(layer, path, reason);
+        let o = Obj {
+            layer: st.layer,
+            path,
+            checksum,
+            owner,
+            ty,
+        };
         st.objects_seen += 1;
         if st.pending_xattrs.is_some() && kind != ObjKind::File {
-            return Err(e(
-                "expected the content object of the preceding .file-xattrs-link",
-            ));
+            return Err(o.err("expected the content object of the preceding .file-xattrs-link"));
         }
         let is_meta = matches!(
             kind,
             ObjKind::Commit | ObjKind::CommitMeta | ObjKind::DirTree | ObjKind::DirMeta
         );
-        if is_meta && layer != 0 {
-            return Err(e(
-                "metadata object in a chunk layer (only the commit layer may hold them)",
-            ));
+        if is_meta && o.layer != 0 {
+            return Err(
+                o.err("metadata object in a chunk layer (only the commit layer may hold them)")
+            );
         }
         match kind {
-            ObjKind::Commit => {
-                if self.commit.is_some() {
-                    return Err(e("second commit object"));
-                }
-                if st.objects_seen != 1 {
-                    return Err(e(
-                        "the commit object must be the first object of the commit layer",
-                    ));
-                }
-                let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
-                self.hold(data.len()).map_err(|r| e(&r))?;
-                check_hash(&data, &checksum).map_err(|r| e(&r))?;
-                self.commit = Some((checksum, data));
-            }
-            ObjKind::CommitMeta => {
-                let Some((commit, _)) = &self.commit else {
-                    return Err(e("detached metadata before the commit object"));
-                };
-                if st.objects_seen != 2 {
-                    return Err(e(
-                        "detached metadata must come right after the commit object",
-                    ));
-                }
-                if *commit != checksum {
-                    return Err(e(&format!(
-                        "detached metadata is named for {checksum}, the commit is {commit}"
-                    )));
-                }
-                let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
-                self.hold(data.len()).map_err(|r| e(&r))?;
-                let v = variant_of(&data, "a{sv}");
-                if !v.is_normal_form() {
-                    return Err(e("detached metadata is not a valid a{sv}"));
-                }
-                self.commitmeta = Some(data);
-            }
-            ObjKind::DirTree | ObjKind::DirMeta => {
-                if self.commit.is_none() {
-                    return Err(e("metadata object before the commit object"));
-                }
-                let data = read_meta(entry, ty, format::MAX_METADATA_SIZE).map_err(|r| e(&r))?;
-                self.hold(data.len()).map_err(|r| e(&r))?;
-                check_hash(&data, &checksum).map_err(|r| e(&r))?;
-                if let Some(repo) = &self.sink {
-                    let (ot, ty) = if kind == ObjKind::DirTree {
-                        (ostree::ObjectType::DirTree, "(a(say)a(sayay))")
-                    } else {
-                        (ostree::ObjectType::DirMeta, "(uuua(ayay))")
-                    };
-                    repo.write_metadata(
-                        ot,
-                        Some(&checksum),
-                        &variant_of(&data, ty),
-                        gio::Cancellable::NONE,
-                    )
-                    .map_err(|x| e(&format!("writing into the repo: {}", x.message())))?;
-                }
-                let map = if kind == ObjKind::DirTree {
-                    &mut self.dirtrees
-                } else {
-                    &mut self.dirmetas
-                };
-                if map.insert(checksum, data).is_some() {
-                    return Err(e("object appears twice"));
-                }
-            }
+            ObjKind::Commit => self.commit_object(st, entry, o),
+            ObjKind::CommitMeta => self.commitmeta_object(st, entry, o),
+            ObjKind::DirTree | ObjKind::DirMeta => self.tree_object(entry, o, kind),
             ObjKind::FileXattrs => {
-                let data = read_meta(entry, ty, format::MAX_XATTRS_SIZE).map_err(|r| e(&r))?;
-                self.hold(data.len()).map_err(|r| e(&r))?;
-                check_hash(&data, &checksum).map_err(|r| e(&r))?;
-                st.xattr_blobs.insert(checksum, data);
+                let data =
+                    read_meta(entry, o.ty, format::MAX_XATTRS_SIZE).map_err(|r| o.err(&r))?;
+                self.hold(data.len()).map_err(|r| o.err(&r))?;
+                check_hash(&data, &o.checksum).map_err(|r| o.err(&r))?;
+                st.xattr_blobs.insert(o.checksum, data);
+                Ok(())
             }
-            ObjKind::FileXattrsLink => {
-                let blob = match ty {
-                    tar::EntryType::Regular => {
-                        read_meta(entry, ty, format::MAX_XATTRS_SIZE).map_err(|r| e(&r))?
-                    }
-                    tar::EntryType::Link => {
-                        let target = entry
-                            .link_name_bytes()
-                            .map(|t| String::from_utf8_lossy(&t).into_owned())
-                            .unwrap_or_default();
-                        match parse_object_path(&target) {
-                            Some((x, ObjKind::FileXattrs)) => {
-                                st.xattr_blobs.get(&x).cloned().ok_or_else(|| {
-                                    e(&format!("links to xattrs {x} not written before it"))
-                                })?
-                            }
-                            _ => {
-                                return Err(e(&format!(
-                                    "links to {target}, not a .file-xattrs object"
-                                )))
-                            }
-                        }
-                    }
-                    other => return Err(e(&format!("unexpected {other:?} entry"))),
-                };
-                let v = variant_of(&blob, "a(ayay)");
-                if !v.is_normal_form() {
-                    return Err(e("xattrs blob is not a valid a(ayay)"));
-                }
-                st.pending_xattrs = Some((checksum, blob));
-            }
-            ObjKind::File => {
-                let Some((xc, xattrs)) = st.pending_xattrs.take() else {
-                    return Err(e("content object not preceded by its .file-xattrs-link"));
-                };
-                if xc != checksum {
-                    return Err(e(&format!("preceded by the xattrs of {xc}")));
-                }
-                if self.content.contains_key(&checksum) {
-                    return Err(e("content object appears twice in the image"));
-                }
-                // The previous object had no path in the stream: it sorts by "" alone.
-                st.order("")?;
-                check_pax_xattrs(entry, &xattrs, st.strict).map_err(|r| e(&r))?;
-                let mut empty = false;
-                let actual = match ty {
-                    tar::EntryType::Regular => {
-                        empty = entry.header().size().unwrap_or(1) == 0;
-                        let header =
-                            content_header(owner.uid, owner.gid, S_IFREG | owner.mode, "", &xattrs);
-                        let mut h = ContentHasher::new(&header);
-                        let size = entry.header().size().unwrap_or(0);
-                        let mut writer = self
-                            .content_writer(&checksum, &owner, size, &xattrs)
-                            .map_err(|r| e(&r))?;
-                        let mut buf = vec![0u8; format::COPY_BUFFER];
-                        loop {
-                            let n = entry
-                                .read(&mut buf)
-                                .map_err(|x| e(&format!("reading: {x}")))?;
-                            if n == 0 {
-                                break;
-                            }
-                            h.update(&buf[..n]);
-                            if let Some(w) = writer.as_mut() {
-                                w.write(&buf[..n]).map_err(|r| e(&r))?;
-                            }
-                        }
-                        let actual = h.finish();
-                        // libostree checks the checksum again as it finishes the object.
-                        if let (Some(w), true) = (writer, actual == checksum) {
-                            w.finish().map_err(|r| e(&r))?;
-                        }
-                        actual
-                    }
-                    tar::EntryType::Symlink => {
-                        let target = entry
-                            .link_name_bytes()
-                            .ok_or_else(|| e("symlink without target"))?;
-                        let target = std::str::from_utf8(&target)
-                            .map_err(|_| e("symlink target is not UTF-8"))?;
-                        // Importers write symlinks with mode 0777 whatever the header says.
-                        let header =
-                            content_header(owner.uid, owner.gid, S_IFLNK | 0o777, target, &xattrs);
-                        let actual = ContentHasher::new(&header).finish();
-                        if let (Some(repo), true) = (&self.sink, actual == checksum) {
-                            let xv = variant_of(&xattrs, "a(ayay)");
-                            repo.write_symlink(
-                                Some(&checksum),
-                                owner.uid,
-                                owner.gid,
-                                Some(&xv),
-                                target,
-                                gio::Cancellable::NONE,
-                            )
-                            .map_err(|x| e(&format!("writing into the repo: {}", x.message())))?;
-                        }
-                        actual
-                    }
-                    other => {
-                        return Err(e(&format!("content object of unexpected type {other:?}")))
-                    }
-                };
-                if actual != checksum {
-                    return Err(e(&format!(
-                        "content does not match its name: it hashes to {actual}"
-                    )));
-                }
-                st.awaiting_path = Some(checksum.clone());
-                st.written_here.insert(checksum.clone());
-                let mode_bits = if ty == tar::EntryType::Symlink {
-                    S_IFLNK | 0o777
-                } else {
-                    S_IFREG | owner.mode
-                };
-                self.content.insert(
-                    checksum,
-                    (
-                        Owned {
-                            mode: mode_bits,
-                            ..owner
-                        },
-                        empty,
-                    ),
-                );
-            }
+            ObjKind::FileXattrsLink => Self::xattrs_link(st, entry, o),
+            ObjKind::File => self.content_object(st, entry, o),
+        }
+    }
+
+    fn commit_object<R: Read>(
+        &mut self,
+        st: &LayerState,
+        entry: &mut tar::Entry<'_, R>,
+        o: Obj<'_>,
+    ) -> Result<(), VerifyError> {
+        if self.commit.is_some() {
+            return Err(o.err("second commit object"));
+        }
+        if st.objects_seen != 1 {
+            return Err(o.err("the commit object must be the first object of the commit layer"));
+        }
+        let data = read_meta(entry, o.ty, format::MAX_METADATA_SIZE).map_err(|r| o.err(&r))?;
+        self.hold(data.len()).map_err(|r| o.err(&r))?;
+        check_hash(&data, &o.checksum).map_err(|r| o.err(&r))?;
+        self.commit = Some((o.checksum, data));
+        Ok(())
+    }
+
+    fn commitmeta_object<R: Read>(
+        &mut self,
+        st: &LayerState,
+        entry: &mut tar::Entry<'_, R>,
+        o: Obj<'_>,
+    ) -> Result<(), VerifyError> {
+        let Some((commit, _)) = &self.commit else {
+            return Err(o.err("detached metadata before the commit object"));
+        };
+        if st.objects_seen != 2 {
+            return Err(o.err("detached metadata must come right after the commit object"));
+        }
+        if *commit != o.checksum {
+            return Err(o.err(&format!(
+                "detached metadata is named for {}, the commit is {commit}",
+                o.checksum
+            )));
+        }
+        let data = read_meta(entry, o.ty, format::MAX_METADATA_SIZE).map_err(|r| o.err(&r))?;
+        self.hold(data.len()).map_err(|r| o.err(&r))?;
+        let v = variant_of(&data, "a{sv}");
+        if !v.is_normal_form() {
+            return Err(o.err("detached metadata is not a valid a{sv}"));
+        }
+        self.commitmeta = Some(data);
+        Ok(())
+    }
+
+    fn tree_object<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        o: Obj<'_>,
+        kind: ObjKind,
+    ) -> Result<(), VerifyError> {
+        if self.commit.is_none() {
+            return Err(o.err("metadata object before the commit object"));
+        }
+        let data = read_meta(entry, o.ty, format::MAX_METADATA_SIZE).map_err(|r| o.err(&r))?;
+        self.hold(data.len()).map_err(|r| o.err(&r))?;
+        check_hash(&data, &o.checksum).map_err(|r| o.err(&r))?;
+        if let Some(repo) = &self.sink {
+            let (ot, ty) = if kind == ObjKind::DirTree {
+                (ostree::ObjectType::DirTree, "(a(say)a(sayay))")
+            } else {
+                (ostree::ObjectType::DirMeta, "(uuua(ayay))")
+            };
+            repo.write_metadata(
+                ot,
+                Some(&o.checksum),
+                &variant_of(&data, ty),
+                gio::Cancellable::NONE,
+            )
+            .map_err(|x| o.err(&format!("writing into the repo: {}", x.message())))?;
+        }
+        let map = if kind == ObjKind::DirTree {
+            &mut self.dirtrees
+        } else {
+            &mut self.dirmetas
+        };
+        if map.insert(o.checksum.clone(), data).is_some() {
+            return Err(o.err("object appears twice"));
         }
         Ok(())
+    }
+
+    /// A `.file-xattrs-link`: the xattrs of the content object that must come next.
+    fn xattrs_link<R: Read>(
+        st: &mut LayerState,
+        entry: &mut tar::Entry<'_, R>,
+        o: Obj<'_>,
+    ) -> Result<(), VerifyError> {
+        let blob = match o.ty {
+            tar::EntryType::Regular => {
+                read_meta(entry, o.ty, format::MAX_XATTRS_SIZE).map_err(|r| o.err(&r))?
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_default();
+                match parse_object_path(&target) {
+                    Some((x, ObjKind::FileXattrs)) => {
+                        st.xattr_blobs.get(&x).cloned().ok_or_else(|| {
+                            o.err(&format!("links to xattrs {x} not written before it"))
+                        })?
+                    }
+                    _ => {
+                        return Err(o.err(&format!("links to {target}, not a .file-xattrs object")))
+                    }
+                }
+            }
+            other => return Err(o.err(&format!("unexpected {other:?} entry"))),
+        };
+        let v = variant_of(&blob, "a(ayay)");
+        if !v.is_normal_form() {
+            return Err(o.err("xattrs blob is not a valid a(ayay)"));
+        }
+        st.pending_xattrs = Some((o.checksum, blob));
+        Ok(())
+    }
+
+    /// A content object: right after its xattrs link, once in the image, hashing to its name.
+    fn content_object<R: Read>(
+        &mut self,
+        st: &mut LayerState,
+        entry: &mut tar::Entry<'_, R>,
+        o: Obj<'_>,
+    ) -> Result<(), VerifyError> {
+        let Some((xc, xattrs)) = st.pending_xattrs.take() else {
+            return Err(o.err("content object not preceded by its .file-xattrs-link"));
+        };
+        if xc != o.checksum {
+            return Err(o.err(&format!("preceded by the xattrs of {xc}")));
+        }
+        if self.content.contains_key(&o.checksum) {
+            return Err(o.err("content object appears twice in the image"));
+        }
+        // The previous object had no path in the stream: it sorts by "" alone.
+        st.order("")?;
+        check_pax_xattrs(entry, &xattrs, st.strict).map_err(|r| o.err(&r))?;
+        let (actual, empty, mode_bits) = match o.ty {
+            tar::EntryType::Regular => {
+                let empty = entry.header().size().unwrap_or(1) == 0;
+                let actual = self.regular_content(entry, &o, &xattrs)?;
+                (actual, empty, S_IFREG | o.owner.mode)
+            }
+            // Importers write symlinks with mode 0777 whatever the header says.
+            tar::EntryType::Symlink => (
+                self.symlink_content(entry, &o, &xattrs)?,
+                false,
+                S_IFLNK | 0o777,
+            ),
+            other => return Err(o.err(&format!("content object of unexpected type {other:?}"))),
+        };
+        if actual != o.checksum {
+            return Err(o.err(&format!(
+                "content does not match its name: it hashes to {actual}"
+            )));
+        }
+        st.awaiting_path = Some(o.checksum.clone());
+        st.written_here.insert(o.checksum.clone());
+        let owned = Owned {
+            mode: mode_bits,
+            ..o.owner
+        };
+        self.content.insert(o.checksum, (owned, empty));
+        Ok(())
+    }
+
+    /// Hash a regular file's bytes (writing them into the repository when importing);
+    /// returns the checksum they give.
+    fn regular_content<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        o: &Obj<'_>,
+        xattrs: &[u8],
+    ) -> Result<String, VerifyError> {
+        let owner = &o.owner;
+        let header = content_header(owner.uid, owner.gid, S_IFREG | owner.mode, "", xattrs);
+        let mut h = ContentHasher::new(&header);
+        let size = entry.header().size().unwrap_or(0);
+        let mut writer = self
+            .content_writer(&o.checksum, owner, size, xattrs)
+            .map_err(|r| o.err(&r))?;
+        let mut buf = vec![0u8; format::COPY_BUFFER];
+        loop {
+            let n = entry
+                .read(&mut buf)
+                .map_err(|x| o.err(&format!("reading: {x}")))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            if let Some(w) = writer.as_mut() {
+                w.write(&buf[..n]).map_err(|r| o.err(&r))?;
+            }
+        }
+        let actual = h.finish();
+        // libostree checks the checksum again as it finishes the object.
+        if let (Some(w), true) = (writer, actual == o.checksum) {
+            w.finish().map_err(|r| o.err(&r))?;
+        }
+        Ok(actual)
+    }
+
+    /// Hash a symlink (writing it into the repository when importing); returns the checksum.
+    fn symlink_content<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        o: &Obj<'_>,
+        xattrs: &[u8],
+    ) -> Result<String, VerifyError> {
+        let owner = &o.owner;
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| o.err("symlink without target"))?;
+        let target =
+            std::str::from_utf8(&target).map_err(|_| o.err("symlink target is not UTF-8"))?;
+        let header = content_header(owner.uid, owner.gid, S_IFLNK | 0o777, target, xattrs);
+        let actual = ContentHasher::new(&header).finish();
+        if let (Some(repo), true) = (&self.sink, actual == o.checksum) {
+            let xv = variant_of(xattrs, "a(ayay)");
+            repo.write_symlink(
+                Some(&o.checksum),
+                owner.uid,
+                owner.gid,
+                Some(&xv),
+                target,
+                gio::Cancellable::NONE,
+            )
+            .map_err(|x| o.err(&format!("writing into the repo: {}", x.message())))?;
+        }
+        Ok(actual)
     }
 
     /// Where a regular file's bytes go when importing and the repo lacks the object.
@@ -924,6 +977,21 @@ fn format_dir(path: &str, o: &Owned) -> bool {
         uid: 0,
         gid: 0,
         mode,
+    }
+}
+
+/// An object entry being checked, and how its errors are named.
+struct Obj<'a> {
+    layer: usize,
+    path: &'a str,
+    checksum: String,
+    owner: Owned,
+    ty: tar::EntryType,
+}
+
+impl Obj<'_> {
+    fn err(&self, reason: &str) -> VerifyError {
+        err(self.layer, self.path, reason)
     }
 }
 
