@@ -7,7 +7,6 @@ use crate::request::{EncapsulateRequest, Progress, Summary};
 use crate::workdir;
 use anyhow::{bail, Context, Result};
 use cap_std::fs::Dir;
-use oci::keys;
 use oci::OciDir;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -64,7 +63,7 @@ pub fn encapsulate_to(
                     // a lasting one (a foreign directory) fails the same way each time.
                     Err(_) if attempt < 5 => {}
                     Err(e) => {
-                        remove_created_dirs(path, &created);
+                        remove_created_dirs(&created);
                         return Err(e);
                     }
                 }
@@ -76,7 +75,7 @@ pub fn encapsulate_to(
                 // other run is writing here (the exclusive lock).
                 if let Some(exclusive) = oci.remove_created(lock) {
                     drop(oci);
-                    remove_created_dirs(path, &created);
+                    remove_created_dirs(&created);
                     drop(exclusive);
                 }
             }
@@ -147,20 +146,10 @@ fn prepare_out_dir(path: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// After a failed run into `path`: remove the directories `created` (deepest first) if this
-/// run created them and they hold nothing but an empty layout skeleton. `remove_dir` only
-/// removes empty directories, so anything another run put there stays.
-fn remove_created_dirs(path: &Path, created: &[PathBuf]) {
-    if created.first().map(PathBuf::as_path) != Some(path) {
-        return;
-    }
-    let _ = std::fs::remove_dir(path.join(keys::BLOCK_INDEX_DIR));
-    if std::fs::remove_dir(path.join(oci::keys::layout::BLOBS_SHA256)).is_ok()
-        && std::fs::remove_dir(path.join(oci::keys::layout::BLOBS)).is_ok()
-        && !path.join(oci::keys::layout::INDEX_JSON).exists()
-    {
-        let _ = std::fs::remove_file(path.join(oci::keys::layout::OCI_LAYOUT));
-    }
+/// After a failed run into `path`: remove the directories this run `created` (deepest
+/// first) that are empty now; the layout inside was cleaned by `OciDir::remove_created`.
+/// `remove_dir` only removes empty directories, so anything another run put there stays.
+fn remove_created_dirs(created: &[PathBuf]) {
     for d in created {
         if std::fs::remove_dir(d).is_err() {
             break;

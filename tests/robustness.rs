@@ -732,3 +732,16 @@ fn reused_layers_carry_nothing_of_the_previous_descriptor() {
         .any(|l| l["reused"] == true));
     assert_eq!(s["manifest_digest"], fresh["manifest_digest"]);
 }
+
+/// A failed run into an empty directory the user made leaves it empty: the layout skeleton
+/// the run wrote there is its own to remove; the directory is not.
+#[test]
+fn failed_runs_leave_a_given_empty_directory_empty() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("given");
+    std::fs::create_dir(&out).unwrap();
+    let err = encap_err(job(&fx.repo, "no/such/ref", &out, &[]));
+    assert!(err.contains("no/such/ref"), "{err}");
+    assert!(out.is_dir(), "the user's directory was removed");
+    assert_eq!(tree_listing(&out), Vec::<String>::new(), "left behind");
+}

@@ -103,6 +103,9 @@ pub struct OciDir {
     /// Whether this handle created the block index directory (removed again, if empty,
     /// after a failed run).
     created_block_dir: std::sync::atomic::AtomicBool,
+    /// Whether this handle made the directory a layout (`ensure` wrote `oci-layout`): after
+    /// a failed run an empty skeleton is removed again, leaving the directory as it was.
+    created_layout: std::sync::atomic::AtomicBool,
 }
 
 /// A manifest found in a layout, with its config.
@@ -123,7 +126,8 @@ impl OciDir {
     /// # Errors
     /// [`OciError::NotALayout`], or I/O errors.
     pub fn ensure(dir: Dir, shown: &str) -> Result<Self, OciError> {
-        if !dir.exists(layout::OCI_LAYOUT) {
+        let creating = !dir.exists(layout::OCI_LAYOUT);
+        if creating {
             let entries = dir.entries().map_err(io_err(format!("listing {shown}")))?;
             // An empty `blobs/sha256` skeleton is what a run leaves for an instant when a
             // concurrent failed run removes its `oci-layout`: empty, so not someone's data.
@@ -163,7 +167,10 @@ impl OciDir {
         }
         dir.create_dir_all(layout::BLOBS_SHA256)
             .map_err(io_err(format!("creating {shown}/{}", layout::BLOBS_SHA256)))?;
-        Self::open(dir, shown)
+        let oci = Self::open(dir, shown)?;
+        oci.created_layout
+            .store(creating, std::sync::atomic::Ordering::Relaxed);
+        Ok(oci)
     }
 
     /// Hold the layout's index lock while `f` runs: an exclusive `flock` on the `blobs`
@@ -227,6 +234,7 @@ impl OciDir {
             created: std::sync::Mutex::new(Vec::new()),
             shown: shown.to_string(),
             created_block_dir: std::sync::atomic::AtomicBool::new(false),
+            created_layout: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -372,7 +380,7 @@ impl OciDir {
     }
 
     /// After a failed run: remove the blobs this handle created that no image in index.json
-    /// uses, with their block indexes, if no other run holds the run lock (`run_lock`, which
+    /// uses, with their block indexes, and the empty layout skeleton if this handle made it, if no other run holds the run lock (`run_lock`, which
     /// the caller gives back here). Never touches a file this run did not create. Returns
     /// the exclusive lock when it was taken (the caller may then remove directories it
     /// created, before dropping it), or `None` when another run is writing here.
@@ -394,6 +402,17 @@ impl OciDir {
         {
             // Only if empty: another image's indexes may be there by now.
             let _ = self.dir.remove_dir(keys::BLOCK_INDEX_DIR);
+        }
+        // The skeleton, only if this handle made it and nothing is in it now (`remove_dir`
+        // removes only empty directories) and no index names an image.
+        if self
+            .created_layout
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && self.dir.remove_dir(layout::BLOBS_SHA256).is_ok()
+            && self.dir.remove_dir(layout::BLOBS).is_ok()
+            && !self.dir.exists(layout::INDEX_JSON)
+        {
+            let _ = self.dir.remove_file(layout::OCI_LAYOUT);
         }
         Some(d)
     }
