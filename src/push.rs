@@ -29,7 +29,7 @@ impl Push {
     ///
     /// # Errors
     /// skopeo's own message, naming the destination.
-    pub fn run(&self, src: &ImageRef) -> Result<String> {
+    pub fn run(&self, src: &ImageRef) -> Result<oci::types::Digest> {
         Ok(oci::skopeo::copy(
             &src.to_string(),
             &self.dest.to_string(),

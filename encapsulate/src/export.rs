@@ -309,7 +309,10 @@ impl<W: Write> LayerWriter<'_, W> {
         Ok(())
     }
 
-    /// Write one content object and its hardlinks; returns its payload size.
+    /// Write one content object and its hardlinks; returns its payload size. Long (~85
+    /// lines) because the tar entries of one object (xattrs link, content, hardlinks) must be
+    /// written in this order with the checksum checked between them; splitting it would pass
+    /// the half-written state around.
     fn content_object(&mut self, checksum: &str) -> Result<u64, EncapError> {
         let paths = self
             .inv

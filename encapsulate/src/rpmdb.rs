@@ -46,7 +46,9 @@ enum Value {
     Strings(Vec<String>),
 }
 
-/// Parse one header blob.
+/// Parse one header blob. One function on purpose (~100 lines): it walks the header in the
+/// order of its format (counts, index entries, data) and keeps every bounds check next to the
+/// read it guards.
 ///
 /// # Errors
 /// A description of the first inconsistency (truncated data, offsets out of range).

@@ -35,13 +35,16 @@ pub enum OciError {
     /// No image with that tag, or an untagged lookup in a multi-image layout.
     #[error("{0}")]
     NoSuchImage(String),
-    /// A blob's bytes do not match its descriptor.
-    #[error("blob {digest}: {reason}")]
+    /// A blob cannot be read as its descriptor says.
+    #[error("blob {digest}: {what}")]
     BadBlob {
         /// The digest.
-        digest: String,
-        /// What is wrong.
-        reason: String,
+        digest: Digest,
+        /// What was being done.
+        what: String,
+        /// The I/O error (a digest or size mismatch is one too, `InvalidData`).
+        #[source]
+        source: io::Error,
     },
     /// A JSON document cannot be parsed.
     #[error("{what}: invalid JSON")]
@@ -544,9 +547,10 @@ impl OciDir {
         let mut data = Vec::new();
         self.open_blob(desc)?
             .read_to_end(&mut data)
-            .map_err(|e| OciError::BadBlob {
-                digest: desc.digest.to_string(),
-                reason: format!("{what}: {e}"),
+            .map_err(|source| OciError::BadBlob {
+                digest: desc.digest.clone(),
+                what: format!("reading the {what}"),
+                source,
             })?;
         serde_json::from_slice(&data).map_err(|e| OciError::BadJson {
             what: format!("{what} {}", desc.digest),
@@ -585,9 +589,10 @@ impl OciDir {
         }
         let hex = desc.digest.hex();
         let mut reader = src.open_blob(desc)?;
-        io::copy(&mut reader, &mut io::sink()).map_err(|e| OciError::BadBlob {
-            digest: desc.digest.to_string(),
-            reason: format!("reading it in the previous image: {e}"),
+        io::copy(&mut reader, &mut io::sink()).map_err(|source| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            what: "reading it in the previous image".into(),
+            source,
         })?;
         if src.blobs.hard_link(hex, &self.blobs, hex).is_ok() {
             self.note_created(hex);
@@ -602,9 +607,10 @@ impl OciDir {
         let mut reader = src.open_blob(desc)?;
         let mut tmp =
             cap_tempfile::TempFile::new(&self.blobs).map_err(io_err("creating blob temp file"))?;
-        io::copy(&mut reader, &mut tmp).map_err(|e| OciError::BadBlob {
-            digest: desc.digest.to_string(),
-            reason: format!("copying from the previous image: {e}"),
+        io::copy(&mut reader, &mut tmp).map_err(|source| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            what: "copying it from the previous image".into(),
+            source,
         })?;
         tmp.as_file()
             .sync_all()
@@ -622,9 +628,10 @@ impl OciDir {
     /// Malformed digest or missing blob.
     pub fn open_blob(&self, desc: &Descriptor) -> Result<VerifyingReader<File>, OciError> {
         let hex = desc.digest.hex();
-        let f = self.blobs.open(hex).map_err(|e| OciError::BadBlob {
-            digest: desc.digest.to_string(),
-            reason: format!("cannot open blobs/sha256/{hex}: {e}"),
+        let f = self.blobs.open(hex).map_err(|source| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            what: format!("opening blobs/sha256/{hex}"),
+            source,
         })?;
         Ok(VerifyingReader {
             inner: f,

@@ -5,6 +5,7 @@
 //! never on our command line, in our messages or in logs. `--preserve-digests` makes skopeo
 //! refuse anything that would change a blob, so the pushed digests are the ones we wrote.
 
+use crate::types::Digest;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -74,6 +75,14 @@ pub enum SkopeoError {
         /// What is wrong.
         reason: String,
     },
+    /// skopeo wrote something that is not a sha256 digest to its digest file.
+    #[error("pushing to {dest}: skopeo reported a digest this tool cannot read: {reason}")]
+    BadDigest {
+        /// Destination.
+        dest: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// I/O around the call (temp digest file).
     #[error("pushing to {dest}")]
     Io {
@@ -107,7 +116,7 @@ pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -
 ///
 /// # Errors
 /// [`SkopeoError`] naming the destination, with skopeo's own message.
-pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<String, SkopeoError> {
+pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<Digest, SkopeoError> {
     check_options(opts)?;
     let io = |source| SkopeoError::Io {
         dest: dest.to_string(),
@@ -145,12 +154,13 @@ pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<String, SkopeoE
             stderr: clean(&msg),
         });
     }
-    let digest = std::fs::read_to_string(&digestfile)
-        .map_err(io)?
-        .trim()
-        .to_string();
+    let text = std::fs::read_to_string(&digestfile).map_err(io)?;
+    let digest = Digest::parse(text.trim()).map_err(|e| SkopeoError::BadDigest {
+        dest: dest.to_string(),
+        reason: e.to_string(),
+    })?;
     if let Some(f) = &opts.digestfile {
-        std::fs::write(f, &digest).map_err(io)?;
+        std::fs::write(f, digest.as_str()).map_err(io)?;
     }
     Ok(digest)
 }

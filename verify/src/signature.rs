@@ -110,27 +110,9 @@ pub fn verify_gpg(
         commit: commit.into(),
         reason: e.to_string(),
     };
-    // libostree verifies commits it holds, so stage commit + detached metadata in a scratch
-    // repo; nothing else is needed for a signature check.
     let tmp = tempfile::tempdir().map_err(|e| failed(&e))?;
-    let repo = ostree::Repo::new_for_path(tmp.path());
-    repo.create(ostree::RepoMode::Archive, gio::Cancellable::NONE)
-        .map_err(|e| failed(&e))?;
-    let commit_v = variant_of(commit_bytes, "(a{sv}aya(say)sstayay)");
-    let meta_v = variant_of(commitmeta.unwrap_or_default(), "a{sv}");
-    repo.prepare_transaction(gio::Cancellable::NONE)
-        .map_err(|e| failed(&e))?;
-    repo.write_metadata(
-        ostree::ObjectType::Commit,
-        Some(commit),
-        &commit_v,
-        gio::Cancellable::NONE,
-    )
-    .map_err(|e| failed(&e))?;
-    repo.commit_transaction(gio::Cancellable::NONE)
-        .map_err(|e| failed(&e))?;
-    repo.write_commit_detached_metadata(commit, Some(&meta_v), gio::Cancellable::NONE)
-        .map_err(|e| failed(&e))?;
+    let repo =
+        scratch_repo(tmp.path(), commit, commit_bytes, commitmeta).map_err(|e| failed(&e))?;
     let keyring_file = gio::File::for_path(keyring);
     let empty_dir = tmp.path().join("no-system-keyrings");
     std::fs::create_dir(&empty_dir).map_err(|e| failed(&e))?;
@@ -174,6 +156,30 @@ pub fn verify_gpg(
             format!(" by {}", fingerprints.join(", "))
         }
     ))
+}
+
+/// libostree verifies commits it holds, so the commit and its detached metadata are staged
+/// in a scratch repository at `dir`; nothing else is needed for a signature check.
+fn scratch_repo(
+    dir: &Path,
+    commit: &str,
+    commit_bytes: &[u8],
+    commitmeta: Option<&[u8]>,
+) -> Result<ostree::Repo, glib::Error> {
+    let repo = ostree::Repo::new_for_path(dir);
+    repo.create(ostree::RepoMode::Archive, gio::Cancellable::NONE)?;
+    let commit_v = variant_of(commit_bytes, "(a{sv}aya(say)sstayay)");
+    let meta_v = variant_of(commitmeta.unwrap_or_default(), "a{sv}");
+    repo.prepare_transaction(gio::Cancellable::NONE)?;
+    repo.write_metadata(
+        ostree::ObjectType::Commit,
+        Some(commit),
+        &commit_v,
+        gio::Cancellable::NONE,
+    )?;
+    repo.commit_transaction(gio::Cancellable::NONE)?;
+    repo.write_commit_detached_metadata(commit, Some(&meta_v), gio::Cancellable::NONE)?;
+    Ok(repo)
 }
 
 /// Parse ed25519 public keys: `key` is either a base64 key or a file of base64 keys, one per

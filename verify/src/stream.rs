@@ -270,6 +270,22 @@ impl StreamVerifier {
         if format::SKELETON_HEAD[..3].contains(&clean.as_str()) {
             return Ok(());
         }
+        let size = header.size().unwrap_or(1);
+        self.tree_entry(st, &mut entry, clean, owner, ty, size)
+    }
+
+    /// An entry of the image's root tree (outside the embedded repo): a directory, a
+    /// hardlink to a content object this layer wrote, or an empty file; each path once.
+    fn tree_entry<R: Read>(
+        &mut self,
+        st: &mut LayerState,
+        entry: &mut tar::Entry<'_, R>,
+        clean: String,
+        owner: Owned,
+        ty: tar::EntryType,
+        size: u64,
+    ) -> Result<(), VerifyError> {
+        let layer = st.layer;
         match ty {
             tar::EntryType::Directory => {
                 // Chunk layers repeat parent directories, always with the same metadata; an
@@ -314,7 +330,7 @@ impl StreamVerifier {
                 }
             }
             tar::EntryType::Regular => {
-                if header.size().unwrap_or(1) != 0 {
+                if size != 0 {
                     return Err(err(layer, &clean, "non-empty regular file outside the repo (content must be a hardlink to its object)"));
                 }
                 st.order(&clean)?;
@@ -715,7 +731,24 @@ impl StreamVerifier {
             paths: 0,
         };
         walk.dir("", &root_tree, &root_meta, true)?;
-        // Every entry outside the embedded repo is a path of the commit, once.
+        self.nothing_beside_the_tree(&walk)?;
+        let paths = walk.paths;
+        if let Some(repo) = &self.sink {
+            Self::write_commit(repo, &commit, &cv, self.commitmeta.as_deref())?;
+        }
+        Ok(VerifiedCommit {
+            commit,
+            commit_bytes,
+            commitmeta: self.commitmeta,
+            content_objects: self.content.len(),
+            metadata_objects: self.dirtrees.len() + self.dirmetas.len(),
+            paths,
+        })
+    }
+
+    /// Every entry outside the embedded repo is a path of the commit (once), and every
+    /// content and dirtree object is part of its tree.
+    fn nothing_beside_the_tree(&self, walk: &TreeCheck<'_>) -> Result<(), VerifyError> {
         let mut extra: Vec<&String> = self
             .paths
             .keys()
@@ -751,38 +784,38 @@ impl StreamVerifier {
                 "dirtree object {extra} is not part of the commit's tree"
             )));
         }
-        let paths = walk.paths;
-        if let Some(repo) = &self.sink {
-            let failed = |x: ostree::glib::Error| {
-                VerifyError::Tree(format!(
-                    "writing commit {commit} into the repo: {}",
-                    x.message()
-                ))
-            };
-            repo.write_metadata(
-                ostree::ObjectType::Commit,
-                Some(&commit),
-                &cv,
+        Ok(())
+    }
+
+    /// Importing: the commit and its detached metadata go in last, once everything verified.
+    fn write_commit(
+        repo: &ostree::Repo,
+        commit: &str,
+        cv: &ostree::glib::Variant,
+        commitmeta: Option<&[u8]>,
+    ) -> Result<(), VerifyError> {
+        let failed = |x: ostree::glib::Error| {
+            VerifyError::Tree(format!(
+                "writing commit {commit} into the repo: {}",
+                x.message()
+            ))
+        };
+        repo.write_metadata(
+            ostree::ObjectType::Commit,
+            Some(commit),
+            cv,
+            gio::Cancellable::NONE,
+        )
+        .map_err(failed)?;
+        if let Some(meta) = commitmeta {
+            repo.write_commit_detached_metadata(
+                commit,
+                Some(&variant_of(meta, "a{sv}")),
                 gio::Cancellable::NONE,
             )
             .map_err(failed)?;
-            if let Some(meta) = &self.commitmeta {
-                repo.write_commit_detached_metadata(
-                    &commit,
-                    Some(&variant_of(meta, "a{sv}")),
-                    gio::Cancellable::NONE,
-                )
-                .map_err(failed)?;
-            }
         }
-        Ok(VerifiedCommit {
-            commit,
-            commit_bytes,
-            commitmeta: self.commitmeta,
-            content_objects: self.content.len(),
-            metadata_objects: self.dirtrees.len() + self.dirmetas.len(),
-            paths,
-        })
+        Ok(())
     }
 }
 
@@ -866,6 +899,11 @@ struct TreeCheck<'a> {
 }
 
 impl TreeCheck<'_> {
+    /// Check directory `path` (dirtree `tree`, dirmeta `meta`) and everything under it
+    /// against the stream. One function on purpose (~95 lines): every file of a dirtree goes
+    /// through the same sequence of lookups (content object, then its tree path as hardlink
+    /// or empty file, then the owner and mode that path must show), and the sequence reads
+    /// best as one piece.
     fn dir(
         &mut self,
         path: &str,
