@@ -229,30 +229,7 @@ pub fn discover(
     inv: &Inventory,
     opts: &ComponentOptions,
 ) -> Result<Discovery, EncapError> {
-    // One query per object gives both its size and its xattrs.
-    let wanted: Vec<(&str, &str)> = inv
-        .content
-        .iter()
-        .map(|(c, paths)| {
-            let shown = paths.first().map(String::as_str).unwrap_or("(sysroot)");
-            (c.as_str(), shown)
-        })
-        .collect();
-    let stats = src.stat_contents(&wanted)?;
-    let mut objects = Vec::with_capacity(inv.content.len());
-    let mut by_xattr: BTreeMap<String, String> = BTreeMap::new();
-    for (c, st) in inv.content.keys().zip(stats) {
-        objects.push(ContentObject {
-            checksum: c.clone(),
-            size: st.size,
-        });
-        if opts.xattrs {
-            let list = ostree_format::checksum::xattr_entries_of(&st.xattrs);
-            if let Some(v) = component_value(&list) {
-                by_xattr.insert(c.clone(), v);
-            }
-        }
-    }
+    let (objects, by_xattr) = object_stats(src, inv, opts.xattrs)?;
     let mut d = Discovering {
         src,
         inv,
@@ -307,6 +284,39 @@ pub fn discover(
         claimed,
         volatile,
     })
+}
+
+/// Every content object with its size, and (with `xattrs`) the `user.component` xattr of
+/// those that have one: one query per object gives both.
+fn object_stats(
+    src: &Source,
+    inv: &Inventory,
+    xattrs: bool,
+) -> Result<(Vec<ContentObject>, BTreeMap<String, String>), EncapError> {
+    let wanted: Vec<(&str, &str)> = inv
+        .content
+        .iter()
+        .map(|(c, paths)| {
+            let shown = paths.first().map(String::as_str).unwrap_or("(sysroot)");
+            (c.as_str(), shown)
+        })
+        .collect();
+    let stats = src.stat_contents(&wanted)?;
+    let mut objects = Vec::with_capacity(inv.content.len());
+    let mut by_xattr: BTreeMap<String, String> = BTreeMap::new();
+    for (c, st) in inv.content.keys().zip(stats) {
+        objects.push(ContentObject {
+            checksum: c.clone(),
+            size: st.size,
+        });
+        if xattrs {
+            let list = ostree_format::checksum::xattr_entries_of(&st.xattrs);
+            if let Some(v) = component_value(&list) {
+                by_xattr.insert(c.clone(), v);
+            }
+        }
+    }
+    Ok((objects, by_xattr))
 }
 
 /// Discovery under way: what is known of the tree, and what has been claimed so far.
