@@ -26,8 +26,10 @@ pub use export::{layer_key, write_layer, LayerStats};
 use ostree_format::ObjKind;
 pub use source::{open, CommitInfo, Inventory, MetaValue, Source};
 
-/// Errors reading a commit or writing its layers. Callers branch on these (the CLI maps them
-/// to exit codes and hints).
+/// Errors reading a commit or writing its layers, typed so that a caller can tell a missing
+/// repository from an unknown ref or a corrupt object; each names what is at fault. The CLI
+/// prints them with their sources and exits 1 (`src/exit.rs`: one status for every error,
+/// documented in docs/cli.md).
 #[derive(Debug, thiserror::Error)]
 pub enum EncapError {
     /// The repo path does not exist.
