@@ -320,27 +320,13 @@ impl StreamVerifier {
                 if !st.written_here.contains(&c) {
                     return Err(err(layer, &clean, &format!("hardlink to content object {c}, which this layer has not written before it")));
                 }
-                st.order(&clean)?;
-                if self
-                    .paths
-                    .insert(clean.clone(), PathEntry::Link(c))
-                    .is_some()
-                {
-                    return Err(err(layer, &clean, "path appears twice"));
-                }
+                self.record_path(st, clean, PathEntry::Link(c))?;
             }
             tar::EntryType::Regular => {
                 if size != 0 {
                     return Err(err(layer, &clean, "non-empty regular file outside the repo (content must be a hardlink to its object)"));
                 }
-                st.order(&clean)?;
-                if self
-                    .paths
-                    .insert(clean.clone(), PathEntry::EmptyFile(owner))
-                    .is_some()
-                {
-                    return Err(err(layer, &clean, "path appears twice"));
-                }
+                self.record_path(st, clean, PathEntry::EmptyFile(owner))?;
             }
             other => {
                 return Err(err(
@@ -350,6 +336,21 @@ impl StreamVerifier {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// A path of the image's tree, as a hardlink or an empty file: in stream order, once.
+    fn record_path(
+        &mut self,
+        st: &mut LayerState,
+        clean: String,
+        entry: PathEntry,
+    ) -> Result<(), VerifyError> {
+        st.order(&clean)?;
+        if self.paths.contains_key(&clean) {
+            return Err(err(st.layer, &clean, "path appears twice"));
+        }
+        self.paths.insert(clean, entry);
         Ok(())
     }
 
