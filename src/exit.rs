@@ -15,8 +15,6 @@ use std::process::ExitCode;
 
 /// An error was reported.
 pub const FAILURE: u8 = 1;
-/// Usage errors: clap's own status, kept so shells see one convention.
-pub const USAGE: u8 = 2;
 
 /// Standard output was closed by its reader: not an error to report, the process just ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -133,6 +133,10 @@ pub enum ImageRefError {
         /// Why, and what to use instead.
         reason: &'static str,
     },
+    /// Neither or both of `--oci-dir` and `--oci-archive` (clap refuses this first on the
+    /// command line; other front ends get the same rule here).
+    #[error("give exactly one of --oci-dir and --oci-archive")]
+    NoLocation,
     /// A destination without a transport prefix.
     #[error(
         "{what} {arg:?} names no transport; use e.g. docker://registry.example.com/os/image:tag \
@@ -298,11 +302,7 @@ impl ImageRef {
                     tag: with_tag("--oci-archive", &f.display().to_string(), None)?,
                 })
             }
-            _ => Err(ImageRefError::NotAccepted {
-                what: "--oci-dir/--oci-archive".into(),
-                arg: String::new(),
-                reason: "give exactly one of them",
-            }),
+            _ => Err(ImageRefError::NoLocation),
         }
     }
 

@@ -119,7 +119,11 @@ fn flags() {
         f(None, Some("gone.tar"), None),
         Err(ImageRefError::NotFound { .. })
     ));
-    assert!(f(None, None, None).is_err());
+    assert_eq!(f(None, None, None), Err(ImageRefError::NoLocation));
+    assert_eq!(
+        f(Some("out"), Some("img.tar"), None),
+        Err(ImageRefError::NoLocation)
+    );
 }
 
 #[test]
