@@ -99,8 +99,15 @@ fn check_image(
             .is_some_and(|a| a.contains_key(keys::ANNOTATION_LAYER_KEY))
     });
     let strict = req.strict.unwrap_or(ours);
-    let ostree_layers = check_documents(img)?;
+    let (ostree_layers, commit_label) = check_documents(img)?;
     let verified = check_layers(oci, img, ostree_layers, verifier.strict(strict))?;
+    if verified.commit != commit_label {
+        bail!(
+            "the image carries commit {}, but its {} label says {commit_label}",
+            verified.commit,
+            keys::LABEL_COMMIT
+        );
+    }
     if let Some(repo) = &req.repo {
         check_against_repo(repo, req.rev.as_deref(), &verified)?;
     }
@@ -119,8 +126,9 @@ fn check_image(
 }
 
 /// The manifest and config agree with each other and with the format; returns how many
-/// layers (from the first) hold the ostree commit: up to the final diff_id label.
-fn check_documents(img: &ResolvedImage) -> Result<usize> {
+/// layers (from the first) hold the ostree commit (up to the final diff_id label), and the
+/// commit the config's label names.
+fn check_documents(img: &ResolvedImage) -> Result<(usize, String)> {
     let m = &img.manifest;
     if m.schema_version != 2 {
         bail!(
@@ -155,9 +163,10 @@ fn check_documents(img: &ResolvedImage) -> Result<usize> {
         );
     }
     let labels = img.config.labels();
-    labels
+    let commit_label = labels
         .get(keys::LABEL_COMMIT)
-        .with_context(|| format!("config has no {} label", keys::LABEL_COMMIT))?;
+        .with_context(|| format!("config has no {} label", keys::LABEL_COMMIT))?
+        .clone();
     let final_diffid = labels
         .get(keys::LABEL_FINAL_DIFFID)
         .with_context(|| format!("config has no {} label", keys::LABEL_FINAL_DIFFID))?;
@@ -198,11 +207,11 @@ fn check_documents(img: &ResolvedImage) -> Result<usize> {
             );
         }
     }
-    Ok(ostree_layers)
+    Ok((ostree_layers, commit_label))
 }
 
 /// Read the first `ostree_layers` layers through the verifier: every blob against its digest,
-/// every decompressed stream against its diff_id, and the commit against its label.
+/// every decompressed stream against its diff_id; then the commit's tree.
 fn check_layers(
     oci: &OciDir,
     img: &ResolvedImage,
@@ -229,17 +238,7 @@ fn check_layers(
             );
         }
     }
-    let verified = verifier.finish()?;
-    let labels = img.config.labels();
-    let commit_label = labels.get(keys::LABEL_COMMIT).map_or("", String::as_str);
-    if verified.commit != commit_label {
-        bail!(
-            "the image carries commit {}, but its {} label says {commit_label}",
-            verified.commit,
-            keys::LABEL_COMMIT
-        );
-    }
-    Ok(verified)
+    Ok(verifier.finish()?)
 }
 
 /// The signature checks asked for; the last one's result is reported.
