@@ -29,26 +29,18 @@ fn main() -> Result<()> {
             contentmeta: None,
         },
     )?;
-    let size: BTreeMap<&str, u64> = found
-        .objects
-        .iter()
-        .map(|o| (o.checksum.as_str(), o.size))
-        .collect();
     // Every object of NEW: (checksum, component, size, first path, changed since OLD).
-    let objects: Vec<(&str, String, u64, &str, bool)> = new_inv
-        .content
+    let objects: Vec<(String, String, u64, &str, bool)> = new_inv
+        .objects()
         .iter()
-        .map(|(c, paths)| {
+        .enumerate()
+        .map(|(i, c)| {
             (
-                c.as_str(),
-                found
-                    .owner
-                    .get(c)
-                    .cloned()
-                    .unwrap_or_else(|| "unowned".into()),
-                size.get(c.as_str()).copied().unwrap_or(0),
-                paths.first().map(String::as_str).unwrap_or(""),
-                !old_inv.content.contains_key(c),
+                c.to_string(),
+                found.owner_of(i).unwrap_or("unowned").to_string(),
+                found.objects[i].size,
+                new_inv.first_path(i).unwrap_or(""),
+                !old_inv.contains(c),
             )
         })
         .collect();
@@ -131,17 +123,14 @@ fn main() -> Result<()> {
         );
     }
     if std::env::var("CHURN_LIST").is_ok() {
-        for (c, paths) in &new_inv.content {
-            if old_inv.content.contains_key(c) {
+        for (i, c) in new_inv.objects().iter().enumerate() {
+            if old_inv.contains(c) {
                 continue;
             }
-            let comp = found
-                .owner
-                .get(c)
-                .cloned()
-                .unwrap_or_else(|| "unowned".into());
-            let s = size.get(c.as_str()).copied().unwrap_or(0);
-            let e = s > 0 && is_elf(c);
+            let comp = found.owner_of(i).unwrap_or("unowned");
+            let s = found.objects[i].size;
+            let e = s > 0 && is_elf(&c.to_string());
+            let paths: Vec<&str> = new_inv.paths(i).collect();
             println!("CHANGED {comp} {s} elf={e} {}", paths.join(" "));
         }
     }

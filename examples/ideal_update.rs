@@ -28,11 +28,11 @@ fn main() -> Result<()> {
     let new_src = encapsulate::open(repo.as_ref(), new)?;
     let old_inv = old_src.inventory()?;
     let new_inv = new_src.inventory()?;
-    let changed: Vec<String> = new_inv
-        .content
-        .keys()
-        .filter(|c| !old_inv.content.contains_key(*c))
-        .cloned()
+    let changed: Vec<layering::Checksum> = new_inv
+        .objects()
+        .iter()
+        .filter(|c| !old_inv.contains(c))
+        .copied()
         .collect();
     let layer = LayerPlan {
         kind: LayerKind::Chunk,
@@ -41,8 +41,8 @@ fn main() -> Result<()> {
     };
     // The same compressor and level as real layers, so the ratio compares like with like.
     let gz = compress::pgz::ParallelGz::new(Count(0), compress::tuning::GZIP_LEVEL, 2, None)?;
-    let (gz, stats) =
-        encapsulate::write_layer(&new_src, &new_inv, &layer, gz, &mut |_| {}).context("writing")?;
+    let (gz, stats) = encapsulate::write_layer(&new_src, &new_inv, &layer, gz, 1, &mut |_| {})
+        .context("writing")?;
     let count = gz.finish()?;
     println!("{} {} {}", changed.len(), stats.content_bytes, count.sink.0);
     Ok(())

@@ -235,21 +235,24 @@ impl KnownLayers {
 /// holds exactly the layer the plan asks for: the layer as this commit gives it (written
 /// uncompressed and hashed, not stored) must hash to the recorded diff_id, and the blob must
 /// decompress to that same diff_id. Costs reading the layer's objects and decompressing the
-/// blob; compressing it again would cost several times more (gzip).
+/// blob; compressing it again would cost several times more (gzip). `claim` is the diff_id
+/// and uncompressed size recorded for the blob; `threads` read the layer's objects.
 pub(crate) fn prove_layer(
     src: &encapsulate::Source,
     inventory: &encapsulate::Inventory,
     layer: &layering::LayerPlan,
     prev: &OciDir,
     found: &Found,
-    diff_id: &Digest,
-    size: u64,
+    claim: (&Digest, u64),
+    threads: usize,
 ) -> Result<()> {
+    let (diff_id, size) = claim;
     let (ours, _) = encapsulate::write_layer(
         src,
         inventory,
         layer,
         HashWriter::new(io::sink()),
+        threads,
         &mut |_| {},
     )?;
     let (_, ours_digest, ours_size) = ours.finish();

@@ -16,7 +16,7 @@
 
 use crate::source::{Inventory, Source, StructureEntry};
 use crate::EncapError;
-use layering::ContentObject;
+use layering::{Checksum, ContentObject};
 use ostree_format::ObjKind;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -110,19 +110,30 @@ pub enum ContentMetaError {
     },
 }
 
-/// What discovery found.
+/// What discovery found. Per object data is by the object's index in
+/// [`Inventory::objects`] (vectors, not maps keyed by checksum: a million objects).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Discovery {
-    /// Every content object with its payload size.
+    /// Every content object with its payload size, in inventory order (sorted).
     pub objects: Vec<ContentObject>,
-    /// Content checksum → component name (objects absent here are small unowned content).
-    pub owner: BTreeMap<String, String>,
+    /// Each object's component, an index into `names` (`None`: small unowned content).
+    pub owner: Vec<Option<u32>>,
+    /// Component names.
+    pub names: Vec<String>,
     /// Installed packages read from a package database.
     pub packages: usize,
     /// Objects claimed per source, for the summary: (source, objects).
     pub claimed: Vec<(String, usize)>,
     /// Components expected to change more often than the rest (see [`is_volatile_version`]).
     pub volatile: std::collections::BTreeSet<String>,
+}
+
+impl Discovery {
+    /// The component of object `i`, if any source claimed it.
+    pub fn owner_of(&self, i: usize) -> Option<&str> {
+        let n = self.owner.get(i).copied().flatten()?;
+        self.names.get(n as usize).map(String::as_str)
+    }
 }
 
 /// Whether a Debian version says the package already had a stable or security update
@@ -233,15 +244,7 @@ pub fn discover(
     let mut d = Discovering {
         src,
         inv,
-        sizes: objects
-            .iter()
-            .map(|o| (o.checksum.as_str(), o.size))
-            .collect(),
-        paths: inv
-            .content
-            .iter()
-            .flat_map(|(c, ps)| ps.iter().map(move |p| (p.as_str(), c.as_str())))
-            .collect(),
+        paths: inv.path_index(),
         // Directories the package database lists, with the source packages listing them:
         // generated files in a directory only one package owns (`__pycache__`, caches)
         // change with that package.
@@ -254,7 +257,11 @@ pub fn discover(
             })
             .collect(),
         dir_owner: HashMap::new(),
-        owner: BTreeMap::new(),
+        owners: Owners {
+            of: vec![None; objects.len()],
+            names: Vec::new(),
+            ids: HashMap::new(),
+        },
         claimed: Vec::new(),
         packages: 0,
         volatile: BTreeSet::new(),
@@ -269,9 +276,9 @@ pub fn discover(
     if opts.xattrs {
         d.xattrs(&by_xattr);
     }
-    d.rest();
+    d.rest(&objects);
     let Discovering {
-        owner,
+        owners,
         packages,
         claimed,
         volatile,
@@ -279,7 +286,8 @@ pub fn discover(
     } = d;
     Ok(Discovery {
         objects,
-        owner,
+        owner: owners.of,
+        names: owners.names,
         packages,
         claimed,
         volatile,
@@ -287,49 +295,81 @@ pub fn discover(
 }
 
 /// Every content object with its size, and (with `xattrs`) the `user.component` xattr of
-/// those that have one: one query per object gives both.
+/// those that have one, by object index: one query per object gives both.
 fn object_stats(
     src: &Source,
     inv: &Inventory,
     xattrs: bool,
-) -> Result<(Vec<ContentObject>, BTreeMap<String, String>), EncapError> {
-    let wanted: Vec<(&str, &str)> = inv
-        .content
-        .iter()
-        .map(|(c, paths)| {
-            let shown = paths.first().map(String::as_str).unwrap_or("(sysroot)");
-            (c.as_str(), shown)
-        })
-        .collect();
-    let stats = src.stat_contents(&wanted)?;
-    let mut objects = Vec::with_capacity(inv.content.len());
-    let mut by_xattr: BTreeMap<String, String> = BTreeMap::new();
-    for (c, st) in inv.content.keys().zip(stats) {
+) -> Result<(Vec<ContentObject>, HashMap<usize, String>), EncapError> {
+    let stats = src.stat_contents(inv)?;
+    let mut objects = Vec::with_capacity(stats.len());
+    let mut by_xattr: HashMap<usize, String> = HashMap::new();
+    for (i, (c, st)) in inv.objects().iter().zip(stats).enumerate() {
         objects.push(ContentObject {
-            checksum: c.clone(),
+            checksum: *c,
             size: st.size,
         });
         if xattrs {
             let list = ostree_format::checksum::xattr_entries_of(&st.xattrs);
             if let Some(v) = component_value(&list) {
-                by_xattr.insert(c.clone(), v);
+                by_xattr.insert(i, v);
             }
         }
     }
     Ok((objects, by_xattr))
 }
 
+/// Component names and which object has which: names are stored once, objects hold an
+/// index (4 bytes, where a name per object was a `String` each).
+struct Owners {
+    of: Vec<Option<u32>>,
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Owners {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        let n = self.of.get(i).copied().flatten()?;
+        self.names.get(n as usize).map(String::as_str)
+    }
+
+    /// Object `i` belongs to `name`, whatever it belonged to before.
+    fn set(&mut self, i: usize, name: &str) {
+        let id = self.id(name);
+        if let Some(o) = self.of.get_mut(i) {
+            *o = Some(id);
+        }
+    }
+
+    /// Give object `i` to package `source`; when packages share content, the smallest source
+    /// name wins, so the result does not depend on reading order.
+    fn claim(&mut self, i: usize, source: &str) {
+        if self.get(i).is_none_or(|cur| source < cur) {
+            self.set(i, source);
+        }
+    }
+}
+
 /// Discovery under way: what is known of the tree, and what has been claimed so far.
 struct Discovering<'a> {
     src: &'a Source,
     inv: &'a Inventory,
-    sizes: HashMap<&'a str, u64>,
-    /// Tar path → content checksum.
-    paths: HashMap<&'a str, &'a str>,
+    /// Tar path → content object.
+    paths: crate::source::PathIndex<'a>,
     dirs: HashSet<&'a str>,
     /// Directory → source packages whose file lists name it.
     dir_owner: HashMap<String, BTreeSet<String>>,
-    owner: BTreeMap<String, String>,
+    owners: Owners,
     claimed: Vec<(String, usize)>,
     packages: usize,
     volatile: BTreeSet<String>,
@@ -339,9 +379,10 @@ impl Discovering<'_> {
     /// Read a regular file of the commit by tar path (`None`: absent, not a regular file,
     /// or larger than `limit`).
     fn read_path(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, EncapError> {
-        let Some(checksum) = self.paths.get(path) else {
+        let Some(i) = self.paths.get(path) else {
             return Ok(None);
         };
+        let checksum = &self.inv.objects()[i];
         let obj = self.src.load_content(checksum, path)?;
         let crate::objread::Body::Regular { size, mut reader } = obj.body else {
             return Ok(None);
@@ -361,16 +402,23 @@ impl Discovering<'_> {
         Ok(Some(data))
     }
 
-    /// Give `checksum` (listed at `f` by package `source`) to it; counts as claimed.
-    fn claim_listed(&mut self, f: &str, source: &str) -> bool {
-        claim_listed(
-            f,
-            source,
-            &self.dirs,
-            &self.paths,
-            &mut self.dir_owner,
-            &mut self.owner,
-        )
+    /// Record a path from a package's file list: a directory notes the package as one of
+    /// its owners, a content path claims its object. Returns whether it claimed content.
+    fn claim_listed(&mut self, listed: &str, source: &str) -> bool {
+        for cand in dpkg_path_candidates(listed) {
+            if self.dirs.contains(cand.as_str()) {
+                self.dir_owner
+                    .entry(cand)
+                    .or_default()
+                    .insert(source.to_string());
+                return false;
+            }
+            if let Some(i) = self.paths.get(&cand) {
+                self.owners.claim(i, source);
+                return true;
+            }
+        }
+        false
     }
 
     /// The first rpm database found (sqlite, with its WAL).
@@ -424,11 +472,11 @@ impl Discovering<'_> {
                 pkgs.iter().map(|p| (p.name.as_str(), p)).collect();
             self.dpkg_info_files(&by_name);
             let prefix = format!("{db}/info/");
-            let lists: BTreeSet<&str> = self
+            let lists: Vec<&str> = self
                 .paths
-                .keys()
-                .filter(|p| p.starts_with(&prefix) && p.ends_with(".list"))
-                .copied()
+                .with_prefix(&prefix)
+                .map(|(p, _)| p)
+                .filter(|p| p.ends_with(".list"))
                 .collect();
             for list in lists {
                 let stem = &list[prefix.len()..list.len() - ".list".len()];
@@ -458,18 +506,14 @@ impl Discovering<'_> {
     fn dpkg_info_files(&mut self, by_name: &HashMap<&str, &DpkgPackage>) {
         for other in DPKG_DATABASES {
             let other_prefix = format!("{other}/info/");
-            for (p, c) in self
-                .paths
-                .iter()
-                .filter(|(p, _)| p.starts_with(&other_prefix))
-            {
+            for (p, i) in self.paths.with_prefix(&other_prefix) {
                 let file = &p[other_prefix.len()..];
                 // `libpython3.11-stdlib.md5sums`, `libc6:amd64.list`: strip the last
                 // extension, then the architecture.
                 let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
                 let name = stem.split(':').next().unwrap_or(stem);
                 if let Some(pkg) = by_name.get(name) {
-                    claim(&mut self.owner, c, &pkg.source);
+                    self.owners.claim(i, &pkg.source);
                 }
             }
         }
@@ -479,17 +523,18 @@ impl Discovering<'_> {
     fn contentmeta(&mut self, cm: &ContentMeta) {
         let mut n = 0;
         for (c, id) in &cm.mapping {
-            if self.sizes.contains_key(c.as_str()) {
-                let name = cm.layers.get(id).cloned().unwrap_or_else(|| id.clone());
-                self.owner.insert(c.clone(), name);
-                n += 1;
-            }
+            let Some(i) = Checksum::from_hex(c).and_then(|c| self.inv.position(&c)) else {
+                continue;
+            };
+            let name = cm.layers.get(id).unwrap_or(id);
+            self.owners.set(i, name);
+            n += 1;
         }
         self.claimed.push(("contentmeta".to_string(), n));
     }
 
     /// `user.component` xattrs, on files or inherited from directories: override the rest.
-    fn xattrs(&mut self, by_xattr: &BTreeMap<String, String>) {
+    fn xattrs(&mut self, by_xattr: &HashMap<usize, String>) {
         let mut dir_component: BTreeMap<&str, String> = BTreeMap::new();
         for e in &self.inv.structure {
             if let StructureEntry::Directory { path, dirmeta } = e {
@@ -504,13 +549,17 @@ impl Discovering<'_> {
             }
         }
         let mut n = 0;
-        for (c, ps) in &self.inv.content {
-            let found = by_xattr.get(c).cloned().or_else(|| {
-                ps.iter()
+        for i in 0..self.inv.objects().len() {
+            let found = by_xattr.get(&i).cloned().or_else(|| {
+                if dir_component.is_empty() {
+                    return None;
+                }
+                self.inv
+                    .paths(i)
                     .find_map(|p| nearest_dir_component(&dir_component, p))
             });
             if let Some(name) = found {
-                self.owner.insert(c.clone(), name);
+                self.owners.set(i, &name);
                 n += 1;
             }
         }
@@ -519,21 +568,24 @@ impl Discovering<'_> {
 
     /// What no source claimed: boot files, files in a directory one package owns, large
     /// files (each its own component); the rest stays unowned.
-    fn rest(&mut self) {
+    fn rest(&mut self, objects: &[ContentObject]) {
         let (mut n_boot, mut n_large, mut n_dir) = (0, 0, 0);
-        for (c, ps) in &self.inv.content {
-            if self.owner.contains_key(c) {
+        let inv = self.inv;
+        for (i, o) in objects.iter().enumerate() {
+            if self.owners.get(i).is_some() {
                 continue;
             }
-            let Some(first) = ps.first() else { continue };
-            if ps.iter().any(|p| is_boot_file(p)) {
-                self.owner.insert(c.clone(), BOOT_COMPONENT.to_string());
+            let Some(first) = inv.first_path(i) else {
+                continue;
+            };
+            if inv.paths(i).any(is_boot_file) {
+                self.owners.set(i, BOOT_COMPONENT);
                 n_boot += 1;
             } else if let Some(pkg) = sole_dir_owner(&self.dir_owner, first) {
-                self.owner.insert(c.clone(), pkg);
+                self.owners.set(i, &pkg);
                 n_dir += 1;
-            } else if self.sizes.get(c.as_str()).copied().unwrap_or(0) >= LARGE_UNOWNED {
-                self.owner.insert(c.clone(), format!("file:/{first}"));
+            } else if o.size >= LARGE_UNOWNED {
+                self.owners.set(i, &format!("file:/{first}"));
                 n_large += 1;
             }
         }
@@ -541,43 +593,6 @@ impl Discovering<'_> {
         self.claimed.push(("package-directory".to_string(), n_dir));
         self.claimed.push(("large-unowned".to_string(), n_large));
     }
-}
-
-/// Give the object `checksum` to package `source`; when packages share content, the
-/// smallest source name wins, so the result does not depend on reading order.
-fn claim(owner: &mut BTreeMap<String, String>, checksum: &str, source: &str) {
-    let e = owner
-        .entry(checksum.to_string())
-        .or_insert_with(|| source.to_string());
-    if source < e.as_str() {
-        *e = source.to_string();
-    }
-}
-
-/// Record a path from a package's file list: a directory notes the package as one of its
-/// owners, a content path claims its object. Returns whether it claimed content.
-fn claim_listed(
-    listed: &str,
-    source: &str,
-    dirs: &std::collections::HashSet<&str>,
-    paths: &HashMap<&str, &str>,
-    dir_owner: &mut HashMap<String, std::collections::BTreeSet<String>>,
-    owner: &mut BTreeMap<String, String>,
-) -> bool {
-    for cand in dpkg_path_candidates(listed) {
-        if dirs.contains(cand.as_str()) {
-            dir_owner
-                .entry(cand)
-                .or_default()
-                .insert(source.to_string());
-            return false;
-        }
-        if let Some(c) = paths.get(cand.as_str()) {
-            claim(owner, c, source);
-            return true;
-        }
-    }
-    false
 }
 
 fn component_value(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Option<String> {
@@ -594,10 +609,7 @@ fn component_value(xattrs: &[(Vec<u8>, Vec<u8>)]) -> Option<String> {
 
 /// The one source package owning the nearest listed ancestor directory of `path`, if exactly
 /// one does (shared directories like `usr/lib` say nothing).
-fn sole_dir_owner(
-    dir_owner: &HashMap<String, std::collections::BTreeSet<String>>,
-    path: &str,
-) -> Option<String> {
+fn sole_dir_owner(dir_owner: &HashMap<String, BTreeSet<String>>, path: &str) -> Option<String> {
     let mut cur = path;
     while let Some((parent, _)) = cur.rsplit_once('/') {
         if let Some(owners) = dir_owner.get(parent) {

@@ -8,7 +8,7 @@ use crate::objread::Body;
 use crate::source::{Inventory, Source, StructureEntry};
 use crate::tarwrite::{Owner, TarWriter};
 use crate::EncapError;
-use layering::{LayerKind, LayerPlan};
+use layering::{Checksum, LayerKind, LayerPlan};
 use ostree_format::checksum::{content_header, ContentHasher, HashingReader};
 use ostree_format::{self as format, ObjKind};
 use std::collections::HashSet;
@@ -29,6 +29,9 @@ pub struct LayerStats {
 /// Write the tar stream of `layer` to `out` and return `out` (finished, flushed) with stats.
 ///
 /// `on_object` is called after each content object with its payload size, for progress.
+/// `threads` is how many threads may read and tar content objects: a layer of many objects
+/// is made in batches by that many workers (see [`crate::ordered`]); the bytes are the same
+/// for any number.
 ///
 /// # Errors
 /// Missing or corrupt objects (named with checksum and a tree path), I/O errors of `out`.
@@ -37,6 +40,7 @@ pub fn write_layer<W: Write>(
     inv: &Inventory,
     layer: &LayerPlan,
     out: W,
+    threads: usize,
     on_object: &mut dyn FnMut(u64),
 ) -> Result<(W, LayerStats), EncapError> {
     let mut w = LayerWriter {
@@ -53,23 +57,11 @@ pub fn write_layer<W: Write>(
         }
     }
     let order = stream_order(inv, &layer.objects);
-    let (objects, suffix) = src.content_files();
-    let at = crate::prefetch::Position::default();
-    std::thread::scope(|s| {
-        // Stops the helper however this closure ends, errors included.
-        let _stop = at.stop_on_drop();
-        // Read-ahead is advice: without the helper thread the layer is the same, only slower
-        // on a cold cache.
-        let _ = std::thread::Builder::new()
-            .name("prefetch".into())
-            .spawn_scoped(s, || crate::prefetch::run(&objects, suffix, &order, &at));
-        for (i, checksum) in order.iter().enumerate() {
-            at.reached.store(i, Ordering::Relaxed);
-            let size = w.content_object(checksum)?;
-            on_object(size);
-        }
-        Ok::<(), EncapError>(())
-    })?;
+    if threads > 1 && order.len() >= format::BATCH_LAYER_MIN_OBJECTS {
+        w.batched(&order, threads, on_object)?;
+    } else {
+        w.one_by_one(&order, on_object)?;
+    }
     let out = w.tar.finish().map_err(|e| io_err("finishing layer", e))?;
     Ok((out, w.stats))
 }
@@ -79,30 +71,25 @@ pub fn write_layer<W: Write>(
 /// keep like files together — a package's modules, a locale's catalogs — so the compressor
 /// finds more matches than in checksum order, which is random: on the Debian corpus the
 /// single layer shrinks 2.6% with gzip and 7.8% with zstd. The verifier checks this order.
-pub fn stream_order<'a>(inv: &'a Inventory, objects: &'a [String]) -> Vec<&'a str> {
-    let mut order: Vec<(&str, &str)> = objects
-        .iter()
-        .map(|c| (first_path(inv, c), c.as_str()))
-        .collect();
+pub fn stream_order<'a>(inv: &'a Inventory, objects: &'a [Checksum]) -> Vec<&'a Checksum> {
+    let mut order: Vec<(&str, &Checksum)> =
+        objects.iter().map(|c| (first_path(inv, c), c)).collect();
     order.sort_unstable();
     order.into_iter().map(|(_, c)| c).collect()
 }
 
 /// The path a content object is first written at (empty if the tree has none, which a real
 /// commit never does).
-fn first_path<'a>(inv: &'a Inventory, checksum: &str) -> &'a str {
-    inv.content
-        .get(checksum)
-        .and_then(|p| p.first())
-        .map_or("", String::as_str)
+fn first_path<'a>(inv: &'a Inventory, checksum: &Checksum) -> &'a str {
+    inv.paths_of(checksum).next().unwrap_or("")
 }
 
 /// The parent directories of the objects' paths with their dirmeta checksums, parents first.
-fn parent_dirs<'a>(inv: &'a Inventory, objects: &[String]) -> Vec<(&'a str, &'a str)> {
+fn parent_dirs<'a>(inv: &'a Inventory, objects: &[Checksum]) -> Vec<(&'a str, &'a str)> {
     let mut wanted: HashSet<&str> = HashSet::new();
     for c in objects {
-        for p in inv.content.get(c).into_iter().flatten() {
-            let mut cur = p.as_str();
+        for p in inv.paths_of(c) {
+            let mut cur = p;
             while let Some((parent, _)) = cur.rsplit_once('/') {
                 if !wanted.insert(parent) {
                     break;
@@ -161,9 +148,9 @@ pub fn layer_key(src: &Source, inv: &Inventory, layer: &LayerPlan, compression: 
     }
     for c in stream_order(inv, &layer.objects) {
         h.update(b"o\0");
-        h.update(c.as_bytes());
+        h.update(c.hex().as_bytes());
         h.update([0]);
-        for p in inv.content.get(c).into_iter().flatten() {
+        for p in inv.paths_of(c) {
             h.update(p.as_bytes());
             h.update([0]);
         }
@@ -178,6 +165,19 @@ fn io_err(what: &str, e: std::io::Error) -> EncapError {
     }
 }
 
+/// A worker's piece of a layer's tar stream.
+#[derive(Default)]
+struct Batch {
+    /// The tar bytes of the batch's objects, except those left to the writer.
+    bytes: Vec<u8>,
+    /// Objects left to the writer (too big to hold): where in `bytes` each goes, and its
+    /// place in the batch.
+    left: Vec<(usize, usize)>,
+    /// Payload size of each object of the batch (`None`: left to the writer).
+    sizes: Vec<Option<u64>>,
+    stats: LayerStats,
+}
+
 struct LayerWriter<'a, W: Write> {
     src: &'a Source,
     inv: &'a Inventory,
@@ -186,6 +186,112 @@ struct LayerWriter<'a, W: Write> {
 }
 
 impl<W: Write> LayerWriter<'_, W> {
+    /// Content objects in `order` on this thread, with a read-ahead helper for cold caches.
+    fn one_by_one(
+        &mut self,
+        order: &[&Checksum],
+        on_object: &mut dyn FnMut(u64),
+    ) -> Result<(), EncapError> {
+        let (objects, suffix) = self.src.content_files();
+        let at = crate::prefetch::Position::default();
+        std::thread::scope(|s| {
+            // Stops the helper however this closure ends, errors included.
+            let _stop = at.stop_on_drop();
+            // Read-ahead is advice: without the helper thread the layer is the same, only
+            // slower on a cold cache.
+            let _ = std::thread::Builder::new()
+                .name("prefetch".into())
+                .spawn_scoped(s, || crate::prefetch::run(&objects, suffix, order, &at));
+            for (i, checksum) in order.iter().enumerate() {
+                at.reached.store(i, Ordering::Relaxed);
+                let size = self.content_object(checksum, None)?.unwrap_or_default();
+                on_object(size);
+            }
+            Ok(())
+        })
+    }
+
+    /// Content objects in `order`, read and tarred in batches by `threads` workers (each with
+    /// its own repository handle) into memory, written out here in order. Objects bigger than
+    /// [`format::BATCH_INLINE_MAX`] are left by the workers for this thread to stream, so
+    /// memory stays bounded by the batches in flight whatever the files are.
+    fn batched(
+        &mut self,
+        order: &[&Checksum],
+        threads: usize,
+        on_object: &mut dyn FnMut(u64),
+    ) -> Result<(), EncapError> {
+        let mut workers = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            workers.push((self.src.reopen()?, TarWriter::new(Vec::new())));
+        }
+        let pieces: Vec<&[&Checksum]> = order.chunks(format::BATCH_OBJECTS).collect();
+        let free: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+        let inv = self.inv;
+        crate::ordered::run(
+            workers,
+            pieces.len(),
+            format::BATCH_WINDOW_PER_THREAD * threads,
+            |(src, tar), i| {
+                if let Some(buf) = free.lock().ok().and_then(|mut f| f.pop()) {
+                    *tar.get_mut() = buf;
+                }
+                let mut w = LayerWriter {
+                    src: &*src,
+                    inv,
+                    tar: std::mem::replace(tar, TarWriter::new(Vec::new())),
+                    stats: LayerStats::default(),
+                };
+                let mut batch = Batch::default();
+                for (k, checksum) in pieces[i].iter().enumerate() {
+                    match w.content_object(checksum, Some(format::BATCH_INLINE_MAX))? {
+                        Some(size) => batch.sizes.push(Some(size)),
+                        None => {
+                            batch.left.push((w.tar.get_mut().len(), k));
+                            batch.sizes.push(None);
+                        }
+                    }
+                }
+                batch.stats = w.stats;
+                *tar = w.tar;
+                batch.bytes = std::mem::take(tar.get_mut());
+                Ok(batch)
+            },
+            |i, mut batch| {
+                let mut from = 0;
+                let mut left = batch.left.iter().peekable();
+                for (k, size) in batch.sizes.iter().enumerate() {
+                    let size = match size {
+                        Some(size) => *size,
+                        None => {
+                            let at = left.next().map_or(from, |&(at, _)| at);
+                            self.write_bytes(&batch.bytes[from..at])?;
+                            from = at;
+                            self.content_object(pieces[i][k], None)?.unwrap_or_default()
+                        }
+                    };
+                    on_object(size);
+                }
+                self.write_bytes(&batch.bytes[from..])?;
+                self.stats.content_objects += batch.stats.content_objects;
+                self.stats.content_bytes += batch.stats.content_bytes;
+                batch.bytes.clear();
+                if let Ok(mut f) = free.lock() {
+                    f.push(std::mem::take(&mut batch.bytes));
+                }
+                Ok(())
+            },
+            || EncapError::Io {
+                what: "a layer worker thread failed".into(),
+                source: std::io::Error::other("worker panicked"),
+            },
+        )
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), EncapError> {
+        self.tar.raw(bytes).map_err(|e| io_err("writing layer", e))
+    }
+
     fn skeleton(&mut self) -> Result<(), EncapError> {
         let dir = Owner::root(format::DEFAULT_DIR_MODE);
         let e = |e| io_err("writing repo skeleton", e);
@@ -302,7 +408,7 @@ impl<W: Write> LayerWriter<'_, W> {
     /// Chunk layers repeat the parent directories of their paths, with the real metadata, so
     /// that a runtime unpacking layers one by one never has to invent directory metadata
     /// (rpm-ostree's "format version 2").
-    fn parent_dirs(&mut self, objects: &[String]) -> Result<(), EncapError> {
+    fn parent_dirs(&mut self, objects: &[Checksum]) -> Result<(), EncapError> {
         for (path, meta) in parent_dirs(self.inv, objects) {
             self.directory(path, meta)?;
         }
@@ -313,16 +419,27 @@ impl<W: Write> LayerWriter<'_, W> {
     /// lines) because the tar entries of one object (xattrs link, content, hardlinks) must be
     /// written in this order with the checksum checked between them; splitting it would pass
     /// the half-written state around.
-    fn content_object(&mut self, checksum: &str) -> Result<u64, EncapError> {
-        let paths = self
-            .inv
-            .content
-            .get(checksum)
-            .ok_or_else(|| EncapError::Plan {
-                reason: format!("content object {checksum} is not part of the commit"),
-            })?;
-        let shown_path = paths.first().map(String::as_str).unwrap_or("(sysroot)");
-        let obj = self.src.load_content(checksum, shown_path)?;
+    ///
+    /// With `inline_max`, a regular file bigger than that is not written: `None` is returned
+    /// and nothing of the object is in the stream.
+    fn content_object(
+        &mut self,
+        sum: &Checksum,
+        inline_max: Option<u64>,
+    ) -> Result<Option<u64>, EncapError> {
+        let inv = self.inv;
+        let at = inv.position(sum).ok_or_else(|| EncapError::Plan {
+            reason: format!("content object {sum} is not part of the commit"),
+        })?;
+        let shown_path = inv.first_path(at).unwrap_or("(sysroot)");
+        let hex = sum.hex();
+        let checksum = &*hex;
+        let obj = self.src.load_content(sum, shown_path)?;
+        if let (Body::Regular { size, .. }, Some(max)) = (&obj.body, inline_max) {
+            if *size > max {
+                return Ok(None);
+            }
+        }
         let owner = Owner {
             uid: obj.uid,
             gid: obj.gid,
@@ -381,7 +498,7 @@ impl<W: Write> LayerWriter<'_, W> {
         self.stats.content_objects += 1;
 
         let is_empty_file = (obj.mode & format::S_IFMT) == format::S_IFREG && size == 0;
-        for path in paths {
+        for path in inv.paths(at) {
             if is_empty_file {
                 // Importers and runtimes handle a plain empty file better than a link into
                 // the repo that a later layer could modify.
@@ -395,7 +512,7 @@ impl<W: Write> LayerWriter<'_, W> {
                     .map_err(e)?;
             }
         }
-        Ok(size)
+        Ok(Some(size))
     }
 }
 
@@ -418,21 +535,24 @@ mod tests {
 
     #[test]
     fn stream_order_is_by_first_path_then_checksum() {
+        let c = |ch: char| -> Checksum { ch.to_string().repeat(64).parse().expect("hex") };
         let mut inv = Inventory::default();
-        let c = |ch: char| ch.to_string().repeat(64);
-        inv.content
-            .insert(c('a'), vec!["usr/share/z".into(), "usr/bin/a".into()]);
-        inv.content.insert(c('b'), vec!["usr/bin/b".into()]);
-        inv.content.insert(c('c'), vec![]); // only under a top-level sysroot
-        inv.content.insert(c('d'), vec!["etc/d".into()]);
+        inv.set_content([
+            (c('a'), Some("usr/share/z")),
+            (c('b'), Some("usr/bin/b")),
+            (c('c'), None), // only under a top-level sysroot
+            (c('d'), Some("etc/d")),
+            (c('a'), Some("usr/bin/a")),
+        ])
+        .expect("content");
         let objects = vec![c('a'), c('b'), c('c'), c('d')];
         // The first path as walked counts, not the smallest: that is the one written first.
         assert_eq!(
             stream_order(&inv, &objects),
-            vec![c('c').as_str(), &c('d'), &c('b'), &c('a')]
+            vec![&c('c'), &c('d'), &c('b'), &c('a')]
         );
         // Not in the inventory at all: sorts like an object without paths.
         let stray = vec![c('f'), c('b')];
-        assert_eq!(stream_order(&inv, &stray), vec![c('f').as_str(), &c('b')]);
+        assert_eq!(stream_order(&inv, &stray), vec![&c('f'), &c('b')]);
     }
 }

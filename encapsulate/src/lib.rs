@@ -11,6 +11,7 @@
 pub mod components;
 pub mod export;
 mod objread;
+mod ordered;
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): private parsers of
 /// outside bytes, reached exactly as the product reaches them.
 #[cfg(feature = "fuzzing")]

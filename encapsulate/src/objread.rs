@@ -19,13 +19,17 @@
 //! object — is the same in every mode. Callers check whatever is read against the object
 //! checksum, metadata included, so a mistake here cannot reach an image unnoticed.
 
+use layering::Checksum;
 use ostree::gio;
 use ostree::prelude::*;
 use ostree_format::{self as format, ObjKind, S_IFLNK, S_IFMT, S_IFREG};
+use rustix::fs::{Mode, OFlags};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The bare-user metadata xattr.
 const OSTREEMETA_XATTR: &str = "user.ostreemeta";
@@ -68,6 +72,9 @@ pub(crate) enum DirectMode {
 #[derive(Debug, Clone)]
 pub(crate) struct Direct {
     objects: PathBuf,
+    /// The objects directory, open: objects are opened relative to it (`XX/REST.file`), so
+    /// the kernel walks two path components per object, not the repo's whole path.
+    dir: Option<Arc<OwnedFd>>,
     mode: DirectMode,
 }
 
@@ -80,10 +87,20 @@ impl Direct {
             ostree::RepoMode::Archive => DirectMode::Archive,
             _ => return None,
         };
-        Some(Direct {
-            objects: repo_path.join("objects"),
-            mode,
-        })
+        Some(Direct::new(repo_path.join("objects"), mode))
+    }
+
+    /// Direct access to the object files under `objects` (opened now; if it cannot be, each
+    /// object is opened by its full path, which fails with the error that names it).
+    fn new(objects: PathBuf, mode: DirectMode) -> Direct {
+        let dir = rustix::fs::open(
+            &objects,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .map(Arc::new);
+        Direct { objects, dir, mode }
     }
 
     /// The file suffix of content objects in this repo's mode.
@@ -94,16 +111,32 @@ impl Direct {
         }
     }
 
-    fn path(&self, checksum: &str) -> PathBuf {
+    fn path(&self, checksum: &Checksum) -> PathBuf {
         self.objects
-            .join(format::loose_object_relpath(checksum, self.suffix()))
+            .join(format::loose_object_relpath(&checksum.hex(), self.suffix()))
     }
 
-    pub(crate) fn load(&self, checksum: &str) -> io::Result<FileObject> {
-        let path = self.path(checksum);
+    /// Open object `checksum`'s file for reading.
+    fn open(&self, checksum: &Checksum) -> io::Result<File> {
+        let Some(dir) = &self.dir else {
+            return File::open(self.path(checksum));
+        };
+        let hex = checksum.hex();
+        let mut buf = [0u8; 96];
+        let rel = relpath(&hex, self.suffix(), &mut buf);
+        let fd = rustix::fs::openat(
+            dir.as_fd(),
+            rel,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    pub(crate) fn load(&self, checksum: &Checksum) -> io::Result<FileObject> {
         match self.mode {
             DirectMode::Archive => {
-                let mut file = File::open(&path)?;
+                let mut file = self.open(checksum)?;
                 let h = archive_header(&mut file)?;
                 let body = match h.mode & S_IFMT {
                     S_IFREG => Body::Regular {
@@ -122,7 +155,7 @@ impl Direct {
                 })
             }
             DirectMode::BareUser => {
-                let mut file = File::open(&path)?;
+                let mut file = self.open(checksum)?;
                 let (uid, gid, mode, xattrs) = ostreemeta(&file)?;
                 let size = file.metadata()?.len();
                 let body = match mode & S_IFMT {
@@ -146,6 +179,7 @@ impl Direct {
                 })
             }
             DirectMode::BareUserOnly => {
+                let path = self.path(checksum);
                 let md = std::fs::symlink_metadata(&path)?;
                 let body = if md.file_type().is_symlink() {
                     let target = std::fs::read_link(&path)?;
@@ -174,11 +208,10 @@ impl Direct {
         }
     }
 
-    pub(crate) fn stat(&self, checksum: &str) -> io::Result<ObjectStat> {
-        let path = self.path(checksum);
+    pub(crate) fn stat(&self, checksum: &Checksum) -> io::Result<ObjectStat> {
         match self.mode {
             DirectMode::Archive => {
-                let h = archive_header(&mut File::open(&path)?)?;
+                let h = archive_header(&mut self.open(checksum)?)?;
                 let size = match h.mode & S_IFMT {
                     S_IFREG => h.size,
                     S_IFLNK => 0,
@@ -190,7 +223,7 @@ impl Direct {
                 })
             }
             DirectMode::BareUser => {
-                let file = File::open(&path)?;
+                let file = self.open(checksum)?;
                 let (_, _, mode, xattrs) = ostreemeta(&file)?;
                 let size = match mode & S_IFMT {
                     S_IFREG => file.metadata()?.len(),
@@ -200,7 +233,7 @@ impl Direct {
                 Ok(ObjectStat { size, xattrs })
             }
             DirectMode::BareUserOnly => {
-                let md = std::fs::symlink_metadata(&path)?;
+                let md = std::fs::symlink_metadata(self.path(checksum))?;
                 let size = if md.file_type().is_file() {
                     md.len()
                 } else if md.file_type().is_symlink() {
@@ -305,13 +338,36 @@ pub fn filez_content(data: &[u8]) -> io::Result<(u64, Vec<u8>)> {
 /// An empty `a(ayay)` serializes to no bytes.
 const EMPTY_XATTRS: &[u8] = &[];
 
-/// uid, gid, mode and serialized xattrs from a bare-user object's `user.ostreemeta`.
+/// `XX/REST.SUFFIX` for a checksum's hex form, written into `buf` (no allocation).
+fn relpath<'b>(hex: &str, suffix: &str, buf: &'b mut [u8; 96]) -> &'b str {
+    let parts = [&hex[..2], "/", &hex[2..], ".", suffix];
+    let mut n = 0;
+    for p in parts {
+        let end = (n + p.len()).min(buf.len());
+        buf[n..end].copy_from_slice(&p.as_bytes()[..end - n]);
+        n = end;
+    }
+    // Only ASCII was copied in (hex digits, '/', '.', a suffix constant).
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
+}
+
+/// uid, gid, mode and serialized xattrs from a bare-user object's `user.ostreemeta`: one
+/// `fgetxattr` into a stack buffer (a few hundred bytes at most in practice), asking for the
+/// size first only when the value does not fit.
 fn ostreemeta(file: &File) -> io::Result<(u32, u32, u32, Vec<u8>)> {
-    use xattr::FileExt;
-    let meta = file
-        .get_xattr(OSTREEMETA_XATTR)?
-        .ok_or_else(|| invalid("no user.ostreemeta xattr"))?;
-    parse_ostreemeta(&meta)
+    let mut buf = [0u8; 4096];
+    match rustix::fs::fgetxattr(file, OSTREEMETA_XATTR, &mut buf) {
+        Ok(n) => parse_ostreemeta(&buf[..n]),
+        Err(rustix::io::Errno::RANGE) => {
+            use xattr::FileExt;
+            let meta = file
+                .get_xattr(OSTREEMETA_XATTR)?
+                .ok_or_else(|| invalid("no user.ostreemeta xattr"))?;
+            parse_ostreemeta(&meta)
+        }
+        Err(rustix::io::Errno::NODATA) => Err(invalid("no user.ostreemeta xattr")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn parse_ostreemeta(meta: &[u8]) -> io::Result<(u32, u32, u32, Vec<u8>)> {
@@ -349,11 +405,11 @@ pub(crate) struct Libostree<'a>(pub &'a ostree::Repo);
 
 impl Libostree<'_> {
     /// Open content object `checksum`.
-    pub(crate) fn load(&self, checksum: &str) -> Result<FileObject, ReadError> {
+    pub(crate) fn load(&self, checksum: &Checksum) -> Result<FileObject, ReadError> {
         let corrupt = |reason: &str| ReadError::Corrupt(reason.into());
         let (stream, info, xattrs) = self
             .0
-            .load_file(checksum, gio::Cancellable::NONE)
+            .load_file(&checksum.hex(), gio::Cancellable::NONE)
             .map_err(ReadError::Repo)?;
         let body = match info.file_type() {
             gio::FileType::Regular => Body::Regular {
@@ -387,10 +443,10 @@ impl Libostree<'_> {
     }
 
     /// Size and xattrs of content object `checksum`.
-    pub(crate) fn stat(&self, checksum: &str) -> Result<ObjectStat, ReadError> {
+    pub(crate) fn stat(&self, checksum: &Checksum) -> Result<ObjectStat, ReadError> {
         let (info, xattrs) = self
             .0
-            .query_file(checksum, gio::Cancellable::NONE)
+            .query_file(&checksum.hex(), gio::Cancellable::NONE)
             .map_err(ReadError::Repo)?;
         let size = if info.file_type() == gio::FileType::Regular {
             info.size() as u64
@@ -455,10 +511,11 @@ mod tests {
     #[test]
     fn archive_objects_small_big_and_symlinks() {
         let td = tempfile::tempdir().unwrap();
-        let direct = Direct {
-            objects: td.path().to_owned(),
-            mode: DirectMode::Archive,
-        };
+        let direct = Direct::new(td.path().to_owned(), DirectMode::Archive);
+        assert!(
+            direct.dir.is_some(),
+            "objects are opened relative to the directory"
+        );
         std::fs::create_dir(td.path().join("ab")).unwrap();
         let big: Vec<u8> = (0..(format::INFLATE_WHOLE_MAX + 12_345))
             .map(|i| (i * 7 % 251) as u8)
@@ -470,7 +527,7 @@ mod tests {
             ("link", b"", S_IFLNK | 0o777, "../target"),
         ];
         for (i, (name, content, mode, target)) in cases.into_iter().enumerate() {
-            let checksum = format!("ab{i:062}");
+            let checksum: Checksum = format!("ab{i:062}").parse().unwrap();
             std::fs::write(direct.path(&checksum), filez(content, mode, target)).unwrap();
             let obj = direct.load(&checksum).unwrap();
             assert_eq!((obj.uid, obj.gid, obj.mode), (7, 9, mode), "{name}");
@@ -492,7 +549,7 @@ mod tests {
             assert_eq!(st.size, want, "{name}");
         }
         // A header length past the end of the file is an error, not a huge allocation.
-        let checksum = format!("ab{:062}", 99);
+        let checksum: Checksum = format!("ab{:062}", 99).parse().unwrap();
         std::fs::write(direct.path(&checksum), [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).unwrap();
         assert!(direct.load(&checksum).is_err());
     }

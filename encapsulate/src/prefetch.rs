@@ -8,6 +8,7 @@
 //! Advice only: a file it cannot open is skipped, it never follows symlinks (bare repos
 //! store symlink objects as symlinks), and nothing it does changes any output.
 
+use layering::Checksum;
 use ostree_format as format;
 use std::num::NonZeroU64;
 use std::path::Path;
@@ -46,7 +47,7 @@ impl Drop for StopOnDrop<'_> {
 /// `suffix`), at most [`format::PREFETCH_AHEAD`] files ahead of the reader, waiting
 /// [`format::PREFETCH_POLL`] at a time when that far ahead. Returns when the list ends or
 /// `at.stop` is set.
-pub(crate) fn run(objects: &Path, suffix: &str, order: &[&str], at: &Position) {
+pub(crate) fn run(objects: &Path, suffix: &str, order: &[&Checksum], at: &Position) {
     let mut i = 0;
     while !at.stop.load(Ordering::Relaxed) {
         let reached = at.reached.load(Ordering::Relaxed);
@@ -59,7 +60,7 @@ pub(crate) fn run(objects: &Path, suffix: &str, order: &[&str], at: &Position) {
             std::thread::sleep(format::PREFETCH_POLL);
             continue;
         }
-        advise(&objects.join(format::loose_object_relpath(checksum, suffix)));
+        advise(&objects.join(format::loose_object_relpath(&checksum.hex(), suffix)));
         i += 1;
         at.advised.store(i, Ordering::Relaxed);
     }
@@ -100,7 +101,8 @@ mod tests {
                 _ => {} // missing
             }
         }
-        let order: Vec<&str> = all.iter().map(String::as_str).collect();
+        let sums: Vec<Checksum> = all.iter().map(|c| c.parse().expect("hex")).collect();
+        let order: Vec<&Checksum> = sums.iter().collect();
         let at = Position::default();
         let wait_for = |what: &dyn Fn() -> bool| {
             for _ in 0..400 {

@@ -6,7 +6,7 @@
 
 use crate::objread::{Direct, FileObject, Libostree, ObjectStat, ReadError};
 use crate::EncapError;
-use layering::ContentObject;
+use layering::{Checksum, ContentObject};
 use ostree::gio;
 use ostree::glib;
 use ostree_format::ObjKind;
@@ -78,8 +78,11 @@ pub enum StructureEntry {
 
 /// The walked tree of a commit: all metadata needed to write layers, no file content.
 ///
-/// Size is proportional to the number of directories and files (paths are kept, content is
-/// not), never to the bytes in the tree.
+/// Size is proportional to the number of directories and files, never to the bytes in the
+/// tree, and kept small per file (trees of a million files must fit in a few hundred MB):
+/// content objects are 32-byte checksums in one sorted vector, tree paths one text arena
+/// with `u32` offsets, and objects reach their paths by index. About 45 bytes per file plus
+/// its path's length.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
     /// Root dirmeta checksum.
@@ -88,8 +91,6 @@ pub struct Inventory {
     pub structure: Vec<StructureEntry>,
     /// Dirmeta objects by checksum.
     pub dirmetas: BTreeMap<String, DirMeta>,
-    /// Content objects: checksum → tar paths (mapped) where the tree holds it, in walk order.
-    pub content: BTreeMap<String, Vec<String>>,
     /// Whether the tree has `var` and `var/tmp`.
     pub has_var: bool,
     /// Whether the tree has `var/tmp`.
@@ -98,24 +99,192 @@ pub struct Inventory {
     /// parents of its files in structure order, and finding them by scanning the whole
     /// structure once per layer was ~3% of a rebuild (65 layers).
     pub(crate) dir_positions: HashMap<String, usize>,
+    /// Content objects, sorted, each once.
+    objects: Vec<Checksum>,
+    /// The paths of object `i` are `path_ids[path_start[i]..path_start[i + 1]]`, in walk
+    /// order (objects only under a top-level `sysroot` have none).
+    path_start: Vec<u32>,
+    path_ids: Vec<u32>,
+    /// Tree paths (mapped, `usr/etc` → `etc`) in walk order: path `j` is
+    /// `text[ends[j - 1]..ends[j]]`.
+    text: String,
+    ends: Vec<u32>,
 }
 
 impl Inventory {
-    /// The content objects as planner input. Sizes are 0 unless [`Source::content_sizes`] was
-    /// used to fill them.
-    pub fn content_objects(&self) -> Vec<ContentObject> {
-        self.content
-            .keys()
-            .map(|c| ContentObject {
-                checksum: c.clone(),
-                size: 0,
-            })
-            .collect()
+    /// Build the content part from `(checksum, path)` pairs (`None`: an object with no
+    /// visible path), paths in walk order. Used by the walker and by tests.
+    ///
+    /// # Errors
+    /// More than 4 GiB of path text or 4 G paths (a `u32` offset each).
+    pub fn set_content<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (Checksum, Option<&'a str>)>,
+    ) -> Result<(), String> {
+        let mut walk = Walked::default();
+        for (c, p) in entries {
+            walk.add(c, p)?;
+        }
+        self.finish_content(walk);
+        Ok(())
+    }
+
+    fn finish_content(&mut self, walk: Walked) {
+        let Walked {
+            mut entries,
+            text,
+            ends,
+        } = walk;
+        // Path ids grow in walk order, so sorting by (checksum, id) keeps each object's paths
+        // in walk order; `NO_PATH` sorts after every real path.
+        entries.sort_unstable();
+        let mut objects = Vec::new();
+        let mut path_start = Vec::new();
+        let mut path_ids = Vec::with_capacity(ends.len());
+        for (c, id) in entries {
+            if objects.last() != Some(&c) {
+                objects.push(c);
+                path_start.push(path_ids.len() as u32);
+            }
+            if id != NO_PATH {
+                path_ids.push(id);
+            }
+        }
+        path_start.push(path_ids.len() as u32);
+        objects.shrink_to_fit();
+        path_start.shrink_to_fit();
+        self.objects = objects;
+        self.path_start = path_start;
+        self.path_ids = path_ids;
+        self.text = text;
+        self.ends = ends;
+    }
+
+    /// The content objects, sorted.
+    pub fn objects(&self) -> &[Checksum] {
+        &self.objects
+    }
+
+    /// Where `checksum` is in [`Inventory::objects`].
+    pub fn position(&self, checksum: &Checksum) -> Option<usize> {
+        self.objects.binary_search(checksum).ok()
+    }
+
+    /// Whether the commit has this content object.
+    pub fn contains(&self, checksum: &Checksum) -> bool {
+        self.position(checksum).is_some()
+    }
+
+    /// The tree paths of object `i` (an index into [`Inventory::objects`]), in walk order.
+    pub fn paths(&self, i: usize) -> impl ExactSizeIterator<Item = &str> + '_ {
+        let next = i.checked_add(1).and_then(|n| self.path_start.get(n));
+        let ids = match (self.path_start.get(i), next) {
+            (Some(&a), Some(&b)) => &self.path_ids[a as usize..b as usize],
+            _ => &[],
+        };
+        ids.iter().map(|&j| self.path(j))
+    }
+
+    /// The tree paths of `checksum` (none if the commit does not have it).
+    pub fn paths_of(&self, checksum: &Checksum) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.paths(self.position(checksum).unwrap_or(usize::MAX))
+    }
+
+    /// The first path of object `i` in walk order (the one written first).
+    pub fn first_path(&self, i: usize) -> Option<&str> {
+        self.paths(i).next()
+    }
+
+    /// Path `j` of the arena.
+    fn path(&self, j: u32) -> &str {
+        let j = j as usize;
+        let start = if j == 0 { 0 } else { self.ends[j - 1] as usize };
+        &self.text[start..self.ends[j] as usize]
+    }
+
+    /// Every tree path that is content, with its object's index: for lookups by path
+    /// (package file lists), sorted by path.
+    pub fn path_index(&self) -> PathIndex<'_> {
+        let mut owner = vec![0u32; self.ends.len()];
+        for i in 0..self.objects.len() {
+            for &j in &self.path_ids[self.path_start[i] as usize..self.path_start[i + 1] as usize] {
+                owner[j as usize] = i as u32;
+            }
+        }
+        let mut sorted: Vec<u32> = (0..self.ends.len() as u32).collect();
+        sorted.sort_unstable_by(|&a, &b| self.path(a).cmp(self.path(b)));
+        PathIndex {
+            inv: self,
+            sorted,
+            owner,
+        }
     }
 
     /// Number of tree paths that are content (files and symlinks).
     pub fn path_count(&self) -> usize {
-        self.content.values().map(Vec::len).sum()
+        self.path_ids.len()
+    }
+}
+
+/// Content paths sorted for lookup: 8 bytes per path (a `HashMap<&str, _>` took ~40).
+pub struct PathIndex<'a> {
+    inv: &'a Inventory,
+    sorted: Vec<u32>,
+    /// Object index of each path id.
+    owner: Vec<u32>,
+}
+
+impl<'a> PathIndex<'a> {
+    /// The object at tree path `path`.
+    pub fn get(&self, path: &str) -> Option<usize> {
+        self.sorted
+            .binary_search_by(|&j| self.inv.path(j).cmp(path))
+            .ok()
+            .map(|k| self.owner[self.sorted[k] as usize] as usize)
+    }
+
+    /// Paths starting with `prefix`, sorted, with their objects.
+    pub fn with_prefix<'p>(
+        &'p self,
+        prefix: &'p str,
+    ) -> impl Iterator<Item = (&'a str, usize)> + 'p {
+        let from = self.sorted.partition_point(|&j| self.inv.path(j) < prefix);
+        self.sorted[from..]
+            .iter()
+            .map(|&j| (self.inv.path(j), self.owner[j as usize] as usize))
+            .take_while(move |(p, _)| p.starts_with(prefix))
+    }
+}
+
+/// Path id of an object that has no visible path.
+const NO_PATH: u32 = u32::MAX;
+
+/// What the walk collects before it is sorted into an [`Inventory`].
+#[derive(Default)]
+struct Walked {
+    entries: Vec<(Checksum, u32)>,
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Walked {
+    fn add(&mut self, c: Checksum, path: Option<&str>) -> Result<(), String> {
+        let id = match path {
+            None => NO_PATH,
+            Some(p) => {
+                self.text.push_str(p);
+                let end = u32::try_from(self.text.len())
+                    .map_err(|_| "the tree's paths exceed 4 GiB".to_string())?;
+                let id = u32::try_from(self.ends.len())
+                    .ok()
+                    .filter(|&id| id != NO_PATH)
+                    .ok_or_else(|| "the tree has more than 4 G paths".to_string())?;
+                self.ends.push(end);
+                id
+            }
+        };
+        self.entries.push((c, id));
+        Ok(())
     }
 }
 
@@ -351,6 +520,7 @@ impl Source {
                 root_dirmeta: root_meta.clone(),
                 ..Default::default()
             },
+            content: Walked::default(),
             seen_trees: HashSet::new(),
         };
         walker.load_dirmeta(&root_meta, "/")?;
@@ -360,6 +530,7 @@ impl Source {
             .push(StructureEntry::DirMeta(root_meta));
         walker.walk("", &root_tree, true)?;
         let mut inv = walker.inv;
+        inv.finish_content(walker.content);
         inv.dir_positions = inv
             .structure
             .iter()
@@ -387,17 +558,13 @@ impl Source {
     /// # Errors
     /// A content object that cannot be queried, named with its checksum.
     pub fn content_sizes(&self, inv: &Inventory) -> Result<Vec<ContentObject>, EncapError> {
-        let objects: Vec<(&str, &str)> = inv
-            .content
-            .iter()
-            .map(|(c, paths)| (c.as_str(), first(paths)))
-            .collect();
-        let stats = self.stat_contents(&objects)?;
-        Ok(objects
+        let stats = self.stat_contents(inv)?;
+        Ok(inv
+            .objects()
             .iter()
             .zip(stats)
-            .map(|(&(c, _), st)| ContentObject {
-                checksum: c.to_string(),
+            .map(|(c, st)| ContentObject {
+                checksum: *c,
                 size: st.size,
             })
             .collect())
@@ -431,7 +598,7 @@ impl Source {
     /// mode allows, else (or if that fails) through libostree.
     pub(crate) fn load_content(
         &self,
-        checksum: &str,
+        checksum: &Checksum,
         path: &str,
     ) -> Result<FileObject, EncapError> {
         if let Some(obj) = self.direct.as_ref().and_then(|d| d.load(checksum).ok()) {
@@ -442,14 +609,12 @@ impl Source {
             .map_err(|e| self.read_error(checksum, path, e))
     }
 
-    /// Size and xattrs of every content object `(checksum, path)`, in order (`path` names it
-    /// in errors). Direct stats run on a few threads (on trees of many small files planning is
+    /// Size and xattrs of every content object of `inv`, in order (a path names it in
+    /// errors). Direct stats run on a few threads (on trees of many small files planning is
     /// mostly these syscalls); whatever they cannot read goes through libostree here, on this
     /// thread, since a libostree repo handle must not be shared between threads.
-    pub(crate) fn stat_contents(
-        &self,
-        objects: &[(&str, &str)],
-    ) -> Result<Vec<ObjectStat>, EncapError> {
+    pub(crate) fn stat_contents(&self, inv: &Inventory) -> Result<Vec<ObjectStat>, EncapError> {
+        let objects = inv.objects();
         let mut direct: Vec<Option<ObjectStat>> = match &self.direct {
             Some(d) if objects.len() >= format::PARALLEL_STAT_MIN => {
                 let threads = std::thread::available_parallelism()
@@ -460,9 +625,7 @@ impl Source {
                     let workers: Vec<_> = objects
                         .chunks(per)
                         .map(|part| {
-                            s.spawn(move || {
-                                part.iter().map(|(c, _)| d.stat(c).ok()).collect::<Vec<_>>()
-                            })
+                            s.spawn(move || part.iter().map(|c| d.stat(c).ok()).collect::<Vec<_>>())
                         })
                         .collect();
                     workers
@@ -471,7 +634,7 @@ impl Source {
                         .collect()
                 })
             }
-            Some(d) => objects.iter().map(|(c, _)| d.stat(c).ok()).collect(),
+            Some(d) => objects.iter().map(|c| d.stat(c).ok()).collect(),
             None => Vec::new(),
         };
         // A panicked worker leaves its part empty: those objects take the libostree path.
@@ -480,19 +643,22 @@ impl Source {
         objects
             .iter()
             .zip(direct)
-            .map(|(&(c, path), st)| match st {
+            .enumerate()
+            .map(|(i, (c, st))| match st {
                 Some(st) => Ok(st),
-                None => libostree.stat(c).map_err(|e| self.read_error(c, path, e)),
+                None => libostree
+                    .stat(c)
+                    .map_err(|e| self.read_error(c, inv.first_path(i).unwrap_or("(sysroot)"), e)),
             })
             .collect()
     }
 
-    fn read_error(&self, checksum: &str, path: &str, e: ReadError) -> EncapError {
+    fn read_error(&self, checksum: &Checksum, path: &str, e: ReadError) -> EncapError {
         match e {
-            ReadError::Repo(e) => self.object_error(ObjKind::File, checksum, path, &e),
+            ReadError::Repo(e) => self.object_error(ObjKind::File, &checksum.hex(), path, &e),
             ReadError::Corrupt(reason) => EncapError::Corrupt {
                 kind: ObjKind::File,
-                checksum: checksum.into(),
+                checksum: checksum.to_string(),
                 path: path.into(),
                 reason,
             },
@@ -539,13 +705,10 @@ impl Source {
     }
 }
 
-fn first(paths: &[String]) -> &str {
-    paths.first().map(String::as_str).unwrap_or("?")
-}
-
 struct Walker<'a> {
     src: &'a Source,
     inv: Inventory,
+    content: Walked,
     seen_trees: HashSet<String>,
 }
 
@@ -593,14 +756,12 @@ impl Walker<'_> {
             .ok_or_else(|| bad(format!("not a dirtree (type {})", v.type_())))?;
         for (name, csum) in files {
             check_name(&name).map_err(&bad)?;
-            if csum.len() != 32 {
+            let Some(c) = Checksum::from_bytes(&csum) else {
                 return Err(bad(format!("file {name:?} has a malformed checksum")));
-            }
-            let child = format::join(path, &name);
-            let paths = self.inv.content.entry(hex::encode(&csum)).or_default();
-            if visible {
-                paths.push(format::map_tree_path(&child).into_owned());
-            }
+            };
+            let child = visible.then(|| format::join(path, &name));
+            let mapped = child.as_deref().map(format::map_tree_path);
+            self.content.add(c, mapped.as_deref()).map_err(&bad)?;
         }
         for (name, tree_csum, meta_csum) in dirs {
             check_name(&name).map_err(&bad)?;

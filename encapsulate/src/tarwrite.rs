@@ -114,6 +114,16 @@ impl<W: Write> TarWriter<W> {
         self.pad(data.len() as u64)
     }
 
+    /// Bytes that are already tar entries (written by another `TarWriter`), passed through.
+    pub fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)
+    }
+
+    /// The writer entries go to.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// A directory entry.
     pub fn dir(&mut self, path: &[u8], owner: Owner) -> io::Result<()> {
         self.header(Kind::Directory, path, None, owner, 0)

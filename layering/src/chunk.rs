@@ -65,19 +65,23 @@ pub struct PackOptions {
     pub max_layers: usize,
 }
 
-/// Group objects into components: `owner` maps a checksum to its component; objects without
-/// an owner form [`UNOWNED`]. Components are returned sorted by name.
+/// Group objects into components: `owner[i]` is the component of `objects[i]`, an index
+/// into `names`; objects without one form [`UNOWNED`]. Components are returned sorted by
+/// name.
 pub fn components(
     objects: &[ContentObject],
-    owner: &BTreeMap<Checksum, String>,
+    owner: &[Option<u32>],
+    names: &[String],
     volatile: &BTreeSet<String>,
 ) -> Vec<Component> {
     let mut by_name: BTreeMap<&str, Component> = BTreeMap::new();
-    for o in objects {
+    for (i, o) in objects.iter().enumerate() {
         let name = owner
-            .get(&o.checksum)
-            .map(String::as_str)
-            .unwrap_or(UNOWNED);
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|n| names.get(n as usize))
+            .map_or(UNOWNED, String::as_str);
         let c = by_name.entry(name).or_insert_with(|| Component {
             name: name.to_string(),
             size: 0,
@@ -85,13 +89,14 @@ pub fn components(
             volatile: volatile.contains(name),
         });
         c.size += o.size;
-        c.objects.push(o.checksum.clone());
+        c.objects.push(o.checksum);
     }
     by_name
         .into_values()
         .map(|mut c| {
-            c.objects.sort();
+            c.objects.sort_unstable();
             c.objects.dedup();
+            c.objects.shrink_to_fit();
             c
         })
         .collect()
@@ -116,16 +121,7 @@ pub fn hash_bins(max_layers: usize) -> usize {
 /// `max_layers == 0`), then chunk layers.
 pub fn pack(comps: &[Component], opts: &PackOptions, previous: Option<&PreviousLayout>) -> Plan {
     if opts.max_layers == 0 || comps.is_empty() {
-        let all: Vec<ContentObject> = comps
-            .iter()
-            .flat_map(|c| {
-                c.objects.iter().map(|o| ContentObject {
-                    checksum: o.clone(),
-                    size: 0,
-                })
-            })
-            .collect();
-        return Plan::single_layer(&all);
+        return Plan::single_layer(comps.iter().flat_map(|c| &c.objects));
     }
     let groups = match previous {
         Some(prev) if !prev.layers.is_empty() => with_previous(comps, opts.max_layers, prev),
@@ -324,9 +320,20 @@ fn to_plan(comps: &[Component], groups: Groups) -> Plan {
     // addressed) but must be deterministic.
     layers.sort_by(|a, b| a.components.cmp(&b.components));
     // Content shared by components in different layers goes to the first such layer only.
+    // Rare (discovery gives each object one component): find the shared ones first, with
+    // 8 bytes per object, rather than a set of every checksum.
+    let mut all: Vec<&Checksum> = layers.iter().flat_map(|l| &l.objects).collect();
+    all.sort_unstable();
+    let shared: BTreeSet<Checksum> = all
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| *w[0])
+        .collect();
+    drop(all);
     let mut assigned: BTreeSet<Checksum> = BTreeSet::new();
     for l in &mut layers {
-        l.objects.retain(|o| assigned.insert(o.clone()));
+        l.objects
+            .retain(|o| !shared.contains(o) || assigned.insert(*o));
     }
     layers.retain(|l| !l.objects.is_empty());
     let mut all = vec![LayerPlan {
@@ -369,6 +376,8 @@ mod tests {
                         "{:064x}",
                         fnv1a(&format!("{name}/{i}")) as u128 * 7 + i as u128
                     )
+                    .parse()
+                    .expect("hex")
                 })
                 .collect(),
         }
@@ -435,17 +444,9 @@ mod tests {
         );
     }
 
-    fn all_objects(comps: &[Component]) -> Vec<ContentObject> {
-        let mut v: Vec<ContentObject> = comps
-            .iter()
-            .flat_map(|c| {
-                c.objects.iter().map(|o| ContentObject {
-                    checksum: o.clone(),
-                    size: 1,
-                })
-            })
-            .collect();
-        v.sort_by(|a, b| a.checksum.cmp(&b.checksum));
+    fn all_objects(comps: &[Component]) -> Vec<Checksum> {
+        let mut v: Vec<Checksum> = comps.iter().flat_map(|c| c.objects.clone()).collect();
+        v.sort_unstable();
         v.dedup();
         v
     }
@@ -535,7 +536,7 @@ mod tests {
             objects: a.objects.clone(),
             volatile: true,
         };
-        a.objects.push("f".repeat(64));
+        a.objects.push("f".repeat(64).parse().expect("hex"));
         let comps = vec![a, b];
         let p = pack(&comps, &PackOptions { max_layers: 1 }, None);
         p.validate(&all_objects(&comps)).unwrap();
@@ -570,7 +571,7 @@ mod tests {
             let mut after_comps = comps.clone();
             let i = pick % n;
             match what {
-                0 => { after_comps[i].objects[0] = format!("{:064x}", pick); } // upgraded
+                0 => { after_comps[i].objects[0] = format!("{:064x}", pick).parse().expect("hex"); } // upgraded
                 1 => { after_comps.push(comp("zz-new-package", 3000, 2)); }   // added
                 _ => { after_comps.remove(i); }                             // removed
             }

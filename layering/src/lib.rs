@@ -11,14 +11,13 @@
 //! - inside a layer, objects are sorted by checksum, so the stream order is a pure function of
 //!   the plan.
 
+mod checksum;
 pub mod chunk;
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
-use std::fmt;
+pub use checksum::{Checksum, Hex};
 
-/// A content object checksum: 64 lowercase hex digits (sha256).
-pub type Checksum = String;
+use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// What the planner needs to know about one content object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,30 +97,32 @@ impl std::error::Error for PlanError {}
 
 impl Plan {
     /// The plan of an unchunked image: one commit layer holding every content object.
-    pub fn single_layer<'a>(objects: impl IntoIterator<Item = &'a ContentObject>) -> Plan {
-        let set: BTreeSet<&str> = objects.into_iter().map(|o| o.checksum.as_str()).collect();
+    pub fn single_layer<'a>(objects: impl IntoIterator<Item = &'a Checksum>) -> Plan {
+        let mut all: Vec<Checksum> = objects.into_iter().copied().collect();
+        all.sort_unstable();
+        all.dedup();
         Plan {
             layers: vec![LayerPlan {
                 kind: LayerKind::Commit,
-                objects: set.into_iter().map(str::to_owned).collect(),
+                objects: all,
                 components: Vec::new(),
             }],
         }
     }
 
     /// Check the plan's invariants against the full set of the commit's content objects.
+    /// Sorted vectors of references, not sets: a million objects check in a fraction of a
+    /// second and ~16 MB.
     ///
     /// # Errors
     /// The first violated invariant, naming the layer or object.
     pub fn validate<'a>(
         &self,
-        all: impl IntoIterator<Item = &'a ContentObject>,
+        all: impl IntoIterator<Item = &'a Checksum>,
     ) -> Result<(), PlanError> {
         if self.layers.is_empty() {
             return Err(PlanError::NoLayers);
         }
-        let mut expected: BTreeSet<&str> = all.into_iter().map(|o| o.checksum.as_str()).collect();
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
         for (i, layer) in self.layers.iter().enumerate() {
             if (i == 0) != (layer.kind == LayerKind::Commit) {
                 return Err(PlanError::CommitLayerMisplaced(i));
@@ -129,21 +130,39 @@ impl Plan {
             if layer.objects.windows(2).any(|w| w[0] >= w[1]) {
                 // Equal neighbours are duplicates; report them as such.
                 if let Some(w) = layer.objects.windows(2).find(|w| w[0] == w[1]) {
-                    return Err(PlanError::Duplicate(w[0].clone()));
+                    return Err(PlanError::Duplicate(w[0]));
                 }
                 return Err(PlanError::Unsorted(i));
             }
-            for c in &layer.objects {
-                if !seen.insert(c) {
-                    return Err(PlanError::Duplicate(c.clone()));
+        }
+        let mut planned: Vec<&Checksum> = self.layers.iter().flat_map(|l| &l.objects).collect();
+        planned.sort_unstable();
+        if let Some(w) = planned.windows(2).find(|w| w[0] == w[1]) {
+            return Err(PlanError::Duplicate(*w[0]));
+        }
+        let mut expected: Vec<&Checksum> = all.into_iter().collect();
+        expected.sort_unstable();
+        expected.dedup();
+        // Both sorted and free of duplicates: walk them side by side.
+        let (mut p, mut e) = (planned.iter().peekable(), expected.iter().peekable());
+        let mut missing = None;
+        loop {
+            match (p.peek(), e.peek()) {
+                (Some(a), Some(b)) if a == b => {
+                    p.next();
+                    e.next();
                 }
-                if !expected.remove(c.as_str()) {
-                    return Err(PlanError::Unknown(c.clone()));
+                (Some(a), Some(b)) if a < b => return Err(PlanError::Unknown(***a)),
+                (Some(a), None) => return Err(PlanError::Unknown(***a)),
+                (_, Some(b)) => {
+                    missing = missing.or(Some(***b));
+                    e.next();
                 }
+                (None, None) => break,
             }
         }
-        match expected.into_iter().next() {
-            Some(c) => Err(PlanError::Missing(c.to_owned())),
+        match missing {
+            Some(c) => Err(PlanError::Missing(c)),
             None => Ok(()),
         }
     }
@@ -153,11 +172,12 @@ impl Plan {
 mod tests {
     use super::*;
 
-    fn obj(c: char) -> ContentObject {
-        ContentObject {
-            checksum: c.to_string().repeat(64),
-            size: 1,
-        }
+    fn cs(c: char) -> Checksum {
+        c.to_string().repeat(64).parse().expect("hex")
+    }
+
+    fn obj(c: char) -> Checksum {
+        cs(c)
     }
 
     #[test]
@@ -166,10 +186,7 @@ mod tests {
         let plan = Plan::single_layer(&objs);
         assert_eq!(plan.layers.len(), 1);
         assert_eq!(plan.layers[0].kind, LayerKind::Commit);
-        assert_eq!(
-            plan.layers[0].objects,
-            vec!["a".repeat(64), "b".repeat(64), "c".repeat(64)]
-        );
+        assert_eq!(plan.layers[0].objects, vec![cs('a'), cs('b'), cs('c')]);
         plan.validate(&objs).unwrap();
     }
 
@@ -184,23 +201,17 @@ mod tests {
     fn validate_names_each_violation() {
         let objs = [obj('a'), obj('b')];
         let mut plan = Plan::single_layer(&objs);
-        assert_eq!(
-            plan.validate(&[obj('a')]),
-            Err(PlanError::Unknown("b".repeat(64)))
-        );
+        assert_eq!(plan.validate(&[obj('a')]), Err(PlanError::Unknown(cs('b'))));
         assert_eq!(
             plan.validate(&[obj('a'), obj('b'), obj('c')]),
-            Err(PlanError::Missing("c".repeat(64)))
+            Err(PlanError::Missing(cs('c')))
         );
         plan.layers.push(LayerPlan {
             kind: LayerKind::Chunk,
-            objects: vec!["a".repeat(64)],
+            objects: vec![cs('a')],
             components: vec!["x".into()],
         });
-        assert_eq!(
-            plan.validate(&objs),
-            Err(PlanError::Duplicate("a".repeat(64)))
-        );
+        assert_eq!(plan.validate(&objs), Err(PlanError::Duplicate(cs('a'))));
         plan.layers[1].kind = LayerKind::Commit;
         assert_eq!(
             plan.validate(&objs),

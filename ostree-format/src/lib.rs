@@ -92,6 +92,20 @@ pub const INFLATE_WHOLE_MAX: u64 = 4 * 1024 * 1024;
 /// length beyond this means a damaged file, not a real header.
 pub const MAX_ARCHIVE_HEADER: usize = 1024 * 1024;
 
+/// A layer of at least this many content objects is read and tarred by several threads, in
+/// batches (`encapsulate`'s `ordered`); below it one thread does (starting workers, each
+/// with its own repository handle, costs more than they save). On trees of many small files
+/// one thread opening, reading, hashing and tarring is what limits a layer, not compression.
+pub const BATCH_LAYER_MIN_OBJECTS: usize = 4096;
+/// Content objects per batch: enough that handing a batch over costs little beside its ~100+
+/// syscalls, few enough that batches in flight hold little memory (~0.5 MB of small files).
+pub const BATCH_OBJECTS: usize = 128;
+/// Batches a worker may be ahead of the writer, per worker thread.
+pub const BATCH_WINDOW_PER_THREAD: usize = 4;
+/// Regular files bigger than this are not put in a batch: the layer's writer streams them
+/// itself, so memory does not grow with the size of the files.
+pub const BATCH_INLINE_MAX: u64 = 1024 * 1024;
+
 /// Below this many objects, stat them on one thread (thread start-up would cost more).
 pub const PARALLEL_STAT_MIN: usize = 2048;
 /// Object files the read-ahead helper (`prefetch`) may be ahead of a layer's reader. Small

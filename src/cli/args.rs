@@ -246,6 +246,10 @@ pub(crate) struct EncapArgs {
     /// No progress output.
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Print the wall time of each phase on stderr (read tree, components, plan, write
+    /// layers, assemble), also with --quiet or --json: where a slow build spends its time.
+    #[arg(long)]
+    pub(crate) timings: bool,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,8 @@ pub(crate) struct TermProgress {
     pub(crate) bytes: u64,
     pub(crate) start: std::time::Instant,
     pub(crate) last: Option<std::time::Instant>,
+    /// `--timings`: print each phase's wall time on stderr.
+    pub(crate) timings: bool,
 }
 
 impl TermProgress {
@@ -62,6 +64,14 @@ impl Progress for TermProgress {
         }
         eprintln!("warning: {message}");
         self.draw(true);
+    }
+    fn phase(&mut self, name: &str, seconds: f64) {
+        if self.timings {
+            if self.on {
+                eprint!("\r\x1b[K");
+            }
+            eprintln!("time {name:<12} {seconds:8.3} s");
+        }
     }
     fn layer_finished(&mut self, _index: usize) {
         self.layers_done += 1;

@@ -21,6 +21,7 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
         bytes: 0,
         start: std::time::Instant::now(),
         last: None,
+        timings: a.timings,
     };
     // Check the destination before the long work, not after it.
     let push = match &a.push {
