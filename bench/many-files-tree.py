@@ -13,13 +13,19 @@ headers), where per-file cost dominates rather than bytes:
   into source packages of 1-4 binaries, each owning whole directories; 5% of the
   directories belong to no package (caches, generated files).
 
-Usage: many-files-tree.py N DIR   (DIR must not exist)
+With SHAPE "small" (the shape issue 15 measured first): every file 60-140 bytes and
+1,000 entries per directory, links and the dpkg database as above.
+
+Usage: many-files-tree.py N DIR [mixed|small]   (DIR must not exist; default mixed)
 """
 import os
 import random
 import sys
 
 n, top = int(sys.argv[1]), sys.argv[2]
+shape = sys.argv[3] if len(sys.argv) > 3 else "mixed"
+if shape not in ("mixed", "small"):
+    sys.exit(f"unknown shape {shape!r}: mixed or small")
 rng = random.Random(20261201)
 words = ("icon theme locale message python module header include config share data index "
          "cache value return import from class def self none true false string object list "
@@ -28,6 +34,8 @@ pool = " ".join(rng.choice(words) for _ in range(200_000)).encode()  # ~1.3 MB o
 
 
 def size():
+    if shape == "small":
+        return rng.randint(60, 140)
     r = rng.random()
     lo, hi = (32, 512) if r < 0.70 else (512, 4096) if r < 0.95 else (4096, 32768)
     return int(lo * (hi / lo) ** rng.random())
@@ -47,7 +55,7 @@ while made < n:
                        f"dir{dirs}")
     path = os.path.join(top, rel)
     os.makedirs(path, exist_ok=True)
-    count = min(n - made, int(400 ** rng.random()) + 1)
+    count = min(n - made, 1000 if shape == "small" else int(400 ** rng.random()) + 1)
     owned = rng.random() >= 0.05
     if owned and (not packages or rng.random() < 0.5 or len(packages[-1][2]) > 100):
         pkg = f"pkg{len(packages)}"

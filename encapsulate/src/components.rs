@@ -384,7 +384,10 @@ impl Discovering<'_> {
         };
         let checksum = &self.inv.objects()[i];
         let obj = self.src.load_content(checksum, path)?;
-        let crate::objread::Body::Regular { size, mut reader } = obj.body else {
+        let crate::objread::Body::Regular {
+            size, mut reader, ..
+        } = obj.body
+        else {
             return Ok(None);
         };
         if size > limit {

@@ -49,14 +49,14 @@ pub fn write_layer<W: Write>(
         tar: TarWriter::new(out),
         stats: LayerStats::default(),
     };
+    let order = stream_order(inv, &layer.objects);
     match layer.kind {
         LayerKind::Commit => w.commit_structure()?,
         LayerKind::Chunk => {
             w.skeleton()?;
-            w.parent_dirs(&layer.objects)?;
+            w.parent_dirs(&order)?;
         }
     }
-    let order = stream_order(inv, &layer.objects);
     if threads > 1 && order.len() >= format::BATCH_LAYER_MIN_OBJECTS {
         w.batched(&order, threads, on_object)?;
     } else {
@@ -66,29 +66,47 @@ pub fn write_layer<W: Write>(
     Ok((out, w.stats))
 }
 
+/// A content object of a layer and its index in [`Inventory::objects`] (`None`: the commit
+/// does not have it, which a validated plan never asks for). Looked up once per layer: the
+/// stream order, the parent directories, the key and the writer all need its paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed<'a> {
+    /// The object.
+    pub sum: &'a Checksum,
+    /// Where the inventory has it.
+    pub at: Option<usize>,
+}
+
 /// The order content objects are written in: by their first tree path (the first of their
 /// paths in the tree walk, which is the one written first), checksum as a tie-break. Paths
 /// keep like files together — a package's modules, a locale's catalogs — so the compressor
 /// finds more matches than in checksum order, which is random: on the Debian corpus the
 /// single layer shrinks 2.6% with gzip and 7.8% with zstd. The verifier checks this order.
-pub fn stream_order<'a>(inv: &'a Inventory, objects: &'a [Checksum]) -> Vec<&'a Checksum> {
-    let mut order: Vec<(&str, &Checksum)> =
-        objects.iter().map(|c| (first_path(inv, c), c)).collect();
-    order.sort_unstable();
-    order.into_iter().map(|(_, c)| c).collect()
-}
-
-/// The path a content object is first written at (empty if the tree has none, which a real
-/// commit never does).
-fn first_path<'a>(inv: &'a Inventory, checksum: &Checksum) -> &'a str {
-    inv.paths_of(checksum).next().unwrap_or("")
+pub fn stream_order<'a>(inv: &'a Inventory, objects: &'a [Checksum]) -> Vec<Placed<'a>> {
+    let mut order: Vec<(&str, Placed<'a>)> = objects
+        .iter()
+        .map(|c| {
+            let at = inv.position(c);
+            let first = at.and_then(|i| inv.first_path(i)).unwrap_or("");
+            (first, Placed { sum: c, at })
+        })
+        .collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.sum.cmp(b.1.sum)));
+    order.into_iter().map(|(_, p)| p).collect()
 }
 
 /// The parent directories of the objects' paths with their dirmeta checksums, parents first.
-fn parent_dirs<'a>(inv: &'a Inventory, objects: &[Checksum]) -> Vec<(&'a str, &'a str)> {
+fn parent_dirs<'a>(inv: &'a Inventory, objects: &[Placed<'_>]) -> Vec<(&'a str, &'a str)> {
     let mut wanted: HashSet<&str> = HashSet::new();
-    for c in objects {
-        for p in inv.paths_of(c) {
+    // Objects in stream order mostly share their directory with the one before.
+    let mut last = None;
+    for o in objects {
+        for p in o.at.into_iter().flat_map(|i| inv.paths(i)) {
+            let dir = p.rsplit_once('/').map(|(d, _)| d);
+            if dir.is_some() && dir == last {
+                continue;
+            }
+            last = dir;
             let mut cur = p;
             while let Some((parent, _)) = cur.rsplit_once('/') {
                 if !wanted.insert(parent) {
@@ -139,18 +157,19 @@ pub fn layer_key(src: &Source, inv: &Inventory, layer: &LayerPlan, compression: 
         }
         h.update([0]);
     }
-    for (path, meta) in parent_dirs(inv, &layer.objects) {
+    let order = stream_order(inv, &layer.objects);
+    for (path, meta) in parent_dirs(inv, &order) {
         h.update(b"d\0");
         h.update(path.as_bytes());
         h.update([0]);
         h.update(meta.as_bytes());
         h.update([0]);
     }
-    for c in stream_order(inv, &layer.objects) {
+    for o in &order {
         h.update(b"o\0");
-        h.update(c.hex().as_bytes());
+        h.update(o.sum.hex().as_bytes());
         h.update([0]);
-        for p in inv.paths_of(c) {
+        for p in o.at.into_iter().flat_map(|i| inv.paths(i)) {
             h.update(p.as_bytes());
             h.update([0]);
         }
@@ -189,7 +208,7 @@ impl<W: Write> LayerWriter<'_, W> {
     /// Content objects in `order` on this thread, with a read-ahead helper for cold caches.
     fn one_by_one(
         &mut self,
-        order: &[&Checksum],
+        order: &[Placed<'_>],
         on_object: &mut dyn FnMut(u64),
     ) -> Result<(), EncapError> {
         let (objects, suffix) = self.src.content_files();
@@ -202,9 +221,9 @@ impl<W: Write> LayerWriter<'_, W> {
             let _ = std::thread::Builder::new()
                 .name("prefetch".into())
                 .spawn_scoped(s, || crate::prefetch::run(&objects, suffix, order, &at));
-            for (i, checksum) in order.iter().enumerate() {
+            for (i, o) in order.iter().enumerate() {
                 at.reached.store(i, Ordering::Relaxed);
-                let size = self.content_object(checksum, None)?.unwrap_or_default();
+                let size = self.content_object(*o, None)?.unwrap_or_default();
                 on_object(size);
             }
             Ok(())
@@ -217,7 +236,7 @@ impl<W: Write> LayerWriter<'_, W> {
     /// memory stays bounded by the batches in flight whatever the files are.
     fn batched(
         &mut self,
-        order: &[&Checksum],
+        order: &[Placed<'_>],
         threads: usize,
         on_object: &mut dyn FnMut(u64),
     ) -> Result<(), EncapError> {
@@ -225,7 +244,7 @@ impl<W: Write> LayerWriter<'_, W> {
         for _ in 0..threads {
             workers.push((self.src.reopen()?, TarWriter::new(Vec::new())));
         }
-        let pieces: Vec<&[&Checksum]> = order.chunks(format::BATCH_OBJECTS).collect();
+        let pieces: Vec<&[Placed<'_>]> = order.chunks(format::BATCH_OBJECTS).collect();
         let free: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
         let inv = self.inv;
         crate::ordered::run(
@@ -243,8 +262,8 @@ impl<W: Write> LayerWriter<'_, W> {
                     stats: LayerStats::default(),
                 };
                 let mut batch = Batch::default();
-                for (k, checksum) in pieces[i].iter().enumerate() {
-                    match w.content_object(checksum, Some(format::BATCH_INLINE_MAX))? {
+                for (k, o) in pieces[i].iter().enumerate() {
+                    match w.content_object(*o, Some(format::BATCH_INLINE_MAX))? {
                         Some(size) => batch.sizes.push(Some(size)),
                         None => {
                             batch.left.push((w.tar.get_mut().len(), k));
@@ -408,7 +427,7 @@ impl<W: Write> LayerWriter<'_, W> {
     /// Chunk layers repeat the parent directories of their paths, with the real metadata, so
     /// that a runtime unpacking layers one by one never has to invent directory metadata
     /// (rpm-ostree's "format version 2").
-    fn parent_dirs(&mut self, objects: &[Checksum]) -> Result<(), EncapError> {
+    fn parent_dirs(&mut self, objects: &[Placed<'_>]) -> Result<(), EncapError> {
         for (path, meta) in parent_dirs(self.inv, objects) {
             self.directory(path, meta)?;
         }
@@ -424,11 +443,12 @@ impl<W: Write> LayerWriter<'_, W> {
     /// and nothing of the object is in the stream.
     fn content_object(
         &mut self,
-        sum: &Checksum,
+        obj: Placed<'_>,
         inline_max: Option<u64>,
     ) -> Result<Option<u64>, EncapError> {
         let inv = self.inv;
-        let at = inv.position(sum).ok_or_else(|| EncapError::Plan {
+        let sum = obj.sum;
+        let at = obj.at.ok_or_else(|| EncapError::Plan {
             reason: format!("content object {sum} is not part of the commit"),
         })?;
         let shown_path = inv.first_path(at).unwrap_or("(sysroot)");
@@ -460,12 +480,16 @@ impl<W: Write> LayerWriter<'_, W> {
         self.tar.pax(&records).map_err(e)?;
 
         let (size, hasher) = match obj.body {
-            Body::Regular { size, reader } => {
+            Body::Regular {
+                size,
+                reader,
+                exact,
+            } => {
                 let header = content_header(obj.uid, obj.gid, obj.mode, "", &obj.xattrs);
                 let mut hasher = ContentHasher::new(&header);
                 let mut reader = HashingReader::new(reader, &mut hasher);
                 self.tar
-                    .file_from(obj_path.as_bytes(), owner, size, &mut reader)
+                    .file_from(obj_path.as_bytes(), owner, size, &mut reader, !exact)
                     .map_err(|err| match err {
                         crate::tarwrite::CopyError::Source(err) => EncapError::Corrupt {
                             kind: ObjKind::File,
@@ -547,12 +571,15 @@ mod tests {
         .expect("content");
         let objects = vec![c('a'), c('b'), c('c'), c('d')];
         // The first path as walked counts, not the smallest: that is the one written first.
+        let sums = |o: Vec<Placed<'_>>| o.iter().map(|p| *p.sum).collect::<Vec<_>>();
         assert_eq!(
-            stream_order(&inv, &objects),
-            vec![&c('c'), &c('d'), &c('b'), &c('a')]
+            sums(stream_order(&inv, &objects)),
+            vec![c('c'), c('d'), c('b'), c('a')]
         );
         // Not in the inventory at all: sorts like an object without paths.
         let stray = vec![c('f'), c('b')];
-        assert_eq!(stream_order(&inv, &stray), vec![&c('f'), &c('b')]);
+        let order = stream_order(&inv, &stray);
+        assert_eq!(sums(order.clone()), vec![c('f'), c('b')]);
+        assert_eq!((order[0].at, order[1].at), (None, Some(1)));
     }
 }

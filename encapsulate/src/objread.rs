@@ -50,7 +50,15 @@ pub(crate) struct FileObject {
 }
 
 pub(crate) enum Body {
-    Regular { size: u64, reader: Box<dyn Read> },
+    /// `exact`: the reader cannot hold more than `size` bytes (a file whose size was read
+    /// from its own descriptor, a buffer inflated to exactly that size), so the writer need
+    /// not read past the end to prove it: one `read` less per file. Bytes that grow behind
+    /// our back are not read, and what is read is checked against the checksum anyway.
+    Regular {
+        size: u64,
+        reader: Box<dyn Read>,
+        exact: bool,
+    },
     Symlink(String),
 }
 
@@ -139,10 +147,14 @@ impl Direct {
                 let mut file = self.open(checksum)?;
                 let h = archive_header(&mut file)?;
                 let body = match h.mode & S_IFMT {
-                    S_IFREG => Body::Regular {
-                        size: h.size,
-                        reader: inflate(file, h.size)?,
-                    },
+                    S_IFREG => {
+                        let (reader, exact) = inflate(file, h.size)?;
+                        Body::Regular {
+                            size: h.size,
+                            reader,
+                            exact,
+                        }
+                    }
                     S_IFLNK => Body::Symlink(h.target),
                     _ => return Err(invalid("not a regular file or symlink")),
                 };
@@ -162,6 +174,7 @@ impl Direct {
                     S_IFREG => Body::Regular {
                         size,
                         reader: Box::new(file),
+                        exact: true,
                     },
                     S_IFLNK if size <= MAX_SYMLINK_TARGET => {
                         let mut target = Vec::new();
@@ -193,6 +206,7 @@ impl Direct {
                     Body::Regular {
                         size: file.metadata()?.len(),
                         reader: Box::new(file),
+                        exact: true,
                     }
                 } else {
                     return Err(invalid("not a regular file or symlink"));
@@ -300,15 +314,16 @@ fn parse_archive_header(header: &[u8]) -> io::Result<ArchiveHeader> {
     })
 }
 
-/// The content of a `.filez` positioned after its header: `size` bytes of raw deflate.
-fn inflate<R: Read + 'static>(mut file: R, size: u64) -> io::Result<Box<dyn Read>> {
+/// The content of a `.filez` positioned after its header: `size` bytes of raw deflate; and
+/// whether the reader is exact (inflated whole into `size` bytes: more would not fit).
+fn inflate<R: Read + 'static>(mut file: R, size: u64) -> io::Result<(Box<dyn Read>, bool)> {
     if size == 0 {
-        return Ok(Box::new(io::empty()));
+        return Ok((Box::new(io::empty()), false));
     }
     if size > format::INFLATE_WHOLE_MAX {
-        return Ok(Box::new(flate2::read::DeflateDecoder::new(
-            BufReader::with_capacity(format::COPY_BUFFER, file),
-        )));
+        let stream =
+            flate2::read::DeflateDecoder::new(BufReader::with_capacity(format::COPY_BUFFER, file));
+        return Ok((Box::new(stream), false));
     }
     let mut deflated = Vec::new();
     file.read_to_end(&mut deflated)?;
@@ -319,7 +334,7 @@ fn inflate<R: Read + 'static>(mut file: R, size: u64) -> io::Result<Box<dyn Read
     if n != out.len() {
         return Err(invalid("content is shorter than its header says"));
     }
-    Ok(Box::new(io::Cursor::new(out)))
+    Ok((Box::new(io::Cursor::new(out)), true))
 }
 
 /// Read a whole `.filez` from `data` as the archive reader does: header, then content
@@ -330,6 +345,7 @@ pub fn filez_content(data: &[u8]) -> io::Result<(u64, Vec<u8>)> {
     let h = archive_header(&mut c)?;
     let mut out = Vec::new();
     inflate(c, h.size)?
+        .0
         .take(format::INFLATE_WHOLE_MAX * 2)
         .read_to_end(&mut out)?;
     Ok((h.size, out))
@@ -413,6 +429,7 @@ impl Libostree<'_> {
             .map_err(ReadError::Repo)?;
         let body = match info.file_type() {
             gio::FileType::Regular => Body::Regular {
+                exact: false,
                 size: info.size() as u64,
                 reader: Box::new(
                     stream
@@ -532,7 +549,9 @@ mod tests {
             let obj = direct.load(&checksum).unwrap();
             assert_eq!((obj.uid, obj.gid, obj.mode), (7, 9, mode), "{name}");
             match obj.body {
-                Body::Regular { size, mut reader } => {
+                Body::Regular {
+                    size, mut reader, ..
+                } => {
                     let mut back = Vec::new();
                     reader.read_to_end(&mut back).unwrap();
                     assert_eq!(size, content.len() as u64, "{name}");

@@ -8,7 +8,7 @@
 //! Advice only: a file it cannot open is skipped, it never follows symlinks (bare repos
 //! store symlink objects as symlinks), and nothing it does changes any output.
 
-use layering::Checksum;
+use crate::export::Placed;
 use ostree_format as format;
 use std::num::NonZeroU64;
 use std::path::Path;
@@ -47,20 +47,20 @@ impl Drop for StopOnDrop<'_> {
 /// `suffix`), at most [`format::PREFETCH_AHEAD`] files ahead of the reader, waiting
 /// [`format::PREFETCH_POLL`] at a time when that far ahead. Returns when the list ends or
 /// `at.stop` is set.
-pub(crate) fn run(objects: &Path, suffix: &str, order: &[&Checksum], at: &Position) {
+pub(crate) fn run(objects: &Path, suffix: &str, order: &[Placed<'_>], at: &Position) {
     let mut i = 0;
     while !at.stop.load(Ordering::Relaxed) {
         let reached = at.reached.load(Ordering::Relaxed);
         // Never work behind the reader: what it has reached it reads anyway.
         i = i.max(reached + 1);
-        let Some(checksum) = order.get(i) else {
+        let Some(obj) = order.get(i) else {
             return;
         };
         if i > reached + format::PREFETCH_AHEAD {
             std::thread::sleep(format::PREFETCH_POLL);
             continue;
         }
-        advise(&objects.join(format::loose_object_relpath(&checksum.hex(), suffix)));
+        advise(&objects.join(format::loose_object_relpath(&obj.sum.hex(), suffix)));
         i += 1;
         at.advised.store(i, Ordering::Relaxed);
     }
@@ -101,8 +101,8 @@ mod tests {
                 _ => {} // missing
             }
         }
-        let sums: Vec<Checksum> = all.iter().map(|c| c.parse().expect("hex")).collect();
-        let order: Vec<&Checksum> = sums.iter().collect();
+        let sums: Vec<layering::Checksum> = all.iter().map(|c| c.parse().expect("hex")).collect();
+        let order: Vec<Placed<'_>> = sums.iter().map(|sum| Placed { sum, at: None }).collect();
         let at = Position::default();
         let wait_for = |what: &dyn Fn() -> bool| {
             for _ in 0..400 {

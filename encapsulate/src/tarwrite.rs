@@ -136,12 +136,13 @@ impl<W: Write> TarWriter<W> {
         self.pad(data.len() as u64)
     }
 
-    /// A regular file of exactly `size` bytes read from `data`.
+    /// A regular file of exactly `size` bytes read from `data`. With `check_end`, one more
+    /// read proves that `data` ends there; without, the caller knows it cannot hold more.
     ///
     /// # Errors
     /// [`CopyError::Source`] for errors reading `data`, including `UnexpectedEof`/`InvalidData`
-    /// if it holds fewer or more than `size` bytes (a short object must never produce a
-    /// silently corrupt archive); [`CopyError::Output`] for errors writing the archive, so a
+    /// if it holds fewer or (checked) more than `size` bytes (a short object must never produce
+    /// a silently corrupt archive); [`CopyError::Output`] for errors writing the archive, so a
     /// full disk is never blamed on the object being copied.
     pub fn file_from(
         &mut self,
@@ -149,6 +150,7 @@ impl<W: Write> TarWriter<W> {
         owner: Owner,
         size: u64,
         data: &mut dyn Read,
+        check_end: bool,
     ) -> Result<(), CopyError> {
         self.header(Kind::Regular, path, None, owner, size)
             .map_err(CopyError::Output)?;
@@ -175,7 +177,7 @@ impl<W: Write> TarWriter<W> {
             left -= n as u64;
         }
         let mut probe = [0u8; 1];
-        if data.read(&mut probe).map_err(CopyError::Source)? != 0 {
+        if check_end && data.read(&mut probe).map_err(CopyError::Source)? != 0 {
             return Err(CopyError::Source(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("object is longer than its recorded size {size}"),
@@ -384,19 +386,31 @@ mod tests {
     fn short_and_long_readers_are_errors() {
         let mut w = TarWriter::new(Vec::new());
         let err = w
-            .file_from(b"f", Owner::root(0o644), 10, &mut &b"abc"[..])
+            .file_from(b"f", Owner::root(0o644), 10, &mut &b"abc"[..], true)
             .unwrap_err();
         assert!(matches!(err, CopyError::Source(e) if e.kind() == io::ErrorKind::UnexpectedEof));
         let mut w = TarWriter::new(Vec::new());
         let err = w
-            .file_from(b"f", Owner::root(0o644), 2, &mut &b"abc"[..])
+            .file_from(b"f", Owner::root(0o644), 2, &mut &b"abc"[..], true)
             .unwrap_err();
         assert!(matches!(err, CopyError::Source(e) if e.kind() == io::ErrorKind::InvalidData));
+        // Without the end check (the caller knows the reader's size): exactly `size` bytes are
+        // taken, and a short reader is still an error.
+        let mut w = TarWriter::new(Vec::new());
+        w.file_from(b"f", Owner::root(0o644), 2, &mut &b"abc"[..], false)
+            .expect("no end check");
+        let back = read_back(&w.finish().expect("finish"));
+        assert_eq!(back[0].3, b"ab");
+        let mut w = TarWriter::new(Vec::new());
+        let err = w
+            .file_from(b"f", Owner::root(0o644), 10, &mut &b"abc"[..], false)
+            .unwrap_err();
+        assert!(matches!(err, CopyError::Source(e) if e.kind() == io::ErrorKind::UnexpectedEof));
         // A full output is an output error, whatever is being copied.
         let mut full = [0u8; 600];
         let mut w = TarWriter::new(&mut full[..]);
         let err = w
-            .file_from(b"f", Owner::root(0o644), 3, &mut &b"abc"[..])
+            .file_from(b"f", Owner::root(0o644), 3, &mut &b"abc"[..], true)
             .unwrap_err();
         assert!(matches!(err, CopyError::Output(_)));
     }

@@ -10,8 +10,34 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A content or metadata object checksum (SHA-256).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Checksum([u8; 32]);
+
+impl Checksum {
+    /// The bytes as four big-endian words: comparing them in order is comparing the bytes.
+    fn words(&self) -> [u64; 4] {
+        let w = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.0[8 * i..8 * i + 8]);
+            u64::from_be_bytes(b)
+        };
+        [w(0), w(1), w(2), w(3)]
+    }
+}
+
+/// Byte order, compared a word at a time: the derived order calls `memcmp` for every
+/// comparison, which was 10% of all CPU on a tree of 300k small files (binary searches).
+impl Ord for Checksum {
+    fn cmp(&self, other: &Checksum) -> std::cmp::Ordering {
+        self.words().cmp(&other.words())
+    }
+}
+
+impl PartialOrd for Checksum {
+    fn partial_cmp(&self, other: &Checksum) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// A checksum's 64 lowercase hex digits, without a heap allocation.
 #[derive(Clone, Copy)]
@@ -128,6 +154,24 @@ mod tests {
         let mut sorted = sums.clone();
         sorted.sort();
         assert_eq!(sorted, sums, "byte order is hex order");
+        // Word-wise order is byte order, wherever the bytes differ.
+        let mut x: u64 = 1;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        };
+        for i in 0..32 {
+            let (mut a, mut b) = ([0x55u8; 32], [0x55u8; 32]);
+            b[i] = 0x56;
+            for k in i + 1..32 {
+                (a[k], b[k]) = (next(), next());
+            }
+            let (a, b) = (Checksum(a), Checksum(b));
+            assert!(a < b, "byte {i}");
+            assert_eq!(a.cmp(&b), a.0.cmp(&b.0), "byte {i}");
+        }
     }
 
     #[test]

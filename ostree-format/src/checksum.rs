@@ -7,7 +7,6 @@
 //! the xattrs — followed by the file's bytes.
 
 use ostree::glib;
-use ostree::prelude::*;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 
@@ -85,7 +84,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// The serialized content-object header that starts every content checksum.
 ///
 /// `xattrs` is the serialized `a(ayay)` array exactly as stored (the empty array serializes to
-/// no bytes at all).
+/// no bytes at all); `symlink_target` holds no NUL (a symlink target cannot).
+///
+/// Serialized by hand, once per content object: building the GVariant through glib (a
+/// tuple of six child variants) was ~10% of all CPU on a tree of 300k small files. The
+/// layout, by the GVariant spec: four big-endian-valued `u32` (16 bytes, the tuple's only
+/// aligned members), the string and its NUL, the xattr array (alignment 1), then one
+/// little-endian framing offset, the string's end (the last member's end is implied), as
+/// wide as the whole needs. `glib_content_header` in the tests is the reference.
 pub fn content_header(
     uid: u32,
     gid: u32,
@@ -93,20 +99,27 @@ pub fn content_header(
     symlink_target: &str,
     xattrs: &[u8],
 ) -> Vec<u8> {
-    let xattrs = variant_of(xattrs, "a(ayay)");
-    let header = glib::Variant::tuple_from_iter([
-        uid.to_be().to_variant(),
-        gid.to_be().to_variant(),
-        mode.to_be().to_variant(),
-        0u32.to_variant(),
-        symlink_target.to_variant(),
-        xattrs,
-    ]);
-    let body = header.data();
-    let mut out = Vec::with_capacity(8 + body.len());
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    let string_end = 16 + symlink_target.len() + 1;
+    let body = string_end + xattrs.len();
+    let offset_size = match body {
+        b if b < 0xff => 1,
+        b if b + 2 <= 0xffff => 2,
+        b if b as u64 + 4 <= 0xffff_ffff => 4,
+        _ => 8,
+    };
+    let total = body + offset_size;
+    let mut out = Vec::with_capacity(8 + total);
+    out.extend_from_slice(&(total as u32).to_be_bytes());
     out.extend_from_slice(&[0u8; 4]);
-    out.extend_from_slice(body);
+    for v in [uid, gid, mode, 0] {
+        // Values are stored big-endian, as ostree does before serializing (`u32::to_be`),
+        // in a little-endian GVariant: the bytes are the big-endian bytes.
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(symlink_target.as_bytes());
+    out.push(0);
+    out.extend_from_slice(xattrs);
+    out.extend_from_slice(&(string_end as u64).to_le_bytes()[..offset_size]);
     out
 }
 
@@ -158,6 +171,61 @@ impl<R: Read> Read for HashingReader<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ostree::prelude::*;
+
+    /// The header as glib builds it: the reference for the hand-made one.
+    fn glib_content_header(uid: u32, gid: u32, mode: u32, target: &str, xattrs: &[u8]) -> Vec<u8> {
+        let header = glib::Variant::tuple_from_iter([
+            uid.to_be().to_variant(),
+            gid.to_be().to_variant(),
+            mode.to_be().to_variant(),
+            0u32.to_variant(),
+            target.to_variant(),
+            variant_of(xattrs, "a(ayay)"),
+        ]);
+        let body = header.data();
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&[0u8; 4]);
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn content_header_is_the_glib_serialization() {
+        let xattr = |name: &[u8], len: usize| {
+            let v = glib::Variant::array_from_iter_with_type(
+                glib::VariantTy::new("(ayay)").expect("type"),
+                [(name.to_vec(), vec![7u8; len]).to_variant()],
+            );
+            v.data().to_vec()
+        };
+        let cases: Vec<(String, Vec<u8>)> = vec![
+            (String::new(), vec![]),
+            ("../lib/libfoo.so.1".into(), vec![]),
+            (String::new(), xattr(b"security.selinux\0", 30)),
+            ("t".into(), xattr(b"user.component\0", 5)),
+            // Around each change of offset width (1 -> 2 -> 4 bytes).
+            ("x".repeat(200), vec![]),
+            ("x".repeat(237), vec![]),
+            ("x".repeat(238), vec![]),
+            ("x".repeat(239), vec![]),
+            (String::new(), xattr(b"user.big\0", 300)),
+            (String::new(), xattr(b"user.big\0", 65_490)),
+            (String::new(), xattr(b"user.big\0", 65_530)),
+            (String::new(), xattr(b"user.big\0", 70_000)),
+        ];
+        for (target, xattrs) in &cases {
+            for (uid, gid, mode) in [(0, 0, 0o100644), (1000, 27, 0o120777), (u32::MAX, 1, 0)] {
+                assert_eq!(
+                    content_header(uid, gid, mode, target, xattrs),
+                    glib_content_header(uid, gid, mode, target, xattrs),
+                    "target of {} bytes, xattrs of {} bytes",
+                    target.len(),
+                    xattrs.len()
+                );
+            }
+        }
+    }
 
     #[test]
     fn fast_decoders_agree_with_glib() {
