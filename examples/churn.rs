@@ -38,7 +38,7 @@ fn main() -> Result<()> {
             (
                 c.to_string(),
                 found.owner_of(i).unwrap_or("unowned").to_string(),
-                found.objects[i].size,
+                found.sizes[i],
                 new_inv.first_path(i).unwrap_or(""),
                 !old_inv.contains(c),
             )
@@ -128,7 +128,7 @@ fn main() -> Result<()> {
                 continue;
             }
             let comp = found.owner_of(i).unwrap_or("unowned");
-            let s = found.objects[i].size;
+            let s = found.sizes[i];
             let e = s > 0 && is_elf(&c.to_string());
             let paths: Vec<&str> = new_inv.paths(i).collect();
             println!("CHANGED {comp} {s} elf={e} {}", paths.join(" "));

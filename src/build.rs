@@ -129,19 +129,18 @@ fn plan_layers(
         }
     } else {
         let encapsulate::components::Discovery {
-            objects,
+            sizes,
             owner,
             names,
             volatile,
             ..
         } = encapsulate::components::discover(source, inventory, &req.chunking.components)?;
         clock.end("components", progress);
-        let comps = layering::chunk::components(&objects, &owner, &names, &volatile);
-        // What discovery found per object is in the components now: dropped here, it no
-        // longer sits beside the plan at the heap's peak.
+        let comps =
+            layering::chunk::components(inventory.objects(), &sizes, &owner, &names, &volatile);
+        // Who owns what is in the components now: dropped here, it no longer sits beside
+        // the plan at the heap's peak.
         drop(owner);
-        let sizes: Vec<u64> = objects.iter().map(|o| o.size).collect();
-        drop(objects);
         let opts = PackOptions {
             max_layers: req.chunking.max_layers,
         };

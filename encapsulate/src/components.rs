@@ -16,7 +16,7 @@
 
 use crate::source::{Inventory, Source, StructureEntry};
 use crate::EncapError;
-use layering::{Checksum, ContentObject};
+use layering::Checksum;
 use ostree_format::ObjKind;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -114,8 +114,8 @@ pub enum ContentMetaError {
 /// [`Inventory::objects`] (vectors, not maps keyed by checksum: a million objects).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Discovery {
-    /// Every content object with its payload size, in inventory order (sorted).
-    pub objects: Vec<ContentObject>,
+    /// The payload size of every content object, in inventory order.
+    pub sizes: Vec<u64>,
     /// Each object's component, an index into `names` (`None`: small unowned content).
     pub owner: Vec<Option<u32>>,
     /// Component names.
@@ -240,7 +240,7 @@ pub fn discover(
     inv: &Inventory,
     opts: &ComponentOptions,
 ) -> Result<Discovery, EncapError> {
-    let (objects, by_xattr) = object_stats(src, inv, opts.xattrs)?;
+    let (sizes, by_xattr) = object_stats(src, inv, opts.xattrs)?;
     let mut d = Discovering {
         src,
         inv,
@@ -258,7 +258,7 @@ pub fn discover(
             .collect(),
         dir_owner: HashMap::new(),
         owners: Owners {
-            of: vec![None; objects.len()],
+            of: vec![None; sizes.len()],
             names: Vec::new(),
             ids: HashMap::new(),
         },
@@ -276,7 +276,7 @@ pub fn discover(
     if opts.xattrs {
         d.xattrs(&by_xattr);
     }
-    d.rest(&objects);
+    d.rest(&sizes);
     let Discovering {
         owners,
         packages,
@@ -285,7 +285,7 @@ pub fn discover(
         ..
     } = d;
     Ok(Discovery {
-        objects,
+        sizes,
         owner: owners.of,
         names: owners.names,
         packages,
@@ -294,29 +294,24 @@ pub fn discover(
     })
 }
 
-/// Every content object with its size, and (with `xattrs`) the `user.component` xattr of
-/// those that have one, by object index: one query per object gives both.
+/// Every content object's size, and (with `xattrs`) the `user.component` xattr of those
+/// that have one, by object index: one query per object gives both.
 fn object_stats(
     src: &Source,
     inv: &Inventory,
     xattrs: bool,
-) -> Result<(Vec<ContentObject>, HashMap<usize, String>), EncapError> {
+) -> Result<(Vec<u64>, HashMap<usize, String>), EncapError> {
     let stats = src.stat_contents(inv)?;
-    let mut objects = Vec::with_capacity(stats.len());
     let mut by_xattr: HashMap<usize, String> = HashMap::new();
-    for (i, (c, st)) in inv.objects().iter().zip(stats).enumerate() {
-        objects.push(ContentObject {
-            checksum: *c,
-            size: st.size,
-        });
-        if xattrs {
-            let list = ostree_format::checksum::xattr_entries_of(&st.xattrs);
+    if xattrs {
+        for (i, x) in &stats.xattrs {
+            let list = ostree_format::checksum::xattr_entries_of(x);
             if let Some(v) = component_value(&list) {
-                by_xattr.insert(i, v);
+                by_xattr.insert(*i, v);
             }
         }
     }
-    Ok((objects, by_xattr))
+    Ok((stats.sizes, by_xattr))
 }
 
 /// Component names and which object has which: names are stored once, objects hold an
@@ -571,10 +566,10 @@ impl Discovering<'_> {
 
     /// What no source claimed: boot files, files in a directory one package owns, large
     /// files (each its own component); the rest stays unowned.
-    fn rest(&mut self, objects: &[ContentObject]) {
+    fn rest(&mut self, sizes: &[u64]) {
         let (mut n_boot, mut n_large, mut n_dir) = (0, 0, 0);
         let inv = self.inv;
-        for (i, o) in objects.iter().enumerate() {
+        for (i, &size) in sizes.iter().enumerate() {
             if self.owners.get(i).is_some() {
                 continue;
             }
@@ -587,7 +582,7 @@ impl Discovering<'_> {
             } else if let Some(pkg) = sole_dir_owner(&self.dir_owner, first) {
                 self.owners.set(i, &pkg);
                 n_dir += 1;
-            } else if o.size >= LARGE_UNOWNED {
+            } else if size >= LARGE_UNOWNED {
                 self.owners.set(i, &format!("file:/{first}"));
                 n_large += 1;
             }

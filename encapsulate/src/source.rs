@@ -4,9 +4,9 @@
 //! bare-user-only) reads the same way and yields the same objects; content objects are read
 //! by [`crate::objread`], straight from the files where the mode allows.
 
-use crate::objread::{Direct, FileObject, Libostree, ObjectStat, ReadError};
+use crate::objread::{Direct, FileObject, Libostree, ReadError};
 use crate::EncapError;
-use layering::{Checksum, ContentObject};
+use layering::Checksum;
 use ostree::gio;
 use ostree::glib;
 use ostree_format::ObjKind;
@@ -224,6 +224,37 @@ impl Inventory {
     pub fn path_count(&self) -> usize {
         self.path_ids.len()
     }
+}
+
+/// What planning needs of every content object: sizes by inventory index, and the
+/// serialized xattrs of the few objects that have any.
+#[derive(Debug, Default)]
+pub(crate) struct ContentStats {
+    pub(crate) sizes: Vec<u64>,
+    pub(crate) xattrs: Vec<(usize, Vec<u8>)>,
+}
+
+/// A size no object can have (objects are far below 16 EiB): not read yet.
+const UNREAD: u64 = u64::MAX;
+
+/// Direct stats of `part`, `UNREAD` where the direct reader fails.
+fn direct_stats(d: &Direct, part: &[Checksum]) -> ContentStats {
+    let mut out = ContentStats {
+        sizes: Vec::with_capacity(part.len()),
+        xattrs: Vec::new(),
+    };
+    for (i, c) in part.iter().enumerate() {
+        match d.stat(c) {
+            Ok(st) => {
+                out.sizes.push(st.size.min(UNREAD - 1));
+                if !st.xattrs.is_empty() {
+                    out.xattrs.push((i, st.xattrs));
+                }
+            }
+            Err(_) => out.sizes.push(UNREAD),
+        }
+    }
+    out
 }
 
 /// Content paths sorted for lookup: 8 bytes per path (a `HashMap<&str, _>` took ~40).
@@ -553,21 +584,13 @@ impl Source {
         (self.repo_path.join("objects"), suffix)
     }
 
-    /// Fill in the payload size of each content object (needed by size-aware planners).
+    /// The payload size of each content object, in inventory order (needed by size-aware
+    /// planners).
     ///
     /// # Errors
     /// A content object that cannot be queried, named with its checksum.
-    pub fn content_sizes(&self, inv: &Inventory) -> Result<Vec<ContentObject>, EncapError> {
-        let stats = self.stat_contents(inv)?;
-        Ok(inv
-            .objects()
-            .iter()
-            .zip(stats)
-            .map(|(c, st)| ContentObject {
-                checksum: *c,
-                size: st.size,
-            })
-            .collect())
+    pub fn content_sizes(&self, inv: &Inventory) -> Result<Vec<u64>, EncapError> {
+        Ok(self.stat_contents(inv)?.sizes)
     }
 
     pub(crate) fn object_error(
@@ -609,48 +632,64 @@ impl Source {
             .map_err(|e| self.read_error(checksum, path, e))
     }
 
-    /// Size and xattrs of every content object of `inv`, in order (a path names it in
-    /// errors). Direct stats run on a few threads (on trees of many small files planning is
-    /// mostly these syscalls); whatever they cannot read goes through libostree here, on this
-    /// thread, since a libostree repo handle must not be shared between threads.
-    pub(crate) fn stat_contents(&self, inv: &Inventory) -> Result<Vec<ObjectStat>, EncapError> {
+    /// Size of every content object of `inv`, in order, and the xattrs of those that have
+    /// any (a path names an object in errors). 8 bytes per object: on a tree of a million
+    /// files what planning holds per object decides the run's peak memory. Direct stats run
+    /// on a few threads (on trees of many small files planning is mostly these syscalls);
+    /// whatever they cannot read goes through libostree here, on this thread, since a
+    /// libostree repo handle must not be shared between threads.
+    pub(crate) fn stat_contents(&self, inv: &Inventory) -> Result<ContentStats, EncapError> {
         let objects = inv.objects();
-        let mut direct: Vec<Option<ObjectStat>> = match &self.direct {
-            Some(d) if objects.len() >= format::PARALLEL_STAT_MIN => {
-                let threads = std::thread::available_parallelism()
-                    .map_or(1, usize::from)
-                    .min(format::STAT_THREADS);
-                let per = objects.len().div_ceil(threads);
+        let parts: Vec<(usize, ContentStats)> = match &self.direct {
+            Some(d) => {
+                let threads = if objects.len() >= format::PARALLEL_STAT_MIN {
+                    std::thread::available_parallelism()
+                        .map_or(1, usize::from)
+                        .min(format::STAT_THREADS)
+                } else {
+                    1
+                };
+                let per = objects.len().div_ceil(threads).max(1);
                 std::thread::scope(|s| {
                     let workers: Vec<_> = objects
                         .chunks(per)
-                        .map(|part| {
-                            s.spawn(move || part.iter().map(|c| d.stat(c).ok()).collect::<Vec<_>>())
-                        })
+                        .enumerate()
+                        .map(|(k, part)| (k * per, s.spawn(move || direct_stats(d, part))))
                         .collect();
                     workers
                         .into_iter()
-                        .flat_map(|w| w.join().unwrap_or_default())
+                        .filter_map(|(from, w)| w.join().ok().map(|st| (from, st)))
                         .collect()
                 })
             }
-            Some(d) => objects.iter().map(|c| d.stat(c).ok()).collect(),
             None => Vec::new(),
         };
-        // A panicked worker leaves its part empty: those objects take the libostree path.
-        direct.resize_with(objects.len(), || None);
+        // Whatever no direct stat read (a panicked worker's part included) is `UNREAD`.
+        let mut all = ContentStats {
+            sizes: vec![UNREAD; objects.len()],
+            xattrs: Vec::new(),
+        };
+        for (from, part) in parts {
+            all.sizes[from..from + part.sizes.len()].copy_from_slice(&part.sizes);
+            all.xattrs
+                .extend(part.xattrs.into_iter().map(|(i, x)| (from + i, x)));
+        }
         let libostree = Libostree(&self.repo);
-        objects
-            .iter()
-            .zip(direct)
-            .enumerate()
-            .map(|(i, (c, st))| match st {
-                Some(st) => Ok(st),
-                None => libostree
-                    .stat(c)
-                    .map_err(|e| self.read_error(c, inv.first_path(i).unwrap_or("(sysroot)"), e)),
-            })
-            .collect()
+        for (i, size) in all.sizes.iter_mut().enumerate() {
+            if *size != UNREAD {
+                continue;
+            }
+            let c = &objects[i];
+            let st = libostree
+                .stat(c)
+                .map_err(|e| self.read_error(c, inv.first_path(i).unwrap_or("(sysroot)"), e))?;
+            *size = st.size;
+            if !st.xattrs.is_empty() {
+                all.xattrs.push((i, st.xattrs));
+            }
+        }
+        all.xattrs.sort_unstable_by_key(|(i, _)| *i);
+        Ok(all)
     }
 
     fn read_error(&self, checksum: &Checksum, path: &str, e: ReadError) -> EncapError {

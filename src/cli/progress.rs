@@ -70,7 +70,11 @@ impl Progress for TermProgress {
             if self.on {
                 eprint!("\r\x1b[K");
             }
-            eprintln!("time {name:<12} {seconds:8.3} s");
+            // The peak so far tells which phase makes the run's peak memory.
+            let peak = peak_rss_kib().map_or(String::new(), |k| {
+                format!("  peak {:.1} MiB", k as f64 / 1024.0)
+            });
+            eprintln!("time {name:<12} {seconds:8.3} s{peak}");
         }
     }
     fn layer_finished(&mut self, _index: usize) {
@@ -80,4 +84,17 @@ impl Progress for TermProgress {
             eprintln!();
         }
     }
+}
+
+/// The process's peak resident memory so far (`VmHWM`), in KiB, where /proc has it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
