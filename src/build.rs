@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use compress::Compression;
 use encapsulate::{CommitInfo, Inventory, LayerStats, MetaValue, Source};
 use layering::chunk::{PackOptions, PreviousLayout};
-use layering::{Checksum, LayerKind, LayerPlan, Plan};
+use layering::{LayerKind, LayerPlan, Plan};
 use oci::keys;
 use oci::spec::{image_spec, CommitFacts, ImageSpec, LayerRecord};
 use oci::{OciDir, WrittenLayer};
@@ -94,7 +94,14 @@ impl Phases {
 
 /// The plan and what writing it needs to know.
 struct Planned {
+    /// The plan, validated; its layers' object lists are emptied by [`Planned::compact`].
     plan: Plan,
+    /// The layer of each content object, by inventory index (set by [`Planned::compact`]):
+    /// the plan's object lists repeat every checksum the inventory holds, 32 bytes each; a
+    /// million-file tree wrote its layers with 32 MB more than this 4.
+    layer_of: Vec<u32>,
+    /// Content objects per layer.
+    counts: Vec<usize>,
     /// Payload size of each content object, by its index in the inventory (empty: unknown,
     /// as for a single layer, which needs no sizes to plan).
     sizes: Vec<u64>,
@@ -103,12 +110,49 @@ struct Planned {
 }
 
 impl Planned {
-    fn size_of(&self, inventory: &Inventory, c: &Checksum) -> u64 {
-        inventory
-            .position(c)
-            .and_then(|i| self.sizes.get(i))
-            .copied()
-            .unwrap_or(0)
+    /// Move the layers' object lists into `layer_of` (the plan is valid: every object of the
+    /// inventory is in exactly one layer).
+    fn compact(&mut self, inventory: &Inventory) {
+        let mut layer_of = vec![0u32; inventory.objects().len()];
+        self.counts = self.plan.layers.iter().map(|l| l.objects.len()).collect();
+        for (n, layer) in self.plan.layers.iter_mut().enumerate() {
+            for c in &layer.objects {
+                if let Some(i) = inventory.position(c) {
+                    layer_of[i] = n as u32;
+                }
+            }
+            layer.objects = Vec::new();
+        }
+        self.layer_of = layer_of;
+    }
+
+    /// Layer `n` with its objects, sorted (inventory order is checksum order).
+    fn layer(&self, inventory: &Inventory, n: usize) -> LayerPlan {
+        let mut objects = Vec::with_capacity(self.counts.get(n).copied().unwrap_or(0));
+        objects.extend(
+            inventory
+                .objects()
+                .iter()
+                .zip(&self.layer_of)
+                .filter(|(_, &l)| l as usize == n)
+                .map(|(c, _)| *c),
+        );
+        LayerPlan {
+            kind: self.plan.layers[n].kind,
+            objects,
+            components: self.plan.layers[n].components.clone(),
+        }
+    }
+
+    /// Payload bytes of each layer (0 where sizes are unknown).
+    fn layer_bytes(&self) -> Vec<u64> {
+        let mut bytes = vec![0u64; self.plan.layers.len()];
+        for (&l, &s) in self.layer_of.iter().zip(&self.sizes) {
+            if let Some(b) = bytes.get_mut(l as usize) {
+                *b += s;
+            }
+        }
+        bytes
     }
 }
 
@@ -121,9 +165,11 @@ fn plan_layers(
     clock: &mut Phases,
     progress: &mut dyn Progress,
 ) -> Result<Planned> {
-    let planned = if req.chunking.max_layers == 0 {
+    let mut planned = if req.chunking.max_layers == 0 {
         Planned {
             plan: Plan::single_layer(inventory.objects()),
+            layer_of: Vec::new(),
+            counts: Vec::new(),
             sizes: Vec::new(),
             layout_label: None,
         }
@@ -159,6 +205,8 @@ fn plan_layers(
         let layout = serde_json::to_string(&plan.layout()).context("serializing the layout")?;
         Planned {
             plan,
+            layer_of: Vec::new(),
+            counts: Vec::new(),
             sizes,
             layout_label: Some(layout),
         }
@@ -169,6 +217,7 @@ fn plan_layers(
         .map_err(|e| encapsulate::EncapError::Plan {
             reason: e.to_string(),
         })?;
+    planned.compact(inventory);
     clock.end("plan", progress);
     Ok(planned)
 }
@@ -189,7 +238,6 @@ struct LayerJobs<'a> {
     req: &'a EncapsulateRequest,
     out: &'a OciDir,
     inventory: &'a Inventory,
-    plan: &'a Plan,
     /// Object sizes, for progress.
     planned: &'a Planned,
     /// Uncompressed content bytes per layer.
@@ -218,16 +266,7 @@ fn write_layers(
     progress: &mut dyn Progress,
 ) -> Result<Vec<BuiltLayer>> {
     let plan = &planned.plan;
-    let layer_bytes: Vec<u64> = plan
-        .layers
-        .iter()
-        .map(|l| {
-            l.objects
-                .iter()
-                .map(|c| planned.size_of(inventory, c))
-                .sum()
-        })
-        .collect();
+    let layer_bytes = planned.layer_bytes();
     progress.started(
         plan.layers.len(),
         inventory.objects().len(),
@@ -245,11 +284,11 @@ fn write_layers(
         req,
         out,
         inventory,
-        plan,
-        keys: plan
-            .layers
-            .iter()
-            .map(|l| encapsulate::layer_key(&source, inventory, l, &req.compression.settings()))
+        keys: (0..plan.layers.len())
+            .map(|n| {
+                let l = planned.layer(inventory, n);
+                encapsulate::layer_key(&source, inventory, &l, &req.compression.settings())
+            })
             .collect(),
         planned,
         layer_bytes,
@@ -285,7 +324,7 @@ impl LayerJobs<'_> {
         let (writer, stats) = encapsulate::write_layer(
             src,
             self.inventory,
-            &self.plan.layers[i],
+            &self.planned.layer(self.inventory, i),
             writer,
             self.cores,
             &mut |b| self.with_progress(|p| p.object_written(b)),
@@ -312,7 +351,7 @@ impl LayerJobs<'_> {
             (false, _) => true,
             (true, None) => false,
             (true, Some(prev)) => {
-                let layer = &self.plan.layers[i];
+                let layer = &self.planned.layer(self.inventory, i);
                 match prove_layer(
                     src,
                     self.inventory,
@@ -337,8 +376,10 @@ impl LayerJobs<'_> {
             return None;
         }
         self.with_progress(|p| {
-            for c in &self.plan.layers[i].objects {
-                p.object_written(self.planned.size_of(self.inventory, c));
+            for (&l, &size) in self.planned.layer_of.iter().zip(&self.planned.sizes) {
+                if l as usize == i {
+                    p.object_written(size);
+                }
             }
             p.layer_finished(i);
         });
@@ -351,7 +392,7 @@ impl LayerJobs<'_> {
             },
             reused_bytes: *size,
             stats: LayerStats {
-                content_objects: self.plan.layers[i].objects.len() as u64,
+                content_objects: self.planned.counts.get(i).copied().unwrap_or(0) as u64,
                 content_bytes: self.layer_bytes[i],
                 metadata_objects: 0,
             },

@@ -29,10 +29,13 @@ pub const GZIP_BLOCK_BITS: u32 = 17;
 /// See [`GZIP_BLOCK_MIN`]: bounds a block's memory, and the cost of a changed byte.
 pub const GZIP_BLOCK_MAX: usize = 512 * 1024;
 /// Blocks in flight per compressor thread in the gzip writer. Blocks average ~192 KiB, so
-/// this is ~3 MiB per thread (8 MiB at worst); with 2 per thread (enough for 1 MiB blocks)
-/// the workers starved whenever the reader stalled with ~96 KiB blocks: single-layer gzip
-/// 13.9 -> 13.0 s.
-pub const GZIP_IN_FLIGHT: usize = 16;
+/// this is ~1.5 MiB per thread (4 MiB at worst), and every block buffer ends up touched to
+/// the largest block it held. With 2 per thread (enough for 1 MiB blocks) the workers
+/// starved whenever the reader stalled with ~96 KiB blocks (single-layer gzip 13.9 -> 13.0
+/// s at 16); since layers are read by several threads (`encapsulate`'s batches) the reader
+/// stalls less, and 16 held ~20 MB more at the peak of a 64-chunk build of a million files
+/// (bench/many-files 1000000: 288 -> 268 MiB at 8).
+pub const GZIP_IN_FLIGHT: usize = 8;
 /// Block reuse offers at most this many blocks (~80 bytes of memory each, ~20 MiB; about 20
 /// images of a 1 GB tree): a layout that keeps many builds must not make every build slower
 /// and bigger in memory. The previous image's blocks are offered first.
