@@ -192,16 +192,27 @@ impl ObjKind {
 
 /// `sysroot/ostree/repo/objects/<2 hex>/<62 hex>.<kind>`
 pub fn object_path(kind: ObjKind, checksum: &str) -> String {
-    format!(
-        "{OBJECTS_PREFIX}{}",
-        loose_object_relpath(checksum, kind.suffix())
-    )
+    let mut p = String::with_capacity(OBJECTS_PREFIX.len() + checksum.len() + 18);
+    p.push_str(OBJECTS_PREFIX);
+    push_relpath(&mut p, checksum, kind.suffix());
+    p
 }
 
 /// `<2 hex>/<62 hex>.<suffix>`: where a repo's `objects/` directory keeps a loose object.
 pub fn loose_object_relpath(checksum: &str, suffix: &str) -> String {
+    let mut p = String::with_capacity(checksum.len() + 2 + suffix.len());
+    push_relpath(&mut p, checksum, suffix);
+    p
+}
+
+/// Pushes onto `p` rather than `format!`: two or three of these per content object.
+fn push_relpath(p: &mut String, checksum: &str, suffix: &str) {
     let (a, b) = checksum.split_at(2.min(checksum.len()));
-    format!("{a}/{b}.{suffix}")
+    p.push_str(a);
+    p.push('/');
+    p.push_str(b);
+    p.push('.');
+    p.push_str(suffix);
 }
 
 /// Suffix of a content object in an archive repo: header, then the content as raw deflate.
