@@ -263,7 +263,13 @@ impl<W: Write> LayerWriter<'_, W> {
                 };
                 let mut batch = Batch::default();
                 for (k, o) in pieces[i].iter().enumerate() {
-                    match w.content_object(*o, Some(format::BATCH_INLINE_MAX))? {
+                    // Past the batch's byte budget, files are left to the writer too.
+                    let room = if w.tar.get_mut().len() >= format::BATCH_BYTES {
+                        0
+                    } else {
+                        format::BATCH_INLINE_MAX
+                    };
+                    match w.content_object(*o, Some(room))? {
                         Some(size) => batch.sizes.push(Some(size)),
                         None => {
                             batch.left.push((w.tar.get_mut().len(), k));
