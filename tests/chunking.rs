@@ -939,3 +939,72 @@ fn previous_puts_new_components_where_they_cost_nothing() {
         "{b:#}"
     );
 }
+
+/// A layer of more objects than `BATCH_LAYER_MIN_OBJECTS` is read and tarred in batches by
+/// several threads, big files and the tail of a full batch streamed by the writer: the
+/// bytes must be the ones one thread writes, from every repo mode, and verify.
+#[test]
+fn many_files_are_written_alike_by_any_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    for d in 0..50 {
+        let sub = tree.join(format!("usr/share/many/d{d}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in 0..100 {
+            std::fs::write(sub.join(format!("f{f}")), format!("file {d}/{f}\n")).unwrap();
+        }
+    }
+    // Batches past their byte budget (runs of 100 KB files) and files left to the writer
+    // (over 1 MiB), between the small ones.
+    let big = tree.join("usr/share/many/d7/big");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..40u8 {
+        std::fs::write(big.join(format!("b{i}")), vec![i; 100_000 + usize::from(i)]).unwrap();
+    }
+    std::fs::write(big.join("huge1"), pseudo_random("huge1", 1_500_000)).unwrap();
+    std::fs::write(big.join("huge2"), pseudo_random("huge2", 3_000_000)).unwrap();
+    std::fs::write(big.join("empty"), b"").unwrap();
+    std::os::unix::fs::symlink("../d8/f1", big.join("link")).unwrap();
+    std::fs::hard_link(big.join("b3"), big.join("b3-again")).unwrap();
+    let repo = dir.path().join("repo");
+    ostree(&repo, ["init", "--mode=bare-user"]);
+    let commit = ostree(
+        &repo,
+        [
+            "commit".to_string(),
+            "--branch=many".into(),
+            format!("--tree=dir={}", tree.display()),
+            "--timestamp=2026-01-01T00:00:00Z".into(),
+        ],
+    );
+    let archive = dir.path().join("archive");
+    ostree(&archive, ["init", "--mode=archive"]);
+    ostree(&archive, ["pull-local", repo.to_str().unwrap(), "many"]);
+    let mut digests = BTreeMap::new();
+    for (name, r) in [("bare-user", &repo), ("archive", &archive)] {
+        for jobs in ["1", "3"] {
+            for layers in ["0", "4"] {
+                let out = dir.path().join(format!("out-{name}-{jobs}-{layers}"));
+                let s = encap_to(r, &commit, &out, "t", &["-j", jobs, "--max-layers", layers]);
+                let objects: u64 = s["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["content_objects"].as_u64().unwrap_or(0))
+                    .sum();
+                assert!(objects > 5_000, "{s}");
+                encap_ok(on_image("verify", &out, "t", &[]));
+                digests
+                    .entry(layers)
+                    .or_insert_with(Vec::new)
+                    .push((format!("{name} -j {jobs}"), s["manifest_digest"].clone()));
+            }
+        }
+    }
+    for (layers, runs) in digests {
+        assert!(
+            runs.iter().all(|(_, d)| *d == runs[0].1),
+            "--max-layers {layers}: {runs:?}"
+        );
+    }
+}
