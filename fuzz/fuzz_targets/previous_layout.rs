@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|i| Component {
             name: format!("c{i}"),
             size: 1000 * (i + 1),
-            objects: vec![format!("{i:064x}")],
+            objects: vec![format!("{i:064x}").parse().expect("64 hex digits")],
             volatile: i % 5 == 0,
         })
         .collect();
