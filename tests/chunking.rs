@@ -940,13 +940,11 @@ fn previous_puts_new_components_where_they_cost_nothing() {
     );
 }
 
-/// A layer of more objects than `BATCH_LAYER_MIN_OBJECTS` is read and tarred in batches by
-/// several threads, big files and the tail of a full batch streamed by the writer: the
-/// bytes must be the ones one thread writes, from every repo mode, and verify.
-#[test]
-fn many_files_are_written_alike_by_any_number_of_threads() {
-    let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tree");
+/// A tree of 5,000+ small files in 50 directories, with runs of 100 KB files (past a batch's
+/// byte budget), files over 1 MiB (left to the writer), an empty file, a symlink and a hard
+/// link, committed to a bare-user repo on branch `many`; returns (repo, commit).
+fn many_files_repo(dir: &Path) -> (std::path::PathBuf, String) {
+    let tree = dir.join("tree");
     for d in 0..50 {
         let sub = tree.join(format!("usr/share/many/d{d}"));
         std::fs::create_dir_all(&sub).unwrap();
@@ -954,8 +952,6 @@ fn many_files_are_written_alike_by_any_number_of_threads() {
             std::fs::write(sub.join(format!("f{f}")), format!("file {d}/{f}\n")).unwrap();
         }
     }
-    // Batches past their byte budget (runs of 100 KB files) and files left to the writer
-    // (over 1 MiB), between the small ones.
     let big = tree.join("usr/share/many/d7/big");
     std::fs::create_dir_all(&big).unwrap();
     for i in 0..40u8 {
@@ -966,7 +962,7 @@ fn many_files_are_written_alike_by_any_number_of_threads() {
     std::fs::write(big.join("empty"), b"").unwrap();
     std::os::unix::fs::symlink("../d8/f1", big.join("link")).unwrap();
     std::fs::hard_link(big.join("b3"), big.join("b3-again")).unwrap();
-    let repo = dir.path().join("repo");
+    let repo = dir.join("repo");
     ostree(&repo, ["init", "--mode=bare-user"]);
     let commit = ostree(
         &repo,
@@ -977,6 +973,16 @@ fn many_files_are_written_alike_by_any_number_of_threads() {
             "--timestamp=2026-01-01T00:00:00Z".into(),
         ],
     );
+    (repo, commit)
+}
+
+/// A layer of more objects than `BATCH_LAYER_MIN_OBJECTS` is read and tarred in batches by
+/// several threads, big files and the tail of a full batch streamed by the writer: the
+/// bytes must be the ones one thread writes, from every repo mode, and verify.
+#[test]
+fn many_files_are_written_alike_by_any_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, commit) = many_files_repo(dir.path());
     let archive = dir.path().join("archive");
     ostree(&archive, ["init", "--mode=archive"]);
     ostree(&archive, ["pull-local", repo.to_str().unwrap(), "many"]);
@@ -1007,4 +1013,34 @@ fn many_files_are_written_alike_by_any_number_of_threads() {
             "--max-layers {layers}: {runs:?}"
         );
     }
+}
+
+/// A damaged object read by a batch worker fails the run with the error that names it,
+/// however far ahead the other workers are, and leaves no image behind.
+#[test]
+fn a_damaged_object_in_a_batched_layer_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, commit) = many_files_repo(dir.path());
+    let listing = ostree(&repo, ["ls", "-C", &commit, "/usr/share/many/d30/f42"]);
+    let checksum = listing.split_whitespace().nth(4).unwrap().to_string();
+    let object = repo.join(format!(
+        "objects/{}/{}.file",
+        &checksum[..2],
+        &checksum[2..]
+    ));
+    let mut bytes = std::fs::read(&object).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&object, bytes).unwrap();
+    let out = dir.path().join("out");
+    let err = encap_err(job(&repo, &commit, &out, &["-j", "3", "--max-layers", "0"]));
+    assert!(
+        err.contains(&checksum) && err.contains("usr/share/many/d30/f42"),
+        "{err}"
+    );
+    let index = out.join("index.json");
+    assert!(
+        !index.exists() || !std::fs::read_to_string(&index).unwrap().contains("sha256:"),
+        "an image was written: {:?}",
+        std::fs::read_to_string(&index)
+    );
 }
