@@ -386,7 +386,6 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ContentObject;
     use proptest::prelude::*;
 
     fn comp(name: &str, size: u64, n: usize) -> Component {
@@ -479,58 +478,19 @@ mod tests {
         p.layers.iter().map(|l| l.objects.clone()).collect()
     }
 
-    /// A tree the size of a big desktop image, as discovery hands it over: `n` objects
-    /// (distinct pseudo-random checksums) owned by `comps` components of skewed sizes,
-    /// a tenth of the objects unowned.
-    fn big_tree(n: usize, comps: u32) -> (Vec<ContentObject>, Vec<Option<u32>>, Vec<String>) {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let mut objects: Vec<ContentObject> = (0..n)
-            .map(|i| {
-                let mut b = [0u8; 32];
-                for k in 0..3 {
-                    b[8 * k..8 * k + 8].copy_from_slice(&next().to_be_bytes());
-                }
-                // The index makes each checksum distinct.
-                b[24..].copy_from_slice(&(i as u64).to_be_bytes());
-                ContentObject {
-                    checksum: Checksum::from_bytes(&b).expect("32 bytes"),
-                    size: 100 + next() % 20_000,
-                }
-            })
-            .collect();
-        objects.sort_unstable_by_key(|o| o.checksum);
-        let owner = (0..n)
-            .map(|_| {
-                let r = next();
-                // Skewed toward low-numbered components: a few big ones, many small.
-                let bound = 1 + ((r >> 40) % u64::from(comps));
-                (r % 10 != 0).then(|| ((r >> 8) % bound) as u32)
-            })
-            .collect();
-        let names = (0..comps).map(|k| format!("pkg{k:05}")).collect();
-        (objects, owner, names)
-    }
-
     /// A million objects in ten thousand components: grouped, packed and validated, and
     /// packed again against its own layout (the next build) to the same layers. Time in
     /// release: `cargo run --release -p layering --example plan_scale`.
     #[test]
     fn a_million_objects_plan_into_stable_layers() {
-        let (objects, owner, names) = big_tree(1_000_000, 10_000);
-        let sums: Vec<Checksum> = objects.iter().map(|o| o.checksum).collect();
-        let sizes: Vec<u64> = objects.iter().map(|o| o.size).collect();
-        let comps = components(&sums, &sizes, &owner, &names, &BTreeSet::new());
+        let t = crate::synthetic::Tree::new(1_000_000, 10_000);
+        let comps = components(&t.objects, &t.sizes, &t.owner, &t.names, &BTreeSet::new());
         assert!(comps.len() > 5_000, "{} components", comps.len());
         let opts = PackOptions { max_layers: 64 };
         let plan = pack(&comps, &opts, None);
         assert!(plan.layers.len() <= 65, "{} layers", plan.layers.len());
-        plan.validate(&sums).expect("every object exactly once");
+        plan.validate(&t.objects)
+            .expect("every object exactly once");
         let again = pack(&comps, &opts, Some(&plan.layout()));
         assert_eq!(layer_sets(&plan), layer_sets(&again));
     }

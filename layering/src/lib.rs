@@ -13,6 +13,7 @@
 
 mod checksum;
 pub mod chunk;
+pub mod synthetic;
 
 pub use checksum::{Checksum, Hex};
 
