@@ -238,7 +238,7 @@ struct LayerJobs<'a> {
     req: &'a EncapsulateRequest,
     out: &'a OciDir,
     inventory: &'a Inventory,
-    /// Object sizes, for progress.
+    /// The plan: each layer's objects (`Planned::layer`) and their sizes, for progress.
     planned: &'a Planned,
     /// Uncompressed content bytes per layer.
     layer_bytes: Vec<u64>,

@@ -131,8 +131,7 @@ pub struct Discovery {
 impl Discovery {
     /// The component of object `i`, if any source claimed it.
     pub fn owner_of(&self, i: usize) -> Option<&str> {
-        let n = self.owner.get(i).copied().flatten()?;
-        self.names.get(n as usize).map(String::as_str)
+        layering::chunk::owner_name(&self.owner, &self.names, i)
     }
 }
 
@@ -334,8 +333,7 @@ impl Owners {
     }
 
     fn get(&self, i: usize) -> Option<&str> {
-        let n = self.of.get(i).copied().flatten()?;
-        self.names.get(n as usize).map(String::as_str)
+        layering::chunk::owner_name(&self.of, &self.names, i)
     }
 
     /// Object `i` belongs to `name`, whatever it belonged to before.

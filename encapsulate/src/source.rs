@@ -185,11 +185,6 @@ impl Inventory {
         ids.iter().map(|&j| self.path(j))
     }
 
-    /// The tree paths of `checksum` (none if the commit does not have it).
-    pub fn paths_of(&self, checksum: &Checksum) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.paths(self.position(checksum).unwrap_or(usize::MAX))
-    }
-
     /// The first path of object `i` in walk order (the one written first).
     pub fn first_path(&self, i: usize) -> Option<&str> {
         self.paths(i).next()
@@ -640,16 +635,12 @@ impl Source {
     /// libostree repo handle must not be shared between threads.
     pub(crate) fn stat_contents(&self, inv: &Inventory) -> Result<ContentStats, EncapError> {
         let objects = inv.objects();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(format::STAT_THREADS);
         let parts: Vec<(usize, ContentStats)> = match &self.direct {
-            Some(d) => {
-                let threads = if objects.len() >= format::PARALLEL_STAT_MIN {
-                    std::thread::available_parallelism()
-                        .map_or(1, usize::from)
-                        .min(format::STAT_THREADS)
-                } else {
-                    1
-                };
-                let per = objects.len().div_ceil(threads).max(1);
+            Some(d) if threads > 1 && objects.len() >= format::PARALLEL_STAT_MIN => {
+                let per = objects.len().div_ceil(threads);
                 std::thread::scope(|s| {
                     let workers: Vec<_> = objects
                         .chunks(per)
@@ -662,6 +653,7 @@ impl Source {
                         .collect()
                 })
             }
+            Some(d) => vec![(0, direct_stats(d, objects))],
             None => Vec::new(),
         };
         // Whatever no direct stat read (a panicked worker's part included) is `UNREAD`.

@@ -65,6 +65,13 @@ pub struct PackOptions {
     pub max_layers: usize,
 }
 
+/// The component of object `i` where `owner[i]` indexes `names` (the convention of
+/// [`components`] and of discovery's result); `None` if it has none.
+pub fn owner_name<'a>(owner: &[Option<u32>], names: &'a [String], i: usize) -> Option<&'a str> {
+    let n = owner.get(i).copied().flatten()?;
+    names.get(n as usize).map(String::as_str)
+}
+
 /// Group objects into components: `sizes[i]` is the payload size of `objects[i]` and
 /// `owner[i]` its component, an index into `names`; objects without one form [`UNOWNED`].
 /// Components are returned sorted by name.
@@ -78,14 +85,7 @@ pub fn components(
     // Component of each object, then the objects of each, each vector made at its final size:
     // at a million objects, vectors grown by doubling leave tens of MB of freed blocks that
     // the allocator keeps for the rest of the run.
-    let name_of = |i: usize| {
-        owner
-            .get(i)
-            .copied()
-            .flatten()
-            .and_then(|n| names.get(n as usize))
-            .map_or(UNOWNED, String::as_str)
-    };
+    let name_of = |i: usize| owner_name(owner, names, i).unwrap_or(UNOWNED);
     let mut by_name: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
     for i in 0..objects.len() {
         let e = by_name.entry(name_of(i)).or_default();
