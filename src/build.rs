@@ -59,7 +59,8 @@ pub fn encapsulate_into(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     let mut clock = Phases::start();
-    let source = encapsulate::open(&req.repo, &req.rev)?;
+    // Holds a --rootfs tree's scratch repository until the image is written.
+    let (source, _scratch) = open_source(req, &mut clock, progress)?;
     let info = source.info()?;
     let mut spec = image_spec(&commit_facts(&info), &req.image, host_arch())?;
     let inventory = source.inventory()?;
@@ -74,6 +75,31 @@ pub fn encapsulate_into(
     let summary = assemble(req, out, &spec, &planned.plan, built, info.checksum)?;
     clock.end("assemble", progress);
     Ok(summary)
+}
+
+/// The commit to encapsulate: `--repo`/`--ref`, or a `--rootfs` tree made into a commit in a
+/// scratch repository (returned with it: it must outlive the run).
+fn open_source(
+    req: &EncapsulateRequest,
+    clock: &mut Phases,
+    progress: &mut dyn Progress,
+) -> Result<(Source, Option<crate::workdir::WorkDir>)> {
+    let Some(rootfs) = &req.rootfs else {
+        return Ok((encapsulate::open(&req.repo, &req.rev)?, None));
+    };
+    // Metadata only (a few dozen bytes per file and directory): the temporary directory is
+    // the place, not beside the output.
+    let work = crate::workdir::WorkDir::create(&std::env::temp_dir())?;
+    let opts = encapsulate::rootfs::TreeOptions {
+        prune: rootfs.prune.clone(),
+        timestamp: oci::spec::explicit_time(&req.image)?
+            .map(|t| u64::try_from(t).context("--created before 1970 cannot be a commit time"))
+            .transpose()?,
+        threads: req.jobs,
+    };
+    let (source, _made) = encapsulate::open_tree(&rootfs.dir, &work.path().join("repo"), &opts)?;
+    clock.end("scan tree", progress);
+    Ok((source, Some(work)))
 }
 
 /// Wall time per phase, reported as progress (never written into the image).

@@ -56,7 +56,8 @@ pub use diff::{diff, DiffLayer, DiffReport};
 pub use image_ref::ImageRef;
 pub use output::{encapsulate_to, open_layout, Target};
 pub use request::{
-    read_option_file, ChunkOptions, EncapsulateRequest, LayerSummary, NoProgress, Progress, Summary,
+    read_option_file, ChunkOptions, EncapsulateRequest, LayerSummary, NoProgress, Progress,
+    RootfsInput, Summary,
 };
 pub use reuse::{open_previous, Previous};
 

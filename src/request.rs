@@ -29,6 +29,18 @@ pub struct EncapsulateRequest {
     pub chunking: ChunkOptions,
     /// Layers written at once (0: one per CPU). The output does not depend on it.
     pub jobs: usize,
+    /// Encapsulate this plain tree instead of a commit of `repo` (which must then be empty).
+    pub rootfs: Option<RootfsInput>,
+}
+
+/// A plain root filesystem to encapsulate (`--rootfs`): made into a commit on the fly
+/// (`encapsulate::rootfs`), with only metadata objects written, to a scratch repository.
+#[derive(Debug, Clone, Default)]
+pub struct RootfsInput {
+    /// The tree's root.
+    pub dir: PathBuf,
+    /// Tree paths left out (`--prune`, normalized by `encapsulate::rootfs::prune_path`).
+    pub prune: Vec<String>,
 }
 
 /// Chunking choices.
@@ -113,6 +125,20 @@ impl EncapsulateRequest {
     /// # Errors
     /// The first bad option, named.
     pub fn validate(&self) -> Result<()> {
+        match (&self.rootfs, self.repo.as_os_str().is_empty()) {
+            (Some(_), false) => {
+                bail!("--rootfs and --repo: give one source, a tree or a repository")
+            }
+            (None, true) => {
+                bail!("--repo is required (the ostree repository to read), or --rootfs")
+            }
+            _ => {}
+        }
+        if let Some(r) = &self.rootfs {
+            for p in &r.prune {
+                encapsulate::rootfs::prune_path(p).map_err(anyhow::Error::msg)?;
+            }
+        }
         if let Some(tag) = &self.tag {
             oci::spec::check_tag(tag)?;
         }

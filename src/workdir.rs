@@ -78,6 +78,11 @@ impl WorkDir {
         Ok(work)
     }
 
+    /// The work directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Where to put the layout (a fresh, empty directory inside the work directory).
     ///
     /// # Errors

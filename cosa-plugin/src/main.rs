@@ -218,6 +218,7 @@ fn request(
             ..Default::default()
         },
         jobs: 0,
+        rootfs: None,
     })
 }
 

@@ -211,16 +211,19 @@ impl<W: Write> LayerWriter<'_, W> {
         order: &[Placed<'_>],
         on_object: &mut dyn FnMut(u64),
     ) -> Result<(), EncapError> {
-        let (objects, suffix) = self.src.content_files();
+        let files = self.src.content_files();
         let at = crate::prefetch::Position::default();
         std::thread::scope(|s| {
             // Stops the helper however this closure ends, errors included.
             let _stop = at.stop_on_drop();
             // Read-ahead is advice: without the helper thread the layer is the same, only
             // slower on a cold cache.
-            let _ = std::thread::Builder::new()
-                .name("prefetch".into())
-                .spawn_scoped(s, || crate::prefetch::run(&objects, suffix, order, &at));
+            // (A plain tree was just read by the scan: its files are in the page cache.)
+            if let Some((objects, suffix)) = &files {
+                let _ = std::thread::Builder::new()
+                    .name("prefetch".into())
+                    .spawn_scoped(s, || crate::prefetch::run(objects, suffix, order, &at));
+            }
             for (i, o) in order.iter().enumerate() {
                 at.reached.store(i, Ordering::Relaxed);
                 let size = self.content_object(*o, None)?.unwrap_or_default();

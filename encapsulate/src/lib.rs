@@ -19,13 +19,14 @@ pub mod fuzzing {
     pub use crate::objread::filez_content;
 }
 mod prefetch;
+pub mod rootfs;
 pub mod rpmdb;
 pub mod source;
 pub mod tarwrite;
 
 pub use export::{layer_key, write_layer, LayerStats};
 use ostree_format::ObjKind;
-pub use source::{open, CommitInfo, Inventory, MetaValue, Source};
+pub use source::{open, open_tree, CommitInfo, Inventory, MetaValue, Source};
 
 /// Errors reading a commit or writing its layers, typed so that a caller can tell a missing
 /// repository from an unknown ref or a corrupt object; each names what is at fault. The CLI
@@ -133,6 +134,16 @@ pub enum EncapError {
         /// What went wrong.
         #[source]
         source: crate::rpmdb::RpmError,
+    },
+    /// A plain tree holds something the format cannot, or cannot be read.
+    #[error("root filesystem {root}: {path}: {reason}")]
+    Tree {
+        /// The tree's root, as given.
+        root: String,
+        /// The path under the root.
+        path: String,
+        /// What is wrong.
+        reason: String,
     },
     /// Some other libostree failure.
     #[error("repository {repo}: {what}")]

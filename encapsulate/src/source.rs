@@ -4,7 +4,8 @@
 //! bare-user-only) reads the same way and yields the same objects; content objects are read
 //! by [`crate::objread`], straight from the files where the mode allows.
 
-use crate::objread::{Direct, FileObject, Libostree, ReadError};
+use crate::objread::{Direct, FileObject, Libostree, ObjectStat, ReadError};
+use crate::rootfs::{TreeCommit, TreeFiles, TreeOptions};
 use crate::EncapError;
 use layering::Checksum;
 use ostree::gio;
@@ -232,14 +233,19 @@ pub(crate) struct ContentStats {
 /// A size no object can have (objects are far below 16 EiB): not read yet.
 const UNREAD: u64 = u64::MAX;
 
-/// Direct stats of `part`, `UNREAD` where the direct reader fails.
-fn direct_stats(d: &Direct, part: &[Checksum]) -> ContentStats {
+/// Stats of `part` (objects `from..` of the inventory) through `stat`, `UNREAD` where it
+/// fails.
+fn part_stats(
+    from: usize,
+    part: &[Checksum],
+    stat: &(dyn Fn(usize, &Checksum) -> std::io::Result<ObjectStat> + Sync),
+) -> ContentStats {
     let mut out = ContentStats {
         sizes: Vec::with_capacity(part.len()),
         xattrs: Vec::new(),
     };
     for (i, c) in part.iter().enumerate() {
-        match d.stat(c) {
+        match stat(from + i, c) {
             Ok(st) => {
                 out.sizes.push(st.size.min(UNREAD - 1));
                 if !st.xattrs.is_empty() {
@@ -323,6 +329,8 @@ pub struct Source {
     pub(crate) detached: Option<glib::Variant>,
     /// Direct reads of object files (bare-user, bare-user-only repos).
     pub(crate) direct: Option<Direct>,
+    /// Content read from a plain tree, for a commit made of it ([`crate::rootfs`]).
+    pub(crate) tree: Option<TreeFiles>,
 }
 
 impl std::fmt::Debug for Source {
@@ -389,7 +397,40 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
         commit_variant,
         detached,
         direct,
+        tree: None,
     })
+}
+
+/// Make the commit of the plain tree at `root` ([`crate::rootfs::commit_tree`]) in a new
+/// bare-user repository at `scratch` (metadata objects only), and open it so that content
+/// is read from the tree.
+///
+/// # Errors
+/// [`EncapError::Tree`] naming what the tree holds that the format cannot, or what cannot
+/// be read; [`EncapError::Repo`] if the scratch repository cannot be made.
+pub fn open_tree(
+    root: &Path,
+    scratch: &Path,
+    opts: &TreeOptions,
+) -> Result<(Source, TreeCommit), EncapError> {
+    let repo = ostree::Repo::new_for_path(scratch);
+    repo.create(ostree::RepoMode::BareUser, gio::Cancellable::NONE)
+        .map_err(|e| EncapError::Repo {
+            repo: scratch.display().to_string(),
+            what: "creating the scratch repository".into(),
+            source: e,
+        })?;
+    // Scratch data need not survive a crash; libostree would otherwise syncfs() at commit.
+    repo.set_disable_fsync(true);
+    let made = crate::rootfs::commit_tree(root, &repo, opts)?;
+    let mut source = open(scratch, &made.commit)?;
+    // Content objects are not in the scratch repository: never look for them there.
+    source.direct = None;
+    source.tree = Some(TreeFiles {
+        root: root.to_owned(),
+        etc: made.etc,
+    });
+    Ok((source, made))
 }
 
 fn resolve(repo: &ostree::Repo, shown: &str, rev: &str) -> Result<String, EncapError> {
@@ -466,6 +507,7 @@ impl Source {
             commit_variant: self.commit_variant.clone(),
             detached: self.detached.clone(),
             direct: self.direct.clone(),
+            tree: self.tree.clone(),
         })
     }
 
@@ -571,12 +613,16 @@ impl Source {
 
     /// Where content object files are: the objects directory and the file suffix of this
     /// repo's mode (the direct reader's; bare repos, read through libostree, use `file`).
-    pub(crate) fn content_files(&self) -> (PathBuf, &'static str) {
+    /// `None` when content is read from a plain tree.
+    pub(crate) fn content_files(&self) -> Option<(PathBuf, &'static str)> {
+        if self.tree.is_some() {
+            return None;
+        }
         let suffix = self
             .direct
             .as_ref()
             .map_or(format::ObjKind::File.suffix(), Direct::suffix);
-        (self.repo_path.join("objects"), suffix)
+        Some((self.repo_path.join("objects"), suffix))
     }
 
     /// The payload size of each content object, in inventory order (needed by size-aware
@@ -619,6 +665,9 @@ impl Source {
         checksum: &Checksum,
         path: &str,
     ) -> Result<FileObject, EncapError> {
+        if let Some(t) = &self.tree {
+            return t.load(path).map_err(|e| t.error(path, &e));
+        }
         if let Some(obj) = self.direct.as_ref().and_then(|d| d.load(checksum).ok()) {
             return Ok(obj);
         }
@@ -638,23 +687,32 @@ impl Source {
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(format::STAT_THREADS);
-        let parts: Vec<(usize, ContentStats)> = match &self.direct {
-            Some(d) if threads > 1 && objects.len() >= format::PARALLEL_STAT_MIN => {
-                let per = objects.len().div_ceil(threads);
-                std::thread::scope(|s| {
-                    let workers: Vec<_> = objects
-                        .chunks(per)
-                        .enumerate()
-                        .map(|(k, part)| (k * per, s.spawn(move || direct_stats(d, part))))
-                        .collect();
-                    workers
-                        .into_iter()
-                        .filter_map(|(from, w)| w.join().ok().map(|st| (from, st)))
-                        .collect()
-                })
+        let tree = self.tree.as_ref();
+        let direct = self.direct.as_ref();
+        let stat = |i: usize, c: &Checksum| -> std::io::Result<ObjectStat> {
+            match (tree, direct) {
+                (Some(t), _) => t.stat(inv.first_path(i).unwrap_or_default()),
+                (None, Some(d)) => d.stat(c),
+                (None, None) => Err(std::io::ErrorKind::Unsupported.into()),
             }
-            Some(d) => vec![(0, direct_stats(d, objects))],
-            None => Vec::new(),
+        };
+        let parts: Vec<(usize, ContentStats)> = if tree.is_none() && direct.is_none() {
+            Vec::new()
+        } else if threads > 1 && objects.len() >= format::PARALLEL_STAT_MIN {
+            let per = objects.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let workers: Vec<_> = objects
+                    .chunks(per)
+                    .enumerate()
+                    .map(|(k, part)| (k * per, s.spawn(move || part_stats(k * per, part, &stat))))
+                    .collect();
+                workers
+                    .into_iter()
+                    .filter_map(|(from, w)| w.join().ok().map(|st| (from, st)))
+                    .collect()
+            })
+        } else {
+            vec![(0, part_stats(0, objects, &stat))]
         };
         // Whatever no direct stat read (a panicked worker's part included) is `UNREAD`.
         let mut all = ContentStats {
@@ -672,6 +730,13 @@ impl Source {
                 continue;
             }
             let c = &objects[i];
+            if let Some(t) = tree {
+                let path = inv.first_path(i).unwrap_or("(no path)");
+                return Err(match t.stat(path) {
+                    Err(e) => t.error(path, &e),
+                    Ok(_) => t.error(path, &std::io::Error::other("it changed while read")),
+                });
+            }
             let st = libostree
                 .stat(c)
                 .map_err(|e| self.read_error(c, inv.first_path(i).unwrap_or("(sysroot)"), e))?;

@@ -365,32 +365,48 @@ pub fn truncate_to(mut s: String, max: usize) -> String {
     s
 }
 
+/// The time given for the image, if any: `--created`, else `SOURCE_DATE_EPOCH` (seconds).
+///
+/// # Errors
+/// [`SpecError::BadTime`] for a value that does not parse.
+pub fn explicit_time(opts: &ImageOptions) -> Result<Option<i64>, SpecError> {
+    use chrono::DateTime;
+    Ok(if let Some(c) = &opts.created {
+        Some(
+            DateTime::parse_from_rfc3339(c)
+                .map_err(|e| SpecError::BadTime {
+                    what: "--created",
+                    value: c.clone(),
+                    reason: e.to_string(),
+                })?
+                .timestamp(),
+        )
+    } else if let Some(s) = &opts.source_date_epoch {
+        Some(
+            s.trim()
+                .parse()
+                .map_err(|e: std::num::ParseIntError| SpecError::BadTime {
+                    what: "SOURCE_DATE_EPOCH",
+                    value: s.clone(),
+                    reason: e.to_string(),
+                })?,
+        )
+    } else {
+        None
+    })
+}
+
 /// `--created`, else `SOURCE_DATE_EPOCH`, else the commit timestamp; always UTC with seconds
 /// precision, so equal instants give equal bytes.
 fn created_time(facts: &CommitFacts, opts: &ImageOptions) -> Result<String, SpecError> {
     use chrono::{DateTime, SecondsFormat, Utc};
-    let secs: i64 = if let Some(c) = &opts.created {
-        DateTime::parse_from_rfc3339(c)
-            .map_err(|e| SpecError::BadTime {
-                what: "--created",
-                value: c.clone(),
-                reason: e.to_string(),
-            })?
-            .timestamp()
-    } else if let Some(s) = &opts.source_date_epoch {
-        s.trim()
-            .parse()
-            .map_err(|e: std::num::ParseIntError| SpecError::BadTime {
-                what: "SOURCE_DATE_EPOCH",
-                value: s.clone(),
-                reason: e.to_string(),
-            })?
-    } else {
-        i64::try_from(facts.timestamp).map_err(|_| SpecError::BadTime {
+    let secs: i64 = match explicit_time(opts)? {
+        Some(t) => t,
+        None => i64::try_from(facts.timestamp).map_err(|_| SpecError::BadTime {
             what: "commit timestamp",
             value: facts.timestamp.to_string(),
             reason: "out of range".into(),
-        })?
+        })?,
     };
     let t: DateTime<Utc> = DateTime::from_timestamp(secs, 0).ok_or_else(|| SpecError::BadTime {
         what: "timestamp",

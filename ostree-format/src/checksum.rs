@@ -141,6 +141,11 @@ impl ContentHasher {
         self.hasher.update(data);
     }
 
+    /// The checksum's 32 bytes.
+    pub fn finish_bytes(self) -> [u8; 32] {
+        self.hasher.finalize().into()
+    }
+
     /// The hex checksum.
     pub fn finish(self) -> String {
         hex::encode(self.hasher.finalize())

@@ -172,6 +172,15 @@ pub(crate) struct EncapArgs {
     /// Commit to encapsulate: a branch, REMOTE:REF, or a full 64-hex checksum.
     #[arg(long = "ref", value_name = "REF")]
     pub(crate) rev: Option<String>,
+    /// Encapsulate a plain root filesystem instead of a commit (a Containerfile build stage,
+    /// a mounted image): it is made into a commit on the fly, as `ostree commit` would, without
+    /// copying its content. A top-level etc is committed as usr/etc (see docs/rechunking.md).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["repo", "rev"])]
+    pub(crate) rootfs: Option<PathBuf>,
+    /// Leave PATH (and everything below it) out of the --rootfs tree (repeatable), e.g.
+    /// --prune /sysroot.
+    #[arg(long, value_name = "PATH", requires = "rootfs")]
+    pub(crate) prune: Vec<String>,
     /// Write an OCI image layout here (created if missing; other tags in it are kept).
     #[arg(long, value_name = "DIR", conflicts_with = "oci_archive")]
     pub(crate) oci_dir: Option<PathBuf>,

@@ -16,14 +16,34 @@ fn key_value(flag: &str, s: &str) -> Result<(String, String)> {
 }
 
 pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
-    let repo = a
-        .repo
-        .clone()
-        .context("--repo is required (the ostree repository to read)")?;
-    let rev = a
-        .rev
-        .clone()
-        .context("--ref is required (a branch, REMOTE:REF or commit checksum)")?;
+    let (repo, rev, rootfs) = match &a.rootfs {
+        Some(dir) => {
+            let prune = a
+                .prune
+                .iter()
+                .map(|p| encapsulate::rootfs::prune_path(p).map_err(anyhow::Error::msg))
+                .collect::<Result<_>>()?;
+            let input = ostree_encap::RootfsInput {
+                dir: dir.clone(),
+                prune,
+            };
+            (Default::default(), String::new(), Some(input))
+        }
+        None => {
+            if !a.prune.is_empty() {
+                bail!("--prune leaves paths out of a --rootfs tree; a commit is taken as it is");
+            }
+            let repo = a
+                .repo
+                .clone()
+                .context("--repo is required (the ostree repository to read), or --rootfs")?;
+            let rev = a
+                .rev
+                .clone()
+                .context("--ref is required (a branch, REMOTE:REF or commit checksum)")?;
+            (repo, rev, None)
+        }
+    };
     let target = match (&a.oci_dir, &a.oci_archive) {
         (Some(d), None) => Target::Dir(d.clone()),
         (None, Some(f)) => Target::Archive(f.clone()),
@@ -77,6 +97,7 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         tag: a.tag.clone(),
         chunking,
         jobs: a.jobs,
+        rootfs,
     };
     Ok((req, target))
 }

@@ -1,0 +1,754 @@
+//! A plain directory tree as an ostree commit, without `ostree commit`: image pipelines now
+//! build the OS in a Containerfile and hand the chunker a root filesystem.
+//!
+//! [`commit_tree`] walks the tree once for metadata (names, owners, modes, xattrs) and reads
+//! every regular file once, on several threads, hashing it into its ostree content checksum.
+//! It writes only metadata objects (dirtree, dirmeta, the commit) into a scratch repository:
+//! content is never copied. The layer writer reads each file from the tree again
+//! ([`crate::objread`]'s tree mode, from the page cache the scan just filled) and checks it
+//! against its checksum, so a file that changes between the two reads fails the run by name.
+//!
+//! The tree becomes a commit the way `ostree commit --tree=dir=` would make it (same dirtree
+//! and dirmeta checksums: `tests/rootfs.rs` proves it against the real CLI), with the
+//! conventions of an ostree system's image:
+//! - a top-level `etc` is committed as `usr/etc`, where ostree keeps the default
+//!   configuration (the image's tar shows it at `etc` again); a tree that has both is refused;
+//! - `--prune` paths are left out, with everything below them;
+//! - a top-level `sysroot` may hold directories only: in the image, `sysroot/ostree/repo` holds
+//!   the objects (prune it: `--prune /sysroot`);
+//! - device nodes, FIFOs and sockets are refused, since the ostree format cannot hold them;
+//! - names must be UTF-8 (dirtree names are GVariant strings);
+//! - the commit's timestamp is the one given (`--created`, `SOURCE_DATE_EPOCH`), else the
+//!   newest mtime in the tree: never the clock, and never in a content layer;
+//! - one kernel at `usr/lib/modules/VERSION/vmlinuz` marks the commit bootable
+//!   (`ostree.bootable`, `ostree.linux`), as `ostree commit --bootable` does.
+
+use crate::objread::{Body, FileObject, ObjectStat};
+use crate::EncapError;
+use layering::Checksum;
+use ostree::gio::{self, prelude::FileExt};
+use ostree::glib::{self, prelude::*};
+use ostree_format::checksum::{content_header, ContentHasher};
+use ostree_format::S_IFMT;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const S_IFREG: u32 = 0o100_000;
+const S_IFLNK: u32 = 0o120_000;
+const S_IFDIR: u32 = 0o040_000;
+/// Files handed to a hashing thread at a time: small enough to balance two threads on a tree
+/// of a few big files, big enough that the shared counter is not contended.
+const HASH_BATCH: usize = 16;
+/// Read buffer of a hashing thread.
+const HASH_BUFFER: usize = 256 * 1024;
+
+/// How to make the commit.
+#[derive(Debug, Clone, Default)]
+pub struct TreeOptions {
+    /// Tree paths left out with everything below them (`/sysroot`, `var/cache`: leading and
+    /// trailing slashes do not matter).
+    pub prune: Vec<String>,
+    /// Commit timestamp (seconds since the epoch); `None`: the newest mtime in the tree.
+    pub timestamp: Option<u64>,
+    /// Hashing threads (0: one per CPU).
+    pub threads: usize,
+}
+
+/// Where the tree keeps `etc`: what the reader needs to find a file from its image path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcOnDisk {
+    /// `etc` at the top, as a container build leaves it (committed as `usr/etc`).
+    Top,
+    /// `usr/etc`, the ostree layout (or no `etc` at all).
+    InUsr,
+}
+
+impl EtcOnDisk {
+    /// The path under the tree's root of the file that the image shows at `image_path`
+    /// (`ostree_format::map_tree_path` maps commit paths to image paths: `usr/etc` → `etc`).
+    pub fn disk_path(self, image_path: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            EtcOnDisk::Top => image_path.into(),
+            EtcOnDisk::InUsr => {
+                if image_path == "etc" || image_path.starts_with("etc/") {
+                    format!("usr/{image_path}").into()
+                } else {
+                    image_path.into()
+                }
+            }
+        }
+    }
+}
+
+/// The commit made from a tree.
+#[derive(Debug, Clone)]
+pub struct TreeCommit {
+    /// Its checksum, in the scratch repository.
+    pub commit: String,
+    /// Where the tree keeps `etc`.
+    pub etc: EtcOnDisk,
+    /// Regular files and symlinks.
+    pub files: usize,
+    /// Directories.
+    pub dirs: usize,
+    /// Bytes of regular files read (hard links once).
+    pub bytes: u64,
+}
+
+/// Owner, mode and xattrs, as dirmeta and content headers hold them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Meta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    /// Serialized `a(ayay)`, names sorted, as libostree reads them.
+    xattrs: Vec<u8>,
+}
+
+enum Kind {
+    /// `same_as`: an earlier file with the same inode (a hard link), hashed once.
+    Regular {
+        size: u64,
+        same_as: Option<u32>,
+    },
+    Symlink(String),
+}
+
+struct FileRec {
+    dir: u32,
+    name: String,
+    meta: Meta,
+    kind: Kind,
+}
+
+struct DirRec {
+    /// Path under the root on disk ("" for the root).
+    disk: String,
+    meta: Meta,
+    /// Its name ("" for the root).
+    name: String,
+    /// Indices into the files, sorted by name.
+    files: Vec<u32>,
+    /// Indices into the dirs, sorted by name.
+    dirs: Vec<u32>,
+}
+
+/// Normalize a `--prune` path to a tree path (no leading or trailing slash).
+///
+/// # Errors
+/// An empty path, the root, or one with `.`/`..` components.
+pub fn prune_path(p: &str) -> Result<String, String> {
+    let t = p.trim_matches('/');
+    if t.is_empty() {
+        return Err(format!("--prune {p:?}: cannot prune the whole tree"));
+    }
+    if t.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(format!(
+            "--prune {p:?}: give a plain path in the tree (no `.`, `..` or `//`)"
+        ));
+    }
+    Ok(t.to_string())
+}
+
+struct Scan<'a> {
+    root: &'a Path,
+    shown: String,
+    prune: Vec<String>,
+    dirs: Vec<DirRec>,
+    files: Vec<FileRec>,
+    inodes: HashMap<(u64, u64), u32>,
+    newest: i64,
+}
+
+impl Scan<'_> {
+    fn err(&self, path: &str, reason: impl Into<String>) -> EncapError {
+        EncapError::Tree {
+            root: self.shown.clone(),
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            },
+            reason: reason.into(),
+        }
+    }
+
+    fn io(&self, path: &str, what: &str, e: std::io::Error) -> EncapError {
+        self.err(path, format!("{what}: {e}"))
+    }
+
+    fn meta(&mut self, disk: &str, md: &std::fs::Metadata) -> Result<Meta, EncapError> {
+        self.newest = self.newest.max(md.mtime());
+        Ok(Meta {
+            uid: md.uid(),
+            gid: md.gid(),
+            mode: md.mode(),
+            xattrs: read_xattrs(&self.root.join(disk))
+                .map_err(|e| self.io(disk, "reading its xattrs", e))?,
+        })
+    }
+
+    /// Walk the directory at `disk` (tree path `tree`), whose own metadata is `md`; returns
+    /// its index. Children are pushed after their parent.
+    fn walk(
+        &mut self,
+        disk: &str,
+        tree: &str,
+        name: &str,
+        md: &std::fs::Metadata,
+    ) -> Result<u32, EncapError> {
+        let meta = self.meta(disk, md)?;
+        let at =
+            u32::try_from(self.dirs.len()).map_err(|_| self.err(tree, "too many directories"))?;
+        self.dirs.push(DirRec {
+            disk: disk.to_string(),
+            name: name.to_string(),
+            meta,
+            files: Vec::new(),
+            dirs: Vec::new(),
+        });
+        let mut entries: Vec<(String, String)> = Vec::new();
+        let rd = std::fs::read_dir(self.root.join(disk))
+            .map_err(|e| self.io(disk, "listing the directory", e))?;
+        for e in rd {
+            let e = e.map_err(|e| self.io(disk, "listing the directory", e))?;
+            let name = e.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(self.err(
+                    &join(disk, &name.to_string_lossy()),
+                    "the name is not UTF-8, which an ostree commit cannot hold",
+                ));
+            };
+            if tree.is_empty() && name == "etc" {
+                // Committed below usr (see the module docs), walked from there.
+                continue;
+            }
+            entries.push((name.to_string(), join(disk, name)));
+        }
+        if tree == "usr" {
+            if let Some(etc) = self.top_etc()? {
+                entries.push(("etc".into(), etc));
+            }
+        }
+        entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        for (name, child_disk) in entries {
+            let child_tree = join(tree, &name);
+            if self.prune.contains(&child_tree) {
+                continue;
+            }
+            let md = std::fs::symlink_metadata(self.root.join(&child_disk))
+                .map_err(|e| self.io(&child_disk, "reading its metadata", e))?;
+            let ty = md.mode() & S_IFMT;
+            if ty == S_IFDIR {
+                let d = self.walk(&child_disk, &child_tree, &name, &md)?;
+                self.dirs[at as usize].dirs.push(d);
+                continue;
+            }
+            if child_tree.starts_with("sysroot/") {
+                return Err(self.err(
+                    &child_disk,
+                    "only directories may be under /sysroot, where the image keeps its \
+                     repository (leave it out with --prune /sysroot)",
+                ));
+            }
+            let kind = match ty {
+                S_IFREG => {
+                    let same_as = if md.nlink() > 1 {
+                        let next = self.files.len() as u32;
+                        match self.inodes.entry((md.dev(), md.ino())) {
+                            std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                v.insert(next);
+                                None
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    Kind::Regular {
+                        size: md.len(),
+                        same_as,
+                    }
+                }
+                S_IFLNK => {
+                    let target = std::fs::read_link(self.root.join(&child_disk))
+                        .map_err(|e| self.io(&child_disk, "reading the symlink", e))?;
+                    let target = target
+                        .to_str()
+                        .ok_or_else(|| self.err(&child_disk, "the symlink target is not UTF-8"))?;
+                    Kind::Symlink(target.to_string())
+                }
+                _ => {
+                    return Err(self.err(
+                        &child_disk,
+                        format!(
+                            "is a {}, which the ostree format cannot hold",
+                            type_name(ty)
+                        ),
+                    ))
+                }
+            };
+            let meta = self.meta(&child_disk, &md)?;
+            let f =
+                u32::try_from(self.files.len()).map_err(|_| self.err(tree, "too many files"))?;
+            self.files.push(FileRec {
+                dir: at,
+                name,
+                meta,
+                kind,
+            });
+            self.dirs[at as usize].files.push(f);
+        }
+        Ok(at)
+    }
+
+    /// The top-level `etc` directory, if the tree has one (and not also `usr/etc`).
+    fn top_etc(&self) -> Result<Option<String>, EncapError> {
+        if self.prune.iter().any(|p| p == "etc") {
+            return Ok(None);
+        }
+        match std::fs::symlink_metadata(self.root.join("etc")) {
+            Ok(md) if md.is_dir() => {
+                if std::fs::symlink_metadata(self.root.join("usr/etc")).is_ok() {
+                    return Err(self.err(
+                        "usr/etc",
+                        "the tree has both /etc and /usr/etc; ostree keeps /etc in /usr/etc, \
+                         so only one may exist (prune one of them)",
+                    ));
+                }
+                Ok(Some("etc".into()))
+            }
+            Ok(_) => Err(self.err("etc", "is not a directory")),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+fn type_name(ty: u32) -> &'static str {
+    match ty {
+        0o020_000 => "character device",
+        0o060_000 => "block device",
+        0o010_000 => "FIFO",
+        0o140_000 => "socket",
+        _ => "special file",
+    }
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// Every xattr of `path` (not following a symlink), as libostree reads them: names sorted
+/// bytewise, each with its NUL, serialized as `a(ayay)`.
+fn read_xattrs(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut list: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for name in xattr::list(path)? {
+        // Gone between list and get: a concurrent change; nothing to record.
+        let Some(value) = xattr::get(path, &name)? else {
+            continue;
+        };
+        let mut n = name.as_bytes().to_vec();
+        n.push(0);
+        list.push((n, value));
+    }
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    list.sort();
+    Ok(xattr_variant(&list).data().to_vec())
+}
+
+fn xattr_variant(list: &[(Vec<u8>, Vec<u8>)]) -> glib::Variant {
+    glib::Variant::array_from_iter_with_type(
+        glib::VariantTy::new("(ayay)").expect("a valid GVariant type"),
+        list.iter()
+            .map(|(n, v)| (n.clone(), v.clone()).to_variant()),
+    )
+}
+
+/// The content checksum of `f`, whose file (if regular) is at `path`.
+fn hash_file(f: &FileRec, path: &Path, buf: &mut [u8]) -> std::io::Result<Checksum> {
+    let target = match &f.kind {
+        Kind::Symlink(t) => t.as_str(),
+        Kind::Regular { .. } => "",
+    };
+    let header = content_header(f.meta.uid, f.meta.gid, f.meta.mode, target, &f.meta.xattrs);
+    let mut h = ContentHasher::new(&header);
+    if let Kind::Regular { .. } = f.kind {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path)?;
+        loop {
+            let n = file.read(buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(Checksum::from_bytes(&h.finish_bytes()).expect("a SHA-256 is 32 bytes"))
+}
+
+/// Make the commit of the tree at `root` in `repo` (a scratch repository: only metadata
+/// objects are written there).
+///
+/// # Errors
+/// [`EncapError::Tree`] naming the path at fault: something the format cannot hold, an
+/// unreadable entry; [`EncapError::Repo`] if the repository cannot be written.
+pub fn commit_tree(
+    root: &Path,
+    repo: &ostree::Repo,
+    opts: &TreeOptions,
+) -> Result<TreeCommit, EncapError> {
+    let shown = root.display().to_string();
+    let md = std::fs::metadata(root).map_err(|e| EncapError::Tree {
+        root: shown.clone(),
+        path: "/".into(),
+        reason: format!("cannot read it: {e}"),
+    })?;
+    if !md.is_dir() {
+        return Err(EncapError::Tree {
+            root: shown,
+            path: "/".into(),
+            reason: "is not a directory".into(),
+        });
+    }
+    let mut scan = Scan {
+        root,
+        shown: shown.clone(),
+        prune: opts.prune.clone(),
+        dirs: Vec::new(),
+        files: Vec::new(),
+        inodes: HashMap::new(),
+        newest: 0,
+    };
+    let etc = if scan.top_etc()?.is_some() {
+        EtcOnDisk::Top
+    } else {
+        EtcOnDisk::InUsr
+    };
+    if etc == EtcOnDisk::Top && std::fs::symlink_metadata(root.join("usr")).is_err() {
+        return Err(scan.err(
+            "usr",
+            "the tree has /etc but no /usr: an ostree system keeps /etc in /usr/etc",
+        ));
+    }
+    scan.walk("", "", "", &md)?;
+    let Scan {
+        dirs,
+        files,
+        newest,
+        ..
+    } = scan;
+    let (sums, bytes) = hash_all(root, &shown, &dirs, &files, opts.threads)?;
+
+    let write = |kind: ostree::ObjectType, v: &glib::Variant| -> Result<Checksum, EncapError> {
+        let c = repo
+            .write_metadata(kind, None, v, gio::Cancellable::NONE)
+            .map_err(|e| EncapError::Repo {
+                repo: repo_shown(repo),
+                what: format!("writing a {kind:?} object"),
+                source: e,
+            })?;
+        Ok(Checksum::from_hex(&c.to_hex()).expect("libostree names objects by SHA-256"))
+    };
+    repo.prepare_transaction(gio::Cancellable::NONE)
+        .map_err(|e| EncapError::Repo {
+            repo: repo_shown(repo),
+            what: "starting a transaction".into(),
+            source: e,
+        })?;
+    // Children come after their parent: bottom-up is back to front.
+    let mut made: Vec<Option<(Checksum, Checksum)>> = vec![None; dirs.len()];
+    for (i, d) in dirs.iter().enumerate().rev() {
+        let file_entries: Vec<(String, Vec<u8>)> = d
+            .files
+            .iter()
+            .map(|&f| {
+                let f = f as usize;
+                (files[f].name.clone(), sums[f].as_bytes().to_vec())
+            })
+            .collect();
+        let mut dir_entries: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::with_capacity(d.dirs.len());
+        for &c in &d.dirs {
+            let (t, m) = made[c as usize].take().expect("children are made first");
+            let name = dirs[c as usize].name.clone();
+            dir_entries.push((name, t.as_bytes().to_vec(), m.as_bytes().to_vec()));
+        }
+        let tree =
+            glib::Variant::tuple_from_iter([file_entries.to_variant(), dir_entries.to_variant()]);
+        let meta = glib::Variant::tuple_from_iter([
+            d.meta.uid.to_be().to_variant(),
+            d.meta.gid.to_be().to_variant(),
+            d.meta.mode.to_be().to_variant(),
+            ostree_format::checksum::variant_of(&d.meta.xattrs, "a(ayay)"),
+        ]);
+        let t = write(ostree::ObjectType::DirTree, &tree)?;
+        let m = write(ostree::ObjectType::DirMeta, &meta)?;
+        made[i] = Some((t, m));
+    }
+    let (root_tree, root_meta) = made[0].take().expect("the root was walked");
+    let timestamp = opts
+        .timestamp
+        .unwrap_or_else(|| u64::try_from(newest).unwrap_or(0));
+    let metadata = glib::VariantDict::new(None);
+    if let Some(kver) = kernel_version(&dirs, &files) {
+        metadata.insert_value("ostree.bootable", &true.to_variant());
+        metadata.insert_value("ostree.linux", &kver.to_variant());
+    }
+    let commit = glib::Variant::tuple_from_iter([
+        metadata.end(),
+        Vec::<u8>::new().to_variant(),
+        glib::Variant::array_from_iter_with_type(
+            glib::VariantTy::new("(say)").expect("a valid GVariant type"),
+            std::iter::empty::<glib::Variant>(),
+        ),
+        "".to_variant(),
+        "".to_variant(),
+        timestamp.to_be().to_variant(),
+        root_tree.as_bytes().to_vec().to_variant(),
+        root_meta.as_bytes().to_vec().to_variant(),
+    ]);
+    let c = write(ostree::ObjectType::Commit, &commit)?;
+    repo.commit_transaction(gio::Cancellable::NONE)
+        .map_err(|e| EncapError::Repo {
+            repo: repo_shown(repo),
+            what: "committing the transaction".into(),
+            source: e,
+        })?;
+    Ok(TreeCommit {
+        commit: c.to_string(),
+        etc,
+        files: files.len(),
+        dirs: dirs.len(),
+        bytes,
+    })
+}
+
+fn repo_shown(repo: &ostree::Repo) -> String {
+    repo.path().path().map_or_else(
+        || "(scratch repository)".into(),
+        |p| p.display().to_string(),
+    )
+}
+
+/// The version of the one kernel at `usr/lib/modules/VERSION/vmlinuz`, if exactly one.
+fn kernel_version(dirs: &[DirRec], files: &[FileRec]) -> Option<String> {
+    let mut found = files.iter().filter(|f| {
+        f.name == "vmlinuz" && matches!(f.kind, Kind::Regular { .. }) && {
+            let d = &dirs[f.dir as usize].disk;
+            let tree = d.strip_prefix("usr/lib/modules/");
+            tree.is_some_and(|v| !v.contains('/'))
+        }
+    });
+    let first = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    dirs[first.dir as usize]
+        .disk
+        .strip_prefix("usr/lib/modules/")
+        .map(str::to_string)
+}
+
+/// Hash every file on `threads` threads; returns the checksums (file order) and the bytes read.
+fn hash_all(
+    root: &Path,
+    shown: &str,
+    dirs: &[DirRec],
+    files: &[FileRec],
+    threads: usize,
+) -> Result<(Vec<Checksum>, u64), EncapError> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+    .max(1);
+    let next = AtomicUsize::new(0);
+    let path_of = |f: &FileRec| -> PathBuf {
+        let d = &dirs[f.dir as usize].disk;
+        root.join(d).join(OsStr::new(&f.name))
+    };
+    type Part = Result<(Vec<(u32, Checksum)>, u64), EncapError>;
+    let parts: Vec<Part> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Part {
+                    let mut buf = vec![0u8; HASH_BUFFER];
+                    let mut out = Vec::new();
+                    let mut bytes = 0u64;
+                    loop {
+                        let from = next.fetch_add(HASH_BATCH, Ordering::Relaxed);
+                        if from >= files.len() {
+                            break;
+                        }
+                        for (k, f) in files[from..(from + HASH_BATCH).min(files.len())]
+                            .iter()
+                            .enumerate()
+                        {
+                            if let Kind::Regular {
+                                same_as: Some(_), ..
+                            } = f.kind
+                            {
+                                continue;
+                            }
+                            let path = path_of(f);
+                            let c =
+                                hash_file(f, &path, &mut buf).map_err(|e| EncapError::Tree {
+                                    root: shown.to_string(),
+                                    path: path
+                                        .strip_prefix(root)
+                                        .unwrap_or(&path)
+                                        .display()
+                                        .to_string(),
+                                    reason: format!("reading it: {e}"),
+                                })?;
+                            if let Kind::Regular { size, .. } = f.kind {
+                                bytes += size;
+                            }
+                            out.push(((from + k) as u32, c));
+                        }
+                    }
+                    Ok((out, bytes))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut sums: Vec<Option<Checksum>> = vec![None; files.len()];
+    let mut bytes = 0;
+    for p in parts {
+        let (list, b) = p?;
+        bytes += b;
+        for (i, c) in list {
+            sums[i as usize] = Some(c);
+        }
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        let c = match f.kind {
+            Kind::Regular {
+                same_as: Some(j), ..
+            } => sums[j as usize],
+            _ => sums[i],
+        };
+        out.push(c.expect("every file was hashed"));
+    }
+    Ok((out, bytes))
+}
+
+/// Content read from the tree itself, by image path, for a commit made by [`commit_tree`]:
+/// what the object files of a repository are to the other sources.
+#[derive(Debug, Clone)]
+pub(crate) struct TreeFiles {
+    pub(crate) root: PathBuf,
+    pub(crate) etc: EtcOnDisk,
+}
+
+impl TreeFiles {
+    /// The error for the file at `image_path`.
+    pub(crate) fn error(&self, image_path: &str, e: &std::io::Error) -> EncapError {
+        EncapError::Tree {
+            root: self.root.display().to_string(),
+            path: self.etc.disk_path(image_path).into_owned(),
+            reason: format!("reading it: {e}"),
+        }
+    }
+
+    fn path(&self, image_path: &str) -> PathBuf {
+        self.root.join(self.etc.disk_path(image_path).as_ref())
+    }
+
+    /// The file at `image_path`, with its metadata as a content object has it. Callers check
+    /// what is read against the object's checksum, as for every other source.
+    pub(crate) fn load(&self, image_path: &str) -> std::io::Result<FileObject> {
+        let path = self.path(image_path);
+        let md = std::fs::symlink_metadata(&path)?;
+        let xattrs = read_xattrs(&path)?;
+        let (md, body) = match md.mode() & S_IFMT {
+            S_IFREG => {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                    .open(&path)?;
+                // The descriptor's own metadata: what is read is what is described.
+                let md = file.metadata()?;
+                let body = Body::Regular {
+                    size: md.len(),
+                    reader: Box::new(file),
+                    exact: true,
+                };
+                (md, body)
+            }
+            S_IFLNK => {
+                let target = std::fs::read_link(&path)?
+                    .into_os_string()
+                    .into_string()
+                    .map_err(|_| std::io::Error::other("the symlink target is not UTF-8"))?;
+                (md, Body::Symlink(target))
+            }
+            _ => return Err(std::io::Error::other("not a regular file or symlink")),
+        };
+        Ok(FileObject {
+            uid: md.uid(),
+            gid: md.gid(),
+            mode: md.mode(),
+            xattrs,
+            body,
+        })
+    }
+
+    /// Size (0 for a symlink) and xattrs of the file at `image_path`.
+    pub(crate) fn stat(&self, image_path: &str) -> std::io::Result<ObjectStat> {
+        let path = self.path(image_path);
+        let md = std::fs::symlink_metadata(&path)?;
+        let size = match md.mode() & S_IFMT {
+            S_IFREG => md.len(),
+            S_IFLNK => 0,
+            _ => return Err(std::io::Error::other("not a regular file or symlink")),
+        };
+        Ok(ObjectStat {
+            size,
+            xattrs: read_xattrs(&path)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_paths_are_tree_paths() {
+        assert_eq!(prune_path("/sysroot/").as_deref(), Ok("sysroot"));
+        assert_eq!(prune_path("var/cache").as_deref(), Ok("var/cache"));
+        assert!(prune_path("/").is_err());
+        assert!(prune_path("a/../b").is_err());
+        assert!(prune_path("a//b").is_err());
+    }
+
+    #[test]
+    fn etc_is_found_where_the_tree_keeps_it() {
+        assert_eq!(
+            EtcOnDisk::InUsr.disk_path("etc/hostname"),
+            "usr/etc/hostname"
+        );
+        assert_eq!(EtcOnDisk::InUsr.disk_path("etc"), "usr/etc");
+        assert_eq!(EtcOnDisk::InUsr.disk_path("etcetera/x"), "etcetera/x");
+        assert_eq!(EtcOnDisk::InUsr.disk_path("usr/bin/sh"), "usr/bin/sh");
+        assert_eq!(EtcOnDisk::Top.disk_path("etc/hostname"), "etc/hostname");
+    }
+}
