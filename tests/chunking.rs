@@ -215,6 +215,16 @@ fn contentmeta_json_assigns_components() {
 
 /// Build `.deb`s with dpkg-deb and install them into `root` with `dpkg --root`.
 fn install_debs(work: &Path, root: &Path, pkgs: &[(&str, &str, &str)]) {
+    install_debs_with(work, root, pkgs, |_, _| {});
+}
+
+/// [`install_debs`], with `more(name, package_root)` adding to each package before it is built.
+fn install_debs_with(
+    work: &Path,
+    root: &Path,
+    pkgs: &[(&str, &str, &str)],
+    more: impl Fn(&str, &Path),
+) {
     std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
     std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
     for f in ["status", "available"] {
@@ -244,6 +254,7 @@ fn install_debs(work: &Path, root: &Path, pkgs: &[(&str, &str, &str)]) {
             format!("#!/bin/sh\necho {name} {version}\n"),
         )
         .unwrap();
+        more(name, &d);
         let deb = work.join(format!("{name}_{version}.deb"));
         run_ok(
             Command::new("dpkg-deb")
@@ -352,6 +363,87 @@ fn dpkg_database_groups_by_source_package_and_updates_touch_few_layers() {
         text.contains("reused") && text.contains("NEW") && text.contains("% of the image reused"),
         "{text}"
     );
+}
+
+/// Paths (hard links to objects: the tree as the image shows it) in each chunk layer of `tag`.
+fn chunk_paths(out: &Path, tag: &str) -> Vec<(String, Vec<String>)> {
+    let (m, _) = image(out, tag);
+    m["layers"].as_array().unwrap()[1..]
+        .iter()
+        .map(|l| {
+            let data = blob(out, l["digest"].as_str().unwrap());
+            let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&data[..]));
+            let paths = ar
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().display().to_string())
+                .filter(|p| !p.starts_with("sysroot/"))
+                .collect();
+            let comps = l["annotations"]["ostree.components"].as_str().unwrap();
+            (comps.to_string(), paths)
+        })
+        .collect()
+}
+
+#[test]
+fn state_caches_and_bytecode_go_where_they_change() {
+    let fx = Fixture::new("basic");
+    let tree = fx.tree.clone();
+    // Packages that ship Python and own a cache directory, as python3 modules and man-db do.
+    install_debs_with(
+        fx.dir.path(),
+        &tree,
+        &[("pya", "pya", "1.0"), ("pyb", "pyb", "1.0")],
+        |name, d| {
+            let py = d.join(format!("usr/lib/python3/dist-packages/{name}"));
+            std::fs::create_dir_all(&py).unwrap();
+            std::fs::write(py.join("mod.py"), format!("NAME = {name:?}\n")).unwrap();
+            std::fs::create_dir_all(d.join(format!("var/cache/{name}"))).unwrap();
+        },
+    );
+    // What their maintainer scripts and ldconfig leave behind, listed by no package.
+    for name in ["pya", "pyb"] {
+        let cache = tree.join(format!("usr/lib/python3/dist-packages/{name}/__pycache__"));
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::write(
+            cache.join("mod.cpython-311.pyc"),
+            pseudo_random(&format!("{name}-pyc"), 3000),
+        )
+        .unwrap();
+        std::fs::write(
+            tree.join(format!("var/cache/{name}/index.db")),
+            pseudo_random(&format!("{name}-cache"), 9000),
+        )
+        .unwrap();
+    }
+    std::fs::write(tree.join("usr/etc/ld.so.cache"), pseudo_random("ld", 8800)).unwrap();
+    let c = fx.commit_tree(&tree, "python and caches", "2025-04-01T00:00:00Z");
+    let out = fx.path("oci");
+    encap_to(&fx.repo, &c, &out, "t", &[]);
+    let layers = chunk_paths(&out, "t");
+    let layer_of = |path: &str| -> &str {
+        layers
+            .iter()
+            .find(|(_, ps)| ps.iter().any(|p| p == path))
+            .map(|(c, _)| c.as_str())
+            .unwrap_or_else(|| panic!("{path} in no chunk layer: {layers:?}"))
+    };
+    for name in ["pya", "pyb"] {
+        let dir = format!("usr/lib/python3/dist-packages/{name}");
+        // Byte code with the package that ships its source.
+        assert_eq!(
+            layer_of(&format!("{dir}/__pycache__/mod.cpython-311.pyc")),
+            name
+        );
+        assert_eq!(layer_of(&format!("{dir}/mod.py")), name);
+        // A cache in the package's own directory is state, not the package's.
+        assert_eq!(layer_of(&format!("var/cache/{name}/index.db")), "state");
+    }
+    assert_eq!(layer_of("etc/ld.so.cache"), "state");
+    assert_eq!(layer_of("var/lib/dpkg/status"), "state");
+    // dpkg's per-package files stay with their package; unclaimed files are the catch-all.
+    assert_eq!(layer_of("var/lib/dpkg/info/pya.list"), "pya");
+    assert_eq!(layer_of("usr/bin/hello"), "unowned");
 }
 
 #[test]

@@ -9,8 +9,11 @@
 //!    `usr/share/dpkg/database`), read without the rpm or dpkg binaries. Binary packages are
 //!    grouped by their *source* package, because an update rebuilds every binary of a source
 //!    together;
-//! 4. the rest: kernel and initramfs as one component, unowned files of 1 MiB or more each on
-//!    their own, small unowned content together.
+//! 4. the rest: kernel and initramfs as one component; package-manager state and caches
+//!    ([`STATE_PATHS`]) as one component, [`layering::chunk::STATE`]; compiled Python
+//!    (`__pycache__/X.cpython-311.pyc`) with the package that ships `X.py`; files in a
+//!    directory that one package lists with that package; unowned files of 1 MiB or more each
+//!    on their own; small unowned content together.
 //!
 //! The result is plain data for [`layering::chunk`].
 
@@ -29,6 +32,55 @@ pub const COMPONENT_XATTR: &[u8] = b"user.component";
 pub const LARGE_UNOWNED: u64 = 1024 * 1024;
 /// Component of the kernel and initramfs when no package owns them.
 pub const BOOT_COMPONENT: &str = "ostree-boot";
+/// Package-manager state and caches (tar paths; a trailing `/` takes everything below):
+/// rewritten by any package operation, so they change in every update and belong to no
+/// package. Unclaimed content here is [`layering::chunk::STATE`], never a package's (dpkg
+/// lists `/var/cache/man` as man-db's, but the cache changes whenever any man page does) nor
+/// the catch-all's (which would then change in every update too).
+pub const STATE_PATHS: [&str; 12] = [
+    "var/lib/dpkg/",
+    "usr/lib/sysimage/dpkg/",
+    "usr/share/dpkg/database/",
+    "var/lib/rpm/",
+    "usr/lib/sysimage/rpm/",
+    "usr/share/rpm/",
+    "var/lib/apt/",
+    "var/lib/ucf/",
+    "var/cache/",
+    "var/log/",
+    "etc/ld.so.cache",
+    "usr/share/info/dir",
+];
+
+/// Whether tar path `path` is package-manager state or a cache ([`STATE_PATHS`]).
+pub fn is_state_path(path: &str) -> bool {
+    STATE_PATHS.iter().any(|p| {
+        if p.ends_with('/') {
+            path.starts_with(p)
+        } else {
+            path == *p
+        }
+    })
+}
+
+/// The Python source a compiled file was made from, in the same tree: `d/__pycache__/X.TAG.pyc`
+/// (PEP 3147: `X.cpython-311.pyc`, `X.cpython-311.opt-1.pyc`) and the older `d/X.pyc` come from
+/// `d/X.py`. The byte code changes exactly when its source does, which its package ships.
+pub fn pyc_source(path: &str) -> Option<String> {
+    let (dir, name) = path.rsplit_once('/')?;
+    let stem = name.strip_suffix(".pyc")?;
+    // Module names have no dot: what follows the first one is the interpreter's tag.
+    let module = stem.split('.').next().filter(|m| !m.is_empty())?;
+    match dir.strip_suffix("__pycache__") {
+        Some(parent) if parent.is_empty() || parent.ends_with('/') => {
+            Some(format!("{parent}{module}.py"))
+        }
+        Some(_) => None,
+        None if !stem.contains('.') => Some(format!("{dir}/{module}.py")),
+        None => None,
+    }
+}
+
 /// Where rpm databases live (sqlite backend).
 pub const RPM_DATABASES: [&str; 3] = ["usr/lib/sysimage/rpm", "usr/share/rpm", "var/lib/rpm"];
 /// An rpm whose newest changelog entry is at most this old at commit time is volatile: it was
@@ -562,32 +614,68 @@ impl Discovering<'_> {
         self.claimed.push(("xattr".to_string(), n));
     }
 
-    /// What no source claimed: boot files, files in a directory one package owns, large
-    /// files (each its own component); the rest stays unowned.
+    /// What no source claimed: boot files, state and caches, compiled Python (with its
+    /// source's package), files in a directory one package owns, large files (each its own
+    /// component); the rest stays unowned.
     fn rest(&mut self, sizes: &[u64]) {
-        let (mut n_boot, mut n_large, mut n_dir) = (0, 0, 0);
+        let (mut n_boot, mut n_state, mut n_pyc, mut n_large, mut n_dir) = (0, 0, 0, 0, 0);
         let inv = self.inv;
-        for (i, &size) in sizes.iter().enumerate() {
-            if self.owners.get(i).is_some() {
-                continue;
-            }
-            let Some(first) = inv.first_path(i) else {
-                continue;
+        // Compiled Python waits until every source has its final component.
+        let mut compiled = Vec::new();
+        for pass in 0..2 {
+            let todo: Box<dyn Iterator<Item = usize>> = if pass == 0 {
+                Box::new(0..sizes.len())
+            } else {
+                Box::new(std::mem::take(&mut compiled).into_iter())
             };
-            if inv.paths(i).any(is_boot_file) {
-                self.owners.set(i, BOOT_COMPONENT);
-                n_boot += 1;
-            } else if let Some(pkg) = sole_dir_owner(&self.dir_owner, first) {
-                self.owners.set(i, &pkg);
-                n_dir += 1;
-            } else if size >= LARGE_UNOWNED {
-                self.owners.set(i, &format!("file:/{first}"));
-                n_large += 1;
+            for i in todo {
+                if self.owners.get(i).is_some() {
+                    continue;
+                }
+                let Some(first) = inv.first_path(i) else {
+                    continue;
+                };
+                if inv.paths(i).any(is_boot_file) {
+                    self.owners.set(i, BOOT_COMPONENT);
+                    n_boot += 1;
+                    continue;
+                }
+                if inv.paths(i).any(is_state_path) {
+                    self.owners.set(i, layering::chunk::STATE);
+                    n_state += 1;
+                    continue;
+                }
+                if pass == 0 && inv.paths(i).any(|p| pyc_source(p).is_some()) {
+                    compiled.push(i);
+                    continue;
+                }
+                if let Some(pkg) = self.pyc_owner(i) {
+                    self.owners.set(i, &pkg);
+                    n_pyc += 1;
+                } else if let Some(pkg) = sole_dir_owner(&self.dir_owner, first) {
+                    self.owners.set(i, &pkg);
+                    n_dir += 1;
+                } else if sizes[i] >= LARGE_UNOWNED {
+                    self.owners.set(i, &format!("file:/{first}"));
+                    n_large += 1;
+                }
             }
         }
         self.claimed.push(("boot".to_string(), n_boot));
+        self.claimed.push(("state".to_string(), n_state));
+        self.claimed.push(("python-bytecode".to_string(), n_pyc));
         self.claimed.push(("package-directory".to_string(), n_dir));
         self.claimed.push(("large-unowned".to_string(), n_large));
+    }
+
+    /// The component of the Python source object `i` was compiled from, if one claims it
+    /// (first path that names a source, in path order).
+    fn pyc_owner(&self, i: usize) -> Option<String> {
+        self.inv.paths(i).find_map(|p| {
+            let src = pyc_source(p)?;
+            let j = self.paths.get(&src)?;
+            self.owners.get(j).map(str::to_string)
+        })
     }
 }
 
@@ -645,6 +733,54 @@ pub fn is_boot_file(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compiled_python_comes_from_its_source() {
+        let src = |p: &str| pyc_source(p);
+        assert_eq!(
+            src("usr/lib/python3/dist-packages/apt/__pycache__/cache.cpython-311.pyc").as_deref(),
+            Some("usr/lib/python3/dist-packages/apt/cache.py")
+        );
+        assert_eq!(
+            src("usr/lib/python3.11/__pycache__/os.cpython-311.opt-1.pyc").as_deref(),
+            Some("usr/lib/python3.11/os.py")
+        );
+        assert_eq!(
+            src("__pycache__/a.cpython-311.pyc").as_deref(),
+            Some("a.py")
+        );
+        assert_eq!(
+            src("usr/lib/old/mod.pyc").as_deref(),
+            Some("usr/lib/old/mod.py")
+        );
+        assert_eq!(src("usr/lib/old/mod.x.pyc"), None);
+        assert_eq!(src("usr/lib/my__pycache__/a.cpython-311.pyc"), None);
+        assert_eq!(src("usr/lib/x/__pycache__/.cpython-311.pyc"), None);
+        assert_eq!(src("usr/lib/x/a.py"), None);
+    }
+
+    #[test]
+    fn state_and_caches_are_known_by_path() {
+        for p in [
+            "var/lib/dpkg/status",
+            "var/lib/dpkg/triggers/File",
+            "var/cache/man/index.db",
+            "var/cache/ldconfig/aux-cache",
+            "etc/ld.so.cache",
+            "usr/share/rpm/rpmdb.sqlite",
+            "var/log/apt/history.log",
+        ] {
+            assert!(is_state_path(p), "{p}");
+        }
+        for p in [
+            "etc/ld.so.cache.d",
+            "var/lib/dpkgx",
+            "usr/share/info/dir.old",
+            "usr/bin/apt",
+        ] {
+            assert!(!is_state_path(p), "{p}");
+        }
+    }
 
     #[test]
     fn dpkg_status_installed_only_with_sources() {

@@ -6,8 +6,10 @@
 //!
 //! Without prior state (see docs/chunking.md for the reasoning and measurements):
 //! 1. A fixed number of layers, `max_layers / 6`, are hash bins; the rest are "own" layers.
-//! 2. [`UNOWNED`] (small content no package claims: databases, generated files, which change
-//!    in almost every build) always gets an own layer, so it never drags a package along.
+//! 2. [`UNOWNED`] (small content no package claims) and [`STATE`] (package databases and
+//!    caches, rewritten by every package operation) always get an own layer each, so they
+//!    never drag a package along, and the state that changes in every update does not drag
+//!    the rest of the unowned content along.
 //! 3. Components are in one of two tiers: volatile (expected to change again, e.g. packages
 //!    that already had a security update) or stable. The largest of each tier, by size then
 //!    name, fill the remaining own layers, half each.
@@ -31,6 +33,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Name of the component holding content no source claimed (small unowned files).
 pub const UNOWNED: &str = "unowned";
+
+/// Name of the component holding package-manager state and caches (dpkg's status, the rpm
+/// database, apt's and man-db's caches, `ld.so.cache`): whatever installs or upgrades a
+/// package rewrites them, so they change together, in every update.
+pub const STATE: &str = "state";
 
 /// One component: a named set of content objects that change together.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,9 +199,11 @@ fn stateless(comps: &[Component], max_layers: usize) -> Groups {
     let bins = hash_bins(max_layers);
     let mut own_budget = max_layers - bins;
     let mut own: BTreeSet<String> = BTreeSet::new();
-    if own_budget > 0 && comps.iter().any(|c| c.name == UNOWNED) {
-        own.insert(UNOWNED.to_string());
-        own_budget -= 1;
+    for special in [UNOWNED, STATE] {
+        if own_budget > 0 && comps.iter().any(|c| c.name == special) {
+            own.insert(special.to_string());
+            own_budget -= 1;
+        }
     }
     // Own layers: half for the largest volatile components (they will change again, and
     // alone they drag nothing along), the rest for the largest stable ones (so that a rare
@@ -202,7 +211,7 @@ fn stateless(comps: &[Component], max_layers: usize) -> Groups {
     // to the other tier.
     let (volatile, stable): (Vec<Component>, Vec<Component>) = comps
         .iter()
-        .filter(|c| c.name != UNOWNED)
+        .filter(|c| !own.contains(&c.name))
         .cloned()
         .partition(|c| c.volatile);
     let v_slots = volatile
@@ -512,6 +521,23 @@ mod tests {
         let comps = distro(10);
         let p = pack(&comps, &PackOptions { max_layers: 0 }, None);
         assert_eq!(p.layers.len(), 1);
+        p.validate(&all_objects(&comps)).unwrap();
+    }
+
+    #[test]
+    fn unowned_content_and_state_get_a_layer_each_however_small() {
+        let mut comps = distro(500);
+        comps.push(comp(UNOWNED, 10, 3));
+        comps.push(comp(STATE, 20, 2));
+        comps.sort_by(|a, b| a.name.cmp(&b.name));
+        let p = pack(&comps, &PackOptions { max_layers: 64 }, None);
+        for special in [UNOWNED, STATE] {
+            assert!(
+                p.layers.iter().any(|l| l.components == [special]),
+                "{special} alone in a layer: {:?}",
+                groups_of(&p)
+            );
+        }
         p.validate(&all_objects(&comps)).unwrap();
     }
 
