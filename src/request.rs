@@ -203,7 +203,8 @@ pub trait Progress: Send {
     /// Something the user should know that does not stop the run (e.g. a `--previous`
     /// layer that could not be proven and was built again).
     fn warning(&mut self, _message: &str) {}
-    /// A phase of the run ended after `seconds` of wall time: `read tree` (open the commit,
+    /// A phase of the run ended after `seconds` of wall time: `scan tree` (`--rootfs` only:
+    /// walk and hash the tree, write its metadata objects), `read tree` (open the commit,
     /// walk its dirtrees), `components` (sizes, xattrs, package databases), `plan`, `write
     /// layers`, `assemble` (config, manifest, index). Timings go to the user, never into the
     /// image.

@@ -13,6 +13,9 @@ Examples:
   Write an oci-archive (what coreos-assembler stores) with zstd layers:
     ostree-encap --repo repo --ref 3f2a...e9 --oci-archive fcos.ociarchive --compression zstd
 
+  Rechunk a root filesystem (a Containerfile build stage) without `ostree commit` first:
+    ostree-encap --rootfs /rootfs --prune /dev --oci-archive /out/os.ociarchive
+
   Check an image the way an importer reads it, including the GPG signature:
     ostree-encap verify --oci-dir out --tag stable --repo repo --gpg-keyring key.gpg
 
