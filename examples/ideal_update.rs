@@ -41,8 +41,16 @@ fn main() -> Result<()> {
     };
     // The same compressor and level as real layers, so the ratio compares like with like.
     let gz = compress::pgz::ParallelGz::new(Count(0), compress::tuning::GZIP_LEVEL, 2, None)?;
-    let (gz, stats) = encapsulate::write_layer(&new_src, &new_inv, &layer, gz, 1, &mut |_| {})
-        .context("writing")?;
+    let (gz, stats) = encapsulate::write_layer(
+        &new_src,
+        &new_inv,
+        &layer,
+        encapsulate::StreamFormat::Ostree,
+        gz,
+        1,
+        &mut |_| {},
+    )
+    .context("writing")?;
     let count = gz.finish()?;
     println!("{} {} {}", changed.len(), stats.content_bytes, count.sink.0);
     Ok(())

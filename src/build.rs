@@ -62,7 +62,9 @@ pub fn encapsulate_into(
     // Holds a --rootfs tree's scratch repository until the image is written.
     let (source, _scratch) = open_source(req, &mut clock, progress)?;
     let info = source.info()?;
-    let mut spec = image_spec(&commit_facts(&info), &req.image, host_arch())?;
+    let mut image = req.image.clone();
+    image.plain = req.format == encapsulate::StreamFormat::Plain;
+    let mut spec = image_spec(&commit_facts(&info), &image, host_arch())?;
     let inventory = source.inventory()?;
     clock.end("read tree", progress);
     let planned = plan_layers(req, &source, &inventory, &mut clock, progress)?;
@@ -222,6 +224,7 @@ fn plan_layers(
                 &comps,
                 source,
                 inventory,
+                req.format,
                 req.compression,
             ),
             ..p.layout.clone()
@@ -313,7 +316,13 @@ fn write_layers(
         keys: (0..plan.layers.len())
             .map(|n| {
                 let l = planned.layer(inventory, n);
-                encapsulate::layer_key(&source, inventory, &l, &req.compression.settings())
+                encapsulate::layer_key(
+                    &source,
+                    inventory,
+                    &l,
+                    req.format,
+                    &req.compression.settings(),
+                )
             })
             .collect(),
         planned,
@@ -351,6 +360,7 @@ impl LayerJobs<'_> {
             src,
             self.inventory,
             &self.planned.layer(self.inventory, i),
+            self.req.format,
             writer,
             self.cores,
             &mut |b| self.with_progress(|p| p.object_written(b)),
@@ -381,7 +391,7 @@ impl LayerJobs<'_> {
                 match prove_layer(
                     src,
                     self.inventory,
-                    layer,
+                    (layer, self.req.format),
                     prev,
                     found,
                     (diff_id, *size),

@@ -165,7 +165,13 @@ fn check_documents(img: &ResolvedImage) -> Result<(usize, String)> {
     let labels = img.config.labels();
     let commit_label = labels
         .get(keys::LABEL_COMMIT)
-        .with_context(|| format!("config has no {} label", keys::LABEL_COMMIT))?
+        .with_context(|| {
+            format!(
+                "config has no {} label: not an image in the ostree container format (a \
+                 plain image, --format plain, is checked by unpacking it, e.g. with umoci)",
+                keys::LABEL_COMMIT
+            )
+        })?
         .clone();
     let final_diffid = labels
         .get(keys::LABEL_FINAL_DIFFID)

@@ -31,6 +31,8 @@ pub struct EncapsulateRequest {
     pub jobs: usize,
     /// Encapsulate this plain tree instead of a commit of `repo` (which must then be empty).
     pub rootfs: Option<RootfsInput>,
+    /// The ostree container format (default) or the filesystem itself (`--format plain`).
+    pub format: encapsulate::StreamFormat,
 }
 
 /// A plain root filesystem to encapsulate (`--rootfs`): made into a commit on the fly

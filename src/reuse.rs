@@ -94,6 +94,7 @@ pub(crate) fn unchanged_previous_layers(
     comps: &[layering::chunk::Component],
     source: &encapsulate::Source,
     inventory: &encapsulate::Inventory,
+    stream: encapsulate::StreamFormat,
     compression: Compression,
 ) -> Vec<bool> {
     let Some((_, img)) = &prev.image else {
@@ -131,7 +132,8 @@ pub(crate) fn unchanged_previous_layers(
                 objects,
                 components: names.clone(),
             };
-            encapsulate::layer_key(source, inventory, &layer, &compression.settings()) == old_key
+            encapsulate::layer_key(source, inventory, &layer, stream, &compression.settings())
+                == old_key
         })
         .collect()
 }
@@ -235,22 +237,25 @@ impl KnownLayers {
 /// holds exactly the layer the plan asks for: the layer as this commit gives it (written
 /// uncompressed and hashed, not stored) must hash to the recorded diff_id, and the blob must
 /// decompress to that same diff_id. Costs reading the layer's objects and decompressing the
-/// blob; compressing it again would cost several times more (gzip). `claim` is the diff_id
-/// and uncompressed size recorded for the blob; `threads` read the layer's objects.
+/// blob; compressing it again would cost several times more (gzip). `layer` is the planned
+/// layer and the format it is written in; `claim` is the diff_id and uncompressed size
+/// recorded for the blob; `threads` read the layer's objects.
 pub(crate) fn prove_layer(
     src: &encapsulate::Source,
     inventory: &encapsulate::Inventory,
-    layer: &layering::LayerPlan,
+    layer: (&layering::LayerPlan, encapsulate::StreamFormat),
     prev: &OciDir,
     found: &Found,
     claim: (&Digest, u64),
     threads: usize,
 ) -> Result<()> {
     let (diff_id, size) = claim;
+    let (layer, stream) = layer;
     let (ours, _) = encapsulate::write_layer(
         src,
         inventory,
         layer,
+        stream,
         HashWriter::new(io::sink()),
         threads,
         &mut |_| {},

@@ -179,3 +179,180 @@ fn times_on_disk_never_change_a_content_layer() {
     let e2 = layers(&fx.path("d"), Some("1700000000"));
     assert_eq!(digests(&e1), digests(&e2));
 }
+
+/// Everything `umoci unpack` must give back of a tree, by path: type, mode, owner, size and
+/// content hash, symlink target, xattrs (`getfattr -e hex`), and which paths are one inode.
+/// Not mtimes: plain layers have none from the disk.
+fn tree_facts(root: &Path) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut inodes: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let what = if md.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else if md.file_type().is_symlink() {
+                format!("symlink {}", std::fs::read_link(&p).unwrap().display())
+            } else {
+                inodes.entry(md.ino()).or_default().push(rel.clone());
+                format!("file {}", sha(&std::fs::read(&p).unwrap()))
+            };
+            out.insert(
+                rel,
+                format!(
+                    "{what} mode {:o} owner {}:{} size {}",
+                    md.mode(),
+                    md.uid(),
+                    md.gid(),
+                    if md.is_dir() { 0 } else { md.len() }
+                ),
+            );
+        }
+    }
+    for paths in inodes.values().filter(|p| p.len() > 1) {
+        let mut paths = paths.clone();
+        paths.sort();
+        for p in &paths {
+            out.get_mut(p)
+                .unwrap()
+                .push_str(&format!(" links {}", paths.join(",")));
+        }
+    }
+    let dump = run_ok(
+        Command::new("getfattr")
+            .args(["-R", "-d", "-m", "-", "-h", "-e", "hex", "--absolute-names"])
+            .arg(root),
+    );
+    let text = String::from_utf8_lossy(&dump.stdout).into_owned();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(f) = line.strip_prefix("# file: ") {
+            let rel = Path::new(f)
+                .strip_prefix(root)
+                .unwrap()
+                .display()
+                .to_string();
+            current = Some(rel);
+        } else if let (Some(c), false) = (&current, line.is_empty()) {
+            if let Some(v) = out.get_mut(c) {
+                v.push_str(&format!(" xattr {line}"));
+            }
+        }
+    }
+    out
+}
+
+/// A plain image of `tree` unpacked by umoci.
+fn unpack(out: &Path, bundle: &Path) -> PathBuf {
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:t", out.display()))
+            .arg(bundle),
+    );
+    bundle.join("rootfs")
+}
+
+#[test]
+fn a_plain_image_unpacks_to_exactly_the_tree() {
+    let fx = Fixture::new("full");
+    // A container build's layout: /etc at the top (the plain image shows it there).
+    std::fs::rename(fx.tree.join("usr/etc"), fx.tree.join("etc")).unwrap();
+    // Identical files that are not hard links stay apart; hard links stay together.
+    std::fs::write(fx.tree.join("usr/share/dup/sub/e"), "duplicated content").unwrap();
+    let out = fx.path("oci");
+    let s = json(&encap_ok(rootfs_job(
+        &fx.tree,
+        &out,
+        &["--format", "plain"],
+    )));
+    assert!(s["layers"].as_array().unwrap().len() > 3, "{s}");
+    let rootfs = unpack(&out, &fx.path("bundle"));
+    let (want, got) = (tree_facts(&fx.tree), tree_facts(&rootfs));
+    let differ: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: want {v}, got {:?}", got.get(k)))
+        .chain(
+            got.keys()
+                .filter(|k| !want.contains_key(*k))
+                .map(|k| format!("{k}: extra")),
+        )
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    // Bootable (one kernel), and not claiming to be an ostree commit.
+    let inspect = json(&String::from_utf8_lossy(
+        &run_ok(
+            Command::new("skopeo")
+                .arg("inspect")
+                .arg(format!("oci:{}:t", out.display())),
+        )
+        .stdout,
+    ));
+    let labels = &inspect["Labels"];
+    assert_eq!(labels["containers.bootc"], "1", "{labels}");
+    assert_eq!(labels["ostree.linux"], "6.1.0-fixture", "{labels}");
+    assert!(labels.get("ostree.commit").is_none(), "{labels}");
+    assert!(labels.get("ostree.final-diffid").is_none(), "{labels}");
+}
+
+#[test]
+fn plain_layers_never_change_with_times_on_disk() {
+    let fx = Fixture::new("basic");
+    let digests = |out: &Path| -> Vec<String> {
+        json(&encap_ok(rootfs_job(&fx.tree, out, &["--format", "plain"])))["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = digests(&fx.path("a"));
+    run_ok(Command::new("find").arg(&fx.tree).args([
+        "-exec",
+        "touch",
+        "-h",
+        "-d",
+        "2030-01-01T00:00:00Z",
+        "{}",
+        "+",
+    ]));
+    assert_eq!(digests(&fx.path("b")), first);
+    // A rebuild into the same layout, or with --previous, reuses every layer by its key.
+    let again = json(&encap_ok(rootfs_job(
+        &fx.tree,
+        &fx.path("b"),
+        &["--format", "plain"],
+    )));
+    let prev = format!("{}:t", fx.path("b").display());
+    let with_prev = json(&encap_ok(rootfs_job(
+        &fx.tree,
+        &fx.path("e"),
+        &["--format", "plain", "--previous", &prev],
+    )));
+    for s in [&again, &with_prev] {
+        assert!(
+            s["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["reused"] == true),
+            "{s}"
+        );
+    }
+    // The same commit as the ostree format's, so the same plan; other bytes, other keys.
+    let ostree_format = json(&encap_ok(rootfs_job(&fx.tree, &fx.path("c"), &[])));
+    let theirs: Vec<&str> = ostree_format["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(theirs.len(), first.len());
+    assert!(first.iter().all(|d| !theirs.contains(&d.as_str())));
+}

@@ -219,6 +219,7 @@ fn request(
         },
         jobs: 0,
         rootfs: None,
+        format: Default::default(),
     })
 }
 

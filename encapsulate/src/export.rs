@@ -15,6 +15,30 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
+/// What a layer's tar stream holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// The ostree container format: content objects under `sysroot/ostree/repo`, hard-linked
+    /// at their paths; the first layer carries the commit and its metadata objects.
+    #[default]
+    Ostree,
+    /// The filesystem itself (`--format plain`, a bootc-style image): each file at its paths
+    /// (hard links where the tree has them: a commit's identical files are one object, so
+    /// one inode), xattrs as PAX records; the first layer holds every directory.
+    Plain,
+}
+
+impl StreamFormat {
+    /// What the layer key says of the format: a blob of one format is never reused as the
+    /// other's.
+    fn key(self) -> &'static str {
+        match self {
+            StreamFormat::Ostree => format::LAYER_STREAM_FORMAT,
+            StreamFormat::Plain => format::PLAIN_STREAM_FORMAT,
+        }
+    }
+}
+
 /// What one written layer contained.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LayerStats {
@@ -39,6 +63,7 @@ pub fn write_layer<W: Write>(
     src: &Source,
     inv: &Inventory,
     layer: &LayerPlan,
+    stream: StreamFormat,
     out: W,
     threads: usize,
     on_object: &mut dyn FnMut(u64),
@@ -46,16 +71,19 @@ pub fn write_layer<W: Write>(
     let mut w = LayerWriter {
         src,
         inv,
+        stream,
         tar: TarWriter::new(out),
         stats: LayerStats::default(),
     };
     let order = stream_order(inv, &layer.objects);
-    match layer.kind {
-        LayerKind::Commit => w.commit_structure()?,
-        LayerKind::Chunk => {
+    match (stream, layer.kind) {
+        (StreamFormat::Ostree, LayerKind::Commit) => w.commit_structure()?,
+        (StreamFormat::Ostree, LayerKind::Chunk) => {
             w.skeleton()?;
             w.parent_dirs(&order)?;
         }
+        (StreamFormat::Plain, LayerKind::Commit) => w.plain_structure()?,
+        (StreamFormat::Plain, LayerKind::Chunk) => w.parent_dirs(&order)?,
     }
     if threads > 1 && order.len() >= format::BATCH_LAYER_MIN_OBJECTS {
         w.batched(&order, threads, on_object)?;
@@ -137,12 +165,18 @@ fn parent_dirs<'a>(inv: &'a Inventory, objects: &[Placed<'_>]) -> Vec<(&'a str, 
 /// detached metadata (signatures can change without the commit) — and `compression` names
 /// the settings that turn the stream into the blob. A rebuild that finds a layer with the same
 /// key can reuse its blob without reading or hashing anything.
-pub fn layer_key(src: &Source, inv: &Inventory, layer: &LayerPlan, compression: &str) -> String {
+pub fn layer_key(
+    src: &Source,
+    inv: &Inventory,
+    layer: &LayerPlan,
+    stream: StreamFormat,
+    compression: &str,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     // Both change whenever the bytes for the same inputs may: the format constant by intent,
     // the version as a backstop.
-    h.update(format::LAYER_STREAM_FORMAT.as_bytes());
+    h.update(stream.key().as_bytes());
     h.update([0]);
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update([0]);
@@ -200,6 +234,7 @@ struct Batch {
 struct LayerWriter<'a, W: Write> {
     src: &'a Source,
     inv: &'a Inventory,
+    stream: StreamFormat,
     tar: TarWriter<W>,
     stats: LayerStats,
 }
@@ -250,6 +285,7 @@ impl<W: Write> LayerWriter<'_, W> {
         let pieces: Vec<&[Placed<'_>]> = order.chunks(format::BATCH_OBJECTS).collect();
         let free: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
         let inv = self.inv;
+        let stream = self.stream;
         crate::ordered::run(
             workers,
             pieces.len(),
@@ -261,6 +297,7 @@ impl<W: Write> LayerWriter<'_, W> {
                 let mut w = LayerWriter {
                     src: &*src,
                     inv,
+                    stream,
                     tar: std::mem::replace(tar, TarWriter::new(Vec::new())),
                     stats: LayerStats::default(),
                 };
@@ -455,6 +492,9 @@ impl<W: Write> LayerWriter<'_, W> {
         obj: Placed<'_>,
         inline_max: Option<u64>,
     ) -> Result<Option<u64>, EncapError> {
+        if self.stream == StreamFormat::Plain {
+            return self.plain_object(obj, inline_max);
+        }
         let inv = self.inv;
         let sum = obj.sum;
         let at = obj.at.ok_or_else(|| EncapError::Plan {
@@ -546,6 +586,139 @@ impl<W: Write> LayerWriter<'_, W> {
             }
         }
         Ok(Some(size))
+    }
+
+    /// The plain format's first layer: every directory of the tree, parents first, with its
+    /// metadata (so empty directories exist and each has its owner, mode and xattrs once).
+    fn plain_structure(&mut self) -> Result<(), EncapError> {
+        let root = self.inv.root_dirmeta.clone();
+        self.directory(format::ROOT_DIR_PATH, &root)?;
+        for entry in &self.inv.structure {
+            if let StructureEntry::Directory { path, dirmeta } = entry {
+                self.directory(path, dirmeta)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One content object in the plain format: a file (or symlink) at the first path of
+    /// each group of its paths that are one file (one inode: always one group for a commit,
+    /// as a checkout has it; as the tree has them for `--rootfs`), the others hard links to
+    /// it. Every copy written is checked against the checksum. Returns the payload size; with
+    /// `inline_max`, `None` (nothing written) for a regular file bigger than that.
+    fn plain_object(
+        &mut self,
+        obj: Placed<'_>,
+        inline_max: Option<u64>,
+    ) -> Result<Option<u64>, EncapError> {
+        let inv = self.inv;
+        let sum = obj.sum;
+        let at = obj.at.ok_or_else(|| EncapError::Plan {
+            reason: format!("content object {sum} is not part of the commit"),
+        })?;
+        let paths: Vec<&str> = inv.paths(at).collect();
+        if paths.is_empty() {
+            return Err(EncapError::Plan {
+                reason: format!(
+                    "content object {sum} has no path outside /sysroot: a plain image cannot hold it"
+                ),
+            });
+        }
+        let leaders = self.src.link_leaders(&paths);
+        let mut size = None;
+        let mut owner = Owner::root(0);
+        for (k, path) in paths.iter().enumerate() {
+            let leader = leaders.get(k).copied().unwrap_or(k);
+            if leader != k {
+                // The link's header carries the file's owner and mode, as the file's own does:
+                // an extractor that applies them to the link applies them to the same inode.
+                let e = |e| io_err(&format!("writing {path}"), e);
+                self.tar
+                    .hardlink(path.as_bytes(), owner, paths[leader].as_bytes())
+                    .map_err(e)?;
+                continue;
+            }
+            let written = self.plain_file(sum, path, if k == 0 { inline_max } else { None })?;
+            match written {
+                None => return Ok(None),
+                Some((n, o)) => {
+                    size = Some(n);
+                    owner = o;
+                }
+            }
+        }
+        self.stats.content_objects += 1;
+        if let Some(n) = size {
+            self.stats.content_bytes += n;
+        }
+        Ok(size)
+    }
+
+    /// The file of content object `sum` read at `path`, written there, checked; returns its
+    /// size and owner.
+    fn plain_file(
+        &mut self,
+        sum: &Checksum,
+        path: &str,
+        inline_max: Option<u64>,
+    ) -> Result<Option<(u64, Owner)>, EncapError> {
+        let hex = sum.hex();
+        let checksum = &*hex;
+        let obj = self.src.load_content(sum, path)?;
+        if let (Body::Regular { size, .. }, Some(max)) = (&obj.body, inline_max) {
+            if *size > max {
+                return Ok(None);
+            }
+        }
+        let owner = Owner {
+            uid: obj.uid,
+            gid: obj.gid,
+            mode: obj.mode & 0o7777,
+        };
+        let xattr_list = ostree_format::checksum::xattr_entries_of(&obj.xattrs);
+        let records = pax_xattrs(&xattr_list);
+        let e = |e| io_err(&format!("writing {path} (object {checksum})"), e);
+        self.tar.pax(&records).map_err(e)?;
+        let (size, hasher) = match obj.body {
+            Body::Regular {
+                size,
+                reader,
+                exact,
+            } => {
+                let header = content_header(obj.uid, obj.gid, obj.mode, "", &obj.xattrs);
+                let mut hasher = ContentHasher::new(&header);
+                let mut reader = HashingReader::new(reader, &mut hasher);
+                self.tar
+                    .file_from(path.as_bytes(), owner, size, &mut reader, !exact)
+                    .map_err(|err| match err {
+                        crate::tarwrite::CopyError::Source(err) => EncapError::Corrupt {
+                            kind: ObjKind::File,
+                            checksum: checksum.into(),
+                            path: path.into(),
+                            reason: err.to_string(),
+                        },
+                        crate::tarwrite::CopyError::Output(err) => e(err),
+                    })?;
+                (size, hasher)
+            }
+            Body::Symlink(target) => {
+                let header = content_header(obj.uid, obj.gid, obj.mode, &target, &obj.xattrs);
+                self.tar
+                    .symlink(path.as_bytes(), owner, target.as_bytes())
+                    .map_err(e)?;
+                (0, ContentHasher::new(&header))
+            }
+        };
+        let actual = hasher.finish();
+        if actual != checksum {
+            return Err(EncapError::ChecksumMismatch {
+                kind: ObjKind::File,
+                checksum: checksum.into(),
+                actual,
+                path: path.into(),
+            });
+        }
+        Ok(Some((size, owner)))
     }
 }
 

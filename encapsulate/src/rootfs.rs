@@ -711,6 +711,13 @@ impl TreeFiles {
         })
     }
 
+    /// Device and inode of the file at `image_path` (not following a symlink).
+    pub(crate) fn inode(&self, image_path: &str) -> Option<(u64, u64)> {
+        std::fs::symlink_metadata(self.path(image_path))
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    }
+
     /// Size (0 for a symlink) and xattrs of the file at `image_path`.
     pub(crate) fn stat(&self, image_path: &str) -> std::io::Result<ObjectStat> {
         let path = self.path(image_path);

@@ -511,6 +511,23 @@ impl Source {
         })
     }
 
+    /// For each of one object's `paths`, the index of the first path that is the same file
+    /// (inode): a commit's identical files are one object, checked out as one inode, so all
+    /// share the first; a plain tree (`--rootfs`) says itself which are hard links. A path
+    /// that cannot be examined is its own (reading it then fails by name).
+    pub(crate) fn link_leaders(&self, paths: &[&str]) -> Vec<usize> {
+        let Some(t) = &self.tree else {
+            return vec![0; paths.len()];
+        };
+        let ids: Vec<Option<(u64, u64)>> = paths.iter().map(|p| t.inode(p)).collect();
+        (0..paths.len())
+            .map(|k| match ids[k] {
+                Some(id) => ids[..k].iter().position(|x| *x == Some(id)).unwrap_or(k),
+                None => k,
+            })
+            .collect()
+    }
+
     /// The resolved commit checksum.
     pub fn commit(&self) -> &str {
         &self.commit

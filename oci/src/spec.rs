@@ -43,6 +43,10 @@ pub struct ImageOptions {
     pub created: Option<String>,
     /// `SOURCE_DATE_EPOCH`, as read by the caller (the library reads no environment).
     pub source_date_epoch: Option<String>,
+    /// A plain image (`--format plain`, the filesystem itself): none of the labels that say
+    /// an image is in the ostree container format (`ostree.commit`, `ostree.final-diffid`),
+    /// which would send importers looking for a commit that is not there.
+    pub plain: bool,
 }
 
 /// Why the image metadata cannot be made.
@@ -176,6 +180,8 @@ pub struct ImageSpec {
     pub container_config: Map<String, Value>,
     /// History text of the commit layer.
     pub commit_layer_created_by: String,
+    /// See [`ImageOptions::plain`].
+    pub plain: bool,
 }
 
 /// One written layer, as the manifest needs it.
@@ -223,7 +229,9 @@ pub fn image_spec(
     let created = created_time(facts, opts)?;
     let architecture = architecture(facts, opts, host_arch)?;
     check_annotations(&opts.annotations, |k| labels.contains_key(k))?;
-    let commit_layer_created_by = if facts.subject.trim().is_empty() {
+    let commit_layer_created_by = if opts.plain {
+        format!("directories of ostree commit {}", short(&facts.checksum))
+    } else if facts.subject.trim().is_empty() {
         format!("ostree commit {}", facts.checksum)
     } else {
         format!(
@@ -240,6 +248,7 @@ pub fn image_spec(
         os: "linux".into(),
         container_config,
         commit_layer_created_by: truncate(commit_layer_created_by),
+        plain: opts.plain,
     })
 }
 
@@ -269,7 +278,9 @@ fn labels(
             }
         }
     }
-    labels.insert(keys::LABEL_COMMIT.to_string(), facts.checksum.clone());
+    if !opts.plain {
+        labels.insert(keys::LABEL_COMMIT.to_string(), facts.checksum.clone());
+    }
     if let Some(Some(v)) = facts.metadata.get(meta::VERSION) {
         labels.insert(keys::LABEL_VERSION.into(), v.clone());
     }
@@ -420,7 +431,7 @@ impl ImageSpec {
     /// The OCI config for these layers (commit layer first).
     pub fn config(&self, layers: &[LayerRecord]) -> ImageConfig {
         let mut labels = self.labels.clone();
-        if let Some(last) = layers.last() {
+        if let Some(last) = layers.last().filter(|_| !self.plain) {
             labels.insert(keys::LABEL_FINAL_DIFFID.into(), last.diff_id.to_string());
         }
         let mut cc = self.container_config.clone();

@@ -220,6 +220,9 @@ pub(crate) struct EncapArgs {
     /// Layer compression.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub(crate) compression: CompressionArg,
+    /// Image format: the ostree container format, or the filesystem itself (bootc-style).
+    #[arg(long, value_enum, default_value_t = FormatArg::Ostree)]
+    pub(crate) format: FormatArg,
     /// Chunk layers besides the commit layer (0: one layer holding everything).
     #[arg(long, default_value_t = oci::keys::DEFAULT_MAX_LAYERS, value_name = "N")]
     pub(crate) max_layers: usize,
@@ -311,6 +314,27 @@ impl From<CompressionArg> for compress::Compression {
             CompressionArg::Gzip => compress::Compression::Gzip,
             CompressionArg::Zstd => compress::Compression::Zstd,
             CompressionArg::None => compress::Compression::None,
+        }
+    }
+}
+
+/// `--format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FormatArg {
+    /// The ostree container format: ostree-ext, rpm-ostree and bootc import it to the same
+    /// commit checksum, signatures included.
+    Ostree,
+    /// The filesystem itself, as chunkah and build-chunked-oci write bootable images: files
+    /// at their paths, hard links kept, xattrs as PAX records, mtimes 0 (as ostree deploys
+    /// them); the first layer holds the directories. No ostree.commit label.
+    Plain,
+}
+
+impl From<FormatArg> for encapsulate::StreamFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Ostree => encapsulate::StreamFormat::Ostree,
+            FormatArg::Plain => encapsulate::StreamFormat::Plain,
         }
     }
 }

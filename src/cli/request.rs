@@ -92,12 +92,15 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
                 .ok()
                 .filter(|s| !s.is_empty()),
+            // The request's format decides (the library sets this from it again).
+            plain: a.format == super::args::FormatArg::Plain,
         },
         compression,
         tag: a.tag.clone(),
         chunking,
         jobs: a.jobs,
         rootfs,
+        format: a.format.into(),
     };
     Ok((req, target))
 }
