@@ -217,9 +217,11 @@ pub struct RootFs {
 /// One history entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
-    /// RFC 3339.
+    /// RFC 3339 (optional in the spec: empty when an image leaves it out).
+    #[serde(default)]
     pub created: String,
-    /// Description.
+    /// Description (optional in the spec: empty when an image leaves it out).
+    #[serde(default)]
     pub created_by: String,
 }
 
@@ -230,7 +232,8 @@ pub struct ImageConfig {
     pub architecture: String,
     /// OS.
     pub os: String,
-    /// RFC 3339.
+    /// RFC 3339 (optional in the spec: empty when an image leaves it out).
+    #[serde(default)]
     pub created: String,
     /// Container config (Labels, Env, Cmd, ...).
     #[serde(default)]
@@ -260,6 +263,18 @@ impl ImageConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The image spec makes `created` (config and history) and `created_by` optional; images
+    /// from other tools leave them out, and reading them must not fail.
+    #[test]
+    fn configs_without_optional_times_are_read() {
+        let text = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"history":[{"created_by":"RUN x"},{"empty_layer":true}]}"#;
+        let c: ImageConfig = serde_json::from_slice(text).expect("a valid config");
+        assert_eq!(c.created, "");
+        assert_eq!(c.history.len(), 2);
+        assert_eq!(c.history[0].created, "");
+        assert_eq!(c.history[1].created_by, "");
+    }
 
     #[test]
     fn digests_are_checked_where_they_are_parsed() {
