@@ -92,14 +92,32 @@ fn open_source(
     // Metadata only (a few dozen bytes per file and directory): the temporary directory is
     // the place, not beside the output.
     let work = crate::workdir::WorkDir::create(&std::env::temp_dir())?;
+    let mut prune = rootfs.prune.clone();
+    let (dir, image_time) = match &rootfs.tree {
+        crate::TreeInput::Dir(d) => (d.clone(), None),
+        crate::TreeInput::Image(image) => {
+            let tree = work.path().join("tree");
+            std::fs::create_dir(&tree).with_context(|| format!("creating {}", tree.display()))?;
+            let flat = crate::flatten::flatten_ref(image, &tree, work.path())?;
+            if flat.ostree {
+                // The old commit's objects; its files are at their paths too (hard links).
+                prune.push(ostree_format::SYSROOT_DIR.to_string());
+            }
+            // The files were made just now: their times say nothing. Without a time given,
+            // the image's own `created` (or 0) is the commit's.
+            (tree, Some(flat.created.unwrap_or(0)))
+        }
+    };
+    let explicit = oci::spec::explicit_time(&req.image)?;
     let opts = encapsulate::rootfs::TreeOptions {
-        prune: rootfs.prune.clone(),
-        timestamp: oci::spec::explicit_time(&req.image)?
-            .map(|t| u64::try_from(t).context("--created before 1970 cannot be a commit time"))
+        prune,
+        timestamp: explicit
+            .or(image_time)
+            .map(|t| u64::try_from(t).context("a commit time before 1970"))
             .transpose()?,
         threads: req.jobs,
     };
-    let (source, _made) = encapsulate::open_tree(&rootfs.dir, &work.path().join("repo"), &opts)?;
+    let (source, _made) = encapsulate::open_tree(&dir, &work.path().join("repo"), &opts)?;
     clock.end("scan tree", progress);
     Ok((source, Some(work)))
 }

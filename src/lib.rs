@@ -42,6 +42,7 @@ pub mod check;
 pub mod codec;
 pub mod diff;
 pub mod exit;
+pub mod flatten;
 pub mod image_ref;
 pub mod output;
 mod parallel;
@@ -57,7 +58,7 @@ pub use image_ref::ImageRef;
 pub use output::{encapsulate_to, open_layout, Target};
 pub use request::{
     read_option_file, ChunkOptions, EncapsulateRequest, LayerSummary, NoProgress, Progress,
-    RootfsInput, Summary,
+    RootfsInput, Summary, TreeInput,
 };
 pub use reuse::{open_previous, Previous};
 

@@ -35,12 +35,12 @@ pub struct EncapsulateRequest {
     pub format: encapsulate::StreamFormat,
 }
 
-/// A plain root filesystem to encapsulate (`--rootfs`): made into a commit on the fly
-/// (`encapsulate::rootfs`), with only metadata objects written, to a scratch repository.
-#[derive(Debug, Clone, Default)]
+/// A plain root filesystem to encapsulate (`--rootfs`, `--from`): made into a commit on the
+/// fly (`encapsulate::rootfs`), with only metadata objects written, to a scratch repository.
+#[derive(Debug, Clone)]
 pub struct RootfsInput {
-    /// The tree's root.
-    pub dir: PathBuf,
+    /// The tree.
+    pub tree: TreeInput,
     /// Tree paths left out (`--prune`, normalized by `encapsulate::rootfs::prune_path`).
     pub prune: Vec<String>,
 }
@@ -172,6 +172,16 @@ impl EncapsulateRequest {
         })?;
         Ok(())
     }
+}
+
+/// Where a plain tree comes from.
+#[derive(Debug, Clone)]
+pub enum TreeInput {
+    /// A directory (`--rootfs DIR`).
+    Dir(PathBuf),
+    /// An image whose layers are applied to a work directory first (`--from IMAGE`,
+    /// [`crate::flatten`]).
+    Image(crate::ImageRef),
 }
 
 /// Result of an encapsulation.

@@ -29,6 +29,13 @@ fn rootfs_job(tree: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     a
 }
 
+/// `--from IMAGE --oci-dir OUT --tag t --json`, then `extra`.
+fn from_job(image: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec!["--from".to_string(), image.to_string()];
+    a.extend(rootfs_job(Path::new("-"), out, extra).into_iter().skip(2));
+    a
+}
+
 fn import_image(dir: &Path, out: &Path) -> (PathBuf, String) {
     import(
         dir,
@@ -355,4 +362,322 @@ fn plain_layers_never_change_with_times_on_disk() {
         .collect();
     assert_eq!(theirs.len(), first.len());
     assert!(first.iter().all(|d| !theirs.contains(&d.as_str())));
+}
+
+/// A PAX extended header body with `records` (`LEN KEY=VALUE\n`, LEN counting itself).
+fn pax_body(records: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in records {
+        let rest = k.len() + v.len() + 3; // ' ', '=', '\n'
+        let mut len = rest + 1;
+        while len != rest + len.to_string().len() {
+            len = rest + len.to_string().len();
+        }
+        out.extend_from_slice(format!("{len} {k}=").as_bytes());
+        out.extend_from_slice(v);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Append `layer` (an uncompressed tar) to image `tag` of the layout `dir` as image `new_tag`.
+fn derive_image(dir: &Path, tag: &str, new_tag: &str, layer: &[u8]) {
+    let (mut manifest, mut config) = image(dir, tag);
+    let digest = put_blob(dir, layer);
+    manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": digest,
+            "size": layer.len(),
+        }));
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(digest));
+    config["history"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"created_by": "RUN derive"}));
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    manifest["config"]["digest"] = serde_json::json!(put_blob(dir, &config_bytes));
+    manifest["config"]["size"] = serde_json::json!(config_bytes.len());
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let mdigest = put_blob(dir, &manifest_bytes);
+    let mut idx = index(dir);
+    idx["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": mdigest,
+            "size": manifest_bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": new_tag},
+        }));
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+}
+
+fn tar_entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    kind: tar::EntryType,
+    mode: u32,
+    owner: u32,
+    data: &[u8],
+    link: Option<&str>,
+) {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(owner.into());
+    h.set_gid(owner.into());
+    h.set_size(data.len() as u64);
+    // Raw bytes: the tar crate refuses `..`, which a hostile layer is free to write.
+    let ustar = h.as_ustar_mut().unwrap();
+    ustar.name = [0; 100];
+    ustar.name[..path.len()].copy_from_slice(path.as_bytes());
+    if let Some(l) = link {
+        ustar.linkname = [0; 100];
+        ustar.linkname[..l.len()].copy_from_slice(l.as_bytes());
+    }
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+#[test]
+fn from_an_image_applies_its_layers_whiteouts_included() {
+    use tar::EntryType as T;
+    let fx = Fixture::new("basic");
+    std::fs::rename(fx.tree.join("usr/etc"), fx.tree.join("etc")).unwrap();
+    let base = fx.path("base");
+    encap_ok(rootfs_job(&fx.tree, &base, &["--format", "plain"]));
+    // What a Containerfile's RUN leaves: a deleted file, a directory replaced (opaque, with
+    // a file of this layer before the marker), new files with owners, xattrs, links.
+    let mut b = tar::Builder::new(Vec::new());
+    tar_entry(
+        &mut b,
+        "usr/share/doc/.wh.readme",
+        T::Regular,
+        0o644,
+        0,
+        b"",
+        None,
+    );
+    tar_entry(
+        &mut b,
+        "usr/lib/new.bin",
+        T::Regular,
+        0o644,
+        0,
+        b"new",
+        None,
+    );
+    tar_entry(
+        &mut b,
+        "usr/lib/.wh..wh..opq",
+        T::Regular,
+        0o644,
+        0,
+        b"",
+        None,
+    );
+    tar_entry(&mut b, "opt/app/", T::Directory, 0o750, 1000, b"", None);
+    let pax = pax_body(&[("SCHILY.xattr.user.app", b"1")]);
+    tar_entry(
+        &mut b,
+        "opt/app/PaxHeaders/run",
+        T::XHeader,
+        0o644,
+        0,
+        &pax,
+        None,
+    );
+    tar_entry(
+        &mut b,
+        "opt/app/run",
+        T::Regular,
+        0o755,
+        1000,
+        b"#!/bin/sh\n",
+        None,
+    );
+    tar_entry(
+        &mut b,
+        "opt/app/run2",
+        T::Link,
+        0o755,
+        1000,
+        b"",
+        Some("opt/app/run"),
+    );
+    tar_entry(
+        &mut b,
+        "usr/bin/hi2",
+        T::Symlink,
+        0o777,
+        0,
+        b"",
+        Some("hello"),
+    );
+    derive_image(&base, "t", "derived", &b.into_inner().unwrap());
+
+    // The same changes made to the tree by hand: what the image must unpack to.
+    std::fs::remove_file(fx.tree.join("usr/share/doc/readme")).unwrap();
+    std::fs::remove_dir_all(fx.tree.join("usr/lib")).unwrap();
+    std::fs::create_dir(fx.tree.join("usr/lib")).unwrap();
+    std::fs::write(fx.tree.join("usr/lib/new.bin"), "new").unwrap();
+    let app = fx.tree.join("opt/app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("run"), "#!/bin/sh\n").unwrap();
+    run_ok(
+        Command::new("setfattr")
+            .args(["-n", "user.app", "-v", "1"])
+            .arg(app.join("run")),
+    );
+    std::fs::hard_link(app.join("run"), app.join("run2")).unwrap();
+    std::os::unix::fs::symlink("hello", fx.tree.join("usr/bin/hi2")).unwrap();
+    run_ok(
+        Command::new("chown")
+            .args(["1000:1000"])
+            .arg(&app)
+            .arg(app.join("run")),
+    );
+    run_ok(Command::new("chmod").args(["0750"]).arg(&app));
+    run_ok(Command::new("chmod").args(["0755"]).arg(app.join("run")));
+    std::fs::set_permissions(
+        fx.tree.join("opt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    let out = fx.path("flat");
+    let from = format!("{}:derived", base.display());
+    encap_ok(from_job(&from, &out, &["--format", "plain"]));
+    let rootfs = unpack(&out, &fx.path("bundle"));
+    let (want, got) = (tree_facts(&fx.tree), tree_facts(&rootfs));
+    let differ: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: want {v}, got {:?}", got.get(k)))
+        .chain(
+            got.keys()
+                .filter(|k| !want.contains_key(*k))
+                .map(|k| format!("{k}: extra")),
+        )
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+
+    // In the ostree format, the flattened tree imports with ostree-ext.
+    let ostree_out = fx.path("flat-ostree");
+    let s = json(&encap_ok(from_job(&from, &ostree_out, &[])));
+    let (_, imported) = import_image(fx.dir.path(), &ostree_out);
+    assert_eq!(imported, s["commit"].as_str().unwrap());
+}
+
+#[test]
+fn a_hostile_layer_cannot_write_outside_the_tree() {
+    use tar::EntryType as T;
+    let fx = Fixture::new("basic");
+    let base = fx.path("base");
+    encap_ok(rootfs_job(&fx.tree, &base, &["--format", "plain"]));
+    let outside = fx.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    /// (path, type, link target) of a layer's entries.
+    type Entries<'a> = Vec<(&'a str, T, Option<String>)>;
+    let cases: [(&str, Entries); 3] = [
+        ("climb", vec![("../../escaped", T::Regular, None)]),
+        (
+            "through-symlink",
+            vec![
+                ("evil", T::Symlink, Some(outside.display().to_string())),
+                ("evil/escaped", T::Regular, None),
+            ],
+        ),
+        (
+            "link-out",
+            vec![("hard", T::Link, Some("../../../etc/passwd".into()))],
+        ),
+    ];
+    for (name, entries) in cases {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, link) in &entries {
+            tar_entry(&mut b, path, *kind, 0o644, 0, b"", link.as_deref());
+        }
+        derive_image(&base, "t", name, &b.into_inner().unwrap());
+        let out = fx.path(&format!("out-{name}"));
+        let err = encap_err(from_job(&format!("{}:{name}", base.display()), &out, &[]));
+        let last = entries.last().unwrap().0;
+        assert!(err.contains(last), "{name}: {err}");
+        // Named with its layer: the base image has a directory layer and chunk layers.
+        assert!(
+            err.contains("layer ") && err.contains(name),
+            "{name}: {err}"
+        );
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{name}");
+    }
+}
+
+#[test]
+fn from_an_ostree_image_with_a_derived_layer_leaves_its_repository_out() {
+    use tar::EntryType as T;
+    let fx = Fixture::new("full");
+    // The fixture commit in the ostree format, and a layer added on top of it.
+    let base = fx.path("base");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &base, &["--tag", "t"]));
+    let mut b = tar::Builder::new(Vec::new());
+    tar_entry(
+        &mut b,
+        "usr/bin/added",
+        T::Regular,
+        0o755,
+        0,
+        b"added\n",
+        None,
+    );
+    tar_entry(
+        &mut b,
+        "usr/share/dup/.wh.c",
+        T::Regular,
+        0o644,
+        0,
+        b"",
+        None,
+    );
+    derive_image(&base, "t", "derived", &b.into_inner().unwrap());
+    let out = fx.path("oci");
+    let s = json(&encap_ok(from_job(
+        &format!("{}:derived", base.display()),
+        &out,
+        &[],
+    )));
+    let commit = s["commit"].as_str().unwrap().to_string();
+    let (repo, imported) = import_image(fx.dir.path(), &out);
+    assert_eq!(imported, commit);
+    ostree(&repo, ["fsck"]);
+    // The fixture's tree, plus and minus the layer; no sysroot/ostree/repo of the old commit.
+    let mut want: Vec<String> = listing(&fx.repo, &fx.commit)
+        .lines()
+        .filter(|l| !l.ends_with("/usr/share/dup/c"))
+        .map(str::to_string)
+        .collect();
+    let got = listing(&repo, &commit);
+    let added: Vec<&str> = got
+        .lines()
+        .filter(|l| l.contains("/usr/bin/added"))
+        .collect();
+    assert_eq!(added.len(), 1, "{got}");
+    want.push(added[0].to_string());
+    want.sort();
+    let mut got: Vec<String> = got.lines().map(str::to_string).collect();
+    got.sort();
+    // Directories above a changed entry have new dirtree checksums: compare files only.
+    let files = |v: &[String]| -> Vec<String> {
+        v.iter().filter(|l| !l.starts_with('d')).cloned().collect()
+    };
+    assert_eq!(files(&got), files(&want));
+    assert!(
+        !got.iter().any(|l| l.contains("/sysroot/ostree")),
+        "{got:?}"
+    );
 }

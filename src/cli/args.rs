@@ -180,9 +180,14 @@ pub(crate) struct EncapArgs {
     /// copying its content. A top-level etc is committed as usr/etc (see docs/rechunking.md).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["repo", "rev"])]
     pub(crate) rootfs: Option<PathBuf>,
-    /// Leave PATH (and everything below it) out of the --rootfs tree (repeatable), e.g.
-    /// --prune /sysroot.
-    #[arg(long, value_name = "PATH", requires = "rootfs")]
+    /// Encapsulate the filesystem of an image (DIR[:TAG], an oci-archive, or any skopeo
+    /// source: containers-storage:NAME, docker://REF): its layers are applied in order, OCI
+    /// whiteouts included, to a work directory under $TMPDIR, then taken as --rootfs.
+    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["repo", "rev", "rootfs"])]
+    pub(crate) from: Option<String>,
+    /// Leave PATH (and everything below it) out of the --rootfs or --from tree (repeatable),
+    /// e.g. --prune /sysroot.
+    #[arg(long, value_name = "PATH")]
     pub(crate) prune: Vec<String>,
     /// Write an OCI image layout here (created if missing; other tags in it are kept).
     #[arg(long, value_name = "DIR", conflicts_with = "oci_archive")]

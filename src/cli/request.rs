@@ -16,22 +16,37 @@ fn key_value(flag: &str, s: &str) -> Result<(String, String)> {
 }
 
 pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
-    let (repo, rev, rootfs) = match &a.rootfs {
-        Some(dir) => {
+    let tree = match (&a.rootfs, &a.from) {
+        (Some(dir), _) => Some(ostree_encap::TreeInput::Dir(dir.clone())),
+        (None, Some(image)) => Some(ostree_encap::TreeInput::Image(
+            ostree_encap::ImageRef::parse_source(
+                "--from",
+                image,
+                ostree_encap::image_ref::Accept {
+                    manifest: false,
+                    remote: true,
+                },
+                &ostree_encap::image_ref::FileSystem,
+            )?,
+        )),
+        (None, None) => None,
+    };
+    let (repo, rev, rootfs) = match tree {
+        Some(tree) => {
             let prune = a
                 .prune
                 .iter()
                 .map(|p| encapsulate::rootfs::prune_path(p).map_err(anyhow::Error::msg))
                 .collect::<Result<_>>()?;
-            let input = ostree_encap::RootfsInput {
-                dir: dir.clone(),
-                prune,
-            };
+            let input = ostree_encap::RootfsInput { tree, prune };
             (Default::default(), String::new(), Some(input))
         }
         None => {
             if !a.prune.is_empty() {
-                bail!("--prune leaves paths out of a --rootfs tree; a commit is taken as it is");
+                bail!(
+                    "--prune leaves paths out of a --rootfs or --from tree; a commit is taken \
+                     as it is"
+                );
             }
             let repo = a
                 .repo
