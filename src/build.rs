@@ -95,10 +95,10 @@ fn open_source(
     let mut prune = rootfs.prune.clone();
     let (dir, image_time) = match &rootfs.tree {
         crate::TreeInput::Dir(d) => (d.clone(), None),
-        crate::TreeInput::Image(image) => {
+        crate::TreeInput::Image(image, pull) => {
             let tree = work.path().join("tree");
             std::fs::create_dir(&tree).with_context(|| format!("creating {}", tree.display()))?;
-            let flat = crate::flatten::flatten_ref(image, &tree, work.path())?;
+            let flat = crate::flatten::flatten_ref(image, pull, &tree, work.path())?;
             if flat.ostree {
                 // The old commit's objects; its files are at their paths too (hard links).
                 prune.push(ostree_format::SYSROOT_DIR.to_string());

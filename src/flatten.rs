@@ -70,17 +70,22 @@ pub fn flatten(oci: &OciDir, image: &oci::ocidir::ResolvedImage, into: &Path) ->
 ///
 /// # Errors
 /// As [`flatten`], and skopeo's errors for a remote image.
-pub fn flatten_ref(image: &crate::ImageRef, into: &Path, work: &Path) -> Result<Flattened> {
+pub fn flatten_ref(
+    image: &crate::ImageRef,
+    pull: &oci::skopeo::PullOptions,
+    into: &Path,
+    work: &Path,
+) -> Result<Flattened> {
     if let crate::ImageRef::Remote(src) = image {
         let layout = work.join("image");
         let dest = format!("oci:{}:from", layout.display());
-        oci::skopeo::copy(src, &dest, &oci::skopeo::PushOptions::default())
-            .with_context(|| format!("--from {src}: copying it"))?;
+        oci::skopeo::pull(src, &dest, pull)
+            .with_context(|| format!("--from {src}: fetching it"))?;
         let local = crate::ImageRef::Dir {
             path: layout,
             tag: Some("from".into()),
         };
-        return flatten_ref(&local, into, work);
+        return flatten_ref(&local, pull, into, work);
     }
     let opened = image.open()?;
     flatten(&opened.oci, &opened.image, into).with_context(|| format!("--from {image}"))

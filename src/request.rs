@@ -161,6 +161,13 @@ impl EncapsulateRequest {
                 keys::MAX_LAYERS_HARD
             );
         }
+        if self.format == encapsulate::StreamFormat::Plain && n > keys::MAX_LAYERS_PLAIN {
+            bail!(
+                "--max-layers {n}: a plain image holds at most {} chunk layers: containers-storage \
+                 (podman, buildah, bootc) refuses images of more than 500 layers",
+                keys::MAX_LAYERS_PLAIN
+            );
+        }
         if n > keys::MAX_LAYERS_SAFE && !self.chunking.allow_many_layers {
             bail!(
                 "--max-layers {n}: more than {} chunk layers make images Docker's overlay2 cannot unpack; add --allow-many-layers if your clients can",
@@ -180,8 +187,8 @@ pub enum TreeInput {
     /// A directory (`--rootfs DIR`).
     Dir(PathBuf),
     /// An image whose layers are applied to a work directory first (`--from IMAGE`,
-    /// [`crate::flatten`]).
-    Image(crate::ImageRef),
+    /// [`crate::flatten`]), and how to reach it if skopeo must fetch it.
+    Image(crate::ImageRef, oci::skopeo::PullOptions),
 }
 
 /// Result of an encapsulation.

@@ -167,6 +167,23 @@ fn lossless_at_1_8_64_127_layers_with_a_verified_signature() {
         "t",
         &["--max-layers", "200", "--allow-many-layers"],
     );
+    // A plain image's layers are stacked by the runtime: containers-storage stops at 500.
+    let err = encap_err(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &fx.path("oci-plain"),
+        &[
+            "--format",
+            "plain",
+            "--max-layers",
+            "500",
+            "--allow-many-layers",
+        ],
+    ));
+    assert!(
+        err.contains("containers-storage") && err.contains("499"),
+        "{err}"
+    );
     // 0 is the single-layer image.
     let s = encap_to(
         &fx.repo,

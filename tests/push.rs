@@ -202,3 +202,55 @@ fn unreachable_registry_and_bad_destinations_fail_fast() {
     let err = encap_err(["push", "--oci-dir", fx.repo.to_str().unwrap(), &dest]);
     assert!(err.contains("is not an OCI image layout"), "{err}");
 }
+
+/// `--from docker://…` reads the image through skopeo (`--src-tls-verify false` for this
+/// plain-HTTP registry) and gives the very image that `--from` of its local copy gives.
+#[test]
+fn from_a_registry_image_is_the_same_as_from_its_local_copy() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let local = fx.path("local");
+    encap_ok([
+        "--rootfs",
+        fx.tree.to_str().unwrap(),
+        "--format",
+        "plain",
+        "--oci-dir",
+        local.to_str().unwrap(),
+        "--tag",
+        "t",
+    ]);
+    let dest = reg.url("os/plain:1");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:t", local.display()),
+        &dest,
+    ]));
+    let digest = |from: &str, out: &str, extra: &[&str]| -> String {
+        let o = run_ok(
+            encap_command()
+                .args(["--from", from, "--format", "plain", "--json", "--oci-dir"])
+                .arg(fx.path(out))
+                .args(extra),
+        );
+        json(&String::from_utf8_lossy(&o.stdout))["manifest_digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let a = digest(&format!("{}:t", local.display()), "a", &[]);
+    let b = digest(&dest, "b", &["--src-tls-verify", "false"]);
+    assert_eq!(a, b);
+    // Without it, skopeo's own refusal is passed on, naming the image.
+    let out = encap_command()
+        .args(["--from", &dest, "--oci-dir"])
+        .arg(fx.path("c"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains(&dest) && err.contains("HTTP"),
+        "{err}"
+    );
+}

@@ -41,7 +41,13 @@ pub const DEFAULT_MAX_LAYERS: usize = 64;
 /// of more than 128 layers (127 chunks + the commit layer).
 pub const MAX_LAYERS_SAFE: usize = 127;
 /// Hard upper bound even with `--allow-many-layers` (beyond it, nothing we know unpacks it).
+/// ostree-ext imports an ostree-format image's layers into a repository, never stacking them.
 pub const MAX_LAYERS_HARD: usize = 1000;
+/// Hard upper bound for a plain image (`--format plain`), whose layers a runtime stacks:
+/// containers-storage (podman, buildah, bootc's storage) refuses more than 500 layers, and
+/// the first layer holds the directories. Docker's overlay2 stops at 128 (see
+/// [`MAX_LAYERS_SAFE`]); older bootc versions at 64.
+pub const MAX_LAYERS_PLAIN: usize = 499;
 
 /// Labels a user must not set by hand: they describe the content and a wrong value would make
 /// importers misread the image.

@@ -22,6 +22,45 @@ pub struct PushOptions {
     pub digestfile: Option<PathBuf>,
 }
 
+/// How to reach a source image (`--from docker://…`): skopeo's `--src-*` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullOptions {
+    /// Auth file (`auth.json` format) for the source registry.
+    pub authfile: Option<PathBuf>,
+    /// Require HTTPS and verify certificates (`None`: skopeo's default, which is to verify).
+    pub tls_verify: Option<bool>,
+    /// Directory with certificates for the source.
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl PullOptions {
+    /// The same checks as for a push, with the options' own names.
+    fn check(&self) -> Result<(), SkopeoError> {
+        let as_push = PushOptions {
+            authfile: self.authfile.clone(),
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            digestfile: None,
+        };
+        check_options(&as_push).map_err(|e| match e {
+            SkopeoError::BadOption {
+                option,
+                path,
+                reason,
+            } => SkopeoError::BadOption {
+                option: match option {
+                    "--authfile" => "--src-authfile",
+                    "--cert-dir" => "--src-cert-dir",
+                    other => other,
+                },
+                path,
+                reason,
+            },
+            other => other,
+        })
+    }
+}
+
 /// Check the options before any work: files that exist (a missing `--authfile` would
 /// otherwise push without credentials). The destination itself is parsed by the caller.
 ///
@@ -56,7 +95,7 @@ pub enum SkopeoError {
     #[error("skopeo not found: install it (Debian: apt-get install skopeo) to push images")]
     NotInstalled,
     /// skopeo ran and failed.
-    #[error("pushing to {dest} failed (skopeo exit {status}): {stderr}")]
+    #[error("skopeo copy to {dest} failed (exit {status}): {stderr}")]
     Failed {
         /// Destination.
         dest: String,
@@ -112,12 +151,59 @@ pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -
     a
 }
 
+/// The arguments of `skopeo copy` that fetch `src` into the local `dest` (without the
+/// program name).
+pub fn pull_args(src: &str, dest: &str, opts: &PullOptions, digestfile: &Path) -> Vec<String> {
+    let mut a = vec!["copy".to_string(), "--preserve-digests".into()];
+    if let Some(f) = &opts.authfile {
+        a.push(format!("--src-authfile={}", f.display()));
+    }
+    if let Some(v) = opts.tls_verify {
+        a.push(format!("--src-tls-verify={v}"));
+    }
+    if let Some(d) = &opts.cert_dir {
+        a.push(format!("--src-cert-dir={}", d.display()));
+    }
+    a.push(format!("--digestfile={}", digestfile.display()));
+    a.push(src.to_string());
+    a.push(dest.to_string());
+    a
+}
+
+/// Copy `src` (`docker://…`, `containers-storage:…`) into the local `dest` (`oci:DIR:TAG`);
+/// returns the manifest digest.
+///
+/// # Errors
+/// [`SkopeoError`] naming the destination, with skopeo's own message.
+pub fn pull(src: &str, dest: &str, opts: &PullOptions) -> Result<Digest, SkopeoError> {
+    opts.check()?;
+    run_copy(
+        dest,
+        |digestfile| pull_args(src, dest, opts, digestfile),
+        None,
+    )
+}
+
 /// Copy `src` (e.g. `oci:/path:tag`) to `dest`; returns the pushed manifest digest.
 ///
 /// # Errors
 /// [`SkopeoError`] naming the destination, with skopeo's own message.
 pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<Digest, SkopeoError> {
     check_options(opts)?;
+    run_copy(
+        dest,
+        |digestfile| copy_args(src, dest, opts, digestfile),
+        opts.digestfile.as_deref(),
+    )
+}
+
+/// Run `skopeo` with the arguments `args(digestfile)` makes; returns the digest it wrote,
+/// also written to `keep` if given.
+fn run_copy(
+    dest: &str,
+    args: impl FnOnce(&Path) -> Vec<String>,
+    keep: Option<&Path>,
+) -> Result<Digest, SkopeoError> {
     let io = |source| SkopeoError::Io {
         dest: dest.to_string(),
         source,
@@ -125,7 +211,7 @@ pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<Digest, SkopeoE
     let tmp = tempfile::tempdir().map_err(io)?;
     let digestfile = tmp.path().join("digest");
     let out = Command::new("skopeo")
-        .args(copy_args(src, dest, opts, &digestfile))
+        .args(args(&digestfile))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -159,7 +245,7 @@ pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<Digest, SkopeoE
         dest: dest.to_string(),
         reason: e.to_string(),
     })?;
-    if let Some(f) = &opts.digestfile {
+    if let Some(f) = keep {
         std::fs::write(f, digest.as_str()).map_err(io)?;
     }
     Ok(digest)
@@ -176,6 +262,34 @@ fn clean(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_args_set_the_source_side() {
+        let opts = PullOptions {
+            authfile: Some("/run/auth.json".into()),
+            tls_verify: Some(false),
+            cert_dir: None,
+        };
+        let a = pull_args("docker://r/i:1", "oci:/w:from", &opts, Path::new("/tmp/d"));
+        assert_eq!(
+            a,
+            [
+                "copy",
+                "--preserve-digests",
+                "--src-authfile=/run/auth.json",
+                "--src-tls-verify=false",
+                "--digestfile=/tmp/d",
+                "docker://r/i:1",
+                "oci:/w:from"
+            ]
+        );
+        let missing = PullOptions {
+            authfile: Some("/nonexistent/auth.json".into()),
+            ..PullOptions::default()
+        };
+        let err = missing.check().unwrap_err().to_string();
+        assert!(err.starts_with("--src-authfile /nonexistent/auth.json"), "{err}");
+    }
 
     #[test]
     fn args_are_a_list_with_no_credentials() {

@@ -185,6 +185,15 @@ pub(crate) struct EncapArgs {
     /// whiteouts included, to a work directory under $TMPDIR, then taken as --rootfs.
     #[arg(long, value_name = "IMAGE", conflicts_with_all = ["repo", "rev", "rootfs"])]
     pub(crate) from: Option<String>,
+    /// With --from a registry: require HTTPS and verify certificates (default true).
+    #[arg(long, value_name = "BOOL", requires = "from")]
+    pub(crate) src_tls_verify: Option<bool>,
+    /// With --from a registry: auth file (auth.json format); its content is never printed.
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub(crate) src_authfile: Option<PathBuf>,
+    /// With --from a registry: directory with certificates (*.crt, *.cert, *.key).
+    #[arg(long, value_name = "DIR", requires = "from")]
+    pub(crate) src_cert_dir: Option<PathBuf>,
     /// Leave PATH (and everything below it) out of the --rootfs or --from tree (repeatable),
     /// e.g. --prune /sysroot.
     #[arg(long, value_name = "PATH")]

@@ -28,6 +28,11 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
                 },
                 &ostree_encap::image_ref::FileSystem,
             )?,
+            oci::skopeo::PullOptions {
+                authfile: a.src_authfile.clone(),
+                tls_verify: a.src_tls_verify,
+                cert_dir: a.src_cert_dir.clone(),
+            },
         )),
         (None, None) => None,
     };
