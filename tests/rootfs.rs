@@ -15,6 +15,16 @@ fn listing(repo: &Path, rev: &str) -> String {
     ostree(repo, ["ls", "-R", "-C", "-X", rev])
 }
 
+/// Give every file and directory of `tree` the mtime `when`, as a package manager's run
+/// would give it a new one.
+fn touch_all(tree: &Path, when: &str) {
+    run_ok(
+        Command::new("find")
+            .arg(tree)
+            .args(["-exec", "touch", "-h", "-d", when, "{}", "+"]),
+    );
+}
+
 fn rootfs_job(tree: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     let mut a = vec![
         "--rootfs".to_string(),
@@ -152,15 +162,7 @@ fn times_on_disk_never_change_a_content_layer() {
         "the xattr names a component: {first:?}"
     );
     // Every file and directory gets a new mtime, as a package manager's run would give it.
-    run_ok(Command::new("find").arg(&fx.tree).args([
-        "-exec",
-        "touch",
-        "-h",
-        "-d",
-        "2030-01-01T00:00:00Z",
-        "{}",
-        "+",
-    ]));
+    touch_all(&fx.tree, "2030-01-01T00:00:00Z");
     let touched = layers(&fx.path("b"), None);
     let digests = |l: &[serde_json::Value]| -> Vec<String> {
         l.iter()
@@ -174,15 +176,7 @@ fn times_on_disk_never_change_a_content_layer() {
     assert_eq!(d1[1..], d2[1..]);
     // With the time given, the whole image is the same whatever the disk says.
     let e1 = layers(&fx.path("c"), Some("1700000000"));
-    run_ok(Command::new("find").arg(&fx.tree).args([
-        "-exec",
-        "touch",
-        "-h",
-        "-d",
-        "2031-01-01T00:00:00Z",
-        "{}",
-        "+",
-    ]));
+    touch_all(&fx.tree, "2031-01-01T00:00:00Z");
     let e2 = layers(&fx.path("d"), Some("1700000000"));
     assert_eq!(digests(&e1), digests(&e2));
 }
@@ -254,6 +248,22 @@ fn tree_facts(root: &Path) -> std::collections::BTreeMap<String, String> {
     out
 }
 
+/// `got` holds what `want` holds, as [`tree_facts`] sees it.
+fn assert_same_tree(want: &Path, got: &Path) {
+    let (want, got) = (tree_facts(want), tree_facts(got));
+    let differ: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: want {v}, got {:?}", got.get(k)))
+        .chain(
+            got.keys()
+                .filter(|k| !want.contains_key(*k))
+                .map(|k| format!("{k}: extra")),
+        )
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
 /// A plain image of `tree` unpacked by umoci.
 fn unpack(out: &Path, bundle: &Path) -> PathBuf {
     run_ok(
@@ -280,18 +290,7 @@ fn a_plain_image_unpacks_to_exactly_the_tree() {
     )));
     assert!(s["layers"].as_array().unwrap().len() > 3, "{s}");
     let rootfs = unpack(&out, &fx.path("bundle"));
-    let (want, got) = (tree_facts(&fx.tree), tree_facts(&rootfs));
-    let differ: Vec<_> = want
-        .iter()
-        .filter(|(k, v)| got.get(*k) != Some(v))
-        .map(|(k, v)| format!("{k}: want {v}, got {:?}", got.get(k)))
-        .chain(
-            got.keys()
-                .filter(|k| !want.contains_key(*k))
-                .map(|k| format!("{k}: extra")),
-        )
-        .collect();
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert_same_tree(&fx.tree, &rootfs);
     // Bootable (one kernel), and not claiming to be an ostree commit.
     let inspect = json(&String::from_utf8_lossy(
         &run_ok(
@@ -320,15 +319,7 @@ fn plain_layers_never_change_with_times_on_disk() {
             .collect()
     };
     let first = digests(&fx.path("a"));
-    run_ok(Command::new("find").arg(&fx.tree).args([
-        "-exec",
-        "touch",
-        "-h",
-        "-d",
-        "2030-01-01T00:00:00Z",
-        "{}",
-        "+",
-    ]));
+    touch_all(&fx.tree, "2030-01-01T00:00:00Z");
     assert_eq!(digests(&fx.path("b")), first);
     // A rebuild into the same layout, or with --previous, reuses every layer by its key.
     let again = json(&encap_ok(rootfs_job(
@@ -555,18 +546,7 @@ fn from_an_image_applies_its_layers_whiteouts_included() {
     let from = format!("{}:derived", base.display());
     encap_ok(from_job(&from, &out, &["--format", "plain"]));
     let rootfs = unpack(&out, &fx.path("bundle"));
-    let (want, got) = (tree_facts(&fx.tree), tree_facts(&rootfs));
-    let differ: Vec<_> = want
-        .iter()
-        .filter(|(k, v)| got.get(*k) != Some(v))
-        .map(|(k, v)| format!("{k}: want {v}, got {:?}", got.get(k)))
-        .chain(
-            got.keys()
-                .filter(|k| !want.contains_key(*k))
-                .map(|k| format!("{k}: extra")),
-        )
-        .collect();
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert_same_tree(&fx.tree, &rootfs);
 
     // In the ostree format, the flattened tree imports with ostree-ext.
     let ostree_out = fx.path("flat-ostree");

@@ -528,49 +528,15 @@ impl<W: Write> LayerWriter<'_, W> {
             .map_err(e)?;
         self.tar.pax(&records).map_err(e)?;
 
-        let (size, hasher) = match obj.body {
-            Body::Regular {
-                size,
-                reader,
-                exact,
-            } => {
-                let header = content_header(obj.uid, obj.gid, obj.mode, "", &obj.xattrs);
-                let mut hasher = ContentHasher::new(&header);
-                let mut reader = HashingReader::new(reader, &mut hasher);
-                self.tar
-                    .file_from(obj_path.as_bytes(), owner, size, &mut reader, !exact)
-                    .map_err(|err| match err {
-                        crate::tarwrite::CopyError::Source(err) => EncapError::Corrupt {
-                            kind: ObjKind::File,
-                            checksum: checksum.into(),
-                            path: shown_path.into(),
-                            reason: err.to_string(),
-                        },
-                        crate::tarwrite::CopyError::Output(err) => e(err),
-                    })?;
-                self.stats.content_bytes += size;
-                (size, hasher)
-            }
-            Body::Symlink(target) => {
-                let header = content_header(obj.uid, obj.gid, obj.mode, &target, &obj.xattrs);
-                self.tar
-                    .symlink(obj_path.as_bytes(), owner, target.as_bytes())
-                    .map_err(e)?;
-                (0, ContentHasher::new(&header))
-            }
-        };
-        let actual = hasher.finish();
-        if actual != checksum {
-            return Err(EncapError::ChecksumMismatch {
-                kind: ObjKind::File,
-                checksum: checksum.into(),
-                actual,
-                path: shown_path.into(),
-            });
+        let is_regular = matches!(obj.body, Body::Regular { .. });
+        let mode = obj.mode;
+        let size = self.checked_entry(obj_path.as_bytes(), owner, obj, sum, shown_path)?;
+        if is_regular {
+            self.stats.content_bytes += size;
         }
         self.stats.content_objects += 1;
 
-        let is_empty_file = (obj.mode & format::S_IFMT) == format::S_IFREG && size == 0;
+        let is_empty_file = (mode & format::S_IFMT) == format::S_IFREG && size == 0;
         for path in inv.paths(at) {
             if is_empty_file {
                 // Importers and runtimes handle a plain empty file better than a link into
@@ -586,6 +552,62 @@ impl<W: Write> LayerWriter<'_, W> {
             }
         }
         Ok(Some(size))
+    }
+
+    /// Write `obj` as the tar entry `entry` (a file with its content, or a symlink), hashing
+    /// it on the way, and check it against `sum` (`shown` names it in errors); returns its
+    /// payload size. Nothing of an object that fails the check is trusted: the caller stops.
+    fn checked_entry(
+        &mut self,
+        entry: &[u8],
+        owner: Owner,
+        obj: crate::objread::FileObject,
+        sum: &Checksum,
+        shown: &str,
+    ) -> Result<u64, EncapError> {
+        let hex = sum.hex();
+        let checksum = &*hex;
+        let e = |e| io_err(&format!("writing object {checksum} ({shown})"), e);
+        let (size, hasher) = match obj.body {
+            Body::Regular {
+                size,
+                reader,
+                exact,
+            } => {
+                let header = content_header(obj.uid, obj.gid, obj.mode, "", &obj.xattrs);
+                let mut hasher = ContentHasher::new(&header);
+                let mut reader = HashingReader::new(reader, &mut hasher);
+                self.tar
+                    .file_from(entry, owner, size, &mut reader, !exact)
+                    .map_err(|err| match err {
+                        crate::tarwrite::CopyError::Source(err) => EncapError::Corrupt {
+                            kind: ObjKind::File,
+                            checksum: checksum.into(),
+                            path: shown.into(),
+                            reason: err.to_string(),
+                        },
+                        crate::tarwrite::CopyError::Output(err) => e(err),
+                    })?;
+                (size, hasher)
+            }
+            Body::Symlink(target) => {
+                let header = content_header(obj.uid, obj.gid, obj.mode, &target, &obj.xattrs);
+                self.tar
+                    .symlink(entry, owner, target.as_bytes())
+                    .map_err(e)?;
+                (0, ContentHasher::new(&header))
+            }
+        };
+        let actual = hasher.finish();
+        if actual != checksum {
+            return Err(EncapError::ChecksumMismatch {
+                kind: ObjKind::File,
+                checksum: checksum.into(),
+                actual,
+                path: shown.into(),
+            });
+        }
+        Ok(size)
     }
 
     /// The plain format's first layer: every directory of the tree, parents first, with its
@@ -679,45 +701,7 @@ impl<W: Write> LayerWriter<'_, W> {
         let records = pax_xattrs(&xattr_list);
         let e = |e| io_err(&format!("writing {path} (object {checksum})"), e);
         self.tar.pax(&records).map_err(e)?;
-        let (size, hasher) = match obj.body {
-            Body::Regular {
-                size,
-                reader,
-                exact,
-            } => {
-                let header = content_header(obj.uid, obj.gid, obj.mode, "", &obj.xattrs);
-                let mut hasher = ContentHasher::new(&header);
-                let mut reader = HashingReader::new(reader, &mut hasher);
-                self.tar
-                    .file_from(path.as_bytes(), owner, size, &mut reader, !exact)
-                    .map_err(|err| match err {
-                        crate::tarwrite::CopyError::Source(err) => EncapError::Corrupt {
-                            kind: ObjKind::File,
-                            checksum: checksum.into(),
-                            path: path.into(),
-                            reason: err.to_string(),
-                        },
-                        crate::tarwrite::CopyError::Output(err) => e(err),
-                    })?;
-                (size, hasher)
-            }
-            Body::Symlink(target) => {
-                let header = content_header(obj.uid, obj.gid, obj.mode, &target, &obj.xattrs);
-                self.tar
-                    .symlink(path.as_bytes(), owner, target.as_bytes())
-                    .map_err(e)?;
-                (0, ContentHasher::new(&header))
-            }
-        };
-        let actual = hasher.finish();
-        if actual != checksum {
-            return Err(EncapError::ChecksumMismatch {
-                kind: ObjKind::File,
-                checksum: checksum.into(),
-                actual,
-                path: path.into(),
-            });
-        }
+        let size = self.checked_entry(path.as_bytes(), owner, obj, sum, path)?;
         Ok(Some((size, owner)))
     }
 }

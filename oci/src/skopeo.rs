@@ -288,7 +288,10 @@ mod tests {
             ..PullOptions::default()
         };
         let err = missing.check().unwrap_err().to_string();
-        assert!(err.starts_with("--src-authfile /nonexistent/auth.json"), "{err}");
+        assert!(
+            err.starts_with("--src-authfile /nonexistent/auth.json"),
+            "{err}"
+        );
     }
 
     #[test]
