@@ -116,6 +116,7 @@ fn open_source(
             .map(|t| u64::try_from(t).context("a commit time before 1970"))
             .transpose()?,
         threads: req.jobs,
+        keep_special: req.format == encapsulate::StreamFormat::Plain,
     };
     let (source, _made) = encapsulate::open_tree(&dir, &work.path().join("repo"), &opts)?;
     clock.end("scan tree", progress);

@@ -199,6 +199,9 @@ fn tree_facts(root: &Path) -> std::collections::BTreeMap<String, String> {
                 "dir".to_string()
             } else if md.file_type().is_symlink() {
                 format!("symlink {}", std::fs::read_link(&p).unwrap().display())
+            } else if !md.is_file() {
+                // Device nodes and FIFOs: never opened (a FIFO would block).
+                format!("node {:o} rdev {}", md.mode() & 0o170_000, md.rdev())
             } else {
                 inodes.entry(md.ino()).or_default().push(rel.clone());
                 format!("file {}", sha(&std::fs::read(&p).unwrap()))
@@ -659,5 +662,63 @@ fn from_an_ostree_image_with_a_derived_layer_leaves_its_repository_out() {
     assert!(
         !got.iter().any(|l| l.contains("/sysroot/ostree")),
         "{got:?}"
+    );
+}
+
+#[test]
+fn device_nodes_and_fifos_are_kept_in_plain_images_and_refused_in_the_ostree_format() {
+    let fx = Fixture::new("basic");
+    std::fs::rename(fx.tree.join("usr/etc"), fx.tree.join("etc")).unwrap();
+    for d in ["dev", "run"] {
+        std::fs::create_dir(fx.tree.join(d)).unwrap();
+    }
+    run_ok(
+        Command::new("mknod")
+            .args(["-m", "0666"])
+            .arg(fx.tree.join("dev/null"))
+            .args(["c", "1", "3"]),
+    );
+    run_ok(
+        Command::new("mknod")
+            .args(["-m", "0660"])
+            .arg(fx.tree.join("dev/sda"))
+            .args(["b", "8", "0"]),
+    );
+    run_ok(
+        Command::new("chown")
+            .arg("0:6")
+            .arg(fx.tree.join("dev/sda")),
+    );
+    run_ok(
+        Command::new("mkfifo")
+            .args(["-m", "0600"])
+            .arg(fx.tree.join("run/initctl")),
+    );
+    let out = fx.path("oci");
+    encap_ok(rootfs_job(&fx.tree, &out, &["--format", "plain"]));
+    let rootfs = unpack(&out, &fx.path("bundle"));
+    assert_same_tree(&fx.tree, &rootfs);
+    // The same tree twice: the same image (the nodes are part of the first layer's key).
+    let again = json(&encap_ok(rootfs_job(
+        &fx.tree,
+        &fx.path("oci2"),
+        &["--format", "plain"],
+    )));
+    let first = json(&encap_ok(rootfs_job(
+        &fx.tree,
+        &out,
+        &["--format", "plain"],
+    )));
+    assert_eq!(again["manifest_digest"], first["manifest_digest"]);
+    assert!(first["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["reused"] == true));
+    // A commit cannot hold them: refused by path, with the way out.
+    let err = encap_err(rootfs_job(&fx.tree, &fx.path("oci-ostree"), &[]));
+    assert!(
+        err.contains("dev/null") && err.contains("--format plain"),
+        "{err}"
     );
 }

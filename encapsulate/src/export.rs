@@ -186,6 +186,16 @@ pub fn layer_key(
         h.update(b"commit\0");
         h.update(src.commit.as_bytes());
         h.update([0]);
+        // What the commit cannot hold: a plain image's first layer carries it too.
+        if stream == StreamFormat::Plain {
+            for n in &src.specials {
+                h.update(format!(
+                    "n\0{}\0{:o} {} {} {}:{}\0",
+                    n.path, n.mode, n.uid, n.gid, n.rdev.0, n.rdev.1
+                ));
+                h.update(Sha256::digest(&n.xattrs));
+            }
+        }
         if let Some(d) = &src.detached {
             h.update(Sha256::digest(d.data()));
         }
@@ -619,6 +629,25 @@ impl<W: Write> LayerWriter<'_, W> {
             if let StructureEntry::Directory { path, dirmeta } = entry {
                 self.directory(path, dirmeta)?;
             }
+        }
+        // Device nodes and FIFOs, which only a plain image holds (a `--rootfs` tree's).
+        for n in &self.src.specials {
+            let ty = match n.mode & format::S_IFMT {
+                0o020_000 => tar::EntryType::Char,
+                0o060_000 => tar::EntryType::Block,
+                _ => tar::EntryType::Fifo,
+            };
+            let owner = Owner {
+                uid: n.uid,
+                gid: n.gid,
+                mode: n.mode & 0o7777,
+            };
+            let xattrs = ostree_format::checksum::xattr_entries_of(&n.xattrs);
+            let e = |e| io_err(&format!("writing {}", n.path), e);
+            self.tar.pax(&pax_xattrs(&xattrs)).map_err(e)?;
+            self.tar
+                .node(n.path.as_bytes(), owner, ty, n.rdev.0, n.rdev.1)
+                .map_err(e)?;
         }
         Ok(())
     }

@@ -57,6 +57,26 @@ pub struct TreeOptions {
     pub timestamp: Option<u64>,
     /// Hashing threads (0: one per CPU).
     pub threads: usize,
+    /// Keep device nodes and FIFOs aside ([`TreeCommit::specials`]) instead of refusing
+    /// them: a plain image holds them, a commit cannot.
+    pub keep_special: bool,
+}
+
+/// A device node or FIFO of the tree, kept beside the commit (which cannot hold one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Special {
+    /// Its path in the image (`etc/…`, where a commit has `usr/etc/…`).
+    pub path: String,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Full mode, file type bits included.
+    pub mode: u32,
+    /// Device major and minor numbers (0 for a FIFO).
+    pub rdev: (u32, u32),
+    /// Serialized `a(ayay)`, as for content objects.
+    pub xattrs: Vec<u8>,
 }
 
 /// Where the tree keeps `etc`: what the reader needs to find a file from its image path.
@@ -98,6 +118,8 @@ pub struct TreeCommit {
     pub dirs: usize,
     /// Bytes of regular files read (hard links once).
     pub bytes: u64,
+    /// Device nodes and FIFOs, in path order (with [`TreeOptions::keep_special`]).
+    pub specials: Vec<Special>,
 }
 
 /// Owner, mode and xattrs, as dirmeta and content headers hold them.
@@ -159,6 +181,8 @@ struct Scan<'a> {
     root: &'a Path,
     shown: String,
     prune: Vec<String>,
+    keep_special: bool,
+    specials: Vec<Special>,
     dirs: Vec<DirRec>,
     files: Vec<FileRec>,
     inodes: HashMap<(u64, u64), u32>,
@@ -283,11 +307,32 @@ impl Scan<'_> {
                         .ok_or_else(|| self.err(&child_disk, "the symlink target is not UTF-8"))?;
                     Kind::Symlink(target.to_string())
                 }
+                0o020_000 | 0o060_000 | 0o010_000 if self.keep_special => {
+                    let meta = self.meta(&child_disk, &md)?;
+                    let rdev = md.rdev();
+                    self.specials.push(Special {
+                        path: ostree_format::map_tree_path(&child_tree).into_owned(),
+                        uid: meta.uid,
+                        gid: meta.gid,
+                        mode: meta.mode,
+                        rdev: (rustix::fs::major(rdev), rustix::fs::minor(rdev)),
+                        xattrs: meta.xattrs,
+                    });
+                    continue;
+                }
+                0o140_000 => {
+                    return Err(self.err(
+                        &child_disk,
+                        "is a socket, which no image format holds (a running service's; \
+                         prune it)",
+                    ))
+                }
                 _ => {
                     return Err(self.err(
                         &child_disk,
                         format!(
-                            "is a {}, which the ostree format cannot hold",
+                            "is a {}, which the ostree format cannot hold (--format plain \
+                             keeps it; or prune it)",
                             type_name(ty)
                         ),
                     ))
@@ -427,6 +472,8 @@ pub fn commit_tree(
         root,
         shown: shown.clone(),
         prune: opts.prune.clone(),
+        keep_special: opts.keep_special,
+        specials: Vec::new(),
         dirs: Vec::new(),
         files: Vec::new(),
         inodes: HashMap::new(),
@@ -448,8 +495,10 @@ pub fn commit_tree(
         dirs,
         files,
         newest,
+        mut specials,
         ..
     } = scan;
+    specials.sort_by(|a, b| a.path.cmp(&b.path));
     let (sums, bytes) = hash_all(root, &shown, &dirs, &files, opts.threads)?;
 
     let write = |kind: ostree::ObjectType, v: &glib::Variant| -> Result<Checksum, EncapError> {
@@ -532,6 +581,7 @@ pub fn commit_tree(
         files: files.len(),
         dirs: dirs.len(),
         bytes,
+        specials,
     })
 }
 

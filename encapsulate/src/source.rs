@@ -5,7 +5,7 @@
 //! by [`crate::objread`], straight from the files where the mode allows.
 
 use crate::objread::{Direct, FileObject, Libostree, ObjectStat, ReadError};
-use crate::rootfs::{TreeCommit, TreeFiles, TreeOptions};
+use crate::rootfs::{Special, TreeCommit, TreeFiles, TreeOptions};
 use crate::EncapError;
 use layering::Checksum;
 use ostree::gio;
@@ -331,6 +331,8 @@ pub struct Source {
     pub(crate) direct: Option<Direct>,
     /// Content read from a plain tree, for a commit made of it ([`crate::rootfs`]).
     pub(crate) tree: Option<TreeFiles>,
+    /// The tree's device nodes and FIFOs, which the commit cannot hold (plain images only).
+    pub(crate) specials: Vec<Special>,
 }
 
 impl std::fmt::Debug for Source {
@@ -398,6 +400,7 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
         detached,
         direct,
         tree: None,
+        specials: Vec::new(),
     })
 }
 
@@ -430,6 +433,7 @@ pub fn open_tree(
         root: root.to_owned(),
         etc: made.etc,
     });
+    source.specials = made.specials.clone();
     Ok((source, made))
 }
 
@@ -508,6 +512,7 @@ impl Source {
             detached: self.detached.clone(),
             direct: self.direct.clone(),
             tree: self.tree.clone(),
+            specials: self.specials.clone(),
         })
     }
 
