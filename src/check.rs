@@ -53,6 +53,78 @@ pub struct VerifyReport {
     pub strict: bool,
 }
 
+/// What `verify` found in a plain image (`--format plain`: the filesystem itself).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PlainReport {
+    /// Always `plain`.
+    pub format: &'static str,
+    /// The manifest digest.
+    pub manifest_digest: Digest,
+    /// Layers checked (blob digest, diff_id, every entry applied).
+    pub layers: usize,
+    /// The tree it was compared with, if any.
+    pub tree: Option<PathBuf>,
+    /// Paths compared with the tree.
+    pub paths: usize,
+}
+
+/// Whether the image `tag` of `oci` is in the ostree container format (it has an
+/// `ostree.commit` label); `false` for a plain image.
+///
+/// # Errors
+/// As [`OciDir::resolve`].
+pub fn is_ostree_image(oci: &OciDir, tag: Option<&str>) -> Result<bool> {
+    let img = oci.resolve(tag)?;
+    Ok(img.config.labels().contains_key(keys::LABEL_COMMIT))
+}
+
+/// Check a plain image: every blob against its digest, every layer against its diff_id,
+/// every entry applied (as `--from` applies them, hostile paths refused) to a work directory
+/// under `$TMPDIR`; with `tree`, the result must equal it ([`crate::treecmp`], leaving out
+/// the `prune` paths), every difference named.
+///
+/// # Errors
+/// The first bad blob or entry; with `tree`, the differences.
+pub fn verify_plain(
+    oci: &OciDir,
+    tag: Option<&str>,
+    tree: Option<&Path>,
+    prune: &[String],
+) -> Result<PlainReport> {
+    let img = oci.resolve(tag)?;
+    let work = crate::workdir::WorkDir::create(&std::env::temp_dir())?;
+    let flat = work.path().join("tree");
+    std::fs::create_dir(&flat).with_context(|| format!("creating {}", flat.display()))?;
+    crate::flatten::flatten(oci, &img, &flat)?;
+    let paths = match tree {
+        None => 0,
+        Some(tree) => {
+            let c = crate::treecmp::compare(&flat, tree, prune)?;
+            if c.total_differences > 0 {
+                bail!(
+                    "the image's filesystem differs from {} in {} path(s):\n  {}{}",
+                    tree.display(),
+                    c.total_differences,
+                    c.differences.join("\n  "),
+                    if c.total_differences > c.differences.len() {
+                        "\n  ..."
+                    } else {
+                        ""
+                    }
+                );
+            }
+            c.paths
+        }
+    };
+    Ok(PlainReport {
+        format: "plain",
+        manifest_digest: img.descriptor.digest.clone(),
+        layers: img.manifest.layers.len(),
+        tree: tree.map(Path::to_path_buf),
+        paths,
+    })
+}
+
 /// Read an image back the way an importer does and check everything.
 ///
 /// # Errors

@@ -51,11 +51,31 @@ pub fn flatten(oci: &OciDir, image: &oci::ocidir::ResolvedImage, into: &Path) ->
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", into.display()))?;
+    let diff_ids = &image.config.rootfs.diff_ids;
+    if diff_ids.len() != image.manifest.layers.len() {
+        bail!(
+            "{}: the config lists {} diff_ids for {} layers",
+            oci.shown(),
+            diff_ids.len(),
+            image.manifest.layers.len()
+        );
+    }
     for (n, desc) in image.manifest.layers.iter().enumerate() {
+        let at = || format!("layer {n} ({}) of {}", desc.digest, oci.shown());
+        // The blob is checked against its digest as it is read, the tar against its diff_id.
         let blob = oci.open_blob(desc)?;
         let tar = crate::codec::decompress(&desc.media_type, std::io::BufReader::new(blob))?;
-        apply_layer(&root, tar)
-            .with_context(|| format!("layer {n} ({}) of {}", desc.digest, oci.shown()))?;
+        let mut tar = oci::hashing::HashReader::new(tar);
+        apply_layer(&root, &mut tar).with_context(at)?;
+        std::io::copy(&mut tar, &mut std::io::sink()).with_context(at)?;
+        if tar.digest() != diff_ids[n] {
+            bail!(
+                "{}: the layer is {}, not the diff_id {} the config says",
+                at(),
+                tar.digest(),
+                diff_ids[n]
+            );
+        }
     }
     Ok(Flattened {
         created: chrono::DateTime::parse_from_rfc3339(&image.config.created)
@@ -361,6 +381,7 @@ fn set_meta<R: Read>(
     let uid = header.uid().with_context(ctx)?;
     let gid = header.gid().with_context(ctx)?;
     let mode = header.mode().with_context(ctx)? & 0o7777;
+    let is_symlink = header.entry_type() == tar::EntryType::Symlink;
     let owner = (
         Some(rustix::fs::Uid::from_raw(
             u32::try_from(uid).with_context(ctx)?,
@@ -391,6 +412,12 @@ fn set_meta<R: Read>(
         Some(name) => {
             rustix::fs::chownat(fd, name, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
                 .with_context(ctx)?;
+            // A node was made with the umask applied; a symlink has no mode of its own (and
+            // chmod would follow it). What is here was just made by us, in this directory.
+            if !is_symlink {
+                rustix::fs::chmodat(fd, name, Mode::from_raw_mode(mode), AtFlags::empty())
+                    .with_context(ctx)?;
+            }
             if !xattrs.is_empty() {
                 // By the directory's descriptor: the path cannot lead anywhere else.
                 let path = Path::new("/proc/self/fd")

@@ -49,6 +49,7 @@ mod parallel;
 pub mod push;
 pub mod request;
 pub mod reuse;
+pub mod treecmp;
 pub mod workdir;
 
 pub use build::{commit_facts, encapsulate_into, host_arch};

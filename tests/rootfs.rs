@@ -294,6 +294,33 @@ fn a_plain_image_unpacks_to_exactly_the_tree() {
     assert!(s["layers"].as_array().unwrap().len() > 3, "{s}");
     let rootfs = unpack(&out, &fx.path("bundle"));
     assert_same_tree(&fx.tree, &rootfs);
+    // verify says the same, and names what differs once the tree changes.
+    let ok = json(&encap_ok(on_image(
+        "verify",
+        &out,
+        "t",
+        &["--rootfs", fx.tree.to_str().unwrap(), "--json"],
+    )));
+    assert_eq!(ok["format"], "plain");
+    assert!(ok["paths"].as_u64().unwrap() > 2000, "{ok}");
+    std::fs::write(fx.tree.join("usr/share/dup/sub/e"), "changed").unwrap();
+    run_ok(
+        Command::new("chmod")
+            .arg("0600")
+            .arg(fx.tree.join("usr/bin/setgid")),
+    );
+    let err = encap_err(on_image(
+        "verify",
+        &out,
+        "t",
+        &["--rootfs", fx.tree.to_str().unwrap()],
+    ));
+    assert!(
+        err.contains("2 path(s)")
+            && err.contains("usr/share/dup/sub/e")
+            && err.contains("usr/bin/setgid"),
+        "{err}"
+    );
     // Bootable (one kernel), and not claiming to be an ostree commit.
     let inspect = json(&String::from_utf8_lossy(
         &run_ok(
@@ -715,6 +742,28 @@ fn device_nodes_and_fifos_are_kept_in_plain_images_and_refused_in_the_ostree_for
         .unwrap()
         .iter()
         .all(|l| l["reused"] == true));
+    encap_ok(on_image(
+        "verify",
+        &out,
+        "t",
+        &["--rootfs", fx.tree.to_str().unwrap()],
+    ));
+    // Pruned at build, pruned at verify.
+    let pruned = fx.path("oci-pruned");
+    encap_ok(rootfs_job(
+        &fx.tree,
+        &pruned,
+        &["--format", "plain", "--prune", "/run"],
+    ));
+    let tree = fx.tree.to_str().unwrap();
+    encap_ok(on_image(
+        "verify",
+        &pruned,
+        "t",
+        &["--rootfs", tree, "--prune", "/run"],
+    ));
+    let err = encap_err(on_image("verify", &pruned, "t", &["--rootfs", tree]));
+    assert!(err.contains("run: in the tree, not in the image"), "{err}");
     // A commit cannot hold them: refused by path, with the way out.
     let err = encap_err(rootfs_job(&fx.tree, &fx.path("oci-ostree"), &[]));
     assert!(

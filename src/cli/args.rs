@@ -305,6 +305,13 @@ pub(crate) struct VerifyArgs {
     /// Never require ostree-encap's own stream order.
     #[arg(long)]
     pub(crate) no_strict: bool,
+    /// A plain image (--format plain): also require its filesystem to equal this tree
+    /// (paths, types, owners, modes, contents, links, xattrs; not times).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) rootfs: Option<PathBuf>,
+    /// With --rootfs: paths left out of the image when it was made (repeatable).
+    #[arg(long, value_name = "PATH", requires = "rootfs")]
+    pub(crate) prune: Vec<String>,
     /// Print a machine-readable JSON report on stdout.
     #[arg(long)]
     pub(crate) json: bool,

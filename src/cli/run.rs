@@ -90,6 +90,40 @@ pub(crate) fn run_push(p: PushCmdArgs) -> Result<()> {
 pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
     let image = v.image.image_ref()?;
     let (oci, _tmp) = image.open_layout()?;
+    if !ostree_encap::check::is_ostree_image(&oci, image.tag())? {
+        if v.repo.is_some() || v.gpg_keyring.is_some() || v.ed25519_key.is_some() {
+            anyhow::bail!(
+                "{image} is a plain image (no ostree commit): --repo, --gpg-keyring and \
+                 --ed25519-key check a commit; give --rootfs DIR to compare its filesystem"
+            );
+        }
+        let prune = v
+            .prune
+            .iter()
+            .map(|p| encapsulate::rootfs::prune_path(p).map_err(anyhow::Error::msg))
+            .collect::<Result<Vec<_>>>()?;
+        let r = ostree_encap::check::verify_plain(&oci, image.tag(), v.rootfs.as_deref(), &prune)?;
+        if v.json {
+            out!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            out!(
+                "OK: plain image {}, {} layer(s)",
+                r.manifest_digest,
+                r.layers
+            );
+            match &r.tree {
+                Some(t) => out!("  equals {} ({} paths compared)", t.display(), r.paths),
+                None => out!("  (give --rootfs DIR to compare it with its tree)"),
+            }
+        }
+        return Ok(());
+    }
+    if v.rootfs.is_some() {
+        anyhow::bail!(
+            "{image} is in the ostree format: --rootfs compares a plain image's filesystem; \
+             check the commit with --repo and --ref"
+        );
+    }
     let req = VerifyRequest {
         tag: image.tag().map(str::to_string),
         repo: v.repo,
