@@ -513,16 +513,8 @@ impl<W: Write> LayerWriter<'_, W> {
         let shown_path = inv.first_path(at).unwrap_or("(sysroot)");
         let hex = sum.hex();
         let checksum = &*hex;
-        let obj = self.src.load_content(sum, shown_path)?;
-        if let (Body::Regular { size, .. }, Some(max)) = (&obj.body, inline_max) {
-            if *size > max {
-                return Ok(None);
-            }
-        }
-        let owner = Owner {
-            uid: obj.uid,
-            gid: obj.gid,
-            mode: obj.mode & 0o7777,
+        let Some((obj, owner)) = self.load(sum, shown_path, inline_max)? else {
+            return Ok(None);
         };
         let xattr_list = ostree_format::checksum::xattr_entries_of(&obj.xattrs);
         let records = pax_xattrs(&xattr_list);
@@ -562,6 +554,28 @@ impl<W: Write> LayerWriter<'_, W> {
             }
         }
         Ok(Some(size))
+    }
+
+    /// Content object `sum` (read at `path`, which also names it in errors) and the tar
+    /// owner of its entries; `None` for a regular file bigger than `inline_max`.
+    fn load(
+        &self,
+        sum: &Checksum,
+        path: &str,
+        inline_max: Option<u64>,
+    ) -> Result<Option<(crate::objread::FileObject, Owner)>, EncapError> {
+        let obj = self.src.load_content(sum, path)?;
+        if let (Body::Regular { size, .. }, Some(max)) = (&obj.body, inline_max) {
+            if *size > max {
+                return Ok(None);
+            }
+        }
+        let owner = Owner {
+            uid: obj.uid,
+            gid: obj.gid,
+            mode: obj.mode & 0o7777,
+        };
+        Ok(Some((obj, owner)))
     }
 
     /// Write `obj` as the tar entry `entry` (a file with its content, or a symlink), hashing
@@ -715,16 +729,8 @@ impl<W: Write> LayerWriter<'_, W> {
     ) -> Result<Option<(u64, Owner)>, EncapError> {
         let hex = sum.hex();
         let checksum = &*hex;
-        let obj = self.src.load_content(sum, path)?;
-        if let (Body::Regular { size, .. }, Some(max)) = (&obj.body, inline_max) {
-            if *size > max {
-                return Ok(None);
-            }
-        }
-        let owner = Owner {
-            uid: obj.uid,
-            gid: obj.gid,
-            mode: obj.mode & 0o7777,
+        let Some((obj, owner)) = self.load(sum, path, inline_max)? else {
+            return Ok(None);
         };
         let xattr_list = ostree_format::checksum::xattr_entries_of(&obj.xattrs);
         let records = pax_xattrs(&xattr_list);
