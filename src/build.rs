@@ -59,7 +59,8 @@ pub fn encapsulate_into(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     let mut clock = Phases::start();
-    // Holds a --rootfs tree's scratch repository until the image is written.
+    // Holds a --rootfs or --from tree's scratch repository (and an image's unpacked tree)
+    // until the image is written.
     let (source, _scratch) = open_source(req, &mut clock, progress)?;
     let info = source.info()?;
     let mut image = req.image.clone();
@@ -79,8 +80,9 @@ pub fn encapsulate_into(
     Ok(summary)
 }
 
-/// The commit to encapsulate: `--repo`/`--ref`, or a `--rootfs` tree made into a commit in a
-/// scratch repository (returned with it: it must outlive the run).
+/// The commit to encapsulate: `--repo`/`--ref`, or a `--rootfs` tree (or the tree of a
+/// `--from` image, unpacked first) made into a commit in a scratch repository (returned with
+/// it: it must outlive the run).
 fn open_source(
     req: &EncapsulateRequest,
     clock: &mut Phases,
@@ -89,8 +91,9 @@ fn open_source(
     let Some(rootfs) = &req.rootfs else {
         return Ok((encapsulate::open(&req.repo, &req.rev)?, None));
     };
-    // Metadata only (a few dozen bytes per file and directory): the temporary directory is
-    // the place, not beside the output.
+    // The scratch repository holds metadata only (a few dozen bytes per file and directory);
+    // a `--from` image's tree is as big as the image's filesystem: `$TMPDIR` is where the
+    // user says such things go (docs/rechunking.md), never beside the output.
     let work = crate::workdir::WorkDir::create(&std::env::temp_dir())?;
     let mut prune = rootfs.prune.clone();
     let (dir, image_time) = match &rootfs.tree {

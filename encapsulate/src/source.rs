@@ -524,10 +524,13 @@ impl Source {
         let Some(t) = &self.tree else {
             return vec![0; paths.len()];
         };
-        let ids: Vec<Option<(u64, u64)>> = paths.iter().map(|p| t.inode(p)).collect();
-        (0..paths.len())
-            .map(|k| match ids[k] {
-                Some(id) => ids[..k].iter().position(|x| *x == Some(id)).unwrap_or(k),
+        // A map, not a scan of the earlier paths: an empty file can have thousands of paths.
+        let mut first: HashMap<(u64, u64), usize> = HashMap::new();
+        paths
+            .iter()
+            .enumerate()
+            .map(|(k, p)| match t.inode(p) {
+                Some(id) => *first.entry(id).or_insert(k),
                 None => k,
             })
             .collect()
