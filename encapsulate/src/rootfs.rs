@@ -30,7 +30,6 @@ use ostree::gio::{self, prelude::FileExt};
 use ostree::glib::{self, prelude::*};
 use ostree_format::checksum::{content_header, ContentHasher};
 use ostree_format::S_IFMT;
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -120,6 +119,9 @@ pub struct TreeCommit {
     pub bytes: u64,
     /// Device nodes and FIFOs, in path order (with [`TreeOptions::keep_special`]).
     pub specials: Vec<Special>,
+    /// The commit's dirtree and dirmeta objects (only the commit object is in the
+    /// repository).
+    pub objects: std::sync::Arc<MetadataObjects>,
 }
 
 /// Owner, mode and xattrs, as dirmeta and content headers hold them.
@@ -133,11 +135,9 @@ struct Meta {
 }
 
 enum Kind {
-    /// `same_as`: an earlier file with the same inode (a hard link), hashed once.
-    Regular {
-        size: u64,
-        same_as: Option<u32>,
-    },
+    /// A regular file: its metadata is read by the hashing threads, through the file's own
+    /// descriptor (the walk sees it only by its directory entry's type).
+    Regular,
     Symlink(String),
 }
 
@@ -185,7 +185,6 @@ struct Scan<'a> {
     specials: Vec<Special>,
     dirs: Vec<DirRec>,
     files: Vec<FileRec>,
-    inodes: HashMap<(u64, u64), u32>,
     newest: i64,
 }
 
@@ -236,7 +235,8 @@ impl Scan<'_> {
             files: Vec::new(),
             dirs: Vec::new(),
         });
-        let mut entries: Vec<(String, String)> = Vec::new();
+        // (name, path on disk, type from the directory entry where the listing gave one)
+        let mut entries: Vec<(String, String, Option<std::fs::FileType>)> = Vec::new();
         let rd = std::fs::read_dir(self.root.join(disk))
             .map_err(|e| self.io(disk, "listing the directory", e))?;
         for e in rd {
@@ -252,17 +252,35 @@ impl Scan<'_> {
                 // Committed below usr (see the module docs), walked from there.
                 continue;
             }
-            entries.push((name.to_string(), join(disk, name)));
+            entries.push((name.to_string(), join(disk, name), e.file_type().ok()));
         }
         if tree == "usr" {
             if let Some(etc) = self.top_etc()? {
-                entries.push(("etc".into(), etc));
+                entries.push(("etc".into(), etc, None));
             }
         }
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        for (name, child_disk) in entries {
+        for (name, child_disk, listed) in entries {
             let child_tree = join(tree, &name);
             if self.prune.contains(&child_tree) {
+                continue;
+            }
+            if listed.is_some_and(|t| t.is_file()) && !child_tree.starts_with("sysroot/") {
+                // No syscall here: the hashing threads open it and read the rest.
+                let f = u32::try_from(self.files.len())
+                    .map_err(|_| self.err(tree, "too many files"))?;
+                self.files.push(FileRec {
+                    dir: at,
+                    name,
+                    meta: Meta {
+                        uid: 0,
+                        gid: 0,
+                        mode: 0,
+                        xattrs: Vec::new(),
+                    },
+                    kind: Kind::Regular,
+                });
+                self.dirs[at as usize].files.push(f);
                 continue;
             }
             let md = std::fs::symlink_metadata(self.root.join(&child_disk))
@@ -281,24 +299,7 @@ impl Scan<'_> {
                 ));
             }
             let kind = match ty {
-                S_IFREG => {
-                    let same_as = if md.nlink() > 1 {
-                        let next = self.files.len() as u32;
-                        match self.inodes.entry((md.dev(), md.ino())) {
-                            std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
-                            std::collections::hash_map::Entry::Vacant(v) => {
-                                v.insert(next);
-                                None
-                            }
-                        }
-                    } else {
-                        None
-                    };
-                    Kind::Regular {
-                        size: md.len(),
-                        same_as,
-                    }
-                }
+                S_IFREG => Kind::Regular,
                 S_IFLNK => {
                     let target = std::fs::read_link(self.root.join(&child_disk))
                         .map_err(|e| self.io(&child_disk, "reading the symlink", e))?;
@@ -398,18 +399,36 @@ fn read_xattrs(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut list: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for name in xattr::list(path)? {
         // Gone between list and get: a concurrent change; nothing to record.
-        let Some(value) = xattr::get(path, &name)? else {
-            continue;
-        };
-        let mut n = name.as_bytes().to_vec();
-        n.push(0);
-        list.push((n, value));
+        if let Some(value) = xattr::get(path, &name)? {
+            list.push((name.as_bytes().to_vec(), value));
+        }
     }
+    Ok(serialize_xattrs(list))
+}
+
+/// [`read_xattrs`] through an open file.
+fn xattrs_of_file(file: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    use xattr::FileExt;
+    let mut list: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for name in file.list_xattr()? {
+        if let Some(value) = file.get_xattr(&name)? {
+            list.push((name.as_bytes().to_vec(), value));
+        }
+    }
+    Ok(serialize_xattrs(list))
+}
+
+/// (name, value) pairs as libostree serializes them: names sorted bytewise, each with its
+/// NUL, as `a(ayay)` (nothing at all for none).
+fn serialize_xattrs(mut list: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<u8> {
     if list.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
+    }
+    for (n, _) in &mut list {
+        n.push(0);
     }
     list.sort();
-    Ok(xattr_variant(&list).data().to_vec())
+    xattr_variant(&list).data().to_vec()
 }
 
 fn xattr_variant(list: &[(Vec<u8>, Vec<u8>)]) -> glib::Variant {
@@ -418,30 +437,6 @@ fn xattr_variant(list: &[(Vec<u8>, Vec<u8>)]) -> glib::Variant {
         list.iter()
             .map(|(n, v)| (n.clone(), v.clone()).to_variant()),
     )
-}
-
-/// The content checksum of `f`, whose file (if regular) is at `path`.
-fn hash_file(f: &FileRec, path: &Path, buf: &mut [u8]) -> std::io::Result<Checksum> {
-    let target = match &f.kind {
-        Kind::Symlink(t) => t.as_str(),
-        Kind::Regular { .. } => "",
-    };
-    let header = content_header(f.meta.uid, f.meta.gid, f.meta.mode, target, &f.meta.xattrs);
-    let mut h = ContentHasher::new(&header);
-    if let Kind::Regular { .. } = f.kind {
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(path)?;
-        loop {
-            let n = file.read(buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-    }
-    Ok(Checksum::from_bytes(&h.finish_bytes()).expect("a SHA-256 is 32 bytes"))
 }
 
 /// Make the commit of the tree at `root` in `repo` (a scratch repository: only metadata
@@ -476,7 +471,6 @@ pub fn commit_tree(
         specials: Vec::new(),
         dirs: Vec::new(),
         files: Vec::new(),
-        inodes: HashMap::new(),
         newest: 0,
     };
     let etc = if scan.top_etc()?.is_some() {
@@ -493,13 +487,14 @@ pub fn commit_tree(
     scan.walk("", "", "", &md)?;
     let Scan {
         dirs,
-        files,
+        mut files,
         newest,
         mut specials,
         ..
     } = scan;
     specials.sort_by(|a, b| a.path.cmp(&b.path));
-    let (sums, bytes) = hash_all(root, &shown, &dirs, &files, opts.threads)?;
+    let (sums, bytes, newest_file) = hash_all(root, &shown, &dirs, &mut files, opts.threads)?;
+    let newest = newest.max(newest_file);
 
     let write = |kind: ostree::ObjectType, v: &glib::Variant| -> Result<Checksum, EncapError> {
         let c = repo
@@ -517,33 +512,37 @@ pub fn commit_tree(
             what: "starting a transaction".into(),
             source: e,
         })?;
+    // Dirtree and dirmeta objects are serialized here and kept in memory (a few dozen bytes
+    // per file; the Source reads them from there): through glib and `write_metadata` they
+    // cost ~0.3 ms each, most of it the filesystem making a file per object, 5 s for a tree
+    // of 300k files.
+    let mut objects = MetadataObjects::default();
     // Children come after their parent: bottom-up is back to front.
     let mut made: Vec<Option<(Checksum, Checksum)>> = vec![None; dirs.len()];
     for (i, d) in dirs.iter().enumerate().rev() {
-        let file_entries: Vec<(String, Vec<u8>)> = d
+        let file_entries: Vec<(&str, &[u8; 32])> = d
             .files
             .iter()
-            .map(|&f| {
-                let f = f as usize;
-                (files[f].name.clone(), sums[f].as_bytes().to_vec())
-            })
+            .map(|&f| (files[f as usize].name.as_str(), sums[f as usize].as_bytes()))
             .collect();
-        let mut dir_entries: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::with_capacity(d.dirs.len());
+        let mut children = Vec::with_capacity(d.dirs.len());
         for &c in &d.dirs {
             let (t, m) = made[c as usize].take().expect("children are made first");
-            let name = dirs[c as usize].name.clone();
-            dir_entries.push((name, t.as_bytes().to_vec(), m.as_bytes().to_vec()));
+            children.push((dirs[c as usize].name.as_str(), t, m));
         }
-        let tree =
-            glib::Variant::tuple_from_iter([file_entries.to_variant(), dir_entries.to_variant()]);
-        let meta = glib::Variant::tuple_from_iter([
-            d.meta.uid.to_be().to_variant(),
-            d.meta.gid.to_be().to_variant(),
-            d.meta.mode.to_be().to_variant(),
-            ostree_format::checksum::variant_of(&d.meta.xattrs, "a(ayay)"),
-        ]);
-        let t = write(ostree::ObjectType::DirTree, &tree)?;
-        let m = write(ostree::ObjectType::DirMeta, &meta)?;
+        let dir_entries: Vec<(&str, &[u8; 32], &[u8; 32])> = children
+            .iter()
+            .map(|(n, t, m)| (*n, t.as_bytes(), m.as_bytes()))
+            .collect();
+        let tree = ostree_format::checksum::dirtree_bytes(&file_entries, &dir_entries);
+        let meta = ostree_format::checksum::dirmeta_bytes(
+            d.meta.uid,
+            d.meta.gid,
+            d.meta.mode,
+            &d.meta.xattrs,
+        );
+        let t = objects.add(tree);
+        let m = objects.add(meta);
         made[i] = Some((t, m));
     }
     let (root_tree, root_meta) = made[0].take().expect("the root was walked");
@@ -582,7 +581,27 @@ pub fn commit_tree(
         dirs: dirs.len(),
         bytes,
         specials,
+        objects: std::sync::Arc::new(objects),
     })
+}
+
+/// The dirtree and dirmeta objects of a tree's commit, by checksum (the SHA-256 of their
+/// bytes; the two kinds cannot share one, their types differ).
+#[derive(Debug, Default)]
+pub struct MetadataObjects(std::collections::HashMap<Checksum, Vec<u8>>);
+
+impl MetadataObjects {
+    fn add(&mut self, bytes: Vec<u8>) -> Checksum {
+        use sha2::Digest;
+        let sum = Checksum::from_bytes(&sha2::Sha256::digest(&bytes)).expect("32 bytes");
+        self.0.entry(sum).or_insert(bytes);
+        sum
+    }
+
+    /// The bytes of object `sum`, if the tree has one.
+    pub(crate) fn get(&self, sum: &Checksum) -> Option<&[u8]> {
+        self.0.get(sum).map(Vec::as_slice)
+    }
 }
 
 fn repo_shown(repo: &ostree::Repo) -> String {
@@ -595,7 +614,7 @@ fn repo_shown(repo: &ostree::Repo) -> String {
 /// The version of the one kernel at `usr/lib/modules/VERSION/vmlinuz`, if exactly one.
 fn kernel_version(dirs: &[DirRec], files: &[FileRec]) -> Option<String> {
     let mut found = files.iter().filter(|f| {
-        f.name == "vmlinuz" && matches!(f.kind, Kind::Regular { .. }) && {
+        f.name == "vmlinuz" && matches!(f.kind, Kind::Regular) && {
             let d = &dirs[f.dir as usize].disk;
             let tree = d.strip_prefix("usr/lib/modules/");
             tree.is_some_and(|v| !v.contains('/'))
@@ -611,65 +630,100 @@ fn kernel_version(dirs: &[DirRec], files: &[FileRec]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Hash every file on `threads` threads; returns the checksums (file order) and the bytes read.
+/// What a hashing thread learnt of one file.
+struct Hashed {
+    /// Index into the files.
+    at: u32,
+    sum: Checksum,
+    /// A regular file's metadata, read from its descriptor (`None` for a symlink, whose
+    /// metadata the walk read).
+    meta: Option<Meta>,
+    size: u64,
+    mtime: i64,
+}
+
+/// Hash every file on `threads` threads, reading each regular file's metadata through its
+/// own descriptor (opened relative to its directory's, which a thread keeps while the files
+/// it takes are in that directory): one path lookup of one component per file. Fills in
+/// the regular files' metadata; returns the checksums (file order), the bytes read and the
+/// newest mtime.
 fn hash_all(
     root: &Path,
     shown: &str,
     dirs: &[DirRec],
-    files: &[FileRec],
+    files: &mut [FileRec],
     threads: usize,
-) -> Result<(Vec<Checksum>, u64), EncapError> {
+) -> Result<(Vec<Checksum>, u64, i64), EncapError> {
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     }
     .max(1);
     let next = AtomicUsize::new(0);
-    let path_of = |f: &FileRec| -> PathBuf {
-        let d = &dirs[f.dir as usize].disk;
-        root.join(d).join(OsStr::new(&f.name))
-    };
-    type Part = Result<(Vec<(u32, Checksum)>, u64), EncapError>;
+    let all: &[FileRec] = files;
+    type Part = Result<Vec<Hashed>, EncapError>;
     let parts: Vec<Part> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| -> Part {
                     let mut buf = vec![0u8; HASH_BUFFER];
                     let mut out = Vec::new();
-                    let mut bytes = 0u64;
+                    let mut dir: Option<(u32, std::os::fd::OwnedFd)> = None;
                     loop {
                         let from = next.fetch_add(HASH_BATCH, Ordering::Relaxed);
-                        if from >= files.len() {
+                        if from >= all.len() {
                             break;
                         }
-                        for (k, f) in files[from..(from + HASH_BATCH).min(files.len())]
+                        for (k, f) in all[from..(from + HASH_BATCH).min(all.len())]
                             .iter()
                             .enumerate()
                         {
-                            if let Kind::Regular {
-                                same_as: Some(_), ..
-                            } = f.kind
-                            {
-                                continue;
-                            }
-                            let path = path_of(f);
-                            let c =
-                                hash_file(f, &path, &mut buf).map_err(|e| EncapError::Tree {
-                                    root: shown.to_string(),
-                                    path: path
-                                        .strip_prefix(root)
-                                        .unwrap_or(&path)
-                                        .display()
-                                        .to_string(),
-                                    reason: format!("reading it: {e}"),
-                                })?;
-                            if let Kind::Regular { size, .. } = f.kind {
-                                bytes += size;
-                            }
-                            out.push(((from + k) as u32, c));
+                            let fail = |e: std::io::Error| EncapError::Tree {
+                                root: shown.to_string(),
+                                path: join(&dirs[f.dir as usize].disk, &f.name),
+                                reason: format!("reading it: {e}"),
+                            };
+                            let at = (from + k) as u32;
+                            let hashed = match &f.kind {
+                                Kind::Symlink(target) => {
+                                    let header = content_header(
+                                        f.meta.uid,
+                                        f.meta.gid,
+                                        f.meta.mode,
+                                        target,
+                                        &f.meta.xattrs,
+                                    );
+                                    let sum = ContentHasher::new(&header).finish_bytes();
+                                    Hashed {
+                                        at,
+                                        sum: Checksum::from_bytes(&sum)
+                                            .expect("a SHA-256 is 32 bytes"),
+                                        meta: None,
+                                        size: 0,
+                                        mtime: 0,
+                                    }
+                                }
+                                Kind::Regular => {
+                                    if dir.as_ref().is_none_or(|(d, _)| *d != f.dir) {
+                                        let path = root.join(&dirs[f.dir as usize].disk);
+                                        let fd = rustix::fs::open(
+                                            &path,
+                                            rustix::fs::OFlags::RDONLY
+                                                | rustix::fs::OFlags::DIRECTORY
+                                                | rustix::fs::OFlags::CLOEXEC,
+                                            rustix::fs::Mode::empty(),
+                                        )
+                                        .map_err(|e| fail(e.into()))?;
+                                        dir = Some((f.dir, fd));
+                                    }
+                                    let (_, dfd) = dir.as_ref().expect("just opened");
+                                    hash_regular(dfd, f, at, &mut buf).map_err(fail)?
+                                }
+                            };
+                            out.push(hashed);
                         }
                     }
-                    Ok((out, bytes))
+                    Ok(out)
                 })
             })
             .collect();
@@ -679,25 +733,67 @@ fn hash_all(
             .collect()
     });
     let mut sums: Vec<Option<Checksum>> = vec![None; files.len()];
-    let mut bytes = 0;
+    let (mut bytes, mut newest) = (0u64, i64::MIN);
     for p in parts {
-        let (list, b) = p?;
-        bytes += b;
-        for (i, c) in list {
-            sums[i as usize] = Some(c);
+        for h in p? {
+            sums[h.at as usize] = Some(h.sum);
+            if let Some(meta) = h.meta {
+                files[h.at as usize].meta = meta;
+                bytes += h.size;
+                newest = newest.max(h.mtime);
+            }
         }
     }
-    let mut out = Vec::with_capacity(files.len());
-    for (i, f) in files.iter().enumerate() {
-        let c = match f.kind {
-            Kind::Regular {
-                same_as: Some(j), ..
-            } => sums[j as usize],
-            _ => sums[i],
-        };
-        out.push(c.expect("every file was hashed"));
+    let sums = sums
+        .into_iter()
+        .map(|c| c.expect("every file was hashed"))
+        .collect();
+    Ok((sums, bytes, newest))
+}
+
+/// A regular file `f` (file `at`), opened in its directory `dir`: its metadata from the
+/// descriptor, and its content checksum.
+fn hash_regular(
+    dir: &std::os::fd::OwnedFd,
+    f: &FileRec,
+    at: u32,
+    buf: &mut [u8],
+) -> std::io::Result<Hashed> {
+    let fd = rustix::fs::openat(
+        dir,
+        OsStr::new(&f.name),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let mut file = std::fs::File::from(fd);
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(std::io::Error::other(
+            "it changed while the tree was read: no longer a regular file",
+        ));
     }
-    Ok((out, bytes))
+    let meta = Meta {
+        uid: md.uid(),
+        gid: md.gid(),
+        mode: md.mode(),
+        xattrs: xattrs_of_file(&file)?,
+    };
+    let header = content_header(meta.uid, meta.gid, meta.mode, "", &meta.xattrs);
+    let mut h = ContentHasher::new(&header);
+    loop {
+        let n = file.read(buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Hashed {
+        at,
+        sum: Checksum::from_bytes(&h.finish_bytes()).expect("a SHA-256 is 32 bytes"),
+        meta: Some(meta),
+        size: md.len(),
+        mtime: md.mtime(),
+    })
 }
 
 /// Content read from the tree itself, by image path, for a commit made by [`commit_tree`]:

@@ -5,7 +5,7 @@
 //! by [`crate::objread`], straight from the files where the mode allows.
 
 use crate::objread::{Direct, FileObject, Libostree, ObjectStat, ReadError};
-use crate::rootfs::{Special, TreeCommit, TreeFiles, TreeOptions};
+use crate::rootfs::{MetadataObjects, Special, TreeCommit, TreeFiles, TreeOptions};
 use crate::EncapError;
 use layering::Checksum;
 use ostree::gio;
@@ -333,6 +333,8 @@ pub struct Source {
     pub(crate) tree: Option<TreeFiles>,
     /// The tree's device nodes and FIFOs, which the commit cannot hold (plain images only).
     pub(crate) specials: Vec<Special>,
+    /// A tree's dirtree and dirmeta objects, kept in memory rather than in the repository.
+    pub(crate) memory: Option<std::sync::Arc<MetadataObjects>>,
 }
 
 impl std::fmt::Debug for Source {
@@ -401,6 +403,7 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
         direct,
         tree: None,
         specials: Vec::new(),
+        memory: None,
     })
 }
 
@@ -434,6 +437,7 @@ pub fn open_tree(
         etc: made.etc,
     });
     source.specials = made.specials.clone();
+    source.memory = Some(made.objects.clone());
     Ok((source, made))
 }
 
@@ -513,6 +517,7 @@ impl Source {
             direct: self.direct.clone(),
             tree: self.tree.clone(),
             specials: self.specials.clone(),
+            memory: self.memory.clone(),
         })
     }
 
@@ -809,10 +814,23 @@ impl Source {
                 })
             }
         };
-        let v = self
-            .repo
-            .load_variant(objtype, checksum)
-            .map_err(|e| self.object_error(kind, checksum, path, &e))?;
+        let in_memory = self
+            .memory
+            .as_ref()
+            .zip(Checksum::from_hex(checksum))
+            .and_then(|(m, c)| m.get(&c).map(<[u8]>::to_vec));
+        let v = match (in_memory, kind) {
+            (Some(bytes), ObjKind::DirTree) => {
+                ostree_format::checksum::variant_of(&bytes, "(a(say)a(sayay))")
+            }
+            (Some(bytes), ObjKind::DirMeta) => {
+                ostree_format::checksum::variant_of(&bytes, "(uuua(ayay))")
+            }
+            _ => self
+                .repo
+                .load_variant(objtype, checksum)
+                .map_err(|e| self.object_error(kind, checksum, path, &e))?,
+        };
         let actual = ostree_format::checksum::sha256_hex(v.data());
         if actual != checksum {
             return Err(EncapError::ChecksumMismatch {
