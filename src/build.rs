@@ -91,9 +91,9 @@ fn open_source(
     let Some(rootfs) = &req.rootfs else {
         return Ok((encapsulate::open(&req.repo, &req.rev)?, None));
     };
-    // The scratch repository holds metadata only (a few dozen bytes per file and directory);
-    // a `--from` image's tree is as big as the image's filesystem: `$TMPDIR` is where the
-    // user says such things go (docs/rechunking.md), never beside the output.
+    // The scratch repository holds the commit object only; a `--from` image's tree is as big
+    // as the image's filesystem: `$TMPDIR` is where the user says such things go
+    // (docs/rechunking.md), never beside the output.
     let work = crate::workdir::WorkDir::create(&std::env::temp_dir())?;
     let mut prune = rootfs.prune.clone();
     let (dir, image_time) = match &rootfs.tree {

@@ -36,7 +36,8 @@ pub struct EncapsulateRequest {
 }
 
 /// A plain root filesystem to encapsulate (`--rootfs`, `--from`): made into a commit on the
-/// fly (`encapsulate::rootfs`), with only metadata objects written, to a scratch repository.
+/// fly (`encapsulate::rootfs`): nothing of it is copied; only the commit object is written,
+/// to a scratch repository.
 #[derive(Debug, Clone)]
 pub struct RootfsInput {
     /// The tree.

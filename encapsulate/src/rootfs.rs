@@ -1,10 +1,11 @@
 //! A plain directory tree as an ostree commit, without `ostree commit`: image pipelines now
 //! build the OS in a Containerfile and hand the chunker a root filesystem.
 //!
-//! [`commit_tree`] walks the tree once for metadata (names, owners, modes, xattrs) and reads
-//! every regular file once, on several threads, hashing it into its ostree content checksum.
-//! It writes only metadata objects (dirtree, dirmeta, the commit) into a scratch repository:
-//! content is never copied. The layer writer reads each file from the tree again
+//! [`commit_tree`] walks the tree once (names and entry types; metadata of directories and
+//! symlinks) and reads every regular file once, on several threads, through its own
+//! descriptor: owner, mode, xattrs, and the content hashed into its ostree content checksum.
+//! Dirtree and dirmeta objects are kept in memory ([`MetadataObjects`]); only the commit
+//! object goes into a scratch repository. Content is never copied. The layer writer reads each file from the tree again
 //! ([`crate::objread`]'s tree mode, from the page cache the scan just filled) and checks it
 //! against its checksum, so a file that changes between the two reads fails the run by name.
 //!
@@ -439,8 +440,8 @@ fn xattr_variant(list: &[(Vec<u8>, Vec<u8>)]) -> glib::Variant {
     )
 }
 
-/// Make the commit of the tree at `root` in `repo` (a scratch repository: only metadata
-/// objects are written there).
+/// Make the commit of the tree at `root`: its dirtree and dirmeta objects in memory
+/// ([`TreeCommit::objects`]), the commit object in `repo` (a scratch repository).
 ///
 /// # Errors
 /// [`EncapError::Tree`] naming the path at fault: something the format cannot hold, an

@@ -407,9 +407,9 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
     })
 }
 
-/// Make the commit of the plain tree at `root` ([`crate::rootfs::commit_tree`]) in a new
-/// bare-user repository at `scratch` (metadata objects only), and open it so that content
-/// is read from the tree.
+/// Make the commit of the plain tree at `root` ([`crate::rootfs::commit_tree`]): the commit
+/// object in a new bare-user repository at `scratch`, its dirtrees and dirmetas in memory;
+/// open it so that those and the content are read from there and from the tree.
 ///
 /// # Errors
 /// [`EncapError::Tree`] naming what the tree holds that the format cannot, or what cannot
