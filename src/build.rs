@@ -121,7 +121,7 @@ fn open_source(
         threads: req.jobs,
         keep_special: req.format == encapsulate::StreamFormat::Plain,
     };
-    let (source, _made) = encapsulate::open_tree(&dir, &work.path().join("repo"), &opts)?;
+    let source = encapsulate::open_tree(&dir, &work.path().join("repo"), &opts)?;
     clock.end("scan tree", progress);
     Ok((source, Some(work)))
 }

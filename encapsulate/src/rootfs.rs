@@ -5,9 +5,10 @@
 //! symlinks) and reads every regular file once, on several threads, through its own
 //! descriptor: owner, mode, xattrs, and the content hashed into its ostree content checksum.
 //! Dirtree and dirmeta objects are kept in memory ([`MetadataObjects`]); only the commit
-//! object goes into a scratch repository. Content is never copied. The layer writer reads each file from the tree again
-//! ([`crate::objread`]'s tree mode, from the page cache the scan just filled) and checks it
-//! against its checksum, so a file that changes between the two reads fails the run by name.
+//! object goes into a scratch repository. Content is never copied. The layer writer reads
+//! each file from the tree again ([`TreeFiles`], from the page cache the scan just filled)
+//! and checks it against its checksum, so a file that changes between the two reads fails
+//! the run by name.
 //!
 //! The tree becomes a commit the way `ostree commit --tree=dir=` would make it (same dirtree
 //! and dirmeta checksums: `tests/rootfs.rs` proves it against the real CLI), with the
@@ -17,7 +18,8 @@
 //! - `--prune` paths are left out, with everything below them;
 //! - a top-level `sysroot` may hold directories only: in the image, `sysroot/ostree/repo` holds
 //!   the objects (prune it: `--prune /sysroot`);
-//! - device nodes, FIFOs and sockets are refused, since the ostree format cannot hold them;
+//! - sockets are refused; device nodes and FIFOs too, since a commit cannot hold them, unless
+//!   [`TreeOptions::keep_special`] keeps them aside for a plain image;
 //! - names must be UTF-8 (dirtree names are GVariant strings);
 //! - the commit's timestamp is the one given (`--created`, `SOURCE_DATE_EPOCH`), else the
 //!   newest mtime in the tree: never the clock, and never in a content layer;
@@ -30,7 +32,7 @@ use layering::Checksum;
 use ostree::gio::{self, prelude::FileExt};
 use ostree::glib::{self, prelude::*};
 use ostree_format::checksum::{content_header, ContentHasher};
-use ostree_format::S_IFMT;
+use ostree_format::{join, S_IFLNK, S_IFMT, S_IFREG};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -38,8 +40,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const S_IFREG: u32 = 0o100_000;
-const S_IFLNK: u32 = 0o120_000;
 const S_IFDIR: u32 = 0o040_000;
 /// Files handed to a hashing thread at a time: small enough to balance two threads on a tree
 /// of a few big files, big enough that the shared counter is not contended.
@@ -112,12 +112,6 @@ pub struct TreeCommit {
     pub commit: String,
     /// Where the tree keeps `etc`.
     pub etc: EtcOnDisk,
-    /// Regular files and symlinks.
-    pub files: usize,
-    /// Directories.
-    pub dirs: usize,
-    /// Bytes of regular files read (hard links once).
-    pub bytes: u64,
     /// Device nodes and FIFOs, in path order (with [`TreeOptions::keep_special`]).
     pub specials: Vec<Special>,
     /// The commit's dirtree and dirmeta objects (only the commit object is in the
@@ -126,7 +120,7 @@ pub struct TreeCommit {
 }
 
 /// Owner, mode and xattrs, as dirmeta and content headers hold them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Meta {
     uid: u32,
     gid: u32,
@@ -182,6 +176,8 @@ struct Scan<'a> {
     root: &'a Path,
     shown: String,
     prune: Vec<String>,
+    /// Where the tree keeps `etc` (found once, before the walk).
+    etc: EtcOnDisk,
     keep_special: bool,
     specials: Vec<Special>,
     dirs: Vec<DirRec>,
@@ -255,10 +251,8 @@ impl Scan<'_> {
             }
             entries.push((name.to_string(), join(disk, name), e.file_type().ok()));
         }
-        if tree == "usr" {
-            if let Some(etc) = self.top_etc()? {
-                entries.push(("etc".into(), etc, None));
-            }
+        if tree == "usr" && self.etc == EtcOnDisk::Top {
+            entries.push(("etc".into(), "etc".into(), None));
         }
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         for (name, child_disk, listed) in entries {
@@ -266,29 +260,18 @@ impl Scan<'_> {
             if self.prune.contains(&child_tree) {
                 continue;
             }
-            if listed.is_some_and(|t| t.is_file()) && !child_tree.starts_with("sysroot/") {
-                // No syscall here: the hashing threads open it and read the rest.
-                let f = u32::try_from(self.files.len())
-                    .map_err(|_| self.err(tree, "too many files"))?;
-                self.files.push(FileRec {
-                    dir: at,
-                    name,
-                    meta: Meta {
-                        uid: 0,
-                        gid: 0,
-                        mode: 0,
-                        xattrs: Vec::new(),
-                    },
-                    kind: Kind::Regular,
-                });
-                self.dirs[at as usize].files.push(f);
-                continue;
-            }
-            let md = std::fs::symlink_metadata(self.root.join(&child_disk))
-                .map_err(|e| self.io(&child_disk, "reading its metadata", e))?;
-            let ty = md.mode() & S_IFMT;
-            if ty == S_IFDIR {
-                let d = self.walk(&child_disk, &child_tree, &name, &md)?;
+            // A regular file costs no syscall here when the listing says what it is: the
+            // hashing threads open it and read the rest.
+            let md = match listed {
+                Some(t) if t.is_file() => None,
+                _ => Some(
+                    std::fs::symlink_metadata(self.root.join(&child_disk))
+                        .map_err(|e| self.io(&child_disk, "reading its metadata", e))?,
+                ),
+            };
+            let ty = md.as_ref().map_or(S_IFREG, |md| md.mode() & S_IFMT);
+            if let (S_IFDIR, Some(md)) = (ty, &md) {
+                let d = self.walk(&child_disk, &child_tree, &name, md)?;
                 self.dirs[at as usize].dirs.push(d);
                 continue;
             }
@@ -299,17 +282,18 @@ impl Scan<'_> {
                      repository (leave it out with --prune /sysroot)",
                 ));
             }
-            let kind = match ty {
-                S_IFREG => Kind::Regular,
-                S_IFLNK => {
+            let (kind, meta) = match (ty, md) {
+                (S_IFREG, _) => (Kind::Regular, Meta::default()),
+                (S_IFLNK, Some(md)) => {
                     let target = std::fs::read_link(self.root.join(&child_disk))
                         .map_err(|e| self.io(&child_disk, "reading the symlink", e))?;
                     let target = target
                         .to_str()
-                        .ok_or_else(|| self.err(&child_disk, "the symlink target is not UTF-8"))?;
-                    Kind::Symlink(target.to_string())
+                        .ok_or_else(|| self.err(&child_disk, "the symlink target is not UTF-8"))?
+                        .to_string();
+                    (Kind::Symlink(target), self.meta(&child_disk, &md)?)
                 }
-                0o020_000 | 0o060_000 | 0o010_000 if self.keep_special => {
+                (0o020_000 | 0o060_000 | 0o010_000, Some(md)) if self.keep_special => {
                     let meta = self.meta(&child_disk, &md)?;
                     let rdev = md.rdev();
                     self.specials.push(Special {
@@ -322,7 +306,7 @@ impl Scan<'_> {
                     });
                     continue;
                 }
-                0o140_000 => {
+                (0o140_000, _) => {
                     return Err(self.err(
                         &child_disk,
                         "is a socket, which no image format holds (a running service's; \
@@ -340,7 +324,6 @@ impl Scan<'_> {
                     ))
                 }
             };
-            let meta = self.meta(&child_disk, &md)?;
             let f =
                 u32::try_from(self.files.len()).map_err(|_| self.err(tree, "too many files"))?;
             self.files.push(FileRec {
@@ -354,10 +337,10 @@ impl Scan<'_> {
         Ok(at)
     }
 
-    /// The top-level `etc` directory, if the tree has one (and not also `usr/etc`).
-    fn top_etc(&self) -> Result<Option<String>, EncapError> {
+    /// Where the tree keeps `etc`: at the top (and then not also in `usr/etc`), or not.
+    fn find_etc(&self) -> Result<EtcOnDisk, EncapError> {
         if self.prune.iter().any(|p| p == "etc") {
-            return Ok(None);
+            return Ok(EtcOnDisk::InUsr);
         }
         match std::fs::symlink_metadata(self.root.join("etc")) {
             Ok(md) if md.is_dir() => {
@@ -368,10 +351,10 @@ impl Scan<'_> {
                          so only one may exist (prune one of them)",
                     ));
                 }
-                Ok(Some("etc".into()))
+                Ok(EtcOnDisk::Top)
             }
             Ok(_) => Err(self.err("etc", "is not a directory")),
-            Err(_) => Ok(None),
+            Err(_) => Ok(EtcOnDisk::InUsr),
         }
     }
 }
@@ -383,14 +366,6 @@ fn type_name(ty: u32) -> &'static str {
         0o010_000 => "FIFO",
         0o140_000 => "socket",
         _ => "special file",
-    }
-}
-
-fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_string()
-    } else {
-        format!("{parent}/{name}")
     }
 }
 
@@ -468,17 +443,15 @@ pub fn commit_tree(
         root,
         shown: shown.clone(),
         prune: opts.prune.clone(),
+        etc: EtcOnDisk::InUsr,
         keep_special: opts.keep_special,
         specials: Vec::new(),
         dirs: Vec::new(),
         files: Vec::new(),
         newest: 0,
     };
-    let etc = if scan.top_etc()?.is_some() {
-        EtcOnDisk::Top
-    } else {
-        EtcOnDisk::InUsr
-    };
+    scan.etc = scan.find_etc()?;
+    let etc = scan.etc;
     if etc == EtcOnDisk::Top && std::fs::symlink_metadata(root.join("usr")).is_err() {
         return Err(scan.err(
             "usr",
@@ -494,7 +467,7 @@ pub fn commit_tree(
         ..
     } = scan;
     specials.sort_by(|a, b| a.path.cmp(&b.path));
-    let (sums, bytes, newest_file) = hash_all(root, &shown, &dirs, &mut files, opts.threads)?;
+    let (sums, newest_file) = hash_all(root, &shown, &dirs, &mut files, opts.threads)?;
     let newest = newest.max(newest_file);
 
     let write = |kind: ostree::ObjectType, v: &glib::Variant| -> Result<Checksum, EncapError> {
@@ -578,9 +551,6 @@ pub fn commit_tree(
     Ok(TreeCommit {
         commit: c.to_string(),
         etc,
-        files: files.len(),
-        dirs: dirs.len(),
-        bytes,
         specials,
         objects: std::sync::Arc::new(objects),
     })
@@ -639,22 +609,20 @@ struct Hashed {
     /// A regular file's metadata, read from its descriptor (`None` for a symlink, whose
     /// metadata the walk read).
     meta: Option<Meta>,
-    size: u64,
     mtime: i64,
 }
 
 /// Hash every file on `threads` threads, reading each regular file's metadata through its
 /// own descriptor (opened relative to its directory's, which a thread keeps while the files
 /// it takes are in that directory): one path lookup of one component per file. Fills in
-/// the regular files' metadata; returns the checksums (file order), the bytes read and the
-/// newest mtime.
+/// the regular files' metadata; returns the checksums (file order) and the newest mtime.
 fn hash_all(
     root: &Path,
     shown: &str,
     dirs: &[DirRec],
     files: &mut [FileRec],
     threads: usize,
-) -> Result<(Vec<Checksum>, u64, i64), EncapError> {
+) -> Result<(Vec<Checksum>, i64), EncapError> {
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
@@ -700,7 +668,6 @@ fn hash_all(
                                         sum: Checksum::from_bytes(&sum)
                                             .expect("a SHA-256 is 32 bytes"),
                                         meta: None,
-                                        size: 0,
                                         mtime: 0,
                                     }
                                 }
@@ -734,13 +701,12 @@ fn hash_all(
             .collect()
     });
     let mut sums: Vec<Option<Checksum>> = vec![None; files.len()];
-    let (mut bytes, mut newest) = (0u64, i64::MIN);
+    let mut newest = i64::MIN;
     for p in parts {
         for h in p? {
             sums[h.at as usize] = Some(h.sum);
             if let Some(meta) = h.meta {
                 files[h.at as usize].meta = meta;
-                bytes += h.size;
                 newest = newest.max(h.mtime);
             }
         }
@@ -749,7 +715,7 @@ fn hash_all(
         .into_iter()
         .map(|c| c.expect("every file was hashed"))
         .collect();
-    Ok((sums, bytes, newest))
+    Ok((sums, newest))
 }
 
 /// A regular file `f` (file `at`), opened in its directory `dir`: its metadata from the
@@ -792,7 +758,6 @@ fn hash_regular(
         at,
         sum: Checksum::from_bytes(&h.finish_bytes()).expect("a SHA-256 is 32 bytes"),
         meta: Some(meta),
-        size: md.len(),
         mtime: md.mtime(),
     })
 }

@@ -5,7 +5,7 @@
 //! by [`crate::objread`], straight from the files where the mode allows.
 
 use crate::objread::{Direct, FileObject, Libostree, ObjectStat, ReadError};
-use crate::rootfs::{MetadataObjects, Special, TreeCommit, TreeFiles, TreeOptions};
+use crate::rootfs::{MetadataObjects, Special, TreeFiles, TreeOptions};
 use crate::EncapError;
 use layering::Checksum;
 use ostree::gio;
@@ -414,11 +414,7 @@ pub fn open(repo_path: &Path, rev: &str) -> Result<Source, EncapError> {
 /// # Errors
 /// [`EncapError::Tree`] naming what the tree holds that the format cannot, or what cannot
 /// be read; [`EncapError::Repo`] if the scratch repository cannot be made.
-pub fn open_tree(
-    root: &Path,
-    scratch: &Path,
-    opts: &TreeOptions,
-) -> Result<(Source, TreeCommit), EncapError> {
+pub fn open_tree(root: &Path, scratch: &Path, opts: &TreeOptions) -> Result<Source, EncapError> {
     let repo = ostree::Repo::new_for_path(scratch);
     repo.create(ostree::RepoMode::BareUser, gio::Cancellable::NONE)
         .map_err(|e| EncapError::Repo {
@@ -436,9 +432,9 @@ pub fn open_tree(
         root: root.to_owned(),
         etc: made.etc,
     });
-    source.specials = made.specials.clone();
-    source.memory = Some(made.objects.clone());
-    Ok((source, made))
+    source.specials = made.specials;
+    source.memory = Some(made.objects);
+    Ok(source)
 }
 
 fn resolve(repo: &ostree::Repo, shown: &str, rev: &str) -> Result<String, EncapError> {
