@@ -48,10 +48,11 @@ impl Side {
         }
     }
 
-    /// Where image path `p` is in this tree.
+    /// Where image path `p` is in this tree (the rule `--rootfs` reads trees by).
     fn disk(&self, p: &str) -> PathBuf {
-        if self.etc_in_usr && (p == "etc" || p.starts_with("etc/")) {
-            self.root.join("usr").join(p)
+        if self.etc_in_usr {
+            self.root
+                .join(encapsulate::rootfs::EtcOnDisk::InUsr.disk_path(p).as_ref())
         } else {
             self.root.join(p)
         }

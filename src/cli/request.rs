@@ -8,6 +8,14 @@ use oci::keys;
 use oci::spec::ImageOptions;
 use ostree_encap::{EncapsulateRequest, Target};
 
+/// `--prune PATH`s as tree paths (one parser for the main job and `verify`).
+pub(crate) fn prune_paths(paths: &[String]) -> Result<Vec<String>> {
+    paths
+        .iter()
+        .map(|p| encapsulate::rootfs::prune_path(p).map_err(anyhow::Error::msg))
+        .collect()
+}
+
 fn key_value(flag: &str, s: &str) -> Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
@@ -38,11 +46,7 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
     };
     let (repo, rev, rootfs) = match tree {
         Some(tree) => {
-            let prune = a
-                .prune
-                .iter()
-                .map(|p| encapsulate::rootfs::prune_path(p).map_err(anyhow::Error::msg))
-                .collect::<Result<_>>()?;
+            let prune = prune_paths(&a.prune)?;
             let input = ostree_encap::RootfsInput { tree, prune };
             (Default::default(), String::new(), Some(input))
         }

@@ -97,11 +97,7 @@ pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
                  --ed25519-key check a commit; give --rootfs DIR to compare its filesystem"
             );
         }
-        let prune = v
-            .prune
-            .iter()
-            .map(|p| encapsulate::rootfs::prune_path(p).map_err(anyhow::Error::msg))
-            .collect::<Result<Vec<_>>>()?;
+        let prune = super::request::prune_paths(&v.prune)?;
         let r = ostree_encap::check::verify_plain(&oci, image.tag(), v.rootfs.as_deref(), &prune)?;
         if v.json {
             out!("{}", serde_json::to_string_pretty(&r)?);
