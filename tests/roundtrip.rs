@@ -13,10 +13,10 @@ use std::process::Command;
 /// purpose, update these and say why in the commit: every client would re-download.
 const BASIC_COMMIT: &str = "2499446d76c86c58c792367ee07c00d8627bba1eb04cef9194c2d676fdd8b3ae";
 const BASIC_MANIFEST: &str =
-    "sha256:ccbe40cfc904c48e93fd6e013368a87d8003e568187b670021741e46e9530324";
+    "sha256:499cfcdbc338024e8cc401812d92b3371029f2a9b3e43387aa8514d22641747d";
 /// The same commit as a single-layer image (`--max-layers 0`).
 const BASIC_MANIFEST_SINGLE: &str =
-    "sha256:5af5dddbf2d68370bf94c00e43821052ef849bc4384d2b821a30354f6cf34dea";
+    "sha256:3e737d44154575772b790c64638220abbf9dafee7085ee5fda09e3e6a79b4b0f";
 
 fn encap_json(repo: &Path, rev: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = job(repo, rev, out, &["--json"]);

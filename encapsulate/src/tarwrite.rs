@@ -3,9 +3,17 @@
 //! Why not `tar::Builder`: it routes every path and link target through `Path::components()`,
 //! which silently rewrites symlink targets (`a//b` becomes `a/b`, `./x` becomes `x`). An
 //! ostree symlink's target is part of its checksum, so that would make the export lossy. Here
-//! names are written byte for byte; names longer than the header field use the GNU `L`/`K`
-//! extensions and xattrs go in PAX `x` headers. Every header has mtime 0, numeric ids and no
-//! user or group names, so the bytes depend on the input alone.
+//! names are written byte for byte. A path longer than the name field is split between
+//! ustar's prefix and name fields where a `/` allows it (as Go's archive/tar does), else it
+//! goes in a GNU `L` entry before the header; link targets that long use GNU `K`; xattrs go
+//! in PAX `x` headers. Every header has mtime 0, numeric ids and no user or group names, so
+//! the bytes depend on the input alone.
+//!
+//! Why split: every content object of the ostree format has a `<checksum>.file-xattrs-link`
+//! entry whose path is 110 bytes. As a GNU long name it costs two more blocks (1 KiB) per
+//! object: on a tree of 300,000 small files a quarter of the uncompressed stream (1.24 →
+//! 0.94 GB), 3.6% of the gzip blob and ~16% of all instructions of a run (callgrind, 20k
+//! files). Every reader of container layers joins the prefix (tar crate, Go, GNU tar).
 
 use std::io::{self, Read, Write};
 
@@ -15,6 +23,14 @@ const BLOCK: usize = 512;
 const NAME_FIELD: usize = 100;
 /// Name used for GNU long-name/long-link pseudo entries, as GNU tar writes it.
 const GNU_LONGLINK_NAME: &[u8] = b"././@LongLink";
+/// Size of ustar's path prefix field.
+const PREFIX_FIELD: usize = 155;
+/// Where ustar's prefix field starts (GNU headers keep times there instead).
+const PREFIX_AT: usize = 345;
+/// Largest value of an 8-byte (ids, mode) and a 12-byte (size) octal field: ustar has no
+/// other encoding, so an entry with bigger numbers keeps the GNU header and its base-256.
+const USTAR_MAX_ID: u64 = 0o7777777;
+const USTAR_MAX_SIZE: u64 = 0o77777777777;
 /// Name used for PAX extended header entries.
 const PAX_HEADER_NAME: &[u8] = b"././@PaxHeader";
 
@@ -217,15 +233,17 @@ impl<W: Write> TarWriter<W> {
                 String::from_utf8_lossy(path)
             )));
         }
-        if path.len() > NAME_FIELD {
-            self.gnu_long(tar::EntryType::GNULongName, path)?;
-        }
-        let mut h = gnu_header(ty.as_byte(), path, None, owner, 0);
+        let mut h = match path_fit(path, None, owner, 0) {
+            PathFit::Name => gnu_header(ty.as_byte(), path, None, owner, 0),
+            PathFit::Split(cut) => ustar_header(ty.as_byte(), path, cut, None, owner, 0),
+            PathFit::Long => {
+                self.gnu_long(tar::EntryType::GNULongName, path)?;
+                gnu_header(ty.as_byte(), path, None, owner, 0)
+            }
+        };
         octal_into(&mut h[329..337], u64::from(major));
         octal_into(&mut h[337..345], u64::from(minor));
-        h[148..156].fill(0);
-        let sum: u64 = h.iter().map(|&b| u64::from(b)).sum::<u64>() + 8 * u64::from(b' ');
-        octal_into(&mut h[148..156], sum);
+        seal(&mut h);
         self.out.write_all(&h)
     }
 
@@ -264,10 +282,16 @@ impl<W: Write> TarWriter<W> {
                 self.gnu_long(tar::EntryType::GNULongLink, link)?;
             }
         }
-        if path.len() > NAME_FIELD {
-            self.gnu_long(tar::EntryType::GNULongName, path)?;
-        }
-        self.raw_header(kind.entry_type(), path, link, owner, size)
+        let ty = kind.entry_type().as_byte();
+        let h = match path_fit(path, link, owner, size) {
+            PathFit::Name => gnu_header(ty, path, link, owner, size),
+            PathFit::Split(cut) => ustar_header(ty, path, cut, link, owner, size),
+            PathFit::Long => {
+                self.gnu_long(tar::EntryType::GNULongName, path)?;
+                gnu_header(ty, path, link, owner, size)
+            }
+        };
+        self.out.write_all(&h)
     }
 
     fn gnu_long(&mut self, ty: tar::EntryType, name: &[u8]) -> io::Result<()> {
@@ -319,10 +343,66 @@ fn gnu_header(ty: u8, path: &[u8], link: Option<&[u8]>, owner: Owner, size: u64)
     }
     h[257..263].copy_from_slice(b"ustar ");
     h[263..265].copy_from_slice(b" \0");
-    // The checksum counts its own field as eight spaces.
+    seal(&mut h);
+    h
+}
+
+/// How a path goes into a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathFit {
+    /// Whole, in the name field.
+    Name,
+    /// Split at the `/` at this index: before it in ustar's prefix field, after it in name.
+    Split(usize),
+    /// In a GNU long-name entry before the header.
+    Long,
+}
+
+/// Where `path` goes: the name field if it fits; else the longest prefix of at most
+/// [`PREFIX_FIELD`] bytes that ends before a `/` and leaves a non-empty name of at most
+/// [`NAME_FIELD`] (the split the `tar` crate's `UstarHeader::set_path` makes), when the
+/// link target and the numbers fit a ustar header too; else a GNU long name.
+fn path_fit(path: &[u8], link: Option<&[u8]>, owner: Owner, size: u64) -> PathFit {
+    if path.len() <= NAME_FIELD {
+        return PathFit::Name;
+    }
+    let fits = link.is_none_or(|l| l.len() <= NAME_FIELD)
+        && u64::from(owner.uid) <= USTAR_MAX_ID
+        && u64::from(owner.gid) <= USTAR_MAX_ID
+        && size <= USTAR_MAX_SIZE;
+    let cut = (1..path.len().min(PREFIX_FIELD + 1))
+        .rev()
+        .find(|&i| path[i] == b'/')
+        .filter(|&i| i + 1 < path.len() && path.len() - i - 1 <= NAME_FIELD);
+    match cut {
+        Some(i) if fits => PathFit::Split(i),
+        _ => PathFit::Long,
+    }
+}
+
+/// A POSIX ustar header for `path` split at `cut` (see [`path_fit`]): the GNU header's
+/// fields with ustar's magic and the prefix field.
+fn ustar_header(
+    ty: u8,
+    path: &[u8],
+    cut: usize,
+    link: Option<&[u8]>,
+    owner: Owner,
+    size: u64,
+) -> [u8; BLOCK] {
+    let mut h = gnu_header(ty, &path[cut + 1..], link, owner, size);
+    h[PREFIX_AT..PREFIX_AT + cut].copy_from_slice(&path[..cut]);
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    seal(&mut h);
+    h
+}
+
+/// Write the header checksum, which counts its own field as eight spaces.
+fn seal(h: &mut [u8; BLOCK]) {
+    h[148..156].fill(0);
     let sum: u64 = h.iter().map(|&b| u64::from(b)).sum::<u64>() + 8 * u64::from(b' ');
     octal_into(&mut h[148..156], sum);
-    h
 }
 
 /// `val` in octal, zero-padded, NUL-terminated, right-aligned in `dst` (high digits that do
@@ -572,6 +652,89 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn long_paths_are_split_as_the_tar_crate_splits_them() {
+        let o = Owner {
+            uid: 1000,
+            gid: 7,
+            mode: 0o640,
+        };
+        let tar_crate = |path: &str, link: Option<&str>, size| {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_path(path).expect("splits");
+            if let Some(link) = link {
+                h.set_link_name(link).expect("link");
+            }
+            h.set_mode(o.mode);
+            h.set_uid(o.uid.into());
+            h.set_gid(o.gid.into());
+            h.set_size(size);
+            h.set_mtime(0);
+            h.set_cksum();
+            *h.as_bytes()
+        };
+        let object = format!(
+            "sysroot/ostree/repo/objects/ab/{}.file-xattrs-link",
+            "c".repeat(62)
+        );
+        let split = [
+            object,
+            "a/".repeat(60) + "x",
+            format!("{}/{}", "p".repeat(155), "n".repeat(100)),
+            format!("{}/{}/{}", "q".repeat(140), "r".repeat(10), "s".repeat(95)),
+        ];
+        for path in &split {
+            let PathFit::Split(cut) = path_fit(path.as_bytes(), None, o, 5) else {
+                panic!("{path} should split");
+            };
+            let ours = ustar_header(b'0', path.as_bytes(), cut, Some(b"t"), o, 5);
+            assert_eq!(ours, tar_crate(path, Some("t"), 5), "{path}");
+        }
+        let long = [
+            // The last component alone is too long for the name field.
+            format!("d/{}", "n".repeat(101)),
+            // No `/` within the prefix field's reach leaves a name that fits.
+            format!("{}/{}", "p".repeat(156), "n".repeat(10)),
+            format!("/{}", "n".repeat(120)),
+        ];
+        for path in &long {
+            assert_eq!(
+                path_fit(path.as_bytes(), None, o, 5),
+                PathFit::Long,
+                "{path}"
+            );
+        }
+        // Numbers or a link target that ustar cannot hold keep the GNU form.
+        let obj = split[0].as_bytes();
+        let big = Owner {
+            uid: 2_097_152,
+            ..o
+        };
+        assert_eq!(path_fit(obj, None, big, 5), PathFit::Long);
+        assert_eq!(path_fit(obj, None, o, 8_589_934_592), PathFit::Long);
+        assert_eq!(path_fit(obj, Some(&[b'l'; 101]), o, 5), PathFit::Long);
+        assert_eq!(path_fit(b"short", None, big, 5), PathFit::Name);
+
+        // Every form reads back byte for byte, odd bytes at the split included.
+        let mut paths: Vec<Vec<u8>> = split
+            .iter()
+            .chain(&long)
+            .map(|p| p.clone().into_bytes())
+            .collect();
+        paths.push(format!("{}//{}", "a".repeat(120), "b".repeat(20)).into_bytes());
+        paths.push(format!("{}/ü\\x/", "a".repeat(120)).into_bytes());
+        let mut w = TarWriter::new(Vec::new());
+        for p in &paths {
+            w.file_bytes(p, o, b"x").unwrap();
+            w.node(p, o, tar::EntryType::Fifo, 0, 0).unwrap();
+        }
+        let out = w.finish().unwrap();
+        let back: Vec<Vec<u8>> = read_back(&out).into_iter().map(|e| e.1).collect();
+        let want: Vec<Vec<u8>> = paths.iter().flat_map(|p| [p.clone(), p.clone()]).collect();
+        assert_eq!(back, want);
     }
 
     #[test]

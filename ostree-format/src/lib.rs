@@ -75,9 +75,10 @@ pub const MAX_XATTRS_SIZE: u64 = 1024 * 1024;
 /// Version of the chunk layer tar stream as `encapsulate::write_layer` writes it. Bump it
 /// whenever the same plan would give different bytes (entry order, headers, padding): it is
 /// part of each layer's key, and a stale key would make rebuilds reuse old-format blobs.
-pub const LAYER_STREAM_FORMAT: &str = "ostree-encap chunk v2 (objects in path order)";
+pub const LAYER_STREAM_FORMAT: &str =
+    "ostree-encap chunk v3 (objects in path order, ustar prefixes)";
 /// The same for the plain format's layers (`--format plain`: files at their paths).
-pub const PLAIN_STREAM_FORMAT: &str = "ostree-encap plain v1 (files in path order)";
+pub const PLAIN_STREAM_FORMAT: &str = "ostree-encap plain v2 (files in path order, ustar prefixes)";
 
 /// File type bits of a mode (`st_mode & S_IFMT`), as ostree records them in content objects.
 pub const S_IFMT: u32 = 0o170_000;
