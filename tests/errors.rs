@@ -218,6 +218,16 @@ fn bare_user_direct_reads_check_metadata_and_report_missing_objects() {
         "{err}"
     );
     assert_layout_untouched(&out, &before);
+
+    // Its whole objects/XX directory gone (objects are opened from their XX directory's fd).
+    let prefix = f.parent().unwrap();
+    std::fs::rename(prefix, prefix.with_extension("gone")).unwrap();
+    let err = encap_err(job(&repo, FIXTURE_REF, &out, &single));
+    assert!(
+        err.contains(&format!("content object {checksum}")) && err.contains("is missing"),
+        "{err}"
+    );
+    assert_layout_untouched(&out, &before);
 }
 
 /// Archive objects are read without libostree: a damaged header or a damaged deflate stream

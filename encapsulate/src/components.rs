@@ -291,7 +291,6 @@ pub fn discover(
     inv: &Inventory,
     opts: &ComponentOptions,
 ) -> Result<Discovery, EncapError> {
-    let (sizes, by_xattr) = object_stats(src, inv, opts.xattrs)?;
     let mut d = Discovering {
         src,
         inv,
@@ -309,7 +308,7 @@ pub fn discover(
             .collect(),
         dir_owner: HashMap::new(),
         owners: Owners {
-            of: vec![None; sizes.len()],
+            of: vec![None; inv.objects().len()],
             names: Vec::new(),
             ids: HashMap::new(),
         },
@@ -317,13 +316,19 @@ pub fn discover(
         packages: 0,
         volatile: BTreeSet::new(),
     };
-    if opts.packages {
-        d.rpm()?;
-        d.dpkg()?;
-    }
-    if let Some(cm) = &opts.contentmeta {
-        d.contentmeta(cm);
-    }
+    // Every object is stat'ed on other threads while this one reads the package databases
+    // and content-meta, which need no sizes: on trees of many small files the two took
+    // ~0.7 and ~0.3 s one after the other.
+    let direct = src.direct_stats();
+    let (read, stats) = std::thread::scope(|s| {
+        let stats = s.spawn(move || direct.run(inv));
+        let read = d.packages_and_contentmeta(opts);
+        (read, stats.join())
+    });
+    read?;
+    // A panicked stat thread leaves every object to libostree, as a panicked worker does.
+    let stats = stats.unwrap_or_else(|_| src.direct_stats().none(inv));
+    let (sizes, by_xattr) = object_stats(src.finish_stats(inv, stats)?, opts.xattrs);
     if opts.xattrs {
         d.xattrs(&by_xattr);
     }
@@ -348,11 +353,9 @@ pub fn discover(
 /// Every content object's size, and (with `xattrs`) the `user.component` xattr of those
 /// that have one, by object index: one query per object gives both.
 fn object_stats(
-    src: &Source,
-    inv: &Inventory,
+    stats: crate::source::ContentStats,
     xattrs: bool,
-) -> Result<(Vec<u64>, HashMap<usize, String>), EncapError> {
-    let stats = src.stat_contents(inv)?;
+) -> (Vec<u64>, HashMap<usize, String>) {
     let mut by_xattr: HashMap<usize, String> = HashMap::new();
     if xattrs {
         for (i, x) in &stats.xattrs {
@@ -362,7 +365,7 @@ fn object_stats(
             }
         }
     }
-    Ok((stats.sizes, by_xattr))
+    (stats.sizes, by_xattr)
 }
 
 /// Component names and which object has which: names are stored once, objects hold an
@@ -467,6 +470,18 @@ impl Discovering<'_> {
             }
         }
         false
+    }
+
+    /// What the package databases (if `opts` allows) and content-meta say.
+    fn packages_and_contentmeta(&mut self, opts: &ComponentOptions) -> Result<(), EncapError> {
+        if opts.packages {
+            self.rpm()?;
+            self.dpkg()?;
+        }
+        if let Some(cm) = &opts.contentmeta {
+            self.contentmeta(cm);
+        }
+        Ok(())
     }
 
     /// The first rpm database found (sqlite, with its WAL).

@@ -29,7 +29,7 @@ use std::io::{self, BufReader, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The bare-user metadata xattr.
 const OSTREEMETA_XATTR: &str = "user.ostreemeta";
@@ -85,6 +85,11 @@ pub(crate) struct Direct {
     /// The objects directory, open: objects are opened relative to it (`XX/REST.file`), so
     /// the kernel walks two path components per object, not the repo's whole path.
     dir: Option<Arc<OwnedFd>>,
+    /// Each `XX` directory under `objects`, opened on first use (`None`: it could not be, so
+    /// objects there are opened from `dir` and fail with the error that names them). An
+    /// object is then one path component away: the lookup of `XX` was a third of the kernel's
+    /// path walking on trees of many small files, where every object is opened twice.
+    prefixes: Arc<[OnceLock<Option<OwnedFd>>]>,
     mode: DirectMode,
 }
 
@@ -110,7 +115,13 @@ impl Direct {
         )
         .ok()
         .map(Arc::new);
-        Direct { objects, dir, mode }
+        let prefixes = (0..=u8::MAX).map(|_| OnceLock::new()).collect();
+        Direct {
+            objects,
+            dir,
+            prefixes,
+            mode,
+        }
     }
 
     /// The file suffix of content objects in this repo's mode.
@@ -134,12 +145,20 @@ impl Direct {
         let hex = checksum.hex();
         let mut buf = [0u8; 96];
         let rel = relpath(&hex, self.suffix(), &mut buf);
-        let fd = rustix::fs::openat(
-            dir.as_fd(),
-            rel,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let prefix = self.prefixes[usize::from(checksum.as_bytes()[0])].get_or_init(|| {
+            rustix::fs::openat(
+                dir.as_fd(),
+                &rel[..2],
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        });
+        let fd = match prefix {
+            Some(p) => rustix::fs::openat(p.as_fd(), &rel[3..], flags, Mode::empty())?,
+            None => rustix::fs::openat(dir.as_fd(), rel, flags, Mode::empty())?,
+        };
         Ok(File::from(fd))
     }
 
@@ -499,12 +518,19 @@ mod tests {
     fn ostreemeta_of_any_size_is_read_whole() {
         use xattr::FileExt;
         let dir = tempfile::tempdir().expect("tempdir");
-        for len in [0, 1, OSTREEMETA_READ - OSTREEMETA_FIXED, OSTREEMETA_READ, 3000] {
+        for len in [
+            0,
+            1,
+            OSTREEMETA_READ - OSTREEMETA_FIXED,
+            OSTREEMETA_READ,
+            3000,
+        ] {
             let file = File::create(dir.path().join(format!("o{len}"))).expect("create");
             let mut meta = vec![0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0o201, 0xa4];
             let xattrs: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             meta.extend_from_slice(&xattrs);
-            file.set_xattr(OSTREEMETA_XATTR, &meta).expect("user xattrs");
+            file.set_xattr(OSTREEMETA_XATTR, &meta)
+                .expect("user xattrs");
             let (uid, gid, mode, read) = ostreemeta(&file).expect("reads");
             assert_eq!((uid, gid, mode, read), (1, 2, 0o100_644, xattrs), "{len}");
         }

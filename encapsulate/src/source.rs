@@ -258,6 +258,71 @@ fn part_stats(
     out
 }
 
+/// The handles [`Source::stat_contents`] reads objects through without libostree (object
+/// files of a bare-user, bare-user-only or archive repo; a plain tree's files): they may be
+/// shared between threads, the repo handle may not.
+#[derive(Clone, Copy)]
+pub(crate) struct DirectStats<'a> {
+    tree: Option<&'a TreeFiles>,
+    direct: Option<&'a Direct>,
+}
+
+impl DirectStats<'_> {
+    /// Every object of `inv` `UNREAD`: what [`Source::finish_stats`] reads all of.
+    pub(crate) fn none(self, inv: &Inventory) -> ContentStats {
+        ContentStats {
+            sizes: vec![UNREAD; inv.objects().len()],
+            xattrs: Vec::new(),
+        }
+    }
+
+    /// Stats of every content object of `inv` these handles can read, on a few threads (on
+    /// trees of many small files planning is mostly these syscalls); `UNREAD` for the rest
+    /// (every object when there are no handles, a panicked worker's part).
+    pub(crate) fn run(self, inv: &Inventory) -> ContentStats {
+        let objects = inv.objects();
+        let mut all = self.none(inv);
+        let (tree, direct) = (self.tree, self.direct);
+        if tree.is_none() && direct.is_none() {
+            return all;
+        }
+        let stat = |i: usize, c: &Checksum| -> std::io::Result<ObjectStat> {
+            match (tree, direct) {
+                (Some(t), _) => t.stat(inv.first_path(i).unwrap_or_default()),
+                (None, Some(d)) => d.stat(c),
+                (None, None) => Err(std::io::ErrorKind::Unsupported.into()),
+            }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(format::STAT_THREADS);
+        let parts: Vec<(usize, ContentStats)> = if threads > 1
+            && objects.len() >= format::PARALLEL_STAT_MIN
+        {
+            let per = objects.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let workers: Vec<_> = objects
+                    .chunks(per)
+                    .enumerate()
+                    .map(|(k, part)| (k * per, s.spawn(move || part_stats(k * per, part, &stat))))
+                    .collect();
+                workers
+                    .into_iter()
+                    .filter_map(|(from, w)| w.join().ok().map(|st| (from, st)))
+                    .collect()
+            })
+        } else {
+            vec![(0, part_stats(0, objects, &stat))]
+        };
+        for (from, part) in parts {
+            all.sizes[from..from + part.sizes.len()].copy_from_slice(&part.sizes);
+            all.xattrs
+                .extend(part.xattrs.into_iter().map(|(i, x)| (from + i, x)));
+        }
+        all
+    }
+}
+
 /// Content paths sorted for lookup: 8 bytes per path (a `HashMap<&str, _>` took ~40).
 pub struct PathIndex<'a> {
     inv: &'a Inventory,
@@ -704,52 +769,30 @@ impl Source {
 
     /// Size of every content object of `inv`, in order, and the xattrs of those that have
     /// any (a path names an object in errors). 8 bytes per object: on a tree of a million
-    /// files what planning holds per object decides the run's peak memory. Direct stats run
-    /// on a few threads (on trees of many small files planning is mostly these syscalls);
-    /// whatever they cannot read goes through libostree here, on this thread, since a
-    /// libostree repo handle must not be shared between threads.
+    /// files what planning holds per object decides the run's peak memory.
     pub(crate) fn stat_contents(&self, inv: &Inventory) -> Result<ContentStats, EncapError> {
-        let objects = inv.objects();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .min(format::STAT_THREADS);
-        let tree = self.tree.as_ref();
-        let direct = self.direct.as_ref();
-        let stat = |i: usize, c: &Checksum| -> std::io::Result<ObjectStat> {
-            match (tree, direct) {
-                (Some(t), _) => t.stat(inv.first_path(i).unwrap_or_default()),
-                (None, Some(d)) => d.stat(c),
-                (None, None) => Err(std::io::ErrorKind::Unsupported.into()),
-            }
-        };
-        let parts: Vec<(usize, ContentStats)> = if tree.is_none() && direct.is_none() {
-            Vec::new()
-        } else if threads > 1 && objects.len() >= format::PARALLEL_STAT_MIN {
-            let per = objects.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let workers: Vec<_> = objects
-                    .chunks(per)
-                    .enumerate()
-                    .map(|(k, part)| (k * per, s.spawn(move || part_stats(k * per, part, &stat))))
-                    .collect();
-                workers
-                    .into_iter()
-                    .filter_map(|(from, w)| w.join().ok().map(|st| (from, st)))
-                    .collect()
-            })
-        } else {
-            vec![(0, part_stats(0, objects, &stat))]
-        };
-        // Whatever no direct stat read (a panicked worker's part included) is `UNREAD`.
-        let mut all = ContentStats {
-            sizes: vec![UNREAD; objects.len()],
-            xattrs: Vec::new(),
-        };
-        for (from, part) in parts {
-            all.sizes[from..from + part.sizes.len()].copy_from_slice(&part.sizes);
-            all.xattrs
-                .extend(part.xattrs.into_iter().map(|(i, x)| (from + i, x)));
+        self.finish_stats(inv, self.direct_stats().run(inv))
+    }
+
+    /// The part of [`Source::stat_contents`] that may run on other threads while this one
+    /// does something else (component discovery reads the package database meanwhile).
+    pub(crate) fn direct_stats(&self) -> DirectStats<'_> {
+        DirectStats {
+            tree: self.tree.as_ref(),
+            direct: self.direct.as_ref(),
         }
+    }
+
+    /// Complete what [`DirectStats::run`] left `UNREAD`: through libostree, here, since a
+    /// libostree repo handle must not be shared between threads; an object a tree could not
+    /// read is an error that names it.
+    pub(crate) fn finish_stats(
+        &self,
+        inv: &Inventory,
+        mut all: ContentStats,
+    ) -> Result<ContentStats, EncapError> {
+        let objects = inv.objects();
+        let tree = self.tree.as_ref();
         let libostree = Libostree(&self.repo);
         for (i, size) in all.sizes.iter_mut().enumerate() {
             if *size != UNREAD {
