@@ -16,6 +16,7 @@
 //! - [`codec`]: where `compress` meets the layout (encoders, media types, decoding).
 //! - [`check`]: `verify` and `import`, reading images back.
 //! - [`diff`]: what an update costs a client.
+//! - [`index`]: one multi-arch image index from per-architecture images.
 //! - [`exit`]: the exit status for an error, shared by both binaries.
 
 /// `println!` for results, used by both binaries. Rust ignores SIGPIPE, so `println!` panics
@@ -44,6 +45,7 @@ pub mod diff;
 pub mod exit;
 pub mod flatten;
 pub mod image_ref;
+pub mod index;
 pub mod output;
 mod parallel;
 pub mod push;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Some(Command::Diff(d)) => cli::run::run_diff(d),
         Some(Command::Push(p)) => cli::run::run_push(p),
         Some(Command::Import(i)) => cli::run::run_import(i),
+        Some(Command::Index(x)) => cli::run::run_index(x),
         Some(Command::GenerateDocs {
             man_dir,
             completions_dir,

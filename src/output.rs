@@ -49,38 +49,7 @@ pub fn encapsulate_to(
 ) -> Result<Summary> {
     req.validate()?;
     match target {
-        Target::Dir(path) => {
-            // A failed concurrent run that created the directory removes it again when it
-            // is empty and no run holds the run lock; a run that lost that race starts over.
-            let mut attempt = 0;
-            let (oci, lock, created) = loop {
-                attempt += 1;
-                let created = prepare_out_dir(path)?;
-                let opened = open_out_layout(path).and_then(|oci| Ok((oci.run_lock()?, oci)));
-                match opened {
-                    Ok((lock, oci)) => break (oci, lock, created),
-                    // Any error may be that race (a directory removed under our handle);
-                    // a lasting one (a foreign directory) fails the same way each time.
-                    Err(_) if attempt < 5 => {}
-                    Err(e) => {
-                        remove_created_dirs(&created);
-                        return Err(e);
-                    }
-                }
-            };
-            let result = encapsulate_into(req, &oci, progress);
-            if result.is_err() {
-                // Remove what this run wrote, and only that: blobs no image uses, then the
-                // directories this run created if they are empty now. Both only when no
-                // other run is writing here (the exclusive lock).
-                if let Some(exclusive) = oci.remove_created(lock) {
-                    drop(oci);
-                    remove_created_dirs(&created);
-                    drop(exclusive);
-                }
-            }
-            result
-        }
+        Target::Dir(path) => into_dir(path, |oci| encapsulate_into(req, oci, progress)),
         Target::Archive(path) => {
             let (parent, name) = split_parent(path)?;
             let parent_dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
@@ -107,6 +76,43 @@ pub fn encapsulate_to(
             Ok(summary)
         }
     }
+}
+
+/// Run `write` on the layout directory `path` (created, with missing ancestors, if need be)
+/// under the layout's run lock. If it fails, what this run wrote is removed, and only that:
+/// blobs no image uses, then the directories it created if they are empty now, both only
+/// when no other run is writing there (the exclusive lock).
+///
+/// # Errors
+/// `write`'s error; a path that is not a directory; I/O errors naming the path.
+pub fn into_dir<T>(path: &Path, write: impl FnOnce(&OciDir) -> Result<T>) -> Result<T> {
+    // A failed concurrent run that created the directory removes it again when it is empty
+    // and no run holds the run lock; a run that lost that race starts over.
+    let mut attempt = 0;
+    let (oci, lock, created) = loop {
+        attempt += 1;
+        let created = prepare_out_dir(path)?;
+        let opened = open_out_layout(path).and_then(|oci| Ok((oci.run_lock()?, oci)));
+        match opened {
+            Ok((lock, oci)) => break (oci, lock, created),
+            // Any error may be that race (a directory removed under our handle); a lasting
+            // one (a foreign directory) fails the same way each time.
+            Err(_) if attempt < 5 => {}
+            Err(e) => {
+                remove_created_dirs(&created);
+                return Err(e);
+            }
+        }
+    };
+    let result = write(&oci);
+    if result.is_err() {
+        if let Some(exclusive) = oci.remove_created(lock) {
+            drop(oci);
+            remove_created_dirs(&created);
+            drop(exclusive);
+        }
+    }
+    result
 }
 
 fn split_parent(path: &Path) -> Result<(PathBuf, String)> {

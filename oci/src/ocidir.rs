@@ -501,8 +501,34 @@ impl OciDir {
     /// Find the image for `tag`; without a tag the layout must hold exactly one image.
     ///
     /// # Errors
-    /// [`OciError::NoSuchImage`] listing the tags there are; blob errors.
+    /// [`OciError::NoSuchImage`] listing the tags there are, or saying the tag names an image
+    /// index; blob errors.
     pub fn resolve(&self, tag: Option<&str>) -> Result<ResolvedImage, OciError> {
+        let desc = self.find(tag)?;
+        if desc.media_type == media::INDEX {
+            return Err(OciError::NoSuchImage(format!(
+                "{} is an image index (a multi-arch image), not one image; read one of its \
+                 images (skopeo copy --override-arch ARCH oci:DIR:TAG oci:OTHER:TAG)",
+                tag.map_or("the layout's only entry".to_string(), |t| format!(
+                    "tag {t:?}"
+                ))
+            )));
+        }
+        let manifest: Manifest = self.read_json_blob(&desc, "manifest")?;
+        let config: ImageConfig = self.read_json_blob(&manifest.config, "config")?;
+        Ok(ResolvedImage {
+            descriptor: desc,
+            manifest,
+            config,
+        })
+    }
+
+    /// The index.json entry for `tag` (an image manifest or an image index); without a tag
+    /// the layout must hold exactly one.
+    ///
+    /// # Errors
+    /// [`OciError::NoSuchImage`] listing the tags there are; an unreadable index.json.
+    pub fn find(&self, tag: Option<&str>) -> Result<Descriptor, OciError> {
         let index = self.read_index()?;
         let tags: Vec<String> = index
             .manifests
@@ -530,13 +556,7 @@ impl OciDir {
             },
         }
         .clone();
-        let manifest: Manifest = self.read_json_blob(&desc, "manifest")?;
-        let config: ImageConfig = self.read_json_blob(&manifest.config, "config")?;
-        Ok(ResolvedImage {
-            descriptor: desc,
-            manifest,
-            config,
-        })
+        Ok(desc)
     }
 
     fn read_json_blob<T: serde::de::DeserializeOwned>(

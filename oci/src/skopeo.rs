@@ -135,7 +135,13 @@ pub enum SkopeoError {
 
 /// The arguments of `skopeo copy` for these options (without the program name).
 pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -> Vec<String> {
-    let mut a = vec!["copy".to_string(), "--preserve-digests".into()];
+    // `--all`: an image index (`ostree-encap index`) goes with every image it lists, not
+    // only the one for this host's platform; for a single image it changes nothing.
+    let mut a = vec![
+        "copy".to_string(),
+        "--all".into(),
+        "--preserve-digests".into(),
+    ];
     if let Some(f) = &opts.authfile {
         a.push(format!("--dest-authfile={}", f.display()));
     }
@@ -307,6 +313,7 @@ mod tests {
             a,
             [
                 "copy",
+                "--all",
                 "--preserve-digests",
                 "--dest-authfile=/run/auth.json",
                 "--dest-tls-verify=false",

@@ -447,6 +447,7 @@ impl ImageSpec {
         ImageConfig {
             architecture: self.architecture.clone(),
             os: self.os.clone(),
+            variant: None,
             created: self.created.clone(),
             config: cc,
             rootfs: RootFs {

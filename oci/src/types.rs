@@ -232,6 +232,9 @@ pub struct ImageConfig {
     pub architecture: String,
     /// OS.
     pub os: String,
+    /// CPU variant (`v7` for 32-bit arm, ...); we write none, an index reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// RFC 3339 (optional in the spec: empty when an image leaves it out).
     #[serde(default)]
     pub created: String,

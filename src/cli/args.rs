@@ -56,6 +56,9 @@ pub(crate) enum Command {
     Push(PushCmdArgs),
     /// Import an image's commit into an ostree repo, checking every object as it is written.
     Import(ImportArgs),
+    /// Join per-architecture images into one multi-arch image (an OCI image index).
+    #[command(after_help = INDEX_AFTER_HELP)]
+    Index(IndexArgs),
     /// Write man pages and shell completions generated from this CLI (used by `make install`).
     #[command(hide = true)]
     GenerateDocs {
@@ -69,7 +72,7 @@ pub(crate) enum Command {
 }
 
 /// Options of the destination, shared by `--push` and `push`.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PushArgs {
     /// Auth file for the destination registry (auth.json format); its content is never printed.
     #[arg(long, value_name = "FILE")]
@@ -154,6 +157,45 @@ pub(crate) struct PushCmdArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+pub(crate) const INDEX_AFTER_HELP: &str = "\
+Each image's platform comes from its config (os, architecture, variant; arm64 is listed as
+arm64/v8, as clients ask for it). Entries are sorted by platform and the index is canonical
+JSON: the same images give the same index digest. Refused: two images for one platform, an
+image without an architecture or with one that is not a GOARCH value, and images whose
+org.opencontainers.image.version labels differ (unless --allow-mixed-versions).
+
+Example: build each architecture on its own builder, then join and push:
+  ostree-encap --repo repo --ref os/x86_64 --arch amd64 --oci-dir amd64
+  ostree-encap --repo repo --ref os/aarch64 --arch arm64 --oci-dir arm64
+  ostree-encap index --oci-dir os --tag 42 amd64 arm64
+  skopeo copy --all --preserve-digests oci:os:42 docker://registry.example/os:42";
+
+#[derive(Args, Debug)]
+pub(crate) struct IndexArgs {
+    /// Output OCI layout directory (created if missing): the index and every image's blobs
+    /// (hard-linked from the inputs where the filesystem allows, else copied).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) oci_dir: PathBuf,
+    /// Tag the index in the output layout.
+    #[arg(long)]
+    pub(crate) tag: Option<String>,
+    /// Join images whose org.opencontainers.image.version labels differ.
+    #[arg(long)]
+    pub(crate) allow_mixed_versions: bool,
+    /// Then copy the index and every image it lists to DEST (docker://REGISTRY/REPO:TAG, or
+    /// any skopeo destination), digests unchanged.
+    #[arg(long, value_name = "DEST")]
+    pub(crate) push: Option<String>,
+    #[command(flatten)]
+    pub(crate) push_opts: PushArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The per-architecture images: DIR, DIR:TAG or an oci-archive, one per platform.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -72,8 +72,10 @@ pub(crate) fn run_push(p: PushCmdArgs) -> Result<()> {
     let push = Push::new(&p.dest, p.push.options())?;
     let src = p.image.image_ref()?;
     if let ImageRef::Dir { .. } = &src {
-        // A directory that is not a layout, or a tag it lacks, is named before skopeo runs.
-        src.open()?;
+        // A directory that is not a layout, or a tag it lacks, is named before skopeo runs
+        // (an image or an image index).
+        let (oci, _) = src.open_layout()?;
+        oci.find(src.tag()).with_context(|| src.to_string())?;
     }
     let digest = push.run(&src)?;
     if p.json {
@@ -173,6 +175,50 @@ pub(crate) fn run_diff(d: DiffArgs) -> Result<()> {
         r.new_layers,
         r.reused_share * 100.0
     );
+    Ok(())
+}
+
+pub(crate) fn run_index(x: IndexArgs) -> Result<()> {
+    // The destination and its options are checked before anything is written.
+    let push = match &x.push {
+        Some(dest) => Some(Push::new(dest, x.push_opts.options())?),
+        None if x.push_opts != PushArgs::default() => {
+            anyhow::bail!("--authfile, --dest-tls-verify, --cert-dir and --digestfile need --push")
+        }
+        None => None,
+    };
+    let images = ostree_encap::index::open_images(&x.images)?;
+    let r = ostree_encap::output::into_dir(&x.oci_dir, |out| {
+        ostree_encap::index::write_index(out, &images, x.tag.as_deref(), x.allow_mixed_versions)
+    })?;
+    let pushed = match &push {
+        Some(p) => Some(p.run(&ImageRef::Dir {
+            path: x.oci_dir.clone(),
+            tag: x.tag.clone(),
+        })?),
+        None => None,
+    };
+    if x.json {
+        let mut v = serde_json::to_value(&r)?;
+        if let (Some(p), Some(d)) = (&x.push, &pushed) {
+            v["pushed"] = serde_json::json!({"destination": p, "digest": d});
+        }
+        out!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    out!("index    {}", r.index_digest);
+    for e in &r.manifests {
+        out!("  {:<16} {}  {}", e.platform, e.digest, e.image);
+    }
+    let tag = r
+        .tag
+        .as_deref()
+        .map(|t| format!(":{t}"))
+        .unwrap_or_default();
+    out!("image    oci:{}{tag}", r.oci_dir);
+    if let (Some(p), Some(d)) = (&x.push, &pushed) {
+        out!("pushed   {p} ({d})");
+    }
     Ok(())
 }
 

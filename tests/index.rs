@@ -1,0 +1,220 @@
+//! `ostree-encap index`: per-architecture images joined into one OCI image index, read back
+//! by skopeo the way a client of each architecture reads it, and imported by ostree-ext.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// The fixture's commit as an image for `arch`, version `version`, in `dir` (tag `t`).
+fn arch_image(fx: &Fixture, dir: &Path, arch: &str, version: &str) -> serde_json::Value {
+    let label = format!("org.opencontainers.image.version={version}");
+    json(&encap_ok(job(
+        &fx.repo,
+        FIXTURE_REF,
+        dir,
+        &["--arch", arch, "--tag", "t", "--label", &label, "--json"],
+    )))
+}
+
+fn skopeo_raw(imgref: &str) -> serde_json::Value {
+    let o = run_ok(Command::new("skopeo").args(["inspect", "--raw", imgref]));
+    serde_json::from_slice(&o.stdout).expect("skopeo prints JSON")
+}
+
+#[test]
+fn an_index_serves_each_architecture_its_own_image() {
+    let fx = Fixture::new("basic");
+    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
+    let a = arch_image(&fx, &amd, "x86_64", "1.0");
+    let b = arch_image(&fx, &arm, "aarch64", "1.0");
+    assert_ne!(a["manifest_digest"], b["manifest_digest"]);
+    let out = fx.path("multi");
+    let arm_arg = format!("{}:t", arm.display());
+    let amd_arg = format!("{}:t", amd.display());
+    // Given in the "wrong" order: entries are sorted by platform.
+    let r = json(&encap_ok([
+        "index",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "1.0",
+        "--json",
+        &arm_arg,
+        &amd_arg,
+    ]));
+    let imgref = format!("oci:{}:1.0", out.display());
+    let raw = skopeo_raw(&imgref);
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let m = raw["manifests"].as_array().expect("manifests");
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0]["platform"]["architecture"], "amd64");
+    assert_eq!(m[0]["digest"], a["manifest_digest"]);
+    assert_eq!(m[1]["platform"]["architecture"], "arm64");
+    assert_eq!(m[1]["platform"]["variant"], "v8");
+    assert_eq!(m[1]["digest"], b["manifest_digest"]);
+    assert_eq!(r["manifests"][1]["platform"], "linux/arm64/v8");
+    let digest = r["index_digest"].as_str().unwrap();
+    assert_eq!(
+        sha(&blob(&out, digest)),
+        digest,
+        "the index blob is what it is named"
+    );
+
+    // What a client of each architecture pulls is that architecture's image, byte for byte.
+    for (arch, want) in [("amd64", &a), ("arm64", &b)] {
+        let copy = fx.path(&format!("pulled-{arch}"));
+        run_ok(Command::new("skopeo").args([
+            "copy",
+            "--override-os",
+            "linux",
+            "--override-arch",
+            arch,
+            &imgref,
+            &format!("oci:{}:x", copy.display()),
+        ]));
+        let got = &index(&copy)["manifests"][0];
+        assert_eq!(got["digest"], want["manifest_digest"], "{arch}");
+        // And it is still our ostree image: the importer takes it to the same commit.
+        let (_, commit) = import(
+            fx.dir.path(),
+            &format!("ostree-unverified-image:oci:{}:x", copy.display()),
+        )
+        .unwrap_or_else(|e| panic!("{arch}: {e}"));
+        assert_eq!(commit, fx.commit, "{arch}");
+    }
+
+    // The same images again, into another directory and in the other order: the same index.
+    let again = fx.path("multi2");
+    let r2 = json(&encap_ok([
+        "index",
+        "--oci-dir",
+        again.to_str().unwrap(),
+        "--json",
+        &amd_arg,
+        &arm_arg,
+    ]));
+    assert_eq!(r2["index_digest"], r["index_digest"]);
+    // The layout is whole: skopeo copies it with every image.
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--preserve-digests",
+        &imgref,
+        &format!("oci:{}:all", fx.path("all").display()),
+    ]));
+}
+
+#[test]
+fn images_a_client_could_not_choose_between_are_refused_and_nothing_is_written() {
+    let fx = Fixture::new("basic");
+    let (one, two, newer) = (fx.path("one"), fx.path("two"), fx.path("newer"));
+    arch_image(&fx, &one, "x86_64", "1.0");
+    arch_image(&fx, &two, "x86_64", "1.0");
+    arch_image(&fx, &newer, "aarch64", "2.0");
+    let out = fx.path("out");
+    let run = |images: &[&Path], extra: &[&str]| {
+        let mut args: Vec<String> = vec!["index".into(), "--oci-dir".into()];
+        args.push(out.to_str().unwrap().into());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(images.iter().map(|p| format!("{}:t", p.display())));
+        args
+    };
+    let err = encap_err(run(&[&one, &two], &[]));
+    assert!(err.contains("linux/amd64"), "{err}");
+    assert!(
+        err.contains(one.to_str().unwrap()) && err.contains(two.to_str().unwrap()),
+        "names both images: {err}"
+    );
+    assert!(!out.exists(), "a refused index leaves no output directory");
+
+    let err = encap_err(run(&[&one, &newer], &[]));
+    assert!(
+        err.contains("\"1.0\"")
+            && err.contains("\"2.0\"")
+            && err.contains("--allow-mixed-versions"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let r = json(&encap_ok(run(
+        &[&one, &newer],
+        &["--allow-mixed-versions", "--json"],
+    )));
+    assert_eq!(r["manifests"].as_array().map(Vec::len), Some(2));
+
+    let err = encap_err(run(&[&fx.path("nothing-here")], &[]));
+    assert!(err.contains("nothing-here"), "{err}");
+}
+
+/// `index --push`: the index and both images reach a real registry with their digests, and
+/// a client of each architecture pulls its own image from there.
+#[test]
+fn an_index_pushed_to_a_registry_keeps_its_digest_and_serves_each_architecture() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
+    let a = arch_image(&fx, &amd, "x86_64", "1.0");
+    let b = arch_image(&fx, &arm, "aarch64", "1.0");
+    let out = fx.path("multi");
+    let digestfile = fx.path("digest");
+    let dest = reg.url("os/multi:1.0");
+    let r = json(&encap_ok([
+        "index",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "1.0",
+        "--push",
+        &dest,
+        "--dest-tls-verify",
+        "false",
+        "--digestfile",
+        digestfile.to_str().unwrap(),
+        "--json",
+        &format!("{}:t", amd.display()),
+        &format!("{}:t", arm.display()),
+    ]));
+    let digest = r["index_digest"].as_str().unwrap();
+    assert_eq!(r["pushed"]["digest"], digest);
+    assert_eq!(std::fs::read_to_string(&digestfile).unwrap().trim(), digest);
+    let o = run_ok(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &dest]));
+    assert_eq!(
+        sha(&o.stdout),
+        digest,
+        "the registry serves our index bytes"
+    );
+    for (arch, want) in [("amd64", &a), ("arm64", &b)] {
+        let copy = fx.path(&format!("pulled-{arch}"));
+        run_ok(Command::new("skopeo").args([
+            "copy",
+            "--src-tls-verify=false",
+            "--override-os",
+            "linux",
+            "--override-arch",
+            arch,
+            &dest,
+            &format!("oci:{}:x", copy.display()),
+        ]));
+        assert_eq!(
+            index(&copy)["manifests"][0]["digest"],
+            want["manifest_digest"],
+            "{arch}"
+        );
+    }
+    // `push` of the index alone does the same.
+    let dest2 = reg.url("os/multi:again");
+    encap_ok([
+        "push",
+        "--oci-dir",
+        &format!("{}:1.0", out.display()),
+        &dest2,
+        "--dest-tls-verify",
+        "false",
+    ]);
+    let o = run_ok(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &dest2]));
+    assert_eq!(sha(&o.stdout), digest);
+    // And the commands that read one image say what an index is.
+    let err = encap_err(["verify", "--oci-dir", &format!("{}:1.0", out.display())]);
+    assert!(err.contains("image index"), "{err}");
+}
