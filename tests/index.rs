@@ -18,6 +18,30 @@ fn arch_image(fx: &Fixture, dir: &Path, arch: &str, version: &str) -> serde_json
     )))
 }
 
+/// What a client of `arch` pulls from `imgref` (skopeo with `extra` options): the digest of
+/// the one manifest it copies, and the layout it copied it to (tag `x`).
+fn pull(
+    fx: &Fixture,
+    imgref: &str,
+    arch: &str,
+    extra: &[&str],
+) -> (serde_json::Value, std::path::PathBuf) {
+    let copy = fx.path(&format!("pulled-{arch}-{}", extra.len()));
+    let dest = format!("oci:{}:x", copy.display());
+    let mut args = vec!["copy"];
+    args.extend_from_slice(extra);
+    args.extend([
+        "--override-os",
+        "linux",
+        "--override-arch",
+        arch,
+        imgref,
+        &dest,
+    ]);
+    run_ok(Command::new("skopeo").args(&args));
+    (index(&copy)["manifests"][0]["digest"].clone(), copy)
+}
+
 fn skopeo_raw(imgref: &str) -> serde_json::Value {
     let o = run_ok(Command::new("skopeo").args(["inspect", "--raw", imgref]));
     serde_json::from_slice(&o.stdout).expect("skopeo prints JSON")
@@ -64,18 +88,8 @@ fn an_index_serves_each_architecture_its_own_image() {
 
     // What a client of each architecture pulls is that architecture's image, byte for byte.
     for (arch, want) in [("amd64", &a), ("arm64", &b)] {
-        let copy = fx.path(&format!("pulled-{arch}"));
-        run_ok(Command::new("skopeo").args([
-            "copy",
-            "--override-os",
-            "linux",
-            "--override-arch",
-            arch,
-            &imgref,
-            &format!("oci:{}:x", copy.display()),
-        ]));
-        let got = &index(&copy)["manifests"][0];
-        assert_eq!(got["digest"], want["manifest_digest"], "{arch}");
+        let (got, copy) = pull(&fx, &imgref, arch, &[]);
+        assert_eq!(got, want["manifest_digest"], "{arch}");
         // And it is still our ostree image: the importer takes it to the same commit.
         let (_, commit) = import(
             fx.dir.path(),
@@ -185,22 +199,8 @@ fn an_index_pushed_to_a_registry_keeps_its_digest_and_serves_each_architecture()
         "the registry serves our index bytes"
     );
     for (arch, want) in [("amd64", &a), ("arm64", &b)] {
-        let copy = fx.path(&format!("pulled-{arch}"));
-        run_ok(Command::new("skopeo").args([
-            "copy",
-            "--src-tls-verify=false",
-            "--override-os",
-            "linux",
-            "--override-arch",
-            arch,
-            &dest,
-            &format!("oci:{}:x", copy.display()),
-        ]));
-        assert_eq!(
-            index(&copy)["manifests"][0]["digest"],
-            want["manifest_digest"],
-            "{arch}"
-        );
+        let (got, _) = pull(&fx, &dest, arch, &["--src-tls-verify=false"]);
+        assert_eq!(got, want["manifest_digest"], "{arch}");
     }
     // `push` of the index alone does the same.
     let dest2 = reg.url("os/multi:again");
