@@ -233,14 +233,7 @@ impl<W: Write> TarWriter<W> {
                 String::from_utf8_lossy(path)
             )));
         }
-        let mut h = match path_fit(path, None, owner, 0) {
-            PathFit::Name => gnu_header(ty.as_byte(), path, None, owner, 0),
-            PathFit::Split(cut) => ustar_header(ty.as_byte(), path, cut, None, owner, 0),
-            PathFit::Long => {
-                self.gnu_long(tar::EntryType::GNULongName, path)?;
-                gnu_header(ty.as_byte(), path, None, owner, 0)
-            }
-        };
+        let mut h = self.path_header(ty.as_byte(), path, None, owner, 0)?;
         octal_into(&mut h[329..337], u64::from(major));
         octal_into(&mut h[337..345], u64::from(minor));
         seal(&mut h);
@@ -282,16 +275,28 @@ impl<W: Write> TarWriter<W> {
                 self.gnu_long(tar::EntryType::GNULongLink, link)?;
             }
         }
-        let ty = kind.entry_type().as_byte();
-        let h = match path_fit(path, link, owner, size) {
+        let h = self.path_header(kind.entry_type().as_byte(), path, link, owner, size)?;
+        self.out.write_all(&h)
+    }
+
+    /// The header of an entry at `path`, in the form [`path_fit`] picks; a path too long for
+    /// any header goes out first as a GNU long-name entry.
+    fn path_header(
+        &mut self,
+        ty: u8,
+        path: &[u8],
+        link: Option<&[u8]>,
+        owner: Owner,
+        size: u64,
+    ) -> io::Result<[u8; BLOCK]> {
+        Ok(match path_fit(path, link, owner, size) {
             PathFit::Name => gnu_header(ty, path, link, owner, size),
             PathFit::Split(cut) => ustar_header(ty, path, cut, link, owner, size),
             PathFit::Long => {
                 self.gnu_long(tar::EntryType::GNULongName, path)?;
                 gnu_header(ty, path, link, owner, size)
             }
-        };
-        self.out.write_all(&h)
+        })
     }
 
     fn gnu_long(&mut self, ty: tar::EntryType, name: &[u8]) -> io::Result<()> {
@@ -328,6 +333,15 @@ impl<W: Write> TarWriter<W> {
 /// it), built without its per-field `format!`: three headers per content object made
 /// header building a few percent of all CPU on trees of many small files.
 fn gnu_header(ty: u8, path: &[u8], link: Option<&[u8]>, owner: Owner, size: u64) -> [u8; BLOCK] {
+    let mut h = header_fields(ty, path, link, owner, size);
+    h[257..263].copy_from_slice(b"ustar ");
+    h[263..265].copy_from_slice(b" \0");
+    seal(&mut h);
+    h
+}
+
+/// The fields GNU and ustar headers share, without magic or checksum.
+fn header_fields(ty: u8, path: &[u8], link: Option<&[u8]>, owner: Owner, size: u64) -> [u8; BLOCK] {
     let mut h = [0u8; BLOCK];
     let n = path.len().min(NAME_FIELD);
     h[..n].copy_from_slice(&path[..n]);
@@ -341,9 +355,6 @@ fn gnu_header(ty: u8, path: &[u8], link: Option<&[u8]>, owner: Owner, size: u64)
         let n = link.len().min(NAME_FIELD);
         h[157..157 + n].copy_from_slice(&link[..n]);
     }
-    h[257..263].copy_from_slice(b"ustar ");
-    h[263..265].copy_from_slice(b" \0");
-    seal(&mut h);
     h
 }
 
@@ -380,8 +391,8 @@ fn path_fit(path: &[u8], link: Option<&[u8]>, owner: Owner, size: u64) -> PathFi
     }
 }
 
-/// A POSIX ustar header for `path` split at `cut` (see [`path_fit`]): the GNU header's
-/// fields with ustar's magic and the prefix field.
+/// A POSIX ustar header for `path` split at `cut` (see [`path_fit`]): the fields a GNU
+/// header has, with ustar's magic and the prefix field.
 fn ustar_header(
     ty: u8,
     path: &[u8],
@@ -390,7 +401,7 @@ fn ustar_header(
     owner: Owner,
     size: u64,
 ) -> [u8; BLOCK] {
-    let mut h = gnu_header(ty, &path[cut + 1..], link, owner, size);
+    let mut h = header_fields(ty, &path[cut + 1..], link, owner, size);
     h[PREFIX_AT..PREFIX_AT + cut].copy_from_slice(&path[..cut]);
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
