@@ -153,12 +153,7 @@ fn apply_layer(root: &OwnedFd, tar: impl Read) -> Result<()> {
             continue;
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT.as_bytes()) {
-            let mut gone = parents.join(&b'/');
-            if !gone.is_empty() {
-                gone.push(b'/');
-            }
-            gone.extend_from_slice(hidden);
-            if !written.contains(&gone) {
+            if !written.contains(&child_path(&parents.join(&b'/'), hidden)) {
                 remove_at(&parent, hidden).with_context(|| format!("applying whiteout {shown}"))?;
             }
             continue;
@@ -170,6 +165,26 @@ fn apply_layer(root: &OwnedFd, tar: impl Read) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The tree path of `name` in the directory at tree path `dir` ("" for the root).
+fn child_path(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if !p.is_empty() {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+/// The directory `name` in `at`, opened for reading; never through a symlink.
+fn open_dir(at: &OwnedFd, name: &std::ffi::OsStr) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(
+        at,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// `OsStr` from bytes (on Unix any bytes are one).
@@ -184,20 +199,12 @@ fn walk(root: &OwnedFd, parents: &[&[u8]], shown: &str) -> Result<OwnedFd> {
     let mut cur = rustix::io::dup(root).context("duplicating a descriptor")?;
     for c in parents {
         let c = os(c);
-        let open = |at: &OwnedFd| {
-            rustix::fs::openat(
-                at,
-                c,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-        };
-        cur = match open(&cur) {
+        cur = match open_dir(&cur, c) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => {
                 rustix::fs::mkdirat(&cur, c, Mode::from_raw_mode(0o755))
                     .with_context(|| format!("entry {shown}: making its parent directories"))?;
-                open(&cur).with_context(|| format!("entry {shown}: opening its parent"))?
+                open_dir(&cur, c).with_context(|| format!("entry {shown}: opening its parent"))?
             }
             Err(rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP) => bail!(
                 "entry {shown} goes through {:?}, which is a symlink or a file in the layers \
@@ -219,12 +226,7 @@ fn remove_at(dir: &OwnedFd, name: &[u8]) -> Result<()> {
         Err(rustix::io::Errno::ISDIR | rustix::io::Errno::PERM) => {}
         Err(e) => return Err(e.into()),
     }
-    let sub = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let sub = open_dir(dir, name)?;
     for child in children(&sub)? {
         remove_at(&sub, &child)?;
     }
@@ -253,12 +255,7 @@ fn clear_below(
     shown: &str,
 ) -> Result<()> {
     for child in children(dir)? {
-        let mut rel = dir_rel.to_vec();
-        if !rel.is_empty() {
-            rel.push(b'/');
-        }
-        rel.extend_from_slice(&child);
-        if written.contains(&rel) {
+        if written.contains(&child_path(dir_rel, &child)) {
             continue;
         }
         remove_at(dir, &child).with_context(|| format!("applying opaque marker {shown}"))?;
@@ -285,7 +282,7 @@ fn make<R: Read>(
         T::Directory => {
             let exists = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW);
             match exists {
-                Ok(st) if (st.st_mode & 0o170_000) == 0o040_000 => {}
+                Ok(st) if (st.st_mode & ostree_format::S_IFMT) == ostree_format::S_IFDIR => {}
                 Ok(_) => {
                     remove_at(parent, name.as_encoded_bytes()).with_context(ctx)?;
                     rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
@@ -294,13 +291,7 @@ fn make<R: Read>(
                 Err(_) => rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
                     .with_context(ctx)?,
             }
-            let fd = rustix::fs::openat(
-                parent,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .with_context(ctx)?;
+            let fd = open_dir(parent, name).with_context(ctx)?;
             set_meta(&fd, None, entry, shown)
         }
         T::Regular | T::Continuous => {

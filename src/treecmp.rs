@@ -100,7 +100,11 @@ impl Side {
             };
             format!("file {} bytes sha256:{}{group}", md.len(), file_sha(&path)?)
         } else {
-            format!("node {:o} device {}", md.mode() & 0o170_000, md.rdev())
+            format!(
+                "node {:o} device {}",
+                md.mode() & ostree_format::S_IFMT,
+                md.rdev()
+            )
         };
         let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for name in xattr::list(&path).with_context(|| format!("xattrs of {}", path.display()))? {
@@ -173,12 +177,7 @@ pub fn compare(image: &Path, tree: &Path, prune: &[String]) -> Result<Comparison
                 std::cmp::Ordering::Less => &na[i],
                 _ => &nb[j],
             };
-            let name = String::from_utf8_lossy(name).into_owned();
-            let p = if dir.is_empty() {
-                name
-            } else {
-                format!("{dir}/{name}")
-            };
+            let p = ostree_format::join(&dir, &String::from_utf8_lossy(name));
             let pruned = prune.contains(&p);
             match order {
                 std::cmp::Ordering::Less => {

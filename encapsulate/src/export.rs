@@ -647,8 +647,8 @@ impl<W: Write> LayerWriter<'_, W> {
         // Device nodes and FIFOs, which only a plain image holds (a `--rootfs` tree's).
         for n in &self.src.specials {
             let ty = match n.mode & format::S_IFMT {
-                0o020_000 => tar::EntryType::Char,
-                0o060_000 => tar::EntryType::Block,
+                format::S_IFCHR => tar::EntryType::Char,
+                format::S_IFBLK => tar::EntryType::Block,
                 _ => tar::EntryType::Fifo,
             };
             let owner = Owner {

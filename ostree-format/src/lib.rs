@@ -86,6 +86,16 @@ pub const S_IFMT: u32 = 0o170_000;
 pub const S_IFREG: u32 = 0o100_000;
 /// Symlink type bits.
 pub const S_IFLNK: u32 = 0o120_000;
+/// Directory type bits.
+pub const S_IFDIR: u32 = 0o040_000;
+/// Character device type bits (a plain tree may hold them; an ostree commit cannot).
+pub const S_IFCHR: u32 = 0o020_000;
+/// Block device type bits.
+pub const S_IFBLK: u32 = 0o060_000;
+/// FIFO type bits.
+pub const S_IFIFO: u32 = 0o010_000;
+/// Socket type bits.
+pub const S_IFSOCK: u32 = 0o140_000;
 
 /// Archive-repo content objects whose content is at most this big are inflated in one call
 /// (libdeflate, whole buffers: several times zlib's speed); bigger ones are streamed, so
