@@ -32,15 +32,13 @@ use layering::Checksum;
 use ostree::gio::{self, prelude::FileExt};
 use ostree::glib::{self, prelude::*};
 use ostree_format::checksum::{content_header, ContentHasher};
-use ostree_format::{join, S_IFLNK, S_IFMT, S_IFREG};
-use std::ffi::OsStr;
+use ostree_format::{join, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const S_IFDIR: u32 = 0o040_000;
 /// Files handed to a hashing thread at a time: small enough to balance two threads on a tree
 /// of a few big files, big enough that the shared counter is not contended.
 const HASH_BATCH: usize = 16;
@@ -293,7 +291,7 @@ impl Scan<'_> {
                         .to_string();
                     (Kind::Symlink(target), self.meta(&child_disk, &md)?)
                 }
-                (0o020_000 | 0o060_000 | 0o010_000, Some(md)) if self.keep_special => {
+                (S_IFCHR | S_IFBLK | S_IFIFO, Some(md)) if self.keep_special => {
                     let meta = self.meta(&child_disk, &md)?;
                     let rdev = md.rdev();
                     self.specials.push(Special {
@@ -306,7 +304,7 @@ impl Scan<'_> {
                     });
                     continue;
                 }
-                (0o140_000, _) => {
+                (S_IFSOCK, _) => {
                     return Err(self.err(
                         &child_disk,
                         "is a socket, which no image format holds (a running service's; \
@@ -361,10 +359,9 @@ impl Scan<'_> {
 
 fn type_name(ty: u32) -> &'static str {
     match ty {
-        0o020_000 => "character device",
-        0o060_000 => "block device",
-        0o010_000 => "FIFO",
-        0o140_000 => "socket",
+        S_IFCHR => "character device",
+        S_IFBLK => "block device",
+        S_IFIFO => "FIFO",
         _ => "special file",
     }
 }
@@ -718,6 +715,26 @@ fn hash_all(
     Ok((sums, newest))
 }
 
+/// Open `name` (relative to `dir`) to read it as a regular file, and its metadata from the
+/// descriptor. `O_NOFOLLOW`: a symlink fails with `ELOOP`. `O_NONBLOCK` and `O_NOCTTY`: a
+/// FIFO or terminal put there since the walk saw a regular file neither blocks the open nor
+/// becomes our terminal; callers refuse anything but a regular file by the metadata.
+fn open_file(
+    dir: impl std::os::fd::AsFd,
+    name: &Path,
+) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    use rustix::fs::OFlags;
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let file = std::fs::File::from(fd);
+    let md = file.metadata()?;
+    Ok((file, md))
+}
+
 /// A regular file `f` (file `at`), opened in its directory `dir`: its metadata from the
 /// descriptor, and its content checksum.
 fn hash_regular(
@@ -726,14 +743,7 @@ fn hash_regular(
     at: u32,
     buf: &mut [u8],
 ) -> std::io::Result<Hashed> {
-    let fd = rustix::fs::openat(
-        dir,
-        OsStr::new(&f.name),
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?;
-    let mut file = std::fs::File::from(fd);
-    let md = file.metadata()?;
+    let (mut file, md) = open_file(dir, Path::new(&f.name))?;
     if !md.is_file() {
         return Err(std::io::Error::other(
             "it changed while the tree was read: no longer a regular file",
@@ -787,23 +797,14 @@ impl TreeFiles {
     /// The file at `image_path`, with its metadata as a content object has it. Callers check
     /// what is read against the object's checksum, as for every other source.
     ///
-    /// A regular file is opened first and described by its descriptor (owner, mode, size,
-    /// xattrs): one path walk per file where three (lstat, listxattr, open) were a tenth
-    /// of the writing on trees of many small files. `O_NOFOLLOW` makes a symlink fail to
-    /// open (then it is read by path); `O_NONBLOCK` and `O_NOCTTY` keep a FIFO or terminal
-    /// put there since the scan from blocking the open or becoming ours (then it is refused
-    /// as not a regular file).
+    /// A regular file is opened first ([`open_file`]) and described by its descriptor
+    /// (owner, mode, size, xattrs): one path walk per file where three (lstat, listxattr,
+    /// open) were a tenth of the writing on trees of many small files. A symlink fails to
+    /// open (`ELOOP`) and is read by path.
     pub(crate) fn load(&self, image_path: &str) -> std::io::Result<FileObject> {
         let path = self.path(image_path);
-        use rustix::fs::OFlags;
-        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags.bits() as i32)
-            .open(&path)
-        {
-            Ok(file) => {
-                let md = file.metadata()?;
+        match open_file(rustix::fs::CWD, &path) {
+            Ok((file, md)) => {
                 if md.mode() & S_IFMT != S_IFREG {
                     return Err(std::io::Error::other("not a regular file or symlink"));
                 }
