@@ -142,37 +142,47 @@ pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -
         "--all".into(),
         "--preserve-digests".into(),
     ];
-    if let Some(f) = &opts.authfile {
-        a.push(format!("--dest-authfile={}", f.display()));
-    }
-    if let Some(v) = opts.tls_verify {
-        a.push(format!("--dest-tls-verify={v}"));
-    }
-    if let Some(d) = &opts.cert_dir {
-        a.push(format!("--dest-cert-dir={}", d.display()));
-    }
-    a.push(format!("--digestfile={}", digestfile.display()));
-    a.push(src.to_string());
-    a.push(dest.to_string());
+    let (auth, certs) = (opts.authfile.as_deref(), opts.cert_dir.as_deref());
+    side_args(&mut a, "dest", auth, opts.tls_verify, certs);
+    a.extend(copy_ends(src, dest, digestfile));
     a
+}
+
+/// skopeo's options for one side (`src` or `dest`) of a copy, appended to `a`.
+fn side_args(
+    a: &mut Vec<String>,
+    side: &str,
+    authfile: Option<&Path>,
+    tls_verify: Option<bool>,
+    cert_dir: Option<&Path>,
+) {
+    if let Some(f) = authfile {
+        a.push(format!("--{side}-authfile={}", f.display()));
+    }
+    if let Some(v) = tls_verify {
+        a.push(format!("--{side}-tls-verify={v}"));
+    }
+    if let Some(d) = cert_dir {
+        a.push(format!("--{side}-cert-dir={}", d.display()));
+    }
+}
+
+/// The digest file and both ends, which close every `skopeo copy` command line.
+fn copy_ends(src: &str, dest: &str, digestfile: &Path) -> [String; 3] {
+    [
+        format!("--digestfile={}", digestfile.display()),
+        src.to_string(),
+        dest.to_string(),
+    ]
 }
 
 /// The arguments of `skopeo copy` that fetch `src` into the local `dest` (without the
 /// program name).
 pub fn pull_args(src: &str, dest: &str, opts: &PullOptions, digestfile: &Path) -> Vec<String> {
     let mut a = vec!["copy".to_string(), "--preserve-digests".into()];
-    if let Some(f) = &opts.authfile {
-        a.push(format!("--src-authfile={}", f.display()));
-    }
-    if let Some(v) = opts.tls_verify {
-        a.push(format!("--src-tls-verify={v}"));
-    }
-    if let Some(d) = &opts.cert_dir {
-        a.push(format!("--src-cert-dir={}", d.display()));
-    }
-    a.push(format!("--digestfile={}", digestfile.display()));
-    a.push(src.to_string());
-    a.push(dest.to_string());
+    let (auth, certs) = (opts.authfile.as_deref(), opts.cert_dir.as_deref());
+    side_args(&mut a, "src", auth, opts.tls_verify, certs);
+    a.extend(copy_ends(src, dest, digestfile));
     a
 }
 
