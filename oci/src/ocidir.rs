@@ -129,7 +129,21 @@ impl OciDir {
     /// # Errors
     /// [`OciError::NotALayout`], or I/O errors.
     pub fn ensure(dir: Dir, shown: &str) -> Result<Self, OciError> {
-        let creating = !dir.exists(layout::OCI_LAYOUT);
+        // Making a directory a layout is serialised by an exclusive lock on it (the lock
+        // `run_lock` shares and `remove_created` takes): writing `oci-layout` gives it a
+        // random name for an instant, which a concurrent run looking meanwhile would take
+        // for someone else's file. The lock is dropped before `run_lock` takes its own.
+        let creating_lock = if dir.exists(layout::OCI_LAYOUT) {
+            None
+        } else {
+            let d = dir
+                .open(".")
+                .map_err(io_err(format!("opening {shown} to lock it")))?;
+            rustix::fs::flock(&d, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| io_err(format!("locking {shown}"))(e.into()))?;
+            Some(d)
+        };
+        let creating = creating_lock.is_some() && !dir.exists(layout::OCI_LAYOUT);
         if creating {
             let entries = dir.entries().map_err(io_err(format!("listing {shown}")))?;
             // An empty `blobs/sha256` skeleton is what a run leaves for an instant when a
@@ -170,6 +184,7 @@ impl OciDir {
         }
         dir.create_dir_all(layout::BLOBS_SHA256)
             .map_err(io_err(format!("creating {shown}/{}", layout::BLOBS_SHA256)))?;
+        drop(creating_lock);
         let oci = Self::open(dir, shown)?;
         oci.created_layout
             .store(creating, std::sync::atomic::Ordering::Relaxed);
@@ -830,6 +845,28 @@ mod tests {
 
     fn tmpdir() -> cap_tempfile::TempDir {
         cap_tempfile::tempdir(cap_std::ambient_authority()).unwrap()
+    }
+
+    /// Another run making the directory a layout: `atomic_write` gives `oci-layout` a random
+    /// name for an instant (cap-tempfile links its O_TMPFILE there, then renames it). A run
+    /// that looked then saw a stranger's file and refused the directory (CI, under load).
+    #[test]
+    fn ensure_waits_for_a_concurrent_run_making_the_layout() {
+        let td = tmpdir();
+        let d = td.open(".").unwrap();
+        rustix::fs::flock(&d, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        td.write("9f2c1e-in-flight", layout::OCI_LAYOUT_CONTENT)
+            .unwrap();
+        let dir = td.try_clone().unwrap();
+        let other = std::thread::spawn(move || OciDir::ensure(dir, "out").map(|_| ()));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        td.rename("9f2c1e-in-flight", &td, layout::OCI_LAYOUT)
+            .unwrap();
+        drop(d);
+        other
+            .join()
+            .unwrap()
+            .expect("sees the layout the other run made");
     }
 
     #[test]
