@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev                                                    # rpm database reader (rusqlite)
   gnupg attr rpm                                                    # fixtures: signing keys, xattrs, rpm packages
   docker-registry apache2-utils                                     # push tests: loopback registry, htpasswd
+  openssl                                                           # signing tests: checks our ECDSA signatures independently
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -13,6 +13,7 @@
 //! - [`output`]: layout directories and oci-archives, and cleaning up after a failed run.
 //! - [`image_ref`]: the one parser for every image argument.
 //! - [`push`]: copying an image to a registry with skopeo.
+//! - [`signatures`]: sigstore signatures of pushed images, stored as registry attachments.
 //! - [`codec`]: where `compress` meets the layout (encoders, media types, decoding).
 //! - [`check`]: `verify` and `import`, reading images back.
 //! - [`diff`]: what an update costs a client.
@@ -51,6 +52,7 @@ mod parallel;
 pub mod push;
 pub mod request;
 pub mod reuse;
+pub mod signatures;
 pub mod treecmp;
 pub mod workdir;
 

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Some(Command::Push(p)) => cli::run::run_push(p),
         Some(Command::Import(i)) => cli::run::run_import(i),
         Some(Command::Index(x)) => cli::run::run_index(x),
+        Some(Command::GenerateSigstoreKey(g)) => cli::run::run_generate_key(g),
         Some(Command::GenerateDocs {
             man_dir,
             completions_dir,

@@ -1,39 +1,159 @@
 //! Copying a local image to any skopeo destination with its digests unchanged (`push`,
-//! `--push`). The destination is parsed and the options checked before the long work.
+//! `--push`), signed if asked. The destination is parsed, the options checked and the
+//! signing key tried before the long work.
 
 use crate::image_ref::ImageRef;
-use anyhow::Result;
+use crate::signatures::{sign_pushed, DockerDest, Signed};
+use anyhow::{Context, Result};
 use oci::skopeo::PushOptions;
+use serde::Serialize;
+use signing::sigstore::SigningKey;
+use std::path::{Path, PathBuf};
 
-/// A checked push: where to, and how.
-#[derive(Debug, Clone)]
+/// A checked push: where to, how, and signed by what.
+#[derive(Debug)]
 pub struct Push {
     /// The destination, transport included.
     pub dest: ImageRef,
-    /// Credentials, TLS and digest file options.
+    /// Credentials, TLS, digest file and GPG signing options.
     pub options: PushOptions,
+    /// The sigstore key, opened, and the registry destination it signs for.
+    sigstore: Option<(SigningKey, DockerDest)>,
+}
+
+/// A sigstore key to open: the key file and its passphrase.
+#[derive(Debug)]
+pub struct SigstoreKey {
+    /// The `ENCRYPTED SIGSTORE PRIVATE KEY` file.
+    pub path: PathBuf,
+    /// Its passphrase.
+    pub passphrase: signing::Passphrase,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    /// The destination as given.
+    pub destination: String,
+    /// The pushed manifest (or index) digest.
+    pub digest: oci::types::Digest,
+    /// Sigstore signatures stored (the manifest, and each manifest of an index).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<Signed>,
+    /// GPG key that signed it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 impl Push {
-    /// Parse `dest` (it must name its transport) and check the options' files exist.
+    /// Parse `dest` (it must name its transport), check the options' files exist and that
+    /// the signing key works — all before the long work.
     ///
     /// # Errors
-    /// A destination without a transport, a missing `--authfile` or `--cert-dir`.
-    pub fn new(dest: &str, options: PushOptions) -> Result<Push> {
+    /// A destination without a transport, a missing `--authfile` or `--cert-dir`, a key that
+    /// cannot sign (wrong passphrase, not a key), a sigstore key with a destination that is
+    /// not a registry.
+    pub fn new(dest: &str, options: PushOptions, sigstore: Option<SigstoreKey>) -> Result<Push> {
         let dest = ImageRef::parse_destination("destination", dest)?;
         oci::skopeo::check_options(&options)?;
-        Ok(Push { dest, options })
+        let sigstore = match sigstore {
+            Some(k) => Some((
+                SigningKey::open(&k.path, &k.passphrase)?,
+                DockerDest::parse(&dest.to_string())?,
+            )),
+            None => None,
+        };
+        Ok(Push {
+            dest,
+            options,
+            sigstore,
+        })
     }
 
-    /// Copy `src` (a local layout or archive) there; returns the pushed manifest digest.
+    /// Copy `src` (a local layout or archive) there, then store its sigstore signatures.
     ///
     /// # Errors
     /// skopeo's own message, naming the destination.
-    pub fn run(&self, src: &ImageRef) -> Result<oci::types::Digest> {
-        Ok(oci::skopeo::copy(
-            &src.to_string(),
-            &self.dest.to_string(),
-            &self.options,
-        )?)
+    pub fn run(&self, src: &ImageRef) -> Result<Pushed> {
+        let digest = oci::skopeo::copy(&src.to_string(), &self.dest.to_string(), &self.options)?;
+        let signatures = match &self.sigstore {
+            Some((key, dest)) => sign_pushed(dest, &digest, key, &self.options)?,
+            None => Vec::new(),
+        };
+        Ok(Pushed {
+            destination: self.dest.to_string(),
+            digest,
+            signatures,
+            signed_by: self.options.sign_by.as_ref().map(|s| s.fingerprint.clone()),
+        })
     }
+}
+
+impl std::fmt::Display for Pushed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pushed   {} ({})", self.destination, self.digest)?;
+        if let Some(k) = &self.signed_by {
+            write!(f, "\nsigned   by GPG key {k}")?;
+        }
+        for s in &self.signatures {
+            let how = if s.added { "signed" } else { "already signed" };
+            write!(f, "\n{how:<8} {} ({})", s.digest, s.attachment)?;
+        }
+        Ok(())
+    }
+}
+
+/// The files [`generate_sigstore_key`] wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyFiles {
+    /// `PREFIX.private`, mode 0600.
+    pub private_key: PathBuf,
+    /// `PREFIX.pub`.
+    pub public_key: PathBuf,
+}
+
+/// Make a sigstore key pair encrypted with the first line of `passphrase_file`, written to
+/// `PREFIX.private` (0600) and `PREFIX.pub` (the names skopeo's `generate-sigstore-key`
+/// uses). Neither may exist; if the second cannot be written the first is removed.
+///
+/// # Errors
+/// Either file exists or cannot be written; the passphrase file cannot be read.
+pub fn generate_sigstore_key(prefix: &Path, passphrase_file: &Path) -> Result<KeyFiles> {
+    let passphrase = signing::Passphrase::read(passphrase_file)?;
+    let with = |ext: &str| {
+        let mut s = prefix.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    let files = KeyFiles {
+        private_key: with(".private"),
+        public_key: with(".pub"),
+    };
+    for f in [&files.private_key, &files.public_key] {
+        if f.symlink_metadata().is_ok() {
+            anyhow::bail!("{}: already exists; not overwriting a key", f.display());
+        }
+    }
+    let pair = signing::sigstore::generate(&passphrase)?;
+    write_new(&files.private_key, pair.private_pem.as_bytes(), 0o600)?;
+    if let Err(e) = write_new(&files.public_key, pair.public_pem.as_bytes(), 0o644) {
+        let _ = std::fs::remove_file(&files.private_key);
+        return Err(e);
+    }
+    Ok(files)
+}
+
+/// Create `path` (it must not exist) with `mode` and `data`, synced.
+fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -6,6 +6,7 @@
 //! refuse anything that would change a blob, so the pushed digests are the ones we wrote.
 
 use crate::types::Digest;
+use signing::Passphrase;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -20,6 +21,59 @@ pub struct PushOptions {
     pub cert_dir: Option<PathBuf>,
     /// Also write the pushed manifest digest here.
     pub digestfile: Option<PathBuf>,
+    /// Registries configuration directory (skopeo's `--registries.d`): where signatures go
+    /// (`use-sigstore-attachments`, `lookaside-staging`). `None`: the system's.
+    pub registries_d: Option<PathBuf>,
+    /// Sign what is pushed with GPG (each manifest, and the index if it is one).
+    pub sign_by: Option<GpgSign>,
+}
+
+/// skopeo's GPG "simple signing" of a push (`--sign-by`); the signatures go where
+/// registries.d's `lookaside-staging` says. (Sigstore signatures are not made by skopeo: the
+/// Debian build of skopeo 1.9.3 has them disabled; see `ostree_encap::signatures`.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpgSign {
+    /// The key's fingerprint (in the caller's `GNUPGHOME`).
+    pub fingerprint: String,
+    /// Its passphrase, if it has one (handed to skopeo on a pipe, never in a file or an
+    /// argument).
+    pub passphrase: Option<Passphrase>,
+}
+
+impl GpgSign {
+    /// The signing options of `skopeo copy`; a passphrase is read from skopeo's stdin.
+    fn args(&self) -> Vec<String> {
+        let mut a = vec![format!("--sign-by={}", self.fingerprint)];
+        if self.passphrase.is_some() {
+            a.push(format!("--sign-passphrase-file={PASSPHRASE_PIPE}"));
+        }
+        a
+    }
+}
+
+/// Where skopeo reads a signing passphrase: its stdin, a pipe we write the passphrase to and
+/// close. Nothing lands on disk and nothing is on a command line (`/proc/*/cmdline`).
+const PASSPHRASE_PIPE: &str = "/dev/stdin";
+
+impl PushOptions {
+    /// The destination's credentials and TLS options, for reading back from it.
+    pub fn as_source(&self) -> PullOptions {
+        PullOptions {
+            authfile: self.authfile.clone(),
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+        }
+    }
+
+    /// The destination's credentials and TLS options only: no digest file, no signing.
+    pub fn transport_only(&self) -> PushOptions {
+        PushOptions {
+            authfile: self.authfile.clone(),
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            ..PushOptions::default()
+        }
+    }
 }
 
 /// How to reach a source image (`--from docker://…`): skopeo's `--src-*` options.
@@ -40,7 +94,7 @@ impl PullOptions {
             authfile: self.authfile.clone(),
             tls_verify: self.tls_verify,
             cert_dir: self.cert_dir.clone(),
-            digestfile: None,
+            ..PushOptions::default()
         };
         check_options(&as_push).map_err(|e| match e {
             SkopeoError::BadOption {
@@ -85,6 +139,14 @@ pub fn check_options(opts: &PushOptions) -> Result<(), SkopeoError> {
             return Err(bad("--cert-dir", d, "no such directory".into()));
         }
     }
+    if let Some(d) = &opts.registries_d {
+        if !d.is_dir() {
+            return Err(bad("--registries.d", d, "no such directory".into()));
+        }
+    }
+    if let Some(s) = &opts.sign_by {
+        signing::gpg::check_can_sign(&s.fingerprint, s.passphrase.as_ref())?;
+    }
     Ok(())
 }
 
@@ -122,6 +184,9 @@ pub enum SkopeoError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The signing key cannot be used.
+    #[error(transparent)]
+    Signing(#[from] signing::SigningError),
     /// I/O around the call (temp digest file).
     #[error("pushing to {dest}")]
     Io {
@@ -137,13 +202,21 @@ pub enum SkopeoError {
 pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -> Vec<String> {
     // `--all`: an image index (`ostree-encap index`) goes with every image it lists, not
     // only the one for this host's platform; for a single image it changes nothing.
-    let mut a = vec![
+    let mut a = Vec::new();
+    if let Some(d) = &opts.registries_d {
+        // A global option: before the command.
+        a.push(format!("--registries.d={}", d.display()));
+    }
+    a.extend([
         "copy".to_string(),
         "--all".into(),
         "--preserve-digests".into(),
-    ];
+    ]);
     let (auth, certs) = (opts.authfile.as_deref(), opts.cert_dir.as_deref());
     side_args(&mut a, "dest", auth, opts.tls_verify, certs);
+    if let Some(s) = &opts.sign_by {
+        a.extend(s.args());
+    }
     a.extend(copy_ends(src, dest, digestfile));
     a
 }
@@ -197,7 +270,73 @@ pub fn pull(src: &str, dest: &str, opts: &PullOptions) -> Result<Digest, SkopeoE
         dest,
         |digestfile| pull_args(src, dest, opts, digestfile),
         None,
+        None,
     )
+}
+
+/// The manifest (or index) `imgref` names, as the registry serves it (`skopeo inspect
+/// --raw`), with the source-side options `opts`. `Ok(None)` when the registry says there is
+/// no such manifest.
+///
+/// # Errors
+/// [`SkopeoError`] with skopeo's message.
+pub fn inspect_raw(imgref: &str, opts: &PullOptions) -> Result<Option<Vec<u8>>, SkopeoError> {
+    opts.check()?;
+    let mut a = vec!["inspect".to_string(), "--raw".into()];
+    // `inspect` names its options without the side.
+    if let Some(f) = &opts.authfile {
+        a.push(format!("--authfile={}", f.display()));
+    }
+    if let Some(v) = opts.tls_verify {
+        a.push(format!("--tls-verify={v}"));
+    }
+    if let Some(d) = &opts.cert_dir {
+        a.push(format!("--cert-dir={}", d.display()));
+    }
+    a.push(imgref.to_string());
+    let out = Command::new("skopeo")
+        .args(&a)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                SkopeoError::NotInstalled
+            } else {
+                SkopeoError::Io {
+                    dest: imgref.to_string(),
+                    source: e,
+                }
+            }
+        })?;
+    if out.status.success() {
+        return Ok(Some(out.stdout));
+    }
+    let msg = last_lines(&out.stderr);
+    if is_not_found(&msg) {
+        return Ok(None);
+    }
+    Err(SkopeoError::Failed {
+        dest: imgref.to_string(),
+        status: out.status.code().map_or("signal".into(), |c| c.to_string()),
+        stderr: msg,
+    })
+}
+
+/// Whether skopeo's message says the registry has no such manifest (distribution's
+/// `manifest unknown`, other registries' 404 wording).
+fn is_not_found(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("manifest unknown") || m.contains("not found") || m.contains("name unknown")
+}
+
+/// skopeo's last three non-empty stderr lines, logrus wrapping removed.
+fn last_lines(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(3);
+    clean(&lines[start..].join(" / "))
 }
 
 /// Copy `src` (e.g. `oci:/path:tag`) to `dest`; returns the pushed manifest digest.
@@ -210,15 +349,17 @@ pub fn copy(src: &str, dest: &str, opts: &PushOptions) -> Result<Digest, SkopeoE
         dest,
         |digestfile| copy_args(src, dest, opts, digestfile),
         opts.digestfile.as_deref(),
+        opts.sign_by.as_ref().and_then(|s| s.passphrase.as_ref()),
     )
 }
 
 /// Run `skopeo` with the arguments `args(digestfile)` makes; returns the digest it wrote,
-/// also written to `keep` if given.
+/// also written to `keep` if given. A `passphrase` goes to skopeo's stdin.
 fn run_copy(
     dest: &str,
     args: impl FnOnce(&Path) -> Vec<String>,
     keep: Option<&Path>,
+    passphrase: Option<&Passphrase>,
 ) -> Result<Digest, SkopeoError> {
     let io = |source| SkopeoError::Io {
         dest: dest.to_string(),
@@ -226,12 +367,16 @@ fn run_copy(
     };
     let tmp = tempfile::tempdir().map_err(io)?;
     let digestfile = tmp.path().join("digest");
-    let out = Command::new("skopeo")
+    let mut child = Command::new("skopeo")
         .args(args(&digestfile))
-        .stdin(Stdio::null())
+        .stdin(if passphrase.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 SkopeoError::NotInstalled
@@ -239,21 +384,18 @@ fn run_copy(
                 io(e)
             }
         })?;
+    if let (Some(p), Some(mut stdin)) = (passphrase, child.stdin.take()) {
+        use std::io::Write;
+        // One line, then EOF (the pipe closes as `stdin` drops). A write error means skopeo
+        // exited early; its status and stderr say why.
+        let _ = stdin.write_all(&p.file_content());
+    }
+    let out = child.wait_with_output().map_err(io)?;
     if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let last: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let msg = last
-            .iter()
-            .rev()
-            .take(3)
-            .rev()
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" / ");
         return Err(SkopeoError::Failed {
             dest: dest.to_string(),
             status: out.status.code().map_or("signal".into(), |c| c.to_string()),
-            stderr: clean(&msg),
+            stderr: last_lines(&out.stderr),
         });
     }
     let text = std::fs::read_to_string(&digestfile).map_err(io)?;
@@ -316,7 +458,7 @@ mod tests {
             authfile: Some("/run/auth.json".into()),
             tls_verify: Some(false),
             cert_dir: Some("/certs".into()),
-            digestfile: None,
+            ..PushOptions::default()
         };
         let a = copy_args("oci:/x:t", "docker://r/i:1", &opts, Path::new("/tmp/d"));
         assert_eq!(
@@ -333,6 +475,28 @@ mod tests {
                 "docker://r/i:1"
             ]
         );
+    }
+
+    #[test]
+    fn a_passphrase_goes_on_stdin_never_in_the_arguments() {
+        let opts = PushOptions {
+            registries_d: Some("/etc/rd".into()),
+            sign_by: Some(GpgSign {
+                fingerprint: "ABCD".into(),
+                passphrase: Some(Passphrase::from_bytes(b"hunter2")),
+            }),
+            ..PushOptions::default()
+        };
+        let a = copy_args("oci:/x:t", "docker://r/i:1", &opts, Path::new("/tmp/d"));
+        assert_eq!(
+            a[0], "--registries.d=/etc/rd",
+            "a global option, before the command"
+        );
+        assert_eq!(a[1], "copy");
+        assert!(a.contains(&"--sign-by=ABCD".to_string()));
+        assert!(a.contains(&"--sign-passphrase-file=/dev/stdin".to_string()));
+        assert!(!a.iter().any(|x| x.contains("hunter2")));
+        assert!(!format!("{opts:?}").contains("hunter2"));
     }
 
     #[test]

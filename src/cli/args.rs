@@ -59,6 +59,9 @@ pub(crate) enum Command {
     /// Join per-architecture images into one multi-arch image (an OCI image index).
     #[command(after_help = INDEX_AFTER_HELP)]
     Index(IndexArgs),
+    /// Make a sigstore key pair for --sign-by-sigstore-private-key (cosign's format).
+    #[command(after_help = GENERATE_KEY_AFTER_HELP)]
+    GenerateSigstoreKey(GenerateKeyArgs),
     /// Write man pages and shell completions generated from this CLI (used by `make install`).
     #[command(hide = true)]
     GenerateDocs {
@@ -86,16 +89,71 @@ pub(crate) struct PushArgs {
     /// Write the pushed manifest digest to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) digestfile: Option<PathBuf>,
+    /// Sign each pushed manifest (and the index) with this sigstore private key (cosign's
+    /// encrypted format; see generate-sigstore-key); the signatures go to the registry as
+    /// attachments where registries.d says use-sigstore-attachments: true.
+    #[arg(long, value_name = "FILE", requires = "sign_passphrase_file")]
+    pub(crate) sign_by_sigstore_private_key: Option<PathBuf>,
+    /// Sign each pushed manifest (and the index) with this GPG key ("simple signing"; the
+    /// signatures go to registries.d's lookaside-staging).
+    #[arg(
+        long,
+        value_name = "FINGERPRINT",
+        conflicts_with = "sign_by_sigstore_private_key"
+    )]
+    pub(crate) sign_by: Option<String>,
+    /// The signing key's passphrase: the first line of FILE (a FIFO or <(...) works; it is
+    /// read once and handed to skopeo on a pipe, never on a command line).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) sign_passphrase_file: Option<PathBuf>,
+    /// Registries configuration directory for skopeo (default: /etc/containers/registries.d):
+    /// where signatures are stored.
+    #[arg(long = "registries.d", value_name = "DIR")]
+    pub(crate) registries_d: Option<PathBuf>,
 }
 
 impl PushArgs {
-    pub(crate) fn options(&self) -> oci::skopeo::PushOptions {
-        oci::skopeo::PushOptions {
+    /// The push to `dest` these options describe, checked (a passphrase file is read here,
+    /// once; the signing key is tried).
+    pub(crate) fn push(&self, dest: &str) -> anyhow::Result<ostree_encap::push::Push> {
+        use ostree_encap::push::{Push, SigstoreKey};
+        let passphrase = match &self.sign_passphrase_file {
+            Some(f) => Some(signing::Passphrase::read(f)?),
+            None => None,
+        };
+        let (sigstore, sign_by) = match (&self.sign_by_sigstore_private_key, &self.sign_by) {
+            (Some(path), _) => {
+                // clap requires the passphrase file with the key.
+                let passphrase = passphrase.unwrap_or_else(|| signing::Passphrase::from_bytes(b""));
+                (
+                    Some(SigstoreKey {
+                        path: path.clone(),
+                        passphrase,
+                    }),
+                    None,
+                )
+            }
+            (None, Some(fingerprint)) => (
+                None,
+                Some(oci::skopeo::GpgSign {
+                    fingerprint: fingerprint.clone(),
+                    passphrase,
+                }),
+            ),
+            (None, None) if passphrase.is_some() => anyhow::bail!(
+                "--sign-passphrase-file needs --sign-by-sigstore-private-key or --sign-by"
+            ),
+            (None, None) => (None, None),
+        };
+        let options = oci::skopeo::PushOptions {
             authfile: self.authfile.clone(),
             tls_verify: self.dest_tls_verify,
             cert_dir: self.cert_dir.clone(),
             digestfile: self.digestfile.clone(),
-        }
+            registries_d: self.registries_d.clone(),
+            sign_by,
+        };
+        Push::new(dest, options, sigstore)
     }
 }
 
@@ -129,6 +187,29 @@ impl ImageSource {
             &FileSystem,
         )?)
     }
+}
+
+pub(crate) const GENERATE_KEY_AFTER_HELP: &str = "\
+Writes PREFIX.private (an ECDSA P-256 key encrypted with the passphrase: PEM \"ENCRYPTED
+SIGSTORE PRIVATE KEY\", as `cosign generate-key-pair` writes it; mode 0600) and PREFIX.pub
+(the public key for policy.json's keyPath and `cosign verify --key`). Neither file may exist.
+
+Example: make a key, push signed, and require the signature on pull:
+  ostree-encap generate-sigstore-key --output-prefix os-signing --passphrase-file pass
+  ostree-encap push --oci-dir out docker://registry.example/os:42 \\
+      --sign-by-sigstore-private-key os-signing.private --sign-passphrase-file pass";
+
+#[derive(Args, Debug)]
+pub(crate) struct GenerateKeyArgs {
+    /// Write PREFIX.private and PREFIX.pub.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) output_prefix: PathBuf,
+    /// The passphrase that encrypts the private key: the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: PathBuf,
+    /// Print the files written as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Args, Debug)]

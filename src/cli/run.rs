@@ -5,7 +5,6 @@ use super::progress::TermProgress;
 use super::request::parse_request;
 use anyhow::{Context, Result};
 use ostree_encap::out;
-use ostree_encap::push::Push;
 use ostree_encap::{ImageRef, VerifyRequest};
 use std::io::IsTerminal;
 
@@ -25,19 +24,20 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
     };
     // Check the destination before the long work, not after it.
     let push = match &a.push {
-        Some(dest) => Some(Push::new(dest, a.push_opts.options())?),
+        Some(dest) => Some(a.push_opts.push(dest)?),
+        None if a.push_opts != PushArgs::default() => anyhow::bail!(PUSH_OPTIONS_NEED_PUSH),
         None => None,
     };
     let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;
     let src = target.image_ref(req.tag.as_deref());
     let pushed = match &push {
-        Some(push) => Some((push.dest.to_string(), push.run(&src)?)),
+        Some(push) => Some(push.run(&src)?),
         None => None,
     };
     if a.json {
         let mut v = serde_json::to_value(&summary)?;
-        if let Some((dest, digest)) = &pushed {
-            v["pushed"] = serde_json::json!({"destination": dest, "digest": digest});
+        if let Some(p) = &pushed {
+            v["pushed"] = serde_json::to_value(p)?;
         }
         out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -61,15 +61,15 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
                 }
             );
         }
-        if let Some((dest, digest)) = &pushed {
-            out!("pushed   {dest} ({digest})");
+        if let Some(p) = &pushed {
+            out!("{p}");
         }
     }
     Ok(())
 }
 
 pub(crate) fn run_push(p: PushCmdArgs) -> Result<()> {
-    let push = Push::new(&p.dest, p.push.options())?;
+    let push = p.push.push(&p.dest)?;
     let src = p.image.image_ref()?;
     if let ImageRef::Dir { .. } = &src {
         // A directory that is not a layout, or a tag it lacks, is named before skopeo runs
@@ -77,14 +77,15 @@ pub(crate) fn run_push(p: PushCmdArgs) -> Result<()> {
         let (oci, _) = src.open_layout()?;
         oci.find(src.tag()).with_context(|| src.to_string())?;
     }
-    let digest = push.run(&src)?;
+    let pushed = push.run(&src)?;
     if p.json {
-        out!(
-            "{}",
-            serde_json::json!({"source": src.to_string(), "destination": p.dest, "digest": digest})
-        );
+        let mut v = serde_json::to_value(&pushed)?;
+        v["source"] = src.to_string().into();
+        v["destination"] = p.dest.clone().into();
+        out!("{v}");
     } else {
-        out!("pushed {src} to {} ({digest})", p.dest);
+        out!("source   {src}");
+        out!("{pushed}");
     }
     Ok(())
 }
@@ -178,13 +179,14 @@ pub(crate) fn run_diff(d: DiffArgs) -> Result<()> {
     Ok(())
 }
 
+const PUSH_OPTIONS_NEED_PUSH: &str = "--authfile, --dest-tls-verify, --cert-dir, --digestfile, \
+     --registries.d and the signing options need --push";
+
 pub(crate) fn run_index(x: IndexArgs) -> Result<()> {
     // The destination and its options are checked before anything is written.
     let push = match &x.push {
-        Some(dest) => Some(Push::new(dest, x.push_opts.options())?),
-        None if x.push_opts != PushArgs::default() => {
-            anyhow::bail!("--authfile, --dest-tls-verify, --cert-dir and --digestfile need --push")
-        }
+        Some(dest) => Some(x.push_opts.push(dest)?),
+        None if x.push_opts != PushArgs::default() => anyhow::bail!(PUSH_OPTIONS_NEED_PUSH),
         None => None,
     };
     let images = ostree_encap::index::open_images(&x.images)?;
@@ -200,8 +202,8 @@ pub(crate) fn run_index(x: IndexArgs) -> Result<()> {
     };
     if x.json {
         let mut v = serde_json::to_value(&r)?;
-        if let (Some(p), Some(d)) = (&x.push, &pushed) {
-            v["pushed"] = serde_json::json!({"destination": p, "digest": d});
+        if let Some(p) = &pushed {
+            v["pushed"] = serde_json::to_value(p)?;
         }
         out!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -216,8 +218,8 @@ pub(crate) fn run_index(x: IndexArgs) -> Result<()> {
         .map(|t| format!(":{t}"))
         .unwrap_or_default();
     out!("image    oci:{}{tag}", r.oci_dir);
-    if let (Some(p), Some(d)) = (&x.push, &pushed) {
-        out!("pushed   {p} ({d})");
+    if let Some(p) = &pushed {
+        out!("{p}");
     }
     Ok(())
 }
@@ -269,6 +271,26 @@ pub(crate) fn run_import(i: ImportArgs) -> Result<()> {
             r.metadata_objects,
             r.paths
         );
+    }
+    Ok(())
+}
+
+pub(crate) fn run_generate_key(g: GenerateKeyArgs) -> Result<()> {
+    let written = ostree_encap::push::generate_sigstore_key(&g.output_prefix, &g.passphrase_file)?;
+    if g.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "private_key": written.private_key,
+                "public_key": written.public_key,
+            }))?
+        );
+    } else {
+        out!(
+            "private key {} (keep it secret)",
+            written.private_key.display()
+        );
+        out!("public key  {}", written.public_key.display());
     }
     Ok(())
 }
