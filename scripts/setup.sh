@@ -11,6 +11,7 @@ packages=(
   gnupg attr rpm                                                    # fixtures: signing keys, xattrs, rpm packages
   docker-registry apache2-utils                                     # push tests: loopback registry, htpasswd
   openssl                                                           # signing tests: checks our ECDSA signatures independently
+  python3-venv                                                      # SBOM tests: the SPDX validator's environment
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -22,6 +23,12 @@ if ((${#missing[@]})); then
   apt-get update -qq
   # Debian's docker-registry package tries to start its service; there may be no init.
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The SPDX project's validator (tests/sbom.rs), from PyPI, pinned, in the build directory.
+if [ ! -x target/spdx-tools/bin/pyspdxtools ]; then
+  echo "setup: installing spdx-tools 0.8.3 (SPDX validator) into target/spdx-tools" >&2
+  /usr/bin/python3 -m venv target/spdx-tools
+  target/spdx-tools/bin/pip install --quiet --disable-pip-version-check 'spdx-tools==0.8.3'
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 echo "setup: building ostree-encap (release)" >&2

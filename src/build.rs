@@ -68,16 +68,132 @@ pub fn encapsulate_into(
     let mut spec = image_spec(&commit_facts(&info), &image, host_arch())?;
     let inventory = source.inventory()?;
     clock.end("read tree", progress);
-    let planned = plan_layers(req, &source, &inventory, &mut clock, progress)?;
+    let mut planned = plan_layers(req, &source, &inventory, &mut clock, progress)?;
     if let Some(layout) = &planned.layout_label {
         spec.labels
             .insert(keys::LABEL_LAYOUT.into(), layout.clone());
     }
+    // What the bill of materials needs from the tree is read before the layer threads take
+    // the source.
+    let sbom_input = match &req.sbom {
+        Some(_) => Some(SbomInput::read(req, &source, &inventory, &mut planned)?),
+        None => None,
+    };
     let built = write_layers(req, out, source, &inventory, &planned, progress)?;
     clock.end("write layers", progress);
-    let summary = assemble(req, out, &spec, &planned.plan, built, info.checksum)?;
+    let sbom = match (&req.sbom, sbom_input) {
+        (Some(path), Some(input)) => {
+            let s = input.document(req, &spec, &info.checksum, &planned.plan, &built, path);
+            spec.labels
+                .insert(keys::LABEL_SBOM.into(), s.digest.to_string());
+            clock.end("sbom", progress);
+            Some(s)
+        }
+        _ => None,
+    };
+    let mut summary = assemble(req, out, &spec, &planned.plan, built, info.checksum)?;
+    summary.sbom = sbom;
     clock.end("assemble", progress);
     Ok(summary)
+}
+
+/// What a bill of materials says of the tree: its installed packages and distribution.
+struct SbomInput {
+    packages: Vec<encapsulate::components::InstalledPackage>,
+    distro: Option<(String, Option<String>)>,
+}
+
+impl SbomInput {
+    /// The packages discovery read, or (single layer, package databases not used for
+    /// chunking) the databases read now.
+    fn read(
+        req: &EncapsulateRequest,
+        source: &Source,
+        inventory: &Inventory,
+        planned: &mut Planned,
+    ) -> Result<SbomInput> {
+        let packages = if req.chunking.max_layers > 0 && req.chunking.components.packages {
+            std::mem::take(&mut planned.installed)
+        } else {
+            encapsulate::components::installed_packages(source, inventory)?
+        };
+        Ok(SbomInput {
+            packages,
+            distro: encapsulate::components::os_release(source, inventory)?,
+        })
+    }
+
+    /// The SPDX document: each package in the layer that holds its source package's
+    /// component (the commit layer holds what no chunk does).
+    fn document(
+        self,
+        req: &EncapsulateRequest,
+        spec: &ImageSpec,
+        commit: &str,
+        plan: &Plan,
+        built: &[BuiltLayer],
+        path: &std::path::Path,
+    ) -> crate::request::SbomSummary {
+        let mut layer_of: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, l) in plan.layers.iter().enumerate() {
+            for c in &l.components {
+                layer_of.insert(c.as_str(), i);
+            }
+        }
+        let rest = plan
+            .layers
+            .iter()
+            .position(|l| l.kind == LayerKind::Commit)
+            .unwrap_or(0);
+        let packages: Vec<sbom::Package> = self
+            .packages
+            .into_iter()
+            .map(|p| sbom::Package {
+                kind: match p.kind {
+                    encapsulate::components::PackageKind::Deb => sbom::Kind::Deb,
+                    encapsulate::components::PackageKind::Rpm => sbom::Kind::Rpm,
+                },
+                layer: Some(layer_of.get(p.source.as_str()).copied().unwrap_or(rest)),
+                name: p.name,
+                version: p.version,
+                epoch: p.epoch,
+                source: p.source,
+                arch: p.arch,
+                license: p.license,
+            })
+            .collect();
+        let layers: Vec<sbom::Layer> = plan
+            .layers
+            .iter()
+            .zip(built)
+            .map(|(l, b)| sbom::Layer {
+                digest: b.written.descriptor.digest.to_string(),
+                components: l.components.clone(),
+            })
+            .collect();
+        let name = match &req.rootfs {
+            None => req.rev.clone(),
+            Some(r) => match &r.tree {
+                crate::TreeInput::Dir(d) => d.display().to_string(),
+                crate::TreeInput::Image(i, _) => i.to_string(),
+            },
+        };
+        let image = sbom::Image {
+            name,
+            version: spec.labels.get(keys::LABEL_VERSION).cloned(),
+            commit: Some(commit.to_string()),
+            created: spec.created.clone(),
+            distro: self.distro,
+            tool: format!("ostree-encap-{}", env!("CARGO_PKG_VERSION")),
+        };
+        let document = sbom::spdx(&image, &layers, &packages);
+        crate::request::SbomSummary {
+            path: path.to_path_buf(),
+            digest: oci::types::Digest::of(&document),
+            packages: packages.len(),
+            document,
+        }
+    }
 }
 
 /// The commit to encapsulate: `--repo`/`--ref`, or a `--rootfs` tree (or the tree of a
@@ -157,6 +273,8 @@ struct Planned {
     sizes: Vec<u64>,
     /// The `ostree-encap.layout` label of a chunked image.
     layout_label: Option<String>,
+    /// The installed packages discovery read (for `--sbom`).
+    installed: Vec<encapsulate::components::InstalledPackage>,
 }
 
 impl Planned {
@@ -222,6 +340,7 @@ fn plan_layers(
             counts: Vec::new(),
             sizes: Vec::new(),
             layout_label: None,
+            installed: Vec::new(),
         }
     } else {
         let encapsulate::components::Discovery {
@@ -229,6 +348,7 @@ fn plan_layers(
             owner,
             names,
             volatile,
+            installed,
             ..
         } = encapsulate::components::discover(source, inventory, &req.chunking.components)?;
         clock.end("components", progress);
@@ -260,6 +380,7 @@ fn plan_layers(
             counts: Vec::new(),
             sizes,
             layout_label: Some(layout),
+            installed,
         }
     };
     planned
@@ -522,6 +643,7 @@ fn assemble(
         architecture: spec.architecture.clone(),
         created: spec.created.clone(),
         layers: summaries,
+        sbom: None,
     })
 }
 

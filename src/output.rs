@@ -38,7 +38,8 @@ impl Target {
 }
 
 /// Encapsulate into a directory (created if missing; removed again on failure if we created
-/// it) or into an oci-archive (written next to its final name, renamed into place).
+/// it) or into an oci-archive (written next to its final name, renamed into place); then the
+/// bill of materials (`--sbom`), atomically, once the image it describes is in place.
 ///
 /// # Errors
 /// As [`encapsulate_into`], plus output errors naming the path.
@@ -48,6 +49,29 @@ pub fn encapsulate_to(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     req.validate()?;
+    // The SBOM's directory is checked before the long work, not after it.
+    let sbom_dir = match &req.sbom {
+        Some(path) => {
+            let (parent, name) = split_parent(path).context("--sbom")?;
+            let dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
+                .with_context(|| format!("--sbom: opening {}", parent.display()))?;
+            Some((dir, name))
+        }
+        None => None,
+    };
+    let summary = encapsulate_image(req, target, progress)?;
+    if let (Some((dir, name)), Some(s)) = (&sbom_dir, &summary.sbom) {
+        oci::ocidir::atomic_write(dir, name, &s.document)
+            .with_context(|| format!("writing the SBOM {}", s.path.display()))?;
+    }
+    Ok(summary)
+}
+
+fn encapsulate_image(
+    req: &EncapsulateRequest,
+    target: &Target,
+    progress: &mut dyn Progress,
+) -> Result<Summary> {
     match target {
         Target::Dir(path) => into_dir(path, |oci| encapsulate_into(req, oci, progress)),
         Target::Archive(path) => {

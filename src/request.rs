@@ -33,6 +33,9 @@ pub struct EncapsulateRequest {
     pub rootfs: Option<RootfsInput>,
     /// The ostree container format (default) or the filesystem itself (`--format plain`).
     pub format: encapsulate::StreamFormat,
+    /// Also make an SPDX bill of materials of the installed packages (written by
+    /// [`crate::encapsulate_to`] to this file once the image is in place).
+    pub sbom: Option<PathBuf>,
 }
 
 /// A plain root filesystem to encapsulate (`--rootfs`, `--from`): made into a commit on the
@@ -209,6 +212,23 @@ pub struct Summary {
     pub created: String,
     /// Layers, commit layer first.
     pub layers: Vec<LayerSummary>,
+    /// The bill of materials, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<SbomSummary>,
+}
+
+/// The SPDX document of a build (`--sbom`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SbomSummary {
+    /// Where it was written.
+    pub path: PathBuf,
+    /// Its digest, as the `ostree-encap.sbom` label records it.
+    pub digest: Digest,
+    /// Installed packages listed.
+    pub packages: usize,
+    /// The document.
+    #[serde(skip)]
+    pub document: Vec<u8>,
 }
 
 /// Progress events for long runs. The library never prints; the CLI renders these. Layers

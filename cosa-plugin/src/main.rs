@@ -220,6 +220,7 @@ fn request(
         jobs: 0,
         rootfs: None,
         format: Default::default(),
+        sbom: None,
     })
 }
 

@@ -174,6 +174,8 @@ pub struct Discovery {
     pub names: Vec<String>,
     /// Installed packages read from a package database.
     pub packages: usize,
+    /// Those packages, for a bill of materials (empty when package databases were not read).
+    pub installed: Vec<InstalledPackage>,
     /// Objects claimed per source, for the summary: (source, objects).
     pub claimed: Vec<(String, usize)>,
     /// Components expected to change more often than the rest (see [`is_volatile_version`]).
@@ -212,6 +214,149 @@ pub fn is_volatile_version(version: &str) -> bool {
         i = at + 3;
     }
     false
+}
+
+/// The package manager a package was installed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PackageKind {
+    /// dpkg (Debian, Ubuntu).
+    Deb,
+    /// rpm (Fedora, CentOS, RHEL).
+    Rpm,
+}
+
+/// An installed package as its database describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPackage {
+    /// Which database.
+    pub kind: PackageKind,
+    /// Binary package name.
+    pub name: String,
+    /// Version (dpkg: the Version field, epoch included; rpm: `version-release`).
+    pub version: String,
+    /// rpm's epoch, when the package has one.
+    pub epoch: Option<u32>,
+    /// Source package: the component its files are in.
+    pub source: String,
+    /// Architecture.
+    pub arch: String,
+    /// Declared license, where the database has one (rpm; dpkg keeps none).
+    pub license: Option<String>,
+}
+
+/// The installed packages of a tree: from the first rpm database found, then the first dpkg
+/// database (a tree normally has one of them).
+///
+/// # Errors
+/// Unreadable objects, a damaged rpm database.
+pub fn installed_packages(
+    src: &Source,
+    inv: &Inventory,
+) -> Result<Vec<InstalledPackage>, EncapError> {
+    let paths = inv.path_index();
+    let mut out = Vec::new();
+    if let Some((_, pkgs)) = rpm_database(src, inv, &paths)? {
+        out.extend(pkgs.iter().map(InstalledPackage::from_rpm));
+    }
+    if let Some((_, pkgs)) = dpkg_status(src, inv, &paths)? {
+        out.extend(pkgs.iter().map(InstalledPackage::from_dpkg));
+    }
+    Ok(out)
+}
+
+impl InstalledPackage {
+    fn from_rpm(p: &crate::rpmdb::RpmPackage) -> InstalledPackage {
+        InstalledPackage {
+            kind: PackageKind::Rpm,
+            name: p.name.clone(),
+            version: p.evr.clone(),
+            epoch: p.epoch,
+            source: p.source.clone(),
+            arch: p.arch.clone(),
+            license: p.license.clone(),
+        }
+    }
+
+    fn from_dpkg(p: &DpkgPackage) -> InstalledPackage {
+        InstalledPackage {
+            kind: PackageKind::Deb,
+            name: p.name.clone(),
+            version: p.version.clone(),
+            epoch: None,
+            source: p.source.clone(),
+            arch: p.arch.clone(),
+            license: None,
+        }
+    }
+}
+
+/// The distribution a tree says it is (`usr/lib/os-release`, where Debian and Fedora keep
+/// the file `/etc/os-release` links to): its `ID` and `VERSION_ID`.
+///
+/// # Errors
+/// Unreadable objects.
+pub fn os_release(
+    src: &Source,
+    inv: &Inventory,
+) -> Result<Option<(String, Option<String>)>, EncapError> {
+    let paths = inv.path_index();
+    let Some(text) = read_path(src, inv, &paths, "usr/lib/os-release", 64 << 10)? else {
+        return Ok(None);
+    };
+    Ok(parse_os_release(&String::from_utf8_lossy(&text)))
+}
+
+/// `ID` and `VERSION_ID` of an os-release file (quotes removed).
+pub fn parse_os_release(text: &str) -> Option<(String, Option<String>)> {
+    let field = |key: &str| {
+        text.lines().find_map(|l| {
+            let v = l.strip_prefix(key)?.strip_prefix('=')?;
+            let v = v.trim().trim_matches('"').trim_matches('\'');
+            (!v.is_empty()).then(|| v.to_string())
+        })
+    };
+    Some((field("ID")?, field("VERSION_ID")))
+}
+
+/// The first rpm database found (sqlite, with its WAL): its path and packages.
+fn rpm_database(
+    src: &Source,
+    inv: &Inventory,
+    paths: &crate::source::PathIndex<'_>,
+) -> Result<Option<(String, Vec<crate::rpmdb::RpmPackage>)>, EncapError> {
+    for db in RPM_DATABASES {
+        let path = format!("{db}/rpmdb.sqlite");
+        let Some(data) = read_path(src, inv, paths, &path, 1 << 30)? else {
+            continue;
+        };
+        let wal = read_path(src, inv, paths, &format!("{path}-wal"), 1 << 30)?;
+        let pkgs = crate::rpmdb::read_database(&data, wal.as_deref()).map_err(|source| {
+            EncapError::RpmDatabase {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        return Ok(Some((path, pkgs)));
+    }
+    Ok(None)
+}
+
+/// The first dpkg status file found: its database directory and installed packages.
+fn dpkg_status(
+    src: &Source,
+    inv: &Inventory,
+    paths: &crate::source::PathIndex<'_>,
+) -> Result<Option<(&'static str, Vec<DpkgPackage>)>, EncapError> {
+    for db in DPKG_DATABASES {
+        let Some(status) = read_path(src, inv, paths, &format!("{db}/status"), 64 << 20)? else {
+            continue;
+        };
+        return Ok(Some((
+            db,
+            parse_dpkg_status(&String::from_utf8_lossy(&status)),
+        )));
+    }
+    Ok(None)
 }
 
 /// One installed dpkg package.
@@ -314,6 +459,7 @@ pub fn discover(
         },
         claimed: Vec::new(),
         packages: 0,
+        installed: Vec::new(),
         volatile: BTreeSet::new(),
     };
     // Every object is stat'ed on other threads while this one reads the package databases
@@ -336,6 +482,7 @@ pub fn discover(
     let Discovering {
         owners,
         packages,
+        installed,
         claimed,
         volatile,
         ..
@@ -345,6 +492,7 @@ pub fn discover(
         owner: owners.of,
         names: owners.names,
         packages,
+        installed,
         claimed,
         volatile,
     })
@@ -409,6 +557,41 @@ impl Owners {
 }
 
 /// Discovery under way: what is known of the tree, and what has been claimed so far.
+/// Read a regular file of the commit by tar path (`None`: absent, not a regular file, or
+/// larger than `limit`).
+fn read_path(
+    src: &Source,
+    inv: &Inventory,
+    paths: &crate::source::PathIndex<'_>,
+    path: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, EncapError> {
+    let Some(i) = paths.get(path) else {
+        return Ok(None);
+    };
+    let checksum = &inv.objects()[i];
+    let obj = src.load_content(checksum, path)?;
+    let crate::objread::Body::Regular {
+        size, mut reader, ..
+    } = obj.body
+    else {
+        return Ok(None);
+    };
+    if size > limit {
+        return Ok(None);
+    }
+    let mut data = Vec::new();
+    reader
+        .read_to_end(&mut data)
+        .map_err(|e| EncapError::Corrupt {
+            kind: ObjKind::File,
+            checksum: checksum.to_string(),
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(Some(data))
+}
+
 struct Discovering<'a> {
     src: &'a Source,
     inv: &'a Inventory,
@@ -420,6 +603,7 @@ struct Discovering<'a> {
     owners: Owners,
     claimed: Vec<(String, usize)>,
     packages: usize,
+    installed: Vec<InstalledPackage>,
     volatile: BTreeSet<String>,
 }
 
@@ -427,30 +611,7 @@ impl Discovering<'_> {
     /// Read a regular file of the commit by tar path (`None`: absent, not a regular file,
     /// or larger than `limit`).
     fn read_path(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, EncapError> {
-        let Some(i) = self.paths.get(path) else {
-            return Ok(None);
-        };
-        let checksum = &self.inv.objects()[i];
-        let obj = self.src.load_content(checksum, path)?;
-        let crate::objread::Body::Regular {
-            size, mut reader, ..
-        } = obj.body
-        else {
-            return Ok(None);
-        };
-        if size > limit {
-            return Ok(None);
-        }
-        let mut data = Vec::new();
-        reader
-            .read_to_end(&mut data)
-            .map_err(|e| EncapError::Corrupt {
-                kind: ObjKind::File,
-                checksum: checksum.to_string(),
-                path: path.to_string(),
-                reason: e.to_string(),
-            })?;
-        Ok(Some(data))
+        read_path(self.src, self.inv, &self.paths, path, limit)
     }
 
     /// Record a path from a package's file list: a directory notes the package as one of
@@ -484,22 +645,11 @@ impl Discovering<'_> {
         Ok(())
     }
 
-    /// The first rpm database found (sqlite, with its WAL).
+    /// The first rpm database found: its packages' file lists claim their objects.
     fn rpm(&mut self) -> Result<(), EncapError> {
         let commit_time = self.src.info()?.timestamp;
         let mut n = 0;
-        for db in RPM_DATABASES {
-            let path = format!("{db}/rpmdb.sqlite");
-            let Some(data) = self.read_path(&path, 1 << 30)? else {
-                continue;
-            };
-            let wal = self.read_path(&format!("{path}-wal"), 1 << 30)?;
-            let pkgs = crate::rpmdb::read_database(&data, wal.as_deref()).map_err(|source| {
-                EncapError::RpmDatabase {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+        if let Some((_, pkgs)) = rpm_database(self.src, self.inv, &self.paths)? {
             for p in &pkgs {
                 let newest = p.changelog_times.iter().copied().max().map(u64::from);
                 if newest.is_some_and(|t| t <= commit_time && commit_time - t <= RPM_RECENT_SECS) {
@@ -512,7 +662,8 @@ impl Discovering<'_> {
                 }
             }
             self.packages += pkgs.len();
-            break;
+            self.installed
+                .extend(pkgs.iter().map(InstalledPackage::from_rpm));
         }
         self.claimed.push(("rpm".to_string(), n));
         Ok(())
@@ -521,11 +672,7 @@ impl Discovering<'_> {
     /// The first dpkg database found: its file lists, and its own per-package files.
     fn dpkg(&mut self) -> Result<(), EncapError> {
         let mut n = 0;
-        for db in DPKG_DATABASES {
-            let Some(status) = self.read_path(&format!("{db}/status"), 64 << 20)? else {
-                continue;
-            };
-            let pkgs = parse_dpkg_status(&String::from_utf8_lossy(&status));
+        if let Some((db, pkgs)) = dpkg_status(self.src, self.inv, &self.paths)? {
             self.volatile.extend(
                 pkgs.iter()
                     .filter(|p| is_volatile_version(&p.version))
@@ -557,7 +704,8 @@ impl Discovering<'_> {
                 }
             }
             self.packages += pkgs.len();
-            break;
+            self.installed
+                .extend(pkgs.iter().map(InstalledPackage::from_dpkg));
         }
         self.claimed.push(("dpkg".to_string(), n));
         Ok(())
@@ -795,6 +943,20 @@ mod tests {
         ] {
             assert!(!is_state_path(p), "{p}");
         }
+    }
+
+    #[test]
+    fn os_release_gives_id_and_version_id_unquoted() {
+        let text = "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\nID_LIKE=x\n";
+        assert_eq!(
+            parse_os_release(text),
+            Some(("debian".to_string(), Some("12".to_string())))
+        );
+        assert_eq!(
+            parse_os_release("ID='fedora'\n"),
+            Some(("fedora".to_string(), None))
+        );
+        assert_eq!(parse_os_release("NAME=x\n"), None);
     }
 
     #[test]

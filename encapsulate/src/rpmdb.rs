@@ -11,6 +11,9 @@ use std::path::Path;
 const TAG_NAME: i32 = 1000;
 const TAG_VERSION: i32 = 1001;
 const TAG_RELEASE: i32 = 1002;
+const TAG_EPOCH: i32 = 1003;
+const TAG_LICENSE: i32 = 1014;
+const TAG_ARCH: i32 = 1022;
 const TAG_CHANGELOGTIME: i32 = 1080;
 const TAG_SOURCERPM: i32 = 1044;
 const TAG_DIRINDEXES: i32 = 1116;
@@ -34,6 +37,13 @@ pub struct RpmPackage {
     pub source: String,
     /// `version-release`.
     pub evr: String,
+    /// Epoch, when the package has one.
+    pub epoch: Option<u32>,
+    /// Architecture (`x86_64`, `noarch`, ...).
+    pub arch: String,
+    /// The License tag as the package declares it (SPDX expressions in newer Fedora,
+    /// free text in older packages).
+    pub license: Option<String>,
     /// Absolute paths of its files.
     pub files: Vec<String>,
     /// Changelog entry times (seconds since the epoch), newest first as rpm stores them.
@@ -79,6 +89,9 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmPackage, String> {
             TAG_NAME
                 | TAG_VERSION
                 | TAG_RELEASE
+                | TAG_EPOCH
+                | TAG_LICENSE
+                | TAG_ARCH
                 | TAG_CHANGELOGTIME
                 | TAG_SOURCERPM
                 | TAG_DIRINDEXES
@@ -146,6 +159,9 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmPackage, String> {
             string(TAG_VERSION).unwrap_or_default(),
             string(TAG_RELEASE).unwrap_or_default()
         ),
+        epoch: ints(TAG_EPOCH).first().copied(),
+        arch: string(TAG_ARCH).unwrap_or_default(),
+        license: string(TAG_LICENSE).filter(|l| !l.is_empty()),
         name,
         source,
         files,

@@ -35,6 +35,11 @@ pub const ANNOTATION_COMPONENTS: &str = "ostree.components";
 /// re-pushed by some tools, while the config blob travels unchanged.
 pub const LABEL_LAYOUT: &str = "ostree-encap.layout";
 
+/// Config label holding the digest (`sha256:<hex>`) of the SPDX bill of materials written
+/// beside the image (`--sbom FILE`): the document names the image's layers, so it cannot be
+/// inside the image; the label binds the two (check with `sha256sum FILE`).
+pub const LABEL_SBOM: &str = "ostree-encap.sbom";
+
 /// Default number of chunk layers: ostree-ext's default, well under the limits below.
 pub const DEFAULT_MAX_LAYERS: usize = 64;
 /// Most chunk layers allowed without `--allow-many-layers`: Docker's overlay2 refuses images
@@ -51,7 +56,7 @@ pub const MAX_LAYERS_PLAIN: usize = 499;
 
 /// Labels a user must not set by hand: they describe the content and a wrong value would make
 /// importers misread the image.
-pub const RESERVED_LABELS: [&str; 3] = [LABEL_COMMIT, LABEL_FINAL_DIFFID, LABEL_LAYOUT];
+pub const RESERVED_LABELS: [&str; 4] = [LABEL_COMMIT, LABEL_FINAL_DIFFID, LABEL_LAYOUT, LABEL_SBOM];
 
 /// Commit metadata keys read for the image.
 pub mod meta {

@@ -378,6 +378,12 @@ pub(crate) struct EncapArgs {
     /// Content-meta JSON mapping objects to components (the format the ostree-ext CLI takes).
     #[arg(long, value_name = "FILE")]
     pub(crate) contentmeta: Option<PathBuf>,
+    /// Also write a bill of materials to FILE: SPDX 2.3 JSON listing the installed rpm or
+    /// dpkg packages (name, version, source package, architecture, license where the
+    /// database has one, PURL) and the layer holding each; its digest goes into the config
+    /// label ostree-encap.sbom. Written once the image is in place; reproducible.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) sbom: Option<PathBuf>,
     /// The previous build's image (DIR, DIR:TAG, oci-archive, or manifest JSON): keep its
     /// layout where it still fits, so updates download less; reuse its unchanged layers and
     /// (from a DIR) unchanged gzip blocks instead of compressing them again.

@@ -125,6 +125,7 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         jobs: a.jobs,
         rootfs,
         format: a.format.into(),
+        sbom: a.sbom.clone(),
     };
     Ok((req, target))
 }

@@ -1,18 +1,19 @@
 //! Test harness, shared by every integration test (and cosa-plugin's): running the real
 //! `ostree-encap` and `ostree` binaries (here), fixture commits ([`fixtures`]), reading
 //! layouts back ([`layout`]), the ostree-ext importer ([`importer`]), throwaway GPG keys
-//! ([`gpg`]) and a loopback registry ([`registry`]).
+//! ([`gpg`]), a loopback registry ([`registry`]) and real dpkg/rpm databases ([`packages`]).
 #![allow(dead_code)]
 
 mod fixtures;
 mod gpg;
 mod importer;
 mod layout;
+mod packages;
 mod registry;
 
 // Each test crate uses a different part of the harness.
 #[allow(unused_imports)]
-pub use {fixtures::*, gpg::*, importer::*, layout::*, registry::*};
+pub use {fixtures::*, gpg::*, importer::*, layout::*, packages::*, registry::*};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
