@@ -22,6 +22,7 @@ install-files:
 	install -D -m 0755 $(BUILDDIR)/ostree-encap $(DESTDIR)$(BINDIR)/ostree-encap
 	# coreos-assembler runs `cosa VERB` as /usr/lib/coreos-assembler/cmd-VERB.
 	install -D -m 0755 $(BUILDDIR)/cmd-buildextend-container $(DESTDIR)$(LIBDIR)/coreos-assembler/cmd-buildextend-container
+	install -D -m 0755 $(BUILDDIR)/cmd-buildextend-container-manifest $(DESTDIR)$(LIBDIR)/coreos-assembler/cmd-buildextend-container-manifest
 	# `ostree encap ...` runs libexec/libostree/ext/ostree-encap with "encap" as first argument.
 	install -d $(DESTDIR)$(LIBEXECDIR)/libostree/ext
 	ln -sfn $(BINDIR)/ostree-encap $(DESTDIR)$(LIBEXECDIR)/libostree/ext/ostree-encap

@@ -103,6 +103,92 @@ impl std::fmt::Display for Pushed {
     }
 }
 
+/// The push options as the command lines take them (`--push` and `push` of ostree-encap, the
+/// coreos-assembler plugins): one definition, so every front end names and checks them alike.
+#[derive(clap::Args, Debug, Default, PartialEq, Eq)]
+pub struct PushArgs {
+    /// Auth file for the destination registry (auth.json format); its content is never printed.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Require HTTPS and verify certificates of the destination (default true).
+    #[arg(long, value_name = "BOOL")]
+    pub dest_tls_verify: Option<bool>,
+    /// Directory with certificates (*.crt, *.cert, *.key) for the destination.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Write the pushed manifest digest to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+    /// Sign each pushed manifest (and the index) with this sigstore private key (cosign's
+    /// encrypted format; see generate-sigstore-key); the signatures go to the registry as
+    /// cosign attachments (tag sha256-<digest>.sig), where cosign and containers/image look.
+    #[arg(long, value_name = "FILE", requires = "sign_passphrase_file")]
+    pub sign_by_sigstore_private_key: Option<PathBuf>,
+    /// Sign each pushed manifest (and the index) with this GPG key ("simple signing"; the
+    /// signatures go to registries.d's lookaside-staging).
+    #[arg(
+        long,
+        value_name = "FINGERPRINT",
+        conflicts_with = "sign_by_sigstore_private_key"
+    )]
+    pub sign_by: Option<String>,
+    /// The signing key's passphrase: the first line of FILE (a FIFO or <(...) works: it is
+    /// read once; for GPG it reaches skopeo on a pipe, never on a command line).
+    #[arg(long, value_name = "FILE")]
+    pub sign_passphrase_file: Option<PathBuf>,
+    /// Registries configuration directory for skopeo (default: /etc/containers/registries.d):
+    /// where signatures are stored.
+    #[arg(long = "registries.d", value_name = "DIR")]
+    pub registries_d: Option<PathBuf>,
+}
+
+impl PushArgs {
+    /// The push to `dest` these options describe, checked (a passphrase file is read here,
+    /// once; the signing key is tried).
+    ///
+    /// # Errors
+    /// As [`Push::new`]; an unreadable passphrase file; a passphrase without a key.
+    pub fn push(&self, dest: &str) -> anyhow::Result<Push> {
+        let passphrase = match &self.sign_passphrase_file {
+            Some(f) => Some(signing::Passphrase::read(f)?),
+            None => None,
+        };
+        let (sigstore, sign_by) = match (&self.sign_by_sigstore_private_key, &self.sign_by) {
+            (Some(path), _) => {
+                // clap requires the passphrase file with the key.
+                let passphrase = passphrase.unwrap_or_else(|| signing::Passphrase::from_bytes(b""));
+                (
+                    Some(SigstoreKey {
+                        path: path.clone(),
+                        passphrase,
+                    }),
+                    None,
+                )
+            }
+            (None, Some(fingerprint)) => (
+                None,
+                Some(oci::skopeo::GpgSign {
+                    fingerprint: fingerprint.clone(),
+                    passphrase,
+                }),
+            ),
+            (None, None) if passphrase.is_some() => anyhow::bail!(
+                "--sign-passphrase-file needs --sign-by-sigstore-private-key or --sign-by"
+            ),
+            (None, None) => (None, None),
+        };
+        let options = oci::skopeo::PushOptions {
+            authfile: self.authfile.clone(),
+            tls_verify: self.dest_tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            digestfile: self.digestfile.clone(),
+            registries_d: self.registries_d.clone(),
+            sign_by,
+        };
+        Push::new(dest, options, sigstore)
+    }
+}
+
 /// The files [`generate_sigstore_key`] wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyFiles {

@@ -35,6 +35,7 @@ fn make_install_into_destdir() {
     for f in [
         "usr/bin/ostree-encap",
         "usr/lib/coreos-assembler/cmd-buildextend-container",
+        "usr/lib/coreos-assembler/cmd-buildextend-container-manifest",
         "usr/share/man/man1/ostree-encap.1",
         "usr/share/man/man1/ostree-encap-verify.1",
         "usr/share/bash-completion/completions/ostree-encap",

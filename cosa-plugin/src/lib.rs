@@ -342,3 +342,97 @@ mod tests {
         assert_eq!(basearch("powerpc64"), "ppc64le");
     }
 }
+
+/// The meta.json key a push is recorded under unless `--metajsonname` says otherwise. cosa's
+/// schema only allows its primary-image keys there (`base-oscontainer`, `oscontainer`,
+/// `extensions-container`, `kubevirt`: the top level has `additionalProperties: false`); the
+/// OS image of a build is the base OS container, which is also what cosa's own
+/// `push-container-manifest` records.
+pub const DEFAULT_PUSH_KEY: &str = "base-oscontainer";
+
+/// What cosa records for a pushed image: `image` (the repository, without transport or
+/// tag), `digest` (this architecture's manifest), `tags`, and for a manifest list its
+/// `manifest-list-digest`.
+pub fn pushed_record(
+    dests: &[String],
+    digest: &str,
+    manifest_list_digest: Option<&str>,
+) -> Result<Value> {
+    let mut image = None;
+    let mut tags = Vec::new();
+    for d in dests {
+        let (repo, tag) = split_docker(d)?;
+        if image.get_or_insert_with(|| repo.clone()) != &repo {
+            bail!("{d}: every destination must be in the same repository ({repo})");
+        }
+        tags.extend(tag);
+    }
+    let mut m = Map::new();
+    m.insert("image".into(), image.unwrap_or_default().into());
+    m.insert("digest".into(), digest.into());
+    if let Some(l) = manifest_list_digest {
+        m.insert("manifest-list-digest".into(), l.into());
+    }
+    m.insert("tags".into(), tags.into());
+    Ok(Value::Object(m))
+}
+
+/// `docker://REG/REPO[:TAG|@DIGEST]` → (`REG/REPO`, tag).
+fn split_docker(dest: &str) -> Result<(String, Option<String>)> {
+    let Some(r) = dest.strip_prefix("docker://") else {
+        bail!("{dest}: a cosa push goes to a registry: docker://REGISTRY/REPO:TAG");
+    };
+    let no_digest = r.split('@').next().unwrap_or(r);
+    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+    Ok(match no_digest[last_slash..].rfind(':') {
+        Some(i) => (
+            no_digest[..last_slash + i].to_string(),
+            Some(no_digest[last_slash + i + 1..].to_string()),
+        ),
+        None => (no_digest.to_string(), None),
+    })
+}
+
+/// Record `record` under `key` in the meta.json at `path` (locked, validated, atomic).
+///
+/// # Errors
+/// As [`update_meta`].
+pub fn record_push(path: &Path, key: &str, record: Value, check: &MetaCheck) -> Result<()> {
+    update_meta(path, check, |meta| {
+        meta.insert(key.to_string(), record);
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod push_tests {
+    use super::*;
+
+    #[test]
+    fn a_push_is_recorded_as_cosa_records_it() {
+        let r = pushed_record(
+            &[
+                "docker://quay.io/fedora/fedora-coreos:42.1".into(),
+                "docker://quay.io/fedora/fedora-coreos:stable".into(),
+            ],
+            "sha256:aa",
+            Some("sha256:bb"),
+        )
+        .unwrap();
+        assert_eq!(
+            r.to_string(),
+            r#"{"image":"quay.io/fedora/fedora-coreos","digest":"sha256:aa","manifest-list-digest":"sha256:bb","tags":["42.1","stable"]}"#
+        );
+        let r = pushed_record(&["docker://127.0.0.1:5000/os".into()], "sha256:aa", None).unwrap();
+        assert_eq!(r["image"], "127.0.0.1:5000/os");
+        assert_eq!(r["tags"], serde_json::json!([]));
+        let e = pushed_record(
+            &["docker://r/a:1".into(), "docker://r/b:1".into()],
+            "sha256:aa",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("same repository"), "{e}");
+        assert!(pushed_record(&["oci:/x:y".into()], "sha256:aa", None).is_err());
+    }
+}

@@ -4,7 +4,8 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cosa_plugin::{
-    basearch, read_meta, record_artifact, sha256_file, MetaCheck, Workdir, IMAGE_KEY, LABEL_OSNAME,
+    basearch, pushed_record, read_meta, record_artifact, record_push, sha256_file, MetaCheck,
+    Workdir, DEFAULT_PUSH_KEY, IMAGE_KEY, LABEL_OSNAME,
 };
 use ostree_encap::{ChunkOptions, EncapsulateRequest, NoProgress, Target};
 use std::path::PathBuf;
@@ -46,6 +47,15 @@ struct Args {
     /// meta.json JSON schema (default: coreos-assembler's installed v1.json).
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
+    /// Then push the image to DEST (docker://REGISTRY/REPO:TAG), digests unchanged, and
+    /// record it in meta.json under --metajsonname (image, digest, tags).
+    #[arg(long, value_name = "DEST")]
+    push: Option<String>,
+    #[command(flatten)]
+    push_opts: ostree_encap::push::PushArgs,
+    /// meta.json key for the push record.
+    #[arg(long, default_value = DEFAULT_PUSH_KEY, value_name = "KEY")]
+    metajsonname: String,
 }
 
 fn main() -> ExitCode {
@@ -80,39 +90,106 @@ fn run(a: Args) -> Result<()> {
     let (name, buildid, commit) = (get("name")?, get("buildid")?, get("ostree-commit")?);
     let file_name = format!("{name}-{buildid}-container.{arch}.ociarchive");
     let artifact = dir.join(&file_name);
+    // The destination, its options and the signing key are checked before the long work.
+    let push = match &a.push {
+        Some(dest) => {
+            pushed_record(std::slice::from_ref(dest), "", None)?;
+            Some(a.push_opts.push(dest)?)
+        }
+        None if a.push_opts != Default::default() => {
+            bail!("the push and signing options need --push")
+        }
+        None => None,
+    };
     if artifact.exists() && !a.force {
         ostree_encap::out!("{file_name} already exists; skipping (use --force to rebuild)");
-        return Ok(());
+    } else {
+        BuildJob {
+            args: &a,
+            work: &work,
+            build: &build,
+            arch: &arch,
+            meta: &meta,
+            dir: &dir,
+            check: &check,
+        }
+        .encapsulate(name, commit, &file_name)?;
     }
-    let repo = work.root.join("tmp/repo");
-    ensure_commit(&repo, &commit, &meta, &dir, &build.id)?;
-    let previous = previous_image(&a, &work, &build.id, &arch)?;
-    let req = request(&a, repo, commit, &name, &arch, previous.as_deref())?;
-    if artifact.exists() {
-        // --force: the old artifact is read-only; the new one replaces it by rename.
-        make_writable(&artifact)?;
+    if let Some(push) = push {
+        let pushed = push.run(&ostree_encap::ImageRef::Archive {
+            path: artifact,
+            tag: None,
+        })?;
+        let record = pushed_record(
+            std::slice::from_ref(&pushed.destination),
+            pushed.digest.as_str(),
+            None,
+        )?;
+        record_push(&meta_path, &a.metajsonname, record, &check)?;
+        ostree_encap::out!("{pushed}");
     }
-    let summary =
-        ostree_encap::encapsulate_to(&req, &Target::Archive(artifact.clone()), &mut NoProgress)?;
-    let mut perms = std::fs::metadata(&artifact)?.permissions();
-    perms.set_readonly(true);
-    std::fs::set_permissions(&artifact, perms)
-        .with_context(|| format!("making {} read-only", artifact.display()))?;
-    let (sha256, size) = sha256_file(&artifact)?;
-    record_artifact(
-        &meta_path,
-        serde_json::json!({"path": file_name, "sha256": sha256, "size": size, "skip-compression": true}),
-        &check,
-    )?;
-    ostree_encap::out!(
-        "wrote {file_name}: {} layers, manifest {}{}",
-        summary.layers.len(),
-        summary.manifest_digest,
-        previous
-            .map(|p| format!(", layout kept from {}", p.display()))
-            .unwrap_or_default()
-    );
     Ok(())
+}
+
+/// One build of one architecture, found and checked.
+struct BuildJob<'a> {
+    args: &'a Args,
+    work: &'a Workdir,
+    build: &'a cosa_plugin::BuildEntry,
+    arch: &'a str,
+    meta: &'a serde_json::Map<String, serde_json::Value>,
+    dir: &'a std::path::Path,
+    check: &'a MetaCheck,
+}
+
+impl BuildJob<'_> {
+    /// Encapsulate the build's commit (`name`'s `commit`) into `file_name` next to its
+    /// meta.json and record it there.
+    fn encapsulate(&self, name: String, commit: String, file_name: &str) -> Result<()> {
+        let BuildJob {
+            args: a,
+            work,
+            build,
+            arch,
+            meta,
+            dir,
+            check,
+        } = *self;
+        let meta_path = dir.join("meta.json");
+        let artifact = dir.join(file_name);
+        let repo = work.root.join("tmp/repo");
+        ensure_commit(&repo, &commit, meta, dir, &build.id)?;
+        let previous = previous_image(a, work, &build.id, arch)?;
+        let req = request(a, repo, commit, &name, arch, previous.as_deref())?;
+        if artifact.exists() {
+            // --force: the old artifact is read-only; the new one replaces it by rename.
+            make_writable(&artifact)?;
+        }
+        let summary = ostree_encap::encapsulate_to(
+            &req,
+            &Target::Archive(artifact.clone()),
+            &mut NoProgress,
+        )?;
+        let mut perms = std::fs::metadata(&artifact)?.permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(&artifact, perms)
+            .with_context(|| format!("making {} read-only", artifact.display()))?;
+        let (sha256, size) = sha256_file(&artifact)?;
+        record_artifact(
+            &meta_path,
+            serde_json::json!({"path": file_name, "sha256": sha256, "size": size, "skip-compression": true}),
+            check,
+        )?;
+        ostree_encap::out!(
+            "wrote {file_name}: {} layers, manifest {}{}",
+            summary.layers.len(),
+            summary.manifest_digest,
+            previous
+                .map(|p| format!(", layout kept from {}", p.display()))
+                .unwrap_or_default()
+        );
+        Ok(())
+    }
 }
 
 /// Make sure `commit` is in `repo` (cosa's tmp/repo, a cache it may have pruned): if not,

@@ -394,3 +394,157 @@ fn concurrent_meta_updates_lose_nothing() {
     }
     validate(&m);
 }
+
+fn manifest_cmd(workdir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cmd-buildextend-container-manifest"))
+        .arg("--workdir")
+        .arg(workdir)
+        .arg("--schema")
+        .arg(schema())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn two_arches_are_pushed_as_one_index_and_recorded_in_each_meta() {
+    let c = cosa();
+    let reg = Registry::start(None);
+    let repo = format!("127.0.0.1:{}/fcos", reg.port);
+    // x86_64: built and pushed on its own, as a builder of one arch does.
+    let own = reg.url("fcos:2-x86_64");
+    plugin_ok(
+        &c.work,
+        &[
+            "--build",
+            "2",
+            "--arch",
+            "x86_64",
+            "--push",
+            &own,
+            "--dest-tls-verify",
+            "false",
+        ],
+    );
+    let m = meta(&c.work, "2", "x86_64");
+    validate(&m);
+    let rec = &m["base-oscontainer"];
+    assert_eq!(rec["image"], repo.as_str());
+    assert_eq!(rec["tags"], serde_json::json!(["2-x86_64"]));
+    let raw = run_ok(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &own]));
+    assert_eq!(
+        rec["digest"],
+        sha(&raw.stdout).as_str(),
+        "the digest the registry serves"
+    );
+    // aarch64: built, not pushed.
+    plugin_ok(&c.work, &["--build", "2", "--arch", "aarch64"]);
+
+    // Joined, pushed under two tags, recorded in both arches' meta.json.
+    let o = manifest_cmd(
+        &c.work,
+        &[
+            "--build",
+            "2",
+            "--repo",
+            &repo,
+            "--tag",
+            "2",
+            "--tag",
+            "stable",
+            "--dest-tls-verify",
+            "false",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stable = reg.url("fcos:stable");
+    let raw =
+        run_ok(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &stable]));
+    let index: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let list_digest = sha(&raw.stdout);
+    let raw2 = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &reg.url("fcos:2"),
+    ]));
+    assert_eq!(sha(&raw2.stdout), list_digest, "both tags name the index");
+    for (arch, goarch) in [("x86_64", "amd64"), ("aarch64", "arm64")] {
+        let m = meta(&c.work, "2", arch);
+        validate(&m);
+        let rec = &m["base-oscontainer"];
+        assert_eq!(rec["image"], repo.as_str());
+        assert_eq!(rec["manifest-list-digest"], list_digest.as_str());
+        assert_eq!(rec["tags"], serde_json::json!(["2", "stable"]));
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["platform"]["architecture"] == goarch)
+            .unwrap_or_else(|| panic!("no {goarch} in the index"));
+        assert_eq!(rec["digest"], entry["digest"], "{arch}");
+        // What a client of that arch pulls is that image.
+        let pulled = c.fx.path(&format!("pulled-{arch}"));
+        run_ok(Command::new("skopeo").args([
+            "copy",
+            "--src-tls-verify=false",
+            "--override-os",
+            "linux",
+            "--override-arch",
+            goarch,
+            &stable,
+            &format!("oci:{}:x", pulled.display()),
+        ]));
+        assert_eq!(
+            index_of(&pulled)["manifests"][0]["digest"],
+            rec["digest"],
+            "{arch}"
+        );
+        // The image config still says which build it is.
+        assert!(m["images"]["container"]["path"].is_string());
+    }
+
+    // An arch without its image is named, and nothing is pushed.
+    let d = c.work.join("builds/2/aarch64");
+    let mut m = meta(&c.work, "2", "aarch64");
+    m["images"].as_object_mut().unwrap().remove("container");
+    std::fs::write(d.join("meta.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let o = manifest_cmd(
+        &c.work,
+        &[
+            "--build",
+            "2",
+            "--repo",
+            &repo,
+            "--tag",
+            "other",
+            "--dest-tls-verify",
+            "false",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("aarch64") && err.contains("cosa buildextend-container"),
+        "{err}"
+    );
+    let o = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &reg.url("fcos:other"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "nothing pushed");
+}
+
+fn index_of(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap()
+}

@@ -3,6 +3,7 @@
 //! library requests.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub(crate) use ostree_encap::push::PushArgs;
 use std::path::PathBuf;
 
 pub(crate) const AFTER_HELP: &str = "\
@@ -72,89 +73,6 @@ pub(crate) enum Command {
         #[arg(long)]
         completions_dir: PathBuf,
     },
-}
-
-/// Options of the destination, shared by `--push` and `push`.
-#[derive(Args, Debug, Default, PartialEq, Eq)]
-pub(crate) struct PushArgs {
-    /// Auth file for the destination registry (auth.json format); its content is never printed.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) authfile: Option<PathBuf>,
-    /// Require HTTPS and verify certificates of the destination (default true).
-    #[arg(long, value_name = "BOOL")]
-    pub(crate) dest_tls_verify: Option<bool>,
-    /// Directory with certificates (*.crt, *.cert, *.key) for the destination.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) cert_dir: Option<PathBuf>,
-    /// Write the pushed manifest digest to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) digestfile: Option<PathBuf>,
-    /// Sign each pushed manifest (and the index) with this sigstore private key (cosign's
-    /// encrypted format; see generate-sigstore-key); the signatures go to the registry as
-    /// attachments where registries.d says use-sigstore-attachments: true.
-    #[arg(long, value_name = "FILE", requires = "sign_passphrase_file")]
-    pub(crate) sign_by_sigstore_private_key: Option<PathBuf>,
-    /// Sign each pushed manifest (and the index) with this GPG key ("simple signing"; the
-    /// signatures go to registries.d's lookaside-staging).
-    #[arg(
-        long,
-        value_name = "FINGERPRINT",
-        conflicts_with = "sign_by_sigstore_private_key"
-    )]
-    pub(crate) sign_by: Option<String>,
-    /// The signing key's passphrase: the first line of FILE (a FIFO or <(...) works; it is
-    /// read once and handed to skopeo on a pipe, never on a command line).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) sign_passphrase_file: Option<PathBuf>,
-    /// Registries configuration directory for skopeo (default: /etc/containers/registries.d):
-    /// where signatures are stored.
-    #[arg(long = "registries.d", value_name = "DIR")]
-    pub(crate) registries_d: Option<PathBuf>,
-}
-
-impl PushArgs {
-    /// The push to `dest` these options describe, checked (a passphrase file is read here,
-    /// once; the signing key is tried).
-    pub(crate) fn push(&self, dest: &str) -> anyhow::Result<ostree_encap::push::Push> {
-        use ostree_encap::push::{Push, SigstoreKey};
-        let passphrase = match &self.sign_passphrase_file {
-            Some(f) => Some(signing::Passphrase::read(f)?),
-            None => None,
-        };
-        let (sigstore, sign_by) = match (&self.sign_by_sigstore_private_key, &self.sign_by) {
-            (Some(path), _) => {
-                // clap requires the passphrase file with the key.
-                let passphrase = passphrase.unwrap_or_else(|| signing::Passphrase::from_bytes(b""));
-                (
-                    Some(SigstoreKey {
-                        path: path.clone(),
-                        passphrase,
-                    }),
-                    None,
-                )
-            }
-            (None, Some(fingerprint)) => (
-                None,
-                Some(oci::skopeo::GpgSign {
-                    fingerprint: fingerprint.clone(),
-                    passphrase,
-                }),
-            ),
-            (None, None) if passphrase.is_some() => anyhow::bail!(
-                "--sign-passphrase-file needs --sign-by-sigstore-private-key or --sign-by"
-            ),
-            (None, None) => (None, None),
-        };
-        let options = oci::skopeo::PushOptions {
-            authfile: self.authfile.clone(),
-            tls_verify: self.dest_tls_verify,
-            cert_dir: self.cert_dir.clone(),
-            digestfile: self.digestfile.clone(),
-            registries_d: self.registries_d.clone(),
-            sign_by,
-        };
-        Push::new(dest, options, sigstore)
-    }
 }
 
 /// An image to read: an OCI layout directory or an oci-archive, and a tag.
