@@ -11,7 +11,9 @@
 use crate::image_ref::{Accept, FileSystem, ImageRef, OpenedImage};
 use anyhow::{Context, Result};
 use oci::keys::{self, media};
-use oci::types::{Descriptor, Digest, ImageConfig, Index, Platform};
+use oci::ocidir::ResolvedImage;
+use oci::skopeo::PullOptions;
+use oci::types::{Descriptor, Digest, ImageConfig, Index, Manifest, Platform};
 use oci::OciDir;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -244,53 +246,180 @@ pub struct IndexReport {
     pub manifests: Vec<IndexEntry>,
 }
 
-/// Open the images named by `specs` (DIR, DIR:TAG, oci-archive), each resolved to one image.
+/// One image to list in an index: what the plan needs of it, and where its blobs are.
+pub struct IndexImage {
+    /// The image as the user named it.
+    pub name: String,
+    /// Its descriptor, manifest and config.
+    pub image: ResolvedImage,
+    from: Origin,
+}
+
+/// Where an index image's blobs come from.
+enum Origin {
+    /// A local layout (or an unpacked archive).
+    Layout(Box<OpenedImage>),
+    /// A registry (or any source only skopeo reaches): the manifest and config as it serves
+    /// them; layers fetched only if the output must hold them.
+    Remote {
+        /// The image by digest, transport included (what skopeo copies).
+        by_digest: String,
+        manifest: Vec<u8>,
+        config: Vec<u8>,
+        pull: PullOptions,
+    },
+}
+
+impl IndexImage {
+    /// The repository of a registry image (`REGISTRY/REPO`), `None` for local images.
+    pub fn registry_repository(&self) -> Option<String> {
+        match &self.from {
+            Origin::Remote { by_digest, .. } => by_digest
+                .strip_prefix("docker://")
+                .and_then(|r| r.split('@').next())
+                .map(str::to_string),
+            Origin::Layout(_) => None,
+        }
+    }
+}
+
+/// Whether every image is a registry image in the repository of `dest`
+/// (`docker://REGISTRY/REPO[:TAG]`): then an index pushed there needs none of their layers.
+pub fn all_in_repository(images: &[IndexImage], dest: &str) -> bool {
+    let Ok(d) = crate::signatures::DockerDest::parse(dest) else {
+        return false;
+    };
+    !images.is_empty()
+        && images
+            .iter()
+            .all(|i| i.registry_repository().as_deref() == Some(d.repository.as_str()))
+}
+
+/// What the output layout gets of each image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blobs {
+    /// Every blob: the layout is complete (skopeo can copy it anywhere).
+    All,
+    /// Manifests and configs only: the images are in the registry the index goes to, and
+    /// no layer needs downloading (`push --multi-arch index-only`).
+    ManifestsOnly,
+}
+
+/// Open the images named by `specs`: DIR, DIR:TAG or an oci-archive (each resolved to one
+/// image), or an image only skopeo reaches (`docker://REF`, read with `pull`'s options:
+/// its manifest and config only, checked against their digests).
 ///
 /// # Errors
-/// An argument that is no image, a tag that is not there, an unreadable image.
-pub fn open_images(specs: &[String]) -> Result<Vec<(String, OpenedImage)>> {
+/// An image that is not there, is an index itself, or whose config does not match.
+pub fn open_images(specs: &[String], pull: &PullOptions) -> Result<Vec<IndexImage>> {
+    let accept = Accept {
+        manifest: false,
+        remote: true,
+    };
     specs
         .iter()
         .map(|s| {
-            let r = ImageRef::parse_source("IMAGE", s, Accept::default(), &FileSystem)?;
-            let opened = r.open()?;
-            Ok((r.to_string(), opened))
+            let r = ImageRef::parse_source("IMAGE", s, accept, &FileSystem)?;
+            match &r {
+                ImageRef::Remote(reference) => open_remote(reference, pull),
+                _ => {
+                    let opened = r.open()?;
+                    Ok(IndexImage {
+                        name: r.to_string(),
+                        image: opened.image.clone(),
+                        from: Origin::Layout(Box::new(opened)),
+                    })
+                }
+            }
         })
         .collect()
 }
 
-/// Join `images` into one index in `out`, tagged `tag`: every image's manifest, config and
-/// layers are made present in `out` (hard-linked or copied, each checked against its
-/// digest), then the index blob is written and `tag` (or the untagged slot) points at it.
+/// Read a registry image's manifest and config with skopeo, checked.
+fn open_remote(reference: &str, pull: &PullOptions) -> Result<IndexImage> {
+    let manifest = oci::skopeo::inspect_raw(reference, pull)?
+        .with_context(|| format!("{reference}: no such image"))?;
+    let digest = Digest::of(&manifest);
+    let doc: Manifest = serde_json::from_slice(&manifest).with_context(|| {
+        format!("{reference}: not one image's manifest (an index cannot be listed in an index)")
+    })?;
+    if doc.media_type == media::INDEX {
+        anyhow::bail!("{reference}: an image index cannot be listed in an index");
+    }
+    let media_type = if doc.media_type.is_empty() {
+        media::MANIFEST.to_string()
+    } else {
+        doc.media_type.clone()
+    };
+    let config = oci::skopeo::inspect_config_raw(reference, pull)?;
+    if Digest::of(&config) != doc.config.digest {
+        anyhow::bail!(
+            "{reference}: the config the registry serves is not {} (what its manifest names)",
+            doc.config.digest
+        );
+    }
+    let parsed: ImageConfig = serde_json::from_slice(&config)
+        .with_context(|| format!("{reference}: its config is not an image config"))?;
+    // Copied again by digest, so a tag moved meanwhile cannot mix two images.
+    let repo = match reference.strip_prefix("docker://") {
+        Some(r) => {
+            let no_digest = r.split('@').next().unwrap_or(r);
+            let slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+            let repo = match no_digest[slash..].rfind(':') {
+                Some(i) => &no_digest[..slash + i],
+                None => no_digest,
+            };
+            format!("docker://{repo}@{digest}")
+        }
+        None => reference.to_string(),
+    };
+    Ok(IndexImage {
+        name: reference.to_string(),
+        image: ResolvedImage {
+            descriptor: Descriptor::new(&media_type, digest, manifest.len() as u64),
+            manifest: doc,
+            config: parsed,
+        },
+        from: Origin::Remote {
+            by_digest: repo,
+            manifest,
+            config,
+            pull: pull.clone(),
+        },
+    })
+}
+
+/// Join `images` into one index in `out`, tagged `tag`: each image's blobs are made present
+/// in `out` as `blobs` says (hard-linked or copied from a layout, each checked against its
+/// digest; a registry image's layers fetched by skopeo first), then the index blob is
+/// written and `tag` (or the untagged slot) points at it.
 ///
 /// # Errors
-/// [`IndexError`] from the plan (before anything is written); blob and I/O errors.
+/// An [`IndexError`] (before anything is written), a blob that cannot be copied or does not
+/// match its digest, or a tag that is not a valid tag.
 pub fn write_index(
     out: &OciDir,
-    images: &[(String, OpenedImage)],
+    images: &[IndexImage],
     tag: Option<&str>,
     allow_mixed_versions: bool,
+    blobs: Blobs,
 ) -> Result<IndexReport> {
     if let Some(t) = tag {
         oci::spec::check_tag(t)?;
     }
     let inputs: Vec<IndexInput<'_>> = images
         .iter()
-        .map(|(name, o)| IndexInput {
-            name: name.clone(),
-            manifest: &o.image.descriptor,
-            config: &o.image.config,
+        .map(|i| IndexInput {
+            name: i.name.clone(),
+            manifest: &i.image.descriptor,
+            config: &i.image.config,
         })
         .collect();
     let entries = plan_index(&inputs, allow_mixed_versions)?;
     for e in &entries {
-        let (name, o) = &images[e.input];
-        let m = &o.image.manifest;
-        for desc in m.layers.iter().chain([&m.config, &o.image.descriptor]) {
-            out.copy_blob_from(&o.oci, desc).with_context(|| {
-                format!("copying {} of {name} into {}", desc.digest, out.shown())
-            })?;
-        }
+        let img = &images[e.input];
+        copy_image(out, img, blobs)
+            .with_context(|| format!("copying {} into {}", img.name, out.shown()))?;
     }
     let bytes = index_bytes(&entries)?;
     let desc = out.write_blob(media::INDEX, &bytes)?;
@@ -305,6 +434,57 @@ pub fn write_index(
         index_size: desc.size,
         manifests: entries,
     })
+}
+
+/// Make `img`'s blobs present in `out`.
+fn copy_image(out: &OciDir, img: &IndexImage, blobs: Blobs) -> Result<()> {
+    let m = &img.image.manifest;
+    let wanted: Vec<&Descriptor> = match blobs {
+        Blobs::All => m
+            .layers
+            .iter()
+            .chain([&m.config, &img.image.descriptor])
+            .collect(),
+        Blobs::ManifestsOnly => vec![&m.config, &img.image.descriptor],
+    };
+    match &img.from {
+        Origin::Layout(o) => {
+            for desc in wanted {
+                out.copy_blob_from(&o.oci, desc)
+                    .with_context(|| format!("blob {}", desc.digest))?;
+            }
+        }
+        Origin::Remote {
+            manifest, config, ..
+        } if blobs == Blobs::ManifestsOnly => {
+            out.write_blob(&img.image.descriptor.media_type, manifest)?;
+            out.write_blob(&m.config.media_type, config)?;
+        }
+        Origin::Remote {
+            by_digest, pull, ..
+        } => {
+            // The layers are needed: skopeo fetches the image, by digest, into a scratch
+            // layout beside nothing of ours; its blobs are then checked into `out`.
+            let scratch = tempfile::tempdir().context("making a scratch directory")?;
+            let dest = format!("oci:{}:x", scratch.path().display());
+            let got = oci::skopeo::pull(by_digest, &dest, pull)?;
+            if got != img.image.descriptor.digest {
+                anyhow::bail!(
+                    "{by_digest}: skopeo copied {got}, not the manifest read before ({})",
+                    img.image.descriptor.digest
+                );
+            }
+            let dir =
+                cap_std::fs::Dir::open_ambient_dir(scratch.path(), cap_std::ambient_authority())
+                    .context("opening the scratch layout")?;
+            let layout = OciDir::open(dir, &dest)?;
+            for desc in wanted {
+                out.copy_blob_from(&layout, desc)
+                    .with_context(|| format!("blob {}", desc.digest))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

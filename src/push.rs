@@ -184,6 +184,7 @@ impl PushArgs {
             digestfile: self.digestfile.clone(),
             registries_d: self.registries_d.clone(),
             sign_by,
+            index_only: false,
         };
         Push::new(dest, options, sigstore)
     }

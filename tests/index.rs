@@ -218,3 +218,109 @@ fn an_index_pushed_to_a_registry_keeps_its_digest_and_serves_each_architecture()
     let err = encap_err(["verify", "--oci-dir", &format!("{}:1.0", out.display())]);
     assert!(err.contains("image index"), "{err}");
 }
+
+/// Images that live only in a registry (each architecture's builder pushed its own): read
+/// with `skopeo inspect`, joined, and pushed as an index without fetching a layer; or, when
+/// the output must hold them, fetched by digest into a complete layout.
+#[test]
+fn registry_images_are_joined_without_downloading_their_layers() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
+    let a = arch_image(&fx, &amd, "x86_64", "1.0");
+    let b = arch_image(&fx, &arm, "aarch64", "1.0");
+    let (amd_ref, arm_ref) = (reg.url("os/multi:1.0-amd64"), reg.url("os/multi:1.0-arm64"));
+    for (dir, dest) in [(&amd, &amd_ref), (&arm, &arm_ref)] {
+        encap_ok([
+            "push",
+            "--oci-dir",
+            &format!("{}:t", dir.display()),
+            dest,
+            "--dest-tls-verify",
+            "false",
+        ]);
+    }
+    let dest = reg.url("os/multi:1.0");
+    let out = fx.path("index-only");
+    let r = json(&encap_ok([
+        "index",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "1.0",
+        "--src-tls-verify",
+        "false",
+        "--push",
+        &dest,
+        "--dest-tls-verify",
+        "false",
+        "--json",
+        &arm_ref,
+        &amd_ref,
+    ]));
+    let digest = r["index_digest"].as_str().unwrap();
+    assert_eq!(r["manifests"][0]["digest"], a["manifest_digest"]);
+    assert_eq!(r["manifests"][1]["digest"], b["manifest_digest"]);
+    // The same index as one made from the local copies.
+    let local = json(&encap_ok([
+        "index",
+        "--oci-dir",
+        fx.path("local").to_str().unwrap(),
+        "--json",
+        &format!("{}:t", amd.display()),
+        &format!("{}:t", arm.display()),
+    ]));
+    assert_eq!(local["index_digest"], digest);
+    let o = run_ok(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &dest]));
+    assert_eq!(sha(&o.stdout), digest, "the registry serves our index");
+    for (arch, want) in [("amd64", &a), ("arm64", &b)] {
+        let (got, _) = pull(&fx, &dest, arch, &["--src-tls-verify=false"]);
+        assert_eq!(got, want["manifest_digest"], "{arch}");
+    }
+    // No layer was fetched: the output holds the index, the manifests and the configs only.
+    let (manifest, _) = image(&amd, "t");
+    for l in manifest["layers"].as_array().unwrap() {
+        let hex = &l["digest"].as_str().unwrap()[7..];
+        assert!(
+            !out.join("blobs/sha256").join(hex).exists(),
+            "layer {hex} was downloaded"
+        );
+    }
+    assert!(out
+        .join("blobs/sha256")
+        .join(&a["manifest_digest"].as_str().unwrap()[7..])
+        .exists());
+
+    // Without a push to that repository the output must hold everything: the registry
+    // image's layers are fetched (by digest) and the layout is complete.
+    let full = fx.path("full");
+    encap_ok([
+        "index",
+        "--oci-dir",
+        full.to_str().unwrap(),
+        "--tag",
+        "x",
+        "--src-tls-verify",
+        "false",
+        &amd_ref,
+        &format!("{}:t", arm.display()),
+    ]);
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--preserve-digests",
+        &format!("oci:{}:x", full.display()),
+        &format!("oci:{}:x", fx.path("copied").display()),
+    ]));
+    // An index is not an image to list.
+    let err = encap_err([
+        "index",
+        "--oci-dir",
+        fx.path("nested").to_str().unwrap(),
+        "--src-tls-verify",
+        "false",
+        &dest,
+    ]);
+    assert!(err.contains("index"), "{err}");
+    assert!(!fx.path("nested").exists());
+}

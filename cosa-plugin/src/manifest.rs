@@ -121,14 +121,20 @@ fn run(a: Args) -> Result<()> {
         .map(|d| a.push_opts.push(d))
         .collect::<Result<Vec<_>>>()?;
 
-    let opened = ostree_encap::index::open_images(&images)?;
+    let opened = ostree_encap::index::open_images(&images, &Default::default())?;
     let scratch = tempfile::Builder::new()
         .prefix("container-manifest-")
         .tempdir_in(std::env::temp_dir())
         .context("making a directory for the index")?;
     let layout = scratch.path().join("index");
     let report = ostree_encap::output::into_dir(&layout, |out| {
-        ostree_encap::index::write_index(out, &opened, Some("index"), false)
+        ostree_encap::index::write_index(
+            out,
+            &opened,
+            Some("index"),
+            false,
+            ostree_encap::index::Blobs::All,
+        )
     })?;
     let src = ostree_encap::ImageRef::Dir {
         path: layout,

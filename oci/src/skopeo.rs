@@ -26,6 +26,9 @@ pub struct PushOptions {
     pub registries_d: Option<PathBuf>,
     /// Sign what is pushed with GPG (each manifest, and the index if it is one).
     pub sign_by: Option<GpgSign>,
+    /// For an index whose images are already in the destination repository: copy the index
+    /// alone (`--multi-arch index-only`), not its images.
+    pub index_only: bool,
 }
 
 /// skopeo's GPG "simple signing" of a push (`--sign-by`); the signatures go where
@@ -200,8 +203,6 @@ pub enum SkopeoError {
 
 /// The arguments of `skopeo copy` for these options (without the program name).
 pub fn copy_args(src: &str, dest: &str, opts: &PushOptions, digestfile: &Path) -> Vec<String> {
-    // `--all`: an image index (`ostree-encap index`) goes with every image it lists, not
-    // only the one for this host's platform; for a single image it changes nothing.
     let mut a = Vec::new();
     if let Some(d) = &opts.registries_d {
         // A global option: before the command.
@@ -281,8 +282,30 @@ pub fn pull(src: &str, dest: &str, opts: &PullOptions) -> Result<Digest, SkopeoE
 /// # Errors
 /// [`SkopeoError`] with skopeo's message.
 pub fn inspect_raw(imgref: &str, opts: &PullOptions) -> Result<Option<Vec<u8>>, SkopeoError> {
+    inspect(imgref, opts, &["--raw"])
+}
+
+/// The config blob of the image `imgref` names, as the registry serves it (`skopeo inspect
+/// --config --raw`).
+///
+/// # Errors
+/// [`SkopeoError`] with skopeo's message (also when there is no such image).
+pub fn inspect_config_raw(imgref: &str, opts: &PullOptions) -> Result<Vec<u8>, SkopeoError> {
+    inspect(imgref, opts, &["--config", "--raw"])?.ok_or_else(|| SkopeoError::Failed {
+        dest: imgref.to_string(),
+        status: "1".into(),
+        stderr: "no such image".into(),
+    })
+}
+
+fn inspect(
+    imgref: &str,
+    opts: &PullOptions,
+    what: &[&str],
+) -> Result<Option<Vec<u8>>, SkopeoError> {
     opts.check()?;
-    let mut a = vec!["inspect".to_string(), "--raw".into()];
+    let mut a = vec!["inspect".to_string()];
+    a.extend(what.iter().map(|s| s.to_string()));
     // `inspect` names its options without the side.
     if let Some(f) = &opts.authfile {
         a.push(format!("--authfile={}", f.display()));

@@ -192,7 +192,18 @@ pub(crate) struct IndexArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
-    /// The per-architecture images: DIR, DIR:TAG or an oci-archive, one per platform.
+    /// For docker:// images: require HTTPS and verify certificates (default true).
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) src_tls_verify: Option<bool>,
+    /// For docker:// images: auth file (auth.json format); its content is never printed.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) src_authfile: Option<PathBuf>,
+    /// For docker:// images: directory with certificates (*.crt, *.cert, *.key).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) src_cert_dir: Option<PathBuf>,
+    /// The per-architecture images, one per platform: DIR, DIR:TAG, an oci-archive, or
+    /// docker://REF (read from the registry; its layers are fetched only when OUT must hold
+    /// them: not when every image is already in the --push repository).
     #[arg(required = true, value_name = "IMAGE")]
     pub(crate) images: Vec<String>,
 }

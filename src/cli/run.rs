@@ -184,14 +184,34 @@ const PUSH_OPTIONS_NEED_PUSH: &str = "--authfile, --dest-tls-verify, --cert-dir,
 
 pub(crate) fn run_index(x: IndexArgs) -> Result<()> {
     // The destination and its options are checked before anything is written.
-    let push = match &x.push {
+    let mut push = match &x.push {
         Some(dest) => Some(x.push_opts.push(dest)?),
         None if x.push_opts != PushArgs::default() => anyhow::bail!(PUSH_OPTIONS_NEED_PUSH),
         None => None,
     };
-    let images = ostree_encap::index::open_images(&x.images)?;
+    let pull = oci::skopeo::PullOptions {
+        authfile: x.src_authfile.clone(),
+        tls_verify: x.src_tls_verify,
+        cert_dir: x.src_cert_dir.clone(),
+    };
+    let images = ostree_encap::index::open_images(&x.images, &pull)?;
+    // Every image already in the repository the index goes to: no layer is downloaded, the
+    // index alone is pushed.
+    let blobs = match &mut push {
+        Some(p) if ostree_encap::index::all_in_repository(&images, &p.dest.to_string()) => {
+            p.options.index_only = true;
+            ostree_encap::index::Blobs::ManifestsOnly
+        }
+        _ => ostree_encap::index::Blobs::All,
+    };
     let r = ostree_encap::output::into_dir(&x.oci_dir, |out| {
-        ostree_encap::index::write_index(out, &images, x.tag.as_deref(), x.allow_mixed_versions)
+        ostree_encap::index::write_index(
+            out,
+            &images,
+            x.tag.as_deref(),
+            x.allow_mixed_versions,
+            blobs,
+        )
     })?;
     let pushed = match &push {
         Some(p) => Some(p.run(&ImageRef::Dir {
