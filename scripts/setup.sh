@@ -10,7 +10,7 @@ packages=(
   libsqlite3-dev                                                    # rpm database reader (rusqlite)
   gnupg attr rpm                                                    # fixtures: signing keys, xattrs, rpm packages
   docker-registry apache2-utils                                     # push tests: loopback registry, htpasswd
-  openssl                                                           # signing tests: checks our ECDSA signatures independently
+  openssl libssl-dev                                                # signing tests: OpenSSL and sigstore-rs (tests/cosign-verifier) check our signatures
   python3-venv                                                      # SBOM tests: the SPDX validator's environment
 )
 missing=()

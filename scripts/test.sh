@@ -7,5 +7,8 @@ scripts/lint.sh
 echo "== building the ostree-ext 0.15.3 importer (tests/importer, its own Cargo.lock)"
 cargo build --release --quiet --manifest-path tests/importer/Cargo.toml
 export ENCAP_IMPORTER="$PWD/tests/importer/target/release/encap-importer"
+echo "== building the cosign signature verifier (tests/cosign-verifier: sigstore-rs, its own Cargo.lock)"
+cargo build --release --quiet --manifest-path tests/cosign-verifier/Cargo.toml
+export ENCAP_COSIGN_VERIFIER="$PWD/tests/cosign-verifier/target/release/cosign-verifier"
 echo "== cargo test"
 cargo test --workspace --no-fail-fast

@@ -4,8 +4,10 @@
 //!
 //! Debian 12's skopeo (1.9.3) is built with sigstore disabled for signing *and* checking
 //! ("Debian-local change: sigstore disabled"), so the sigstore signatures are checked here
-//! by what they are: the attachment where cosign and containers/image look for it, the
-//! payload they parse, and an ECDSA signature OpenSSL verifies with the public key.
+//! by what they are (the attachment where cosign and containers/image look for it, the
+//! payload they parse, an ECDSA signature OpenSSL verifies with the public key) and by the
+//! sigstore project's own Rust client verifying them from the registry as `cosign verify
+//! --key` does (tests/cosign-verifier, built by scripts/test.sh).
 
 mod common;
 
@@ -99,6 +101,28 @@ fn openssl_verifies(dir: &Path, public: &Path, payload: &[u8], signature: &[u8])
         .success()
 }
 
+/// The sigstore project's client (sigstore-rs) verifying `image` (`REGISTRY/REPO:TAG` or
+/// `@DIGEST`) with `public`: Ok, or what it says.
+fn cosign_verify(image: &str, public: &Path) -> Result<(), String> {
+    let bin = std::env::var_os("ENCAP_COSIGN_VERIFIER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("tests/cosign-verifier/target/release/cosign-verifier")
+        });
+    assert!(
+        bin.exists(),
+        "{}: build it with `cargo build --release --manifest-path \
+         tests/cosign-verifier/Cargo.toml` (scripts/test.sh does) or set ENCAP_COSIGN_VERIFIER",
+        bin.display()
+    );
+    let o = Command::new(bin).arg(image).arg(public).output().unwrap();
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
 fn sig_tag(registry: &Registry, repo: &str, digest: &str) -> String {
     registry.url(&format!("{repo}:sha256-{}.sig", &digest[7..]))
 }
@@ -172,6 +196,12 @@ fn sigstore_signatures_land_where_cosign_and_containers_image_look() {
         signature
     ));
 
+    // The sigstore project's client agrees: signed with our key, not with the other.
+    let image_name = format!("127.0.0.1:{}/os/signed:1", reg.port);
+    cosign_verify(&image_name, &public).unwrap();
+    let e = cosign_verify(&image_name, &other_public).unwrap_err();
+    assert!(e.contains("not verified"), "{e}");
+
     // Pushing again changes nothing: the same signature is already there.
     let push = |key: &Path, pass: &Path| {
         let mut a = vec![
@@ -214,6 +244,8 @@ fn sigstore_signatures_land_where_cosign_and_containers_image_look() {
         "--json",
     ]));
     assert!(r.get("signatures").is_none());
+    let e = cosign_verify(&format!("127.0.0.1:{}/os/plain:1", reg.port), &public).unwrap_err();
+    assert!(e.contains("no signature"), "{e}");
     let o = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(sig_tag(&reg, "os/plain", &digest))
@@ -541,4 +573,52 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_sigstore_signed_index_is_verified_for_itself_and_each_image() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let (key, public, pass) = sigstore_key(fx.dir.path(), "release", "index key");
+    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
+    let mut digests = Vec::new();
+    for (dir, arch) in [(&amd, "x86_64"), (&arm, "aarch64")] {
+        let s = json(&encap_ok(job(
+            &fx.repo,
+            FIXTURE_REF,
+            dir,
+            &["--arch", arch, "--tag", "t", "--json"],
+        )));
+        digests.push(s["manifest_digest"].as_str().unwrap().to_string());
+    }
+    let r = json(&encap_ok([
+        "index",
+        "--oci-dir",
+        fx.path("multi").to_str().unwrap(),
+        "--json",
+        "--push",
+        &reg.url("os/multi:1"),
+        "--dest-tls-verify",
+        "false",
+        "--sign-by-sigstore-private-key",
+        key.to_str().unwrap(),
+        "--sign-passphrase-file",
+        pass.to_str().unwrap(),
+        &format!("{}:t", amd.display()),
+        &format!("{}:t", arm.display()),
+    ]));
+    let signed: Vec<&str> = r["pushed"]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(signed.len(), 3, "the index and both images: {signed:?}");
+    assert_eq!(signed[0], r["index_digest"].as_str().unwrap());
+    let repo = format!("127.0.0.1:{}/os/multi", reg.port);
+    cosign_verify(&format!("{repo}:1"), &public).unwrap();
+    for d in &digests {
+        assert!(signed.contains(&d.as_str()), "{d} signed");
+        cosign_verify(&format!("{repo}@{d}"), &public).unwrap_or_else(|e| panic!("{d}: {e}"));
+    }
 }
