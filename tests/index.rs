@@ -199,8 +199,16 @@ fn an_index_pushed_to_a_registry_keeps_its_digest_and_serves_each_architecture()
         "the registry serves our index bytes"
     );
     for (arch, want) in [("amd64", &a), ("arm64", &b)] {
-        let (got, _) = pull(&fx, &dest, arch, &["--src-tls-verify=false"]);
+        let (got, copy) = pull(&fx, &dest, arch, &["--src-tls-verify=false"]);
         assert_eq!(got, want["manifest_digest"], "{arch}");
+        // What the registry served is still our ostree image: the importer takes it to the
+        // commit.
+        let (_, commit) = import(
+            fx.dir.path(),
+            &format!("ostree-unverified-image:oci:{}:x", copy.display()),
+        )
+        .unwrap_or_else(|e| panic!("{arch}: {e}"));
+        assert_eq!(commit, fx.commit, "{arch}");
     }
     // `push` of the index alone does the same.
     let dest2 = reg.url("os/multi:again");
