@@ -274,10 +274,9 @@ impl IndexImage {
     /// The repository of a registry image (`REGISTRY/REPO`), `None` for local images.
     pub fn registry_repository(&self) -> Option<String> {
         match &self.from {
-            Origin::Remote { by_digest, .. } => by_digest
-                .strip_prefix("docker://")
-                .and_then(|r| r.split('@').next())
-                .map(str::to_string),
+            Origin::Remote { by_digest, .. } => crate::image_ref::DockerRef::parse(by_digest)
+                .ok()
+                .map(|d| d.repository),
             Origin::Layout(_) => None,
         }
     }
@@ -286,7 +285,7 @@ impl IndexImage {
 /// Whether every image is a registry image in the repository of `dest`
 /// (`docker://REGISTRY/REPO[:TAG]`): then an index pushed there needs none of their layers.
 pub fn all_in_repository(images: &[IndexImage], dest: &str) -> bool {
-    let Ok(d) = crate::signatures::DockerDest::parse(dest) else {
+    let Ok(d) = crate::image_ref::DockerRef::parse(dest) else {
         return false;
     };
     !images.is_empty()
@@ -361,17 +360,9 @@ fn open_remote(reference: &str, pull: &PullOptions) -> Result<IndexImage> {
     let parsed: ImageConfig = serde_json::from_slice(&config)
         .with_context(|| format!("{reference}: its config is not an image config"))?;
     // Copied again by digest, so a tag moved meanwhile cannot mix two images.
-    let repo = match reference.strip_prefix("docker://") {
-        Some(r) => {
-            let no_digest = r.split('@').next().unwrap_or(r);
-            let slash = no_digest.rfind('/').map_or(0, |i| i + 1);
-            let repo = match no_digest[slash..].rfind(':') {
-                Some(i) => &no_digest[..slash + i],
-                None => no_digest,
-            };
-            format!("docker://{repo}@{digest}")
-        }
-        None => reference.to_string(),
+    let repo = match crate::image_ref::DockerRef::parse(reference) {
+        Ok(d) => format!("docker://{}@{digest}", d.repository),
+        Err(_) => reference.to_string(),
     };
     Ok(IndexImage {
         name: reference.to_string(),

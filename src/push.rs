@@ -2,8 +2,9 @@
 //! `--push`), signed if asked. The destination is parsed, the options checked and the
 //! signing key tried before the long work.
 
+use crate::image_ref::DockerRef;
 use crate::image_ref::ImageRef;
-use crate::signatures::{sign_pushed, DockerDest, Signed};
+use crate::signatures::{sign_pushed, Signed};
 use anyhow::{Context, Result};
 use oci::skopeo::PushOptions;
 use serde::Serialize;
@@ -18,7 +19,7 @@ pub struct Push {
     /// Credentials, TLS, digest file and GPG signing options.
     pub options: PushOptions,
     /// The sigstore key, opened, and the registry destination it signs for.
-    sigstore: Option<(SigningKey, DockerDest)>,
+    sigstore: Option<(SigningKey, DockerRef)>,
 }
 
 /// A sigstore key to open: the key file and its passphrase.
@@ -59,7 +60,8 @@ impl Push {
         let sigstore = match sigstore {
             Some(k) => Some((
                 SigningKey::open(&k.path, &k.passphrase)?,
-                DockerDest::parse(&dest.to_string())?,
+                DockerRef::parse(&dest.to_string())
+                    .context("--sign-by-sigstore-private-key stores signatures in the registry")?,
             )),
             None => None,
         };

@@ -17,6 +17,7 @@
 //! nothing is written when the same signature is already present. The payload has no
 //! timestamp and the signature is deterministic, so a re-push changes nothing.
 
+use crate::image_ref::DockerRef;
 use anyhow::{bail, Context, Result};
 use oci::keys::media;
 use oci::skopeo::PushOptions;
@@ -43,46 +44,12 @@ pub struct Signed {
     pub added: bool,
 }
 
-/// A `docker://` destination split the way attachments need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DockerDest {
-    /// `registry/repo:tag` (or `@digest`), the identity the payload binds.
-    pub reference: String,
-    /// `registry/repo`.
-    pub repository: String,
-}
-
-impl DockerDest {
-    /// Split `docker://registry/repo[:tag|@digest]`.
-    ///
-    /// # Errors
-    /// Another transport: sigstore signatures live in a registry.
-    pub fn parse(dest: &str) -> Result<DockerDest> {
-        let Some(reference) = dest.strip_prefix("docker://") else {
-            bail!(
-                "{dest}: --sign-by-sigstore-private-key stores signatures in a registry; the \
-                 destination must be docker://REGISTRY/REPO[:TAG]"
-            );
-        };
-        let no_digest = reference.split('@').next().unwrap_or(reference);
-        let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
-        let repository = match no_digest[last_slash..].rfind(':') {
-            Some(i) => &no_digest[..last_slash + i],
-            None => no_digest,
-        };
-        Ok(DockerDest {
-            reference: reference.to_string(),
-            repository: repository.to_string(),
-        })
-    }
-}
-
 /// Sign `top` (just pushed to `dest`) and, when it is an index, every manifest it lists.
 ///
 /// # Errors
 /// The registry cannot be read or written; what it serves for `top` is not what was pushed.
 pub fn sign_pushed(
-    dest: &DockerDest,
+    dest: &DockerRef,
     top: &Digest,
     key: &SigningKey,
     opts: &PushOptions,
@@ -110,7 +77,7 @@ pub fn sign_pushed(
 
 /// Add our signature of `digest` to its attachment in `dest`'s repository.
 fn attach(
-    dest: &DockerDest,
+    dest: &DockerRef,
     digest: &Digest,
     key: &SigningKey,
     opts: &PushOptions,
@@ -189,41 +156,4 @@ fn attach(
 fn b64(data: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(data)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_destination_splits_into_reference_and_repository() {
-        for (dest, reference, repository) in [
-            (
-                "docker://r.example/os:42",
-                "r.example/os:42",
-                "r.example/os",
-            ),
-            (
-                "docker://127.0.0.1:5000/a/b:1",
-                "127.0.0.1:5000/a/b:1",
-                "127.0.0.1:5000/a/b",
-            ),
-            (
-                "docker://127.0.0.1:5000/a/b",
-                "127.0.0.1:5000/a/b",
-                "127.0.0.1:5000/a/b",
-            ),
-            (
-                "docker://r.example/os@sha256:00",
-                "r.example/os@sha256:00",
-                "r.example/os",
-            ),
-        ] {
-            let d = DockerDest::parse(dest).unwrap();
-            assert_eq!(d.reference, reference, "{dest}");
-            assert_eq!(d.repository, repository, "{dest}");
-        }
-        let e = DockerDest::parse("oci:/x:y").unwrap_err().to_string();
-        assert!(e.contains("must be docker://"), "{e}");
-    }
 }

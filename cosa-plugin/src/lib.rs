@@ -361,7 +361,12 @@ pub fn pushed_record(
     let mut image = None;
     let mut tags = Vec::new();
     for d in dests {
-        let (repo, tag) = split_docker(d)?;
+        let ostree_encap::image_ref::DockerRef {
+            repository: repo,
+            tag,
+            ..
+        } = ostree_encap::image_ref::DockerRef::parse(d)
+            .map_err(|e| e.context("a cosa push goes to a registry"))?;
         if image.get_or_insert_with(|| repo.clone()) != &repo {
             bail!("{d}: every destination must be in the same repository ({repo})");
         }
@@ -375,22 +380,6 @@ pub fn pushed_record(
     }
     m.insert("tags".into(), tags.into());
     Ok(Value::Object(m))
-}
-
-/// `docker://REG/REPO[:TAG|@DIGEST]` → (`REG/REPO`, tag).
-fn split_docker(dest: &str) -> Result<(String, Option<String>)> {
-    let Some(r) = dest.strip_prefix("docker://") else {
-        bail!("{dest}: a cosa push goes to a registry: docker://REGISTRY/REPO:TAG");
-    };
-    let no_digest = r.split('@').next().unwrap_or(r);
-    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
-    Ok(match no_digest[last_slash..].rfind(':') {
-        Some(i) => (
-            no_digest[..last_slash + i].to_string(),
-            Some(no_digest[last_slash + i + 1..].to_string()),
-        ),
-        None => (no_digest.to_string(), None),
-    })
 }
 
 /// Record `record` under `key` in the meta.json at `path` (locked, validated, atomic).

@@ -19,7 +19,16 @@ fn schema() -> PathBuf {
 }
 
 fn plugin(workdir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cmd-buildextend-container"))
+    cosa_cmd(
+        env!("CARGO_BIN_EXE_cmd-buildextend-container"),
+        workdir,
+        args,
+    )
+}
+
+/// A cosa command of ours, in `workdir`, with the vendored schema.
+fn cosa_cmd(bin: &str, workdir: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
         .arg("--workdir")
         .arg(workdir)
         .arg("--schema")
@@ -396,15 +405,11 @@ fn concurrent_meta_updates_lose_nothing() {
 }
 
 fn manifest_cmd(workdir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cmd-buildextend-container-manifest"))
-        .arg("--workdir")
-        .arg(workdir)
-        .arg("--schema")
-        .arg(schema())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    cosa_cmd(
+        env!("CARGO_BIN_EXE_cmd-buildextend-container-manifest"),
+        workdir,
+        args,
+    )
 }
 
 #[test]

@@ -323,16 +323,7 @@ fn inspect(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                SkopeoError::NotInstalled
-            } else {
-                SkopeoError::Io {
-                    dest: imgref.to_string(),
-                    source: e,
-                }
-            }
-        })?;
+        .map_err(|e| spawn_error(imgref, e))?;
     if out.status.success() {
         return Ok(Some(out.stdout));
     }
@@ -400,13 +391,7 @@ fn run_copy(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                SkopeoError::NotInstalled
-            } else {
-                io(e)
-            }
-        })?;
+        .map_err(|e| spawn_error(dest, e))?;
     if let (Some(p), Some(mut stdin)) = (passphrase, child.stdin.take()) {
         use std::io::Write;
         // One line, then EOF (the pipe closes as `stdin` drops). A write error means skopeo
@@ -430,6 +415,18 @@ fn run_copy(
         std::fs::write(f, digest.as_str()).map_err(io)?;
     }
     Ok(digest)
+}
+
+/// skopeo could not be started: not installed, or another I/O error about `what`.
+fn spawn_error(what: &str, e: std::io::Error) -> SkopeoError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        SkopeoError::NotInstalled
+    } else {
+        SkopeoError::Io {
+            dest: what.to_string(),
+            source: e,
+        }
+    }
 }
 
 /// skopeo prints logrus lines (`time=... level=fatal msg="..."`); keep the message.

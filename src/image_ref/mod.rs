@@ -429,3 +429,42 @@ fn check_tag(what: &str, arg: &str, tag: &str) -> Result<String, ImageRefError> 
 
 #[cfg(test)]
 mod tests;
+
+/// A `docker://REGISTRY/REPO[:TAG|@DIGEST]` reference split the way pushes, signatures and
+/// indexes need it: the one place that reads a registry reference's parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerRef {
+    /// `REGISTRY/REPO[:TAG|@DIGEST]`, without the transport: the identity a signature binds.
+    pub reference: String,
+    /// `REGISTRY/REPO`.
+    pub repository: String,
+    /// The tag, if the reference names one.
+    pub tag: Option<String>,
+}
+
+impl DockerRef {
+    /// Split `docker://REGISTRY/REPO[:TAG|@DIGEST]` (a registry's port is not a tag: only a
+    /// `:` after the last `/` is).
+    ///
+    /// # Errors
+    /// Another transport.
+    pub fn parse(arg: &str) -> anyhow::Result<DockerRef> {
+        let Some(reference) = arg.strip_prefix("docker://") else {
+            anyhow::bail!("{arg}: must be docker://REGISTRY/REPO[:TAG] (an image in a registry)");
+        };
+        let no_digest = reference.split('@').next().unwrap_or(reference);
+        let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+        let (repository, tag) = match no_digest[last_slash..].rfind(':') {
+            Some(i) => (
+                &no_digest[..last_slash + i],
+                Some(no_digest[last_slash + i + 1..].to_string()),
+            ),
+            None => (no_digest, None),
+        };
+        Ok(DockerRef {
+            reference: reference.to_string(),
+            repository: repository.to_string(),
+            tag,
+        })
+    }
+}

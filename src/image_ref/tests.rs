@@ -141,3 +141,46 @@ fn display_is_skopeo_spelling_and_parses_back() {
     }
     assert_eq!(dir("out", Some("v1")).to_string(), "oci:out:v1");
 }
+
+#[test]
+fn a_docker_reference_splits_into_reference_repository_and_tag() {
+    for (dest, reference, repository) in [
+        (
+            "docker://r.example/os:42",
+            "r.example/os:42",
+            "r.example/os",
+        ),
+        (
+            "docker://127.0.0.1:5000/a/b:1",
+            "127.0.0.1:5000/a/b:1",
+            "127.0.0.1:5000/a/b",
+        ),
+        (
+            "docker://127.0.0.1:5000/a/b",
+            "127.0.0.1:5000/a/b",
+            "127.0.0.1:5000/a/b",
+        ),
+        (
+            "docker://r.example/os@sha256:00",
+            "r.example/os@sha256:00",
+            "r.example/os",
+        ),
+    ] {
+        let d = DockerRef::parse(dest).unwrap();
+        assert_eq!(d.reference, reference, "{dest}");
+        assert_eq!(d.repository, repository, "{dest}");
+    }
+    assert_eq!(
+        DockerRef::parse("docker://127.0.0.1:5000/a/b:1")
+            .unwrap()
+            .tag
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        DockerRef::parse("docker://127.0.0.1:5000/a/b").unwrap().tag,
+        None
+    );
+    let e = DockerRef::parse("oci:/x:y").unwrap_err().to_string();
+    assert!(e.contains("must be docker://"), "{e}");
+}
