@@ -387,8 +387,19 @@ impl OciDir {
             .map_err(io_err("opening the layout to lock it"))?;
         rustix::fs::flock(&d, rustix::fs::FlockOperation::LockShared)
             .map_err(|e| io_err("locking the layout")(e.into()))?;
-        // A failed run that created this directory may have removed it while we waited.
-        if !self.dir.exists(layout::OCI_LAYOUT) {
+        // A failed run that created this directory may have removed it while we waited, and
+        // another run may have made it again: our handle must still be its blobs directory.
+        let same = |a: &rustix::fs::Stat, b: &rustix::fs::Stat| {
+            a.st_ino == b.st_ino && a.st_dev == b.st_dev
+        };
+        let live = rustix::fs::statat(
+            &self.dir,
+            layout::BLOBS_SHA256,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        );
+        let ours = rustix::fs::fstat(&*self.blobs);
+        let intact = matches!((&live, &ours), (Ok(l), Ok(o)) if same(l, o));
+        if !self.dir.exists(layout::OCI_LAYOUT) || !intact {
             return Err(OciError::NotALayout {
                 path: "the output directory".into(),
                 reason: "a concurrent run removed it while this one started; run again".into(),
@@ -867,6 +878,29 @@ mod tests {
             .join()
             .unwrap()
             .expect("sees the layout the other run made");
+    }
+
+    /// A run opened the layout; before it took the run lock, a failed run that had made the
+    /// layout removed the empty skeleton, and a third run made a new one. The first run's
+    /// handles name removed directories: its run lock must say so (and the caller start
+    /// over), not let it write into a deleted `blobs/sha256` (CI: "creating layer temp file:
+    /// Operation not permitted").
+    #[test]
+    fn a_run_whose_layout_was_removed_and_remade_does_not_write_into_the_old_one() {
+        let td = tmpdir();
+        let maker = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+        let late = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+        let lock = maker.run_lock().unwrap();
+        assert!(maker.remove_created(lock).is_some());
+        assert!(!td.exists(layout::BLOBS), "the empty skeleton is removed");
+        let _third = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+        let err = late.run_lock().unwrap_err().to_string();
+        assert!(err.contains("run again"), "{err}");
+        // A fresh handle works.
+        OciDir::ensure(td.try_clone().unwrap(), "out")
+            .unwrap()
+            .run_lock()
+            .unwrap();
     }
 
     #[test]
