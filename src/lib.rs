@@ -14,6 +14,7 @@
 //! - [`image_ref`]: the one parser for every image argument.
 //! - [`push`]: copying an image to a registry with skopeo.
 //! - [`signatures`]: sigstore signatures of pushed images, stored as registry attachments.
+//! - [`serve`]: images as an ostree repository over HTTP (`ostree pull`).
 //! - [`codec`]: where `compress` meets the layout (encoders, media types, decoding).
 //! - [`check`]: `verify` and `import`, reading images back.
 //! - [`diff`]: what an update costs a client.
@@ -52,6 +53,7 @@ mod parallel;
 pub mod push;
 pub mod request;
 pub mod reuse;
+pub mod serve;
 pub mod signatures;
 pub mod treecmp;
 pub mod workdir;

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Some(Command::Import(i)) => cli::run::run_import(i),
         Some(Command::Index(x)) => cli::run::run_index(x),
         Some(Command::GenerateSigstoreKey(g)) => cli::run::run_generate_key(g),
+        Some(Command::Serve(s)) => cli::run::run_serve(s),
         Some(Command::GenerateDocs {
             man_dir,
             completions_dir,

@@ -60,6 +60,9 @@ pub(crate) enum Command {
     /// Join per-architecture images into one multi-arch image (an OCI image index).
     #[command(after_help = INDEX_AFTER_HELP)]
     Index(IndexArgs),
+    /// Serve images as an ostree repository over HTTP, for `ostree pull`.
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(ServeArgs),
     /// Make a sigstore key pair for --sign-by-sigstore-private-key (cosign's format).
     #[command(after_help = GENERATE_KEY_AFTER_HELP)]
     GenerateSigstoreKey(GenerateKeyArgs),
@@ -105,6 +108,57 @@ impl ImageSource {
             &FileSystem,
         )?)
     }
+}
+
+pub(crate) const SERVE_AFTER_HELP: &str = "\
+Each image's commit is imported into a scratch archive repository in $TMPDIR, every object
+checked (a damaged image is refused before the server listens), with its detached metadata
+(signatures) as it is; the summary is written, and signed with --gpg-sign. The repository is
+served read-only (GET, HEAD, byte ranges) until SIGTERM or SIGINT, then removed. One access
+log line per request on stderr: peer, method, path, status, body bytes.
+
+Example:
+  ostree-encap serve --oci-archive os.ociarchive --ref os/x86_64/stable --listen 0.0.0.0:8080
+  # on a client:
+  ostree remote add --gpg-import=os.gpg os http://server:8080
+  ostree pull os os/x86_64/stable";
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// OCI layout directory holding the images.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "oci_archive",
+        conflicts_with = "oci_archive"
+    )]
+    pub(crate) oci_dir: Option<PathBuf>,
+    /// oci-archive holding the image.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) oci_archive: Option<PathBuf>,
+    /// Serve the image tagged TAG as ref TAG (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+    /// Serve the image tagged TAG (or the only image) as ref NAME (repeatable).
+    #[arg(long = "ref", value_name = "NAME[=TAG]")]
+    pub(crate) refs: Vec<String>,
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+    /// Connections served at once (more wait: 8 per worker accepted, the rest in the
+    /// kernel's backlog; connections are kept alive only while nobody waits, and for a
+    /// quarter of a second of silence at most).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) workers: usize,
+    /// Seconds a connection may stall before it is closed.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) timeout: u64,
+    /// Sign the summary with this GPG key.
+    #[arg(long, value_name = "KEYID")]
+    pub(crate) gpg_sign: Option<String>,
+    /// GnuPG home for --gpg-sign.
+    #[arg(long, value_name = "DIR", requires = "gpg_sign")]
+    pub(crate) gpg_homedir: Option<PathBuf>,
 }
 
 pub(crate) const GENERATE_KEY_AFTER_HELP: &str = "\

@@ -314,3 +314,46 @@ pub(crate) fn run_generate_key(g: GenerateKeyArgs) -> Result<()> {
     }
     Ok(())
 }
+
+pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let refs = ostree_encap::serve::refs_from_flags(
+        a.oci_dir.as_deref(),
+        a.oci_archive.as_deref(),
+        &a.tags,
+        &a.refs,
+    )?;
+    // The address is taken before the import, so a busy port fails at once.
+    let listener =
+        std::net::TcpListener::bind(&a.listen).with_context(|| format!("--listen {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    let signing = a
+        .gpg_sign
+        .as_ref()
+        .map(|k| ostree_encap::serve::SummarySigning {
+            key_id: k.clone(),
+            homedir: a.gpg_homedir.clone(),
+        });
+    let served = ostree_encap::serve::ServedRepo::build(&refs, signing.as_ref())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("handling SIGTERM")?;
+    }
+    out!("serving http://{addr}/");
+    for (name, commit) in &served.refs {
+        out!("ref {name} {commit}");
+    }
+    let root = cap_std::fs::Dir::open_ambient_dir(served.path(), cap_std::ambient_authority())
+        .with_context(|| served.path().display().to_string())?;
+    let config = repo_server::Config {
+        workers: a.workers.max(1),
+        queue: a.workers.max(1) * 8,
+        timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+        idle: std::time::Duration::from_millis(250),
+    };
+    let log = |x: &repo_server::Access| eprintln!("{x}");
+    repo_server::serve(listener, &root, &config, &stop, &log).context("serving")?;
+    eprintln!("stopped; removing {}", served.path().display());
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! `ostree-encap serve`: an image served as an ostree repository, pulled by the real client
+//! (Debian's `ostree pull`, libcurl) into archive and bare-user repositories with GPG
+//! verification of the commit and the summary.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running `serve`, stopped with SIGTERM on drop.
+struct Server {
+    child: Child,
+    addr: String,
+    refs: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `serve` with `args` and `TMPDIR=tmp`; waits for its "serving" line.
+fn serve(tmp: &Path, args: &[&str]) -> Result<Server, String> {
+    let mut child = encap_command()
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok);
+    let Some(addr) = first
+        .as_deref()
+        .and_then(|l| l.strip_prefix("serving http://"))
+        .map(|a| a.trim_end_matches('/').to_string())
+    else {
+        let out = child.wait_with_output().unwrap();
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    };
+    let mut refs = Vec::new();
+    // The ref lines follow at once; the rest of stdout stays empty.
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        refs.push(l.clone());
+        if refs.len() == 1 {
+            break;
+        }
+    }
+    Ok(Server { child, addr, refs })
+}
+
+/// A fresh client repository of `mode` with remote `origin` at `url`, GPG verification of
+/// commits and summary on, trusting `pubkey`.
+fn client(dir: &Path, mode: &str, url: &str, pubkey: &Path) -> PathBuf {
+    let repo = dir.join(format!("client-{mode}"));
+    ostree(&repo, ["init", &format!("--mode={mode}")]);
+    ostree(
+        &repo,
+        [
+            "remote",
+            "add",
+            "--set=gpg-verify=true",
+            "--set=gpg-verify-summary=true",
+            &format!("--gpg-import={}", pubkey.display()),
+            "origin",
+            url,
+        ],
+    );
+    repo
+}
+
+fn pull(repo: &Path, rev: &str) -> Result<(), String> {
+    let o = Command::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["pull", "origin", rev])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+/// One raw HTTP request; returns the whole response.
+fn http(addr: &str, request: &str) -> Vec<u8> {
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    c.read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_real_client_pulls_a_served_image_with_signatures_checked() {
+    let fx = Fixture::new("basic");
+    let (pubkey, keyid) = fx.gpg_sign();
+    let home = fx.dir.path().join("gnupg-signer");
+    let out = fx.path("oci");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut server = serve(
+        &tmp,
+        &[
+            "--oci-dir",
+            out.to_str().unwrap(),
+            "--tag",
+            "t",
+            "--workers",
+            "2",
+            "--gpg-sign",
+            &keyid,
+            "--gpg-homedir",
+            home.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    // Served as the ref the commit is bound to.
+    assert_eq!(server.refs, [format!("ref {FIXTURE_REF} {}", fx.commit)]);
+    let url = format!("http://{}", server.addr);
+
+    for mode in ["archive", "bare-user"] {
+        let repo = client(fx.dir.path(), mode, &url, &pubkey);
+        pull(&repo, FIXTURE_REF).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert_eq!(ostree(&repo, ["rev-parse", &format!("origin:{FIXTURE_REF}")]), fx.commit);
+        ostree(&repo, ["fsck"]);
+    }
+
+    // A client that trusts another key refuses the commit.
+    let (_, other) = gpg_key(fx.dir.path(), "stranger");
+    let wrong = fx.path("wrong");
+    std::fs::create_dir(&wrong).unwrap();
+    let repo = client(&wrong, "archive", &url, &other);
+    let e = pull(&repo, FIXTURE_REF).unwrap_err();
+    assert!(e.to_lowercase().contains("gpg") || e.contains("signature"), "{e}");
+
+    // Many clients at once, two workers: every pull completes.
+    let many = fx.path("many");
+    let repos: Vec<PathBuf> = (0..6)
+        .map(|i| {
+            let d = many.join(i.to_string());
+            std::fs::create_dir_all(&d).unwrap();
+            client(&d, "archive", &url, &pubkey)
+        })
+        .collect();
+    std::thread::scope(|s| {
+        let pulls: Vec<_> = repos
+            .iter()
+            .map(|r| s.spawn(move || pull(r, FIXTURE_REF)))
+            .collect();
+        for p in pulls {
+            p.join().unwrap().unwrap();
+        }
+    });
+
+    // HEAD and byte ranges, as ostree's client uses them.
+    let head = String::from_utf8(http(
+        &server.addr,
+        "HEAD /config HTTP/1.1\r\nConnection: close\r\n\r\n",
+    ))
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"), "{head}");
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let part = http(
+        &server.addr,
+        "GET /config HTTP/1.1\r\nRange: bytes=1-4\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&part);
+    assert!(text.contains("206") && text.contains(&format!("bytes 1-4/{len}")), "{text}");
+    assert!(text.ends_with("core"), "the config starts [core]: {text}");
+
+    // SIGTERM: a clean stop, the scratch repository removed, every request logged with its
+    // bytes.
+    run_ok(Command::new("kill").args(["-TERM", &server.child.id().to_string()]));
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains(" GET /summary 200 "), "{log}");
+    assert!(log.contains(&format!(" GET /objects/{}/", &fx.commit[..2])), "{log}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the scratch repository is gone"
+    );
+}
+
+#[test]
+fn a_damaged_image_is_refused_before_anyone_can_pull() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t", "--max-layers", "0"]));
+    let (manifest, _) = image(&out, "t");
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let blob = out.join("blobs/sha256").join(&layer[7..]);
+    let mut data = std::fs::read(&blob).unwrap();
+    let at = data.len() / 2;
+    data[at] ^= 0x40;
+    std::fs::write(&blob, data).unwrap();
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let e = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"])
+        .err()
+        .expect("refused");
+    assert!(e.contains(&layer[7..19]) || e.contains("sha256"), "names the blob: {e}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "nothing left behind");
+    // A ref the commit is not bound to is refused too: the client would refuse it.
+    let e = serve(
+        &tmp,
+        &["--oci-dir", fx.path("oci").to_str().unwrap(), "--ref", "other=t"],
+    )
+    .err()
+    .expect("refused");
+    assert!(e.contains("ostree.ref-binding") || e.contains("sha256"), "{e}");
+}
