@@ -84,11 +84,7 @@ fn pull(repo: &Path, rev: &str) -> Result<(), String> {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&o.stderr).into_owned())
-    }
+    ok_or_stderr(o)
 }
 
 /// One raw HTTP request; returns the whole response.
@@ -132,7 +128,10 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
     for mode in ["archive", "bare-user"] {
         let repo = client(fx.dir.path(), mode, &url, &pubkey);
         pull(&repo, FIXTURE_REF).unwrap_or_else(|e| panic!("{mode}: {e}"));
-        assert_eq!(ostree(&repo, ["rev-parse", &format!("origin:{FIXTURE_REF}")]), fx.commit);
+        assert_eq!(
+            ostree(&repo, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
+            fx.commit
+        );
         ostree(&repo, ["fsck"]);
     }
 
@@ -142,7 +141,10 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
     std::fs::create_dir(&wrong).unwrap();
     let repo = client(&wrong, "archive", &url, &other);
     let e = pull(&repo, FIXTURE_REF).unwrap_err();
-    assert!(e.to_lowercase().contains("gpg") || e.contains("signature"), "{e}");
+    assert!(
+        e.to_lowercase().contains("gpg") || e.contains("signature"),
+        "{e}"
+    );
 
     // Many clients at once, two workers: every pull completes.
     let many = fx.path("many");
@@ -169,7 +171,10 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
         "HEAD /config HTTP/1.1\r\nConnection: close\r\n\r\n",
     ))
     .unwrap();
-    assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"),
+        "{head}"
+    );
     let len: usize = head
         .lines()
         .find_map(|l| l.strip_prefix("Content-Length: "))
@@ -181,7 +186,10 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
         "GET /config HTTP/1.1\r\nRange: bytes=1-4\r\nConnection: close\r\n\r\n",
     );
     let text = String::from_utf8_lossy(&part);
-    assert!(text.contains("206") && text.contains(&format!("bytes 1-4/{len}")), "{text}");
+    assert!(
+        text.contains("206") && text.contains(&format!("bytes 1-4/{len}")),
+        "{text}"
+    );
     assert!(text.ends_with("core"), "the config starts [core]: {text}");
 
     // SIGTERM: a clean stop, the scratch repository removed, every request logged with its
@@ -198,7 +206,10 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
         .read_to_string(&mut log)
         .unwrap();
     assert!(log.contains(" GET /summary 200 "), "{log}");
-    assert!(log.contains(&format!(" GET /objects/{}/", &fx.commit[..2])), "{log}");
+    assert!(
+        log.contains(&format!(" GET /objects/{}/", &fx.commit[..2])),
+        "{log}"
+    );
     assert_eq!(
         std::fs::read_dir(&tmp).unwrap().count(),
         0,
@@ -210,7 +221,12 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
 fn a_damaged_image_is_refused_before_anyone_can_pull() {
     let fx = Fixture::new("basic");
     let out = fx.path("oci");
-    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t", "--max-layers", "0"]));
+    encap_ok(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        &["--tag", "t", "--max-layers", "0"],
+    ));
     let (manifest, _) = image(&out, "t");
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
     let blob = out.join("blobs/sha256").join(&layer[7..]);
@@ -223,14 +239,29 @@ fn a_damaged_image_is_refused_before_anyone_can_pull() {
     let e = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"])
         .err()
         .expect("refused");
-    assert!(e.contains(&layer[7..19]) || e.contains("sha256"), "names the blob: {e}");
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "nothing left behind");
+    assert!(
+        e.contains(&layer[7..19]) || e.contains("sha256"),
+        "names the blob: {e}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
     // A ref the commit is not bound to is refused too: the client would refuse it.
     let e = serve(
         &tmp,
-        &["--oci-dir", fx.path("oci").to_str().unwrap(), "--ref", "other=t"],
+        &[
+            "--oci-dir",
+            fx.path("oci").to_str().unwrap(),
+            "--ref",
+            "other=t",
+        ],
     )
     .err()
     .expect("refused");
-    assert!(e.contains("ostree.ref-binding") || e.contains("sha256"), "{e}");
+    assert!(
+        e.contains("ostree.ref-binding") || e.contains("sha256"),
+        "{e}"
+    );
 }

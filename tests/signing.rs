@@ -401,11 +401,7 @@ fn pull_under(
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&o.stderr).into_owned())
-    }
+    ok_or_stderr(o)
 }
 
 #[test]

@@ -136,7 +136,8 @@ pub(crate) struct ServeArgs {
     /// oci-archive holding the image.
     #[arg(long, value_name = "FILE")]
     pub(crate) oci_archive: Option<PathBuf>,
-    /// Serve the image tagged TAG as ref TAG (repeatable).
+    /// Serve the image tagged TAG (repeatable), as the ref its commit is bound to
+    /// (ostree.ref-binding), else as ref TAG.
     #[arg(long = "tag", value_name = "TAG")]
     pub(crate) tags: Vec<String>,
     /// Serve the image tagged TAG (or the only image) as ref NAME (repeatable).

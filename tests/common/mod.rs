@@ -143,6 +143,15 @@ pub fn on_image(verb: &str, out: &Path, tag: &str, extra: &[&str]) -> Vec<String
     a
 }
 
+/// A finished command: Ok, or its stderr.
+pub fn ok_or_stderr(o: Output) -> Result<(), String> {
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
 /// Parse `--json` output.
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
