@@ -30,6 +30,29 @@ if [ ! -x target/spdx-tools/bin/pyspdxtools ]; then
   /usr/bin/python3 -m venv target/spdx-tools
   target/spdx-tools/bin/pip install --quiet --disable-pip-version-check 'spdx-tools==0.8.3'
 fi
+# containers/image's policy check of sigstore signatures (tests/signing.rs): Debian 12's skopeo
+# is built with sigstore disabled, Debian 13's is not. Its binary and the libraries it links
+# (glibc 2.38+ among them) come from Debian 13's signed archive into target/policy-skopeo, run
+# through that glibc's own loader; nothing is installed into the system.
+if [ ! -x target/policy-skopeo/bin/skopeo ]; then
+  echo "setup: fetching Debian 13's skopeo (sigstore policy checks) into target/policy-skopeo" >&2
+  d="$PWD/target/policy-skopeo"
+  rm -rf "$d" && mkdir -p "$d/apt/lists/partial" "$d/apt/cache/archives/partial" "$d/debs" "$d/root" "$d/bin"
+  echo "deb http://deb.debian.org/debian trixie main" >"$d/apt/sources.list"
+  apt_opts=(-o "Dir::Etc::sourcelist=$d/apt/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$d/apt/lists" -o "Dir::Cache=$d/apt/cache" -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$d/debs" && apt-get "${apt_opts[@]}" download -qq \
+    skopeo libc6 libgpgme11t64 libassuan9 libgpg-error0 libsqlite3-0)
+  for deb in "$d"/debs/*.deb; do dpkg-deb -x "$deb" "$d/root"; done
+  rm -rf "$d/apt" "$d/debs"
+  cat >"$d/bin/skopeo" <<WRAP
+#!/bin/sh
+exec "$d/root/usr/lib64/ld-linux-x86-64.so.2" --library-path "$d/root/usr/lib/x86_64-linux-gnu" "$d/root/usr/bin/skopeo" "\$@"
+WRAP
+  chmod +x "$d/bin/skopeo"
+  "$d/bin/skopeo" --version >&2
+fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 echo "setup: building ostree-encap (release)" >&2
 cargo build --release --quiet -p ostree-encap -p cosa-plugin --bins

@@ -5,9 +5,10 @@
 //! Debian 12's skopeo (1.9.3) is built with sigstore disabled for signing *and* checking
 //! ("Debian-local change: sigstore disabled"), so the sigstore signatures are checked here
 //! by what they are (the attachment where cosign and containers/image look for it, the
-//! payload they parse, an ECDSA signature OpenSSL verifies with the public key) and by the
+//! payload they parse, an ECDSA signature OpenSSL verifies with the public key), by the
 //! sigstore project's own Rust client verifying them from the registry as `cosign verify
-//! --key` does (tests/cosign-verifier, built by scripts/test.sh).
+//! --key` does (tests/cosign-verifier, built by scripts/test.sh), and by a `sigstoreSigned`
+//! policy enforced by Debian 13's skopeo (fetched by scripts/setup.sh).
 
 mod common;
 
@@ -382,11 +383,43 @@ fn pull_under(
     imgref: &str,
     arch: Option<&str>,
 ) -> Result<(), String> {
+    pull_with(
+        Command::new("skopeo"),
+        fx,
+        policy,
+        registries_d,
+        imgref,
+        arch,
+    )
+}
+
+/// containers/image's policy check of sigstore signatures, as a bootc host runs it: Debian
+/// 13's skopeo (Debian 12's has sigstore disabled), fetched by scripts/setup.sh.
+fn policy_skopeo() -> Command {
+    let bin = std::env::var_os("ENCAP_POLICY_SKOPEO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/policy-skopeo/bin/skopeo"));
+    assert!(
+        bin.exists(),
+        "{}: scripts/setup.sh fetches it, or set ENCAP_POLICY_SKOPEO to a skopeo built with sigstore",
+        bin.display()
+    );
+    Command::new(bin)
+}
+
+/// Pull `imgref` with the skopeo `c` under `policy`; Ok or skopeo's message.
+fn pull_with(
+    mut c: Command,
+    fx: &Fixture,
+    policy: &Path,
+    registries_d: &Path,
+    imgref: &str,
+    arch: Option<&str>,
+) -> Result<(), String> {
     let dest = fx.path(&format!(
         "pulled-{}",
         &sha(format!("{imgref}{arch:?}{}", policy.display()).as_bytes())[7..19]
     ));
-    let mut c = Command::new("skopeo");
     c.arg("--policy")
         .arg(policy)
         .arg("--registries.d")
@@ -617,4 +650,111 @@ fn a_sigstore_signed_index_is_verified_for_itself_and_each_image() {
         assert!(signed.contains(&d.as_str()), "{d} signed");
         cosign_verify(&format!("{repo}@{d}"), &public).unwrap_or_else(|e| panic!("{d}: {e}"));
     }
+}
+
+/// registries.d for the loopback registry: sigstore signatures as registry attachments.
+fn attachments_config(dir: &Path, port: u16) -> PathBuf {
+    let d = dir.join("registries.d-sigstore");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("loopback.yaml"),
+        format!("docker:\n  127.0.0.1:{port}:\n    use-sigstore-attachments: true\n"),
+    )
+    .unwrap();
+    d
+}
+
+/// A policy that accepts images from the loopback registry only if sigstore-signed by `public`.
+fn sigstore_policy(dir: &Path, name: &str, port: u16, public: &Path) -> PathBuf {
+    let p = dir.join(format!("policy-sigstore-{name}.json"));
+    let policy = serde_json::json!({
+        "default": [{"type": "reject"}],
+        "transports": {"docker": {format!("127.0.0.1:{port}"): [
+            {"type": "sigstoreSigned", "keyPath": public}
+        ]}}
+    });
+    std::fs::write(&p, policy.to_string()).unwrap();
+    p
+}
+
+#[test]
+fn sigstore_signed_pushes_pass_a_policy_that_requires_them_and_nothing_else_does() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let (key, public, pass) = sigstore_key(fx.dir.path(), "release", "policy key");
+    let (other, other_public, other_pass) = sigstore_key(fx.dir.path(), "other", "not it");
+    let rd = attachments_config(fx.dir.path(), reg.port);
+    let policy = sigstore_policy(fx.dir.path(), "release", reg.port, &public);
+    let other_policy = sigstore_policy(fx.dir.path(), "other", reg.port, &other_public);
+    let pull = |policy: &Path, imgref: &str, arch: Option<&str>| {
+        pull_with(policy_skopeo(), &fx, policy, &rd, imgref, arch)
+    };
+
+    // Two architectures joined in an index, pushed and signed: the index and each image.
+    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
+    let mut digests = Vec::new();
+    for (dir, arch) in [(&amd, "x86_64"), (&arm, "aarch64")] {
+        let s = json(&encap_ok(job(
+            &fx.repo,
+            FIXTURE_REF,
+            dir,
+            &["--arch", arch, "--tag", "t", "--json"],
+        )));
+        digests.push(s["manifest_digest"].as_str().unwrap().to_string());
+    }
+    let signed = reg.url("os/multi:1");
+    let index = |key: &Path, pass: &Path, dest: &str| {
+        encap_ok([
+            "index",
+            "--oci-dir",
+            fx.path(&format!("multi-{}", &sha(dest.as_bytes())[7..15]))
+                .to_str()
+                .unwrap(),
+            "--push",
+            dest,
+            "--dest-tls-verify",
+            "false",
+            "--sign-by-sigstore-private-key",
+            key.to_str().unwrap(),
+            "--sign-passphrase-file",
+            pass.to_str().unwrap(),
+            &format!("{}:t", amd.display()),
+            &format!("{}:t", arm.display()),
+        ])
+    };
+    index(&key, &pass, &signed);
+
+    // A client of each architecture gets its image past the policy, by tag through the index
+    // and by each image's own digest.
+    for arch in ["amd64", "arm64"] {
+        pull(&policy, &signed, Some(arch)).unwrap_or_else(|e| panic!("{arch}: {e}"));
+    }
+    let repo = reg.url("os/multi");
+    for d in &digests {
+        pull(&policy, &format!("{repo}@{d}"), None).unwrap_or_else(|e| panic!("{d}: {e}"));
+    }
+    // Signed by another key: refused.
+    let e = pull(&other_policy, &signed, Some("amd64")).unwrap_err();
+    assert!(e.contains("rejected"), "{e}");
+    // Signed only by another key: refused by our policy, accepted by its own.
+    let elsewhere = reg.url("os/elsewhere:1");
+    index(&other, &other_pass, &elsewhere);
+    let e = pull(&policy, &elsewhere, Some("amd64")).unwrap_err();
+    assert!(e.contains("rejected"), "{e}");
+    pull(&other_policy, &elsewhere, Some("amd64")).unwrap();
+    // Unsigned: refused.
+    let unsigned = reg.url("os/unsigned:1");
+    encap_ok([
+        "push",
+        "--oci-dir",
+        &format!("{}:t", amd.display()),
+        &unsigned,
+        "--dest-tls-verify",
+        "false",
+    ]);
+    let e = pull(&policy, &unsigned, None).unwrap_err();
+    assert!(
+        e.contains("A signature was required, but no signature exists"),
+        "{e}"
+    );
 }
