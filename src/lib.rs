@@ -15,6 +15,8 @@
 //! - [`push`]: copying an image to a registry with skopeo.
 //! - [`signatures`]: sigstore signatures of pushed images, stored as registry attachments.
 //! - [`serve`]: images as an ostree repository over HTTP (`ostree pull`).
+//! - [`mirror`]: ostree repositories made of images (refs, deltas, summary).
+//! - [`deltas`]: static deltas between images, stored beside them as OCI artifacts.
 //! - [`codec`]: where `compress` meets the layout (encoders, media types, decoding).
 //! - [`check`]: `verify` and `import`, reading images back.
 //! - [`diff`]: what an update costs a client.
@@ -43,11 +45,13 @@ macro_rules! out {
 pub mod build;
 pub mod check;
 pub mod codec;
+pub mod deltas;
 pub mod diff;
 pub mod exit;
 pub mod flatten;
 pub mod image_ref;
 pub mod index;
+pub mod mirror;
 pub mod output;
 mod parallel;
 pub mod push;

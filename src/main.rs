@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         Some(Command::Index(x)) => cli::run::run_index(x),
         Some(Command::GenerateSigstoreKey(g)) => cli::run::run_generate_key(g),
         Some(Command::Serve(s)) => cli::run::run_serve(s),
+        Some(Command::Delta(d)) => cli::run::run_delta(d),
+        Some(Command::Mirror(m)) => cli::run::run_mirror(m),
         Some(Command::GenerateDocs {
             man_dir,
             completions_dir,

@@ -148,3 +148,30 @@ pub const GOARCH: [&str; 15] = [
     "386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64", "mips64le", "ppc64",
     "ppc64le", "riscv64", "s390x", "sparc64", "wasm",
 ];
+
+/// Static deltas stored beside an image as OCI 1.1 artifacts (`ostree-encap delta`): one
+/// artifact manifest per delta, whose `subject` is the image the delta leads to, found
+/// through the referrers tag schema (a tag `sha256-<hex of the subject digest>` on an image
+/// index of the referrers) so that layouts and registries without the referrers API keep it.
+pub mod delta {
+    /// The artifact's `artifactType`.
+    pub const ARTIFACT_TYPE: &str = "application/vnd.ostree.static-delta.v1";
+    /// The superblock blob (a GVariant: the delta's metadata and the list of its parts).
+    pub const SUPERBLOCK: &str = "application/vnd.ostree.static-delta.superblock.v1";
+    /// One part blob (compressed operations and object data).
+    pub const PART: &str = "application/vnd.ostree.static-delta.part.v1";
+    /// The empty config the OCI 1.1 artifact guidance asks for, and its two bytes.
+    pub const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+    /// Content of the empty config.
+    pub const EMPTY_CONFIG_DATA: &[u8] = b"{}";
+    /// Manifest and index-entry annotation: the commit the delta starts from.
+    pub const ANNOTATION_FROM: &str = "org.ostree.static-delta.from";
+    /// Manifest and index-entry annotation: the commit the delta leads to.
+    pub const ANNOTATION_TO: &str = "org.ostree.static-delta.to";
+    /// Layer annotation: the file's name in the delta's directory (`superblock`, `0`, ...).
+    pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+    /// The superblock's file name.
+    pub const SUPERBLOCK_FILE: &str = "superblock";
+    /// Prefix of a referrers tag: `sha256-` then the subject digest's hex.
+    pub const REFERRERS_TAG_PREFIX: &str = "sha256-";
+}

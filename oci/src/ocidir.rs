@@ -453,11 +453,24 @@ impl OciDir {
         let Ok(index) = self.read_index() else {
             return used;
         };
-        for d in &index.manifests {
+        let add_manifest = |d: &Descriptor, used: &mut std::collections::HashSet<String>| {
             used.insert(d.digest.hex().to_string());
             if let Ok(m) = self.read_json_blob::<Manifest>(d, "manifest") {
                 used.insert(m.config.digest.hex().to_string());
                 used.extend(m.layers.iter().map(|l| l.digest.hex().to_string()));
+            }
+        };
+        for d in &index.manifests {
+            if d.media_type == media::INDEX {
+                // A multi-arch image or the referrers of one: its manifests' blobs too.
+                used.insert(d.digest.hex().to_string());
+                if let Ok(inner) = self.read_json_blob::<Index>(d, "image index") {
+                    for m in &inner.manifests {
+                        add_manifest(m, &mut used);
+                    }
+                }
+            } else {
+                add_manifest(d, &mut used);
             }
         }
         used
@@ -490,6 +503,26 @@ impl OciDir {
     /// Invalid existing index, I/O errors.
     pub fn set_manifest(&self, desc: Descriptor, tag: Option<&str>) -> Result<(), OciError> {
         self.with_index_lock(|| self.set_manifest_locked(desc, tag))
+    }
+
+    /// Point `tag` at what `f` makes of its current entry (`None`: no such tag yet), under
+    /// the index lock, so that two runs adding to what one tag holds (the referrers of an
+    /// image) both keep theirs. Returns the new entry.
+    ///
+    /// # Errors
+    /// `f`'s error (nothing changes), an invalid existing index, I/O errors.
+    pub fn update_tag(
+        &self,
+        tag: &str,
+        f: impl FnOnce(Option<&Descriptor>) -> Result<Descriptor, OciError>,
+    ) -> Result<Descriptor, OciError> {
+        self.with_index_lock(|| {
+            let index = self.read_index()?;
+            let current = index.manifests.iter().find(|d| ref_name(d) == Some(tag));
+            let desc = f(current)?;
+            self.set_manifest_locked(desc.clone(), Some(tag))?;
+            Ok(desc)
+        })
     }
 
     fn set_manifest_locked(&self, mut desc: Descriptor, tag: Option<&str>) -> Result<(), OciError> {
@@ -561,6 +594,13 @@ impl OciDir {
             .iter()
             .map(|d| ref_name(d).unwrap_or("<untagged>").to_string())
             .collect();
+        // Referrers (static deltas stored beside an image) are not images: "the only image"
+        // is the only other entry.
+        let images: Vec<&Descriptor> = index
+            .manifests
+            .iter()
+            .filter(|d| !is_referrers_entry(d))
+            .collect();
         let desc = match tag {
             Some(t) => index
                 .manifests
@@ -569,13 +609,13 @@ impl OciDir {
                 .ok_or_else(|| {
                     OciError::NoSuchImage(format!("no image tagged {t:?} (tags: {})", list(&tags)))
                 })?,
-            None => match index.manifests.as_slice() {
+            None => match images.as_slice() {
                 [one] => one,
                 [] => return Err(OciError::NoSuchImage("the layout holds no image".into())),
                 _ => {
                     return Err(OciError::NoSuchImage(format!(
                         "the layout holds {} images; name one with --tag (tags: {})",
-                        tags.len(),
+                        images.len(),
                         list(&tags)
                     )))
                 }
@@ -585,7 +625,11 @@ impl OciDir {
         Ok(desc)
     }
 
-    fn read_json_blob<T: serde::de::DeserializeOwned>(
+    /// Read the blob `desc` (digest and size checked) as JSON; `what` names it in errors.
+    ///
+    /// # Errors
+    /// A missing or damaged blob, or one that is not that JSON.
+    pub fn read_json_blob<T: serde::de::DeserializeOwned>(
         &self,
         desc: &Descriptor,
         what: &str,
@@ -687,6 +731,17 @@ impl OciDir {
             expected_size: desc.size,
         })
     }
+}
+
+/// Whether `d` is a referrers-tag entry (`sha256-<64 hex>` on an image index): the
+/// artifacts that refer to an image, not an image.
+pub fn is_referrers_entry(d: &Descriptor) -> bool {
+    d.media_type == media::INDEX
+        && ref_name(d)
+            .and_then(|t| t.strip_prefix(keys::delta::REFERRERS_TAG_PREFIX))
+            .is_some_and(|h| {
+                h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
 }
 
 fn ref_name(d: &Descriptor) -> Option<&str> {

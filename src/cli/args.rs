@@ -63,6 +63,12 @@ pub(crate) enum Command {
     /// Serve images as an ostree repository over HTTP, for `ostree pull`.
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
+    /// Make or update an ostree repository from images, for any static web server.
+    #[command(after_help = MIRROR_AFTER_HELP)]
+    Mirror(MirrorArgs),
+    /// Store the static delta from an older image's commit to a newer one's beside it.
+    #[command(after_help = DELTA_AFTER_HELP)]
+    Delta(DeltaArgs),
     /// Make a sigstore key pair for --sign-by-sigstore-private-key (cosign's format).
     #[command(after_help = GENERATE_KEY_AFTER_HELP)]
     GenerateSigstoreKey(GenerateKeyArgs),
@@ -160,6 +166,74 @@ pub(crate) struct ServeArgs {
     /// GnuPG home for --gpg-sign.
     #[arg(long, value_name = "DIR", requires = "gpg_sign")]
     pub(crate) gpg_homedir: Option<PathBuf>,
+}
+
+pub(crate) const MIRROR_AFTER_HELP: &str = "\
+Each image's commit is imported into the archive-mode repository (created if missing), every
+object checked, with its detached metadata (signatures); its ref is the one ref the commit is
+bound to (ostree.ref-binding), else the image's tag, else the name --ref gives. Then the
+summary is written (signed with --gpg-sign). With --deltas, the static deltas stored beside
+each image (`ostree-encap delta`) are added, and one is generated from the commit a ref
+pointed at before to its new one. Re-running adds images and moves refs; nothing is pruned.
+
+Example: carry releases to a machine without a registry, then update from the stick:
+  ostree-encap mirror --repo /media/usb/os --deltas oci:out:42 oci:out:43
+  ostree remote add --no-gpg-verify usb file:///media/usb/os && ostree pull usb os/stable";
+
+#[derive(Args, Debug)]
+pub(crate) struct MirrorArgs {
+    /// Images to add (DIR, DIR:TAG, oci:DIR:TAG, oci-archive:FILE[:TAG]), each under the ref
+    /// its commit is bound to, else its tag.
+    #[arg(value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
+    /// Add IMAGE under ref NAME (repeatable).
+    #[arg(long = "ref", value_name = "NAME=IMAGE")]
+    pub(crate) refs: Vec<String>,
+    /// The repository (archive mode; created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) repo: PathBuf,
+    /// Add the static deltas stored beside the images, and generate one from each ref's
+    /// previous commit to its new one.
+    #[arg(long)]
+    pub(crate) deltas: bool,
+    /// Sign the summary with this GPG key.
+    #[arg(long, value_name = "KEYID")]
+    pub(crate) gpg_sign: Option<String>,
+    /// GnuPG home for --gpg-sign.
+    #[arg(long, value_name = "DIR", requires = "gpg_sign")]
+    pub(crate) gpg_homedir: Option<PathBuf>,
+    /// Print the refs and deltas as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) const DELTA_AFTER_HELP: &str = "\
+libostree's generator writes the delta (rollsum and bsdiff against the old files, lzma
+parts) in a scratch repository in $TMPDIR, after both images were imported there with every
+object checked. It is stored in DIR as an OCI 1.1 artifact (artifactType
+application/vnd.ostree.static-delta.v1; the superblock and the parts as blobs; subject: the
+new image) listed under the referrers tag sha256-<hex of the new image's manifest digest>.
+`serve` and `mirror` put the deltas they find into the repository they make, and `push`
+copies that tag along. Reproducible: the same two commits give the same artifact digest.
+
+Example: build the update beside the last release, then add the delta from it:
+  ostree-encap --repo repo --ref os/stable --oci-dir out --tag 43 --previous out:42
+  ostree-encap delta --from out:42 --oci-dir out --to 43";
+
+#[derive(Args, Debug)]
+pub(crate) struct DeltaArgs {
+    /// The older image (DIR, DIR:TAG or an oci-archive): the delta starts at its commit.
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) from: String,
+    /// OCI layout directory holding the newer image; the delta is stored here.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) oci_dir: PathBuf,
+    /// Tag of the newer image in DIR (default: its only image).
+    #[arg(long, value_name = "TAG")]
+    pub(crate) to: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 pub(crate) const GENERATE_KEY_AFTER_HELP: &str = "\
@@ -373,6 +447,11 @@ pub(crate) struct EncapArgs {
     /// (from a DIR) unchanged gzip blocks instead of compressing them again.
     #[arg(long, value_name = "IMAGE")]
     pub(crate) previous: Option<String>,
+    /// Also store the static delta from --previous's commit to the new one in the output
+    /// layout, as `ostree-encap delta` does (needs --oci-dir, and a --previous image, not
+    /// a manifest file).
+    #[arg(long, requires_all = ["previous", "oci_dir"])]
+    pub(crate) static_delta: bool,
     /// Threads: layers written at once, and compressor threads per layer (default: one per
     /// CPU). The output is the same for any value.
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]

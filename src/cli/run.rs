@@ -28,8 +28,17 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
         None if a.push_opts != PushArgs::default() => anyhow::bail!(PUSH_OPTIONS_NEED_PUSH),
         None => None,
     };
+    // A delta needs the previous image itself: say so before the build, not after it.
+    let delta_from = match (&a.previous, a.static_delta) {
+        (Some(p), true) => Some(delta_source("--previous", p)?),
+        _ => None,
+    };
     let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;
     let src = target.image_ref(req.tag.as_deref());
+    let delta = match (&delta_from, &a.oci_dir) {
+        (Some(from), Some(dir)) => Some(ostree_encap::deltas::make(from, dir, req.tag.as_deref())?),
+        _ => None,
+    };
     let pushed = match &push {
         Some(push) => Some(push.run(&src)?),
         None => None,
@@ -38,6 +47,9 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
         let mut v = serde_json::to_value(&summary)?;
         if let Some(p) = &pushed {
             v["pushed"] = serde_json::to_value(p)?;
+        }
+        if let Some(d) = &delta {
+            v["static_delta"] = serde_json::to_value(d)?;
         }
         out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -61,9 +73,46 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
                 }
             );
         }
+        if let Some(d) = &delta {
+            print_delta(d)?;
+        }
         if let Some(p) = &pushed {
             out!("{p}");
         }
+    }
+    Ok(())
+}
+
+/// The image a delta starts from: a layout or an archive, whose commit can be read.
+fn delta_source(what: &str, arg: &str) -> Result<ImageRef> {
+    use ostree_encap::image_ref::{Accept, FileSystem};
+    let r = ImageRef::parse_source(what, arg, Accept::default(), &FileSystem)?;
+    Ok(r)
+}
+
+fn print_delta(d: &ostree_encap::deltas::DeltaReport) -> Result<()> {
+    out!(
+        "static delta {} → {}: {} parts, {} bytes, artifact {} (tag {})",
+        d.artifact.from,
+        d.artifact.to,
+        d.artifact.parts,
+        d.artifact.size,
+        d.artifact.digest,
+        d.referrers_tag
+    );
+    Ok(())
+}
+
+pub(crate) fn run_delta(a: DeltaArgs) -> Result<()> {
+    let from = delta_source("--from", &a.from)?;
+    if let Some(t) = &a.to {
+        oci::spec::check_tag(t).with_context(|| format!("--to {t}"))?;
+    }
+    let report = ostree_encap::deltas::make(&from, &a.oci_dir, a.to.as_deref())?;
+    if a.json {
+        out!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_delta(&report)?;
     }
     Ok(())
 }
@@ -318,7 +367,7 @@ pub(crate) fn run_generate_key(g: GenerateKeyArgs) -> Result<()> {
 pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
-    let refs = ostree_encap::serve::refs_from_flags(
+    let refs = ostree_encap::mirror::refs_from_flags(
         a.oci_dir.as_deref(),
         a.oci_archive.as_deref(),
         &a.tags,
@@ -331,7 +380,7 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     let signing = a
         .gpg_sign
         .as_ref()
-        .map(|k| ostree_encap::serve::SummarySigning {
+        .map(|k| ostree_encap::mirror::SummarySigning {
             key_id: k.clone(),
             homedir: a.gpg_homedir.clone(),
         });
@@ -341,9 +390,7 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("handling SIGTERM")?;
     }
     out!("serving http://{addr}/");
-    for (name, commit) in &served.refs {
-        out!("ref {name} {commit}");
-    }
+    print_refs(&served.refs)?;
     let root = cap_std::fs::Dir::open_ambient_dir(served.path(), cap_std::ambient_authority())
         .with_context(|| served.path().display().to_string())?;
     let config = repo_server::Config {
@@ -355,5 +402,66 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     let log = |x: &repo_server::Access| eprintln!("{x}");
     repo_server::serve(listener, &root, &config, &stop, &log).context("serving")?;
     eprintln!("stopped; removing {}", served.path().display());
+    Ok(())
+}
+
+fn print_refs(refs: &[ostree_encap::mirror::MirroredRef]) -> Result<()> {
+    for r in refs {
+        out!("ref {} {}", r.name, r.commit);
+        for d in &r.deltas {
+            out!("delta {} {} ({})", d.from, r.commit, d.source);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn run_mirror(a: MirrorArgs) -> Result<()> {
+    use ostree_encap::image_ref::{Accept, FileSystem};
+    use ostree_encap::mirror::{AddOptions, ServedRef};
+    let mut refs = Vec::new();
+    for i in &a.images {
+        refs.push(ServedRef {
+            name: None,
+            image: ImageRef::parse_source("IMAGE", i, Accept::default(), &FileSystem)?,
+        });
+    }
+    for r in &a.refs {
+        let (name, image) = r
+            .split_once('=')
+            .filter(|(n, i)| !n.is_empty() && !i.is_empty())
+            .with_context(|| format!("--ref {r:?}: expected NAME=IMAGE"))?;
+        refs.push(ServedRef {
+            name: Some(name.to_string()),
+            image: ImageRef::parse_source("--ref", image, Accept::default(), &FileSystem)?,
+        });
+    }
+    if refs.is_empty() {
+        anyhow::bail!("nothing to mirror: give IMAGE... or --ref NAME=IMAGE");
+    }
+    let opts = AddOptions {
+        stored_deltas: a.deltas,
+        deltas_from_previous: a.deltas,
+        later_images_move_refs: true,
+    };
+    let mirrored = ostree_encap::mirror::add_images(&a.repo, &refs, opts)?;
+    let signing = a
+        .gpg_sign
+        .as_ref()
+        .map(|k| ostree_encap::mirror::SummarySigning {
+            key_id: k.clone(),
+            homedir: a.gpg_homedir.clone(),
+        });
+    ostree_encap::mirror::finish(&a.repo, signing.as_ref())?;
+    if a.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "repo": a.repo,
+                "refs": mirrored,
+            }))?
+        );
+    } else {
+        print_refs(&mirrored)?;
+    }
     Ok(())
 }
