@@ -14,6 +14,8 @@
 //! `subject` pointing at the new image's manifest. It is found through the referrers tag
 //! schema: the tag `sha256-<hex of the subject's digest>` on an image index listing the
 //! referrers, which layouts and registries without the referrers API keep like any tag.
+//! (Its entries carry the commits' annotations but no `artifactType`: see
+//! [`write_artifact`].)
 //!
 //! Reproducible: for the same two commits libostree writes the same parts and the same
 //! superblock but for one field, the time it ran. That field is set to the new commit's
@@ -253,11 +255,12 @@ pub fn write_artifact(out: &OciDir, subject: &Descriptor, delta: &Delta) -> Resu
         "annotations": annotations,
     });
     let written = out.write_blob(media::MANIFEST, &oci::json::canonical(&manifest))?;
+    // The entry names the two commits but not the artifactType the referrers schema asks
+    // for: Debian 12's skopeo (containers/image 5.23) drops that field when it reads an
+    // index and then refuses to copy it with --preserve-digests, so a push could not carry
+    // the deltas. Readers take the type from the manifest (`artifacts_for` checks it).
     let mut entry = Descriptor::new(media::MANIFEST, written.digest.clone(), written.size);
     entry.annotations = Some(annotations);
-    entry
-        .extra
-        .insert("artifactType".into(), keys::ARTIFACT_TYPE.into());
     let same_delta = |d: &Descriptor| {
         is_delta_entry(d)
             && d.annotations.as_ref().is_some_and(|a| {
@@ -304,8 +307,12 @@ pub fn write_artifact(out: &OciDir, subject: &Descriptor, delta: &Delta) -> Resu
     })
 }
 
+/// A referrers entry that names a delta's two commits (its manifest says the rest).
 fn is_delta_entry(d: &Descriptor) -> bool {
-    d.extra.get("artifactType").and_then(|v| v.as_str()) == Some(keys::ARTIFACT_TYPE)
+    d.media_type == media::MANIFEST
+        && d.annotations.as_ref().is_some_and(|a| {
+            a.contains_key(keys::ANNOTATION_FROM) && a.contains_key(keys::ANNOTATION_TO)
+        })
 }
 
 /// The parts of an artifact manifest this module reads.

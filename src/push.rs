@@ -44,6 +44,9 @@ pub struct Pushed {
     /// GPG key that signed it, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<String>,
+    /// Where the image's referrers (static deltas) went, if it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<String>,
 }
 
 impl Push {
@@ -82,12 +85,61 @@ impl Push {
             Some((key, dest)) => sign_pushed(dest, &digest, key, &self.options)?,
             None => Vec::new(),
         };
+        let referrers = self.push_referrers(src, &digest)?;
         Ok(Pushed {
             destination: self.dest.to_string(),
             digest,
             signatures,
             signed_by: self.options.sign_by.as_ref().map(|s| s.fingerprint.clone()),
+            referrers,
         })
+    }
+
+    /// The image's referrers tag (its static deltas, `crate::deltas`), copied after it to a
+    /// registry under the same tag, so that registries without the referrers API keep them.
+    /// Nothing when the layout has none or the destination is not a registry.
+    fn push_referrers(
+        &self,
+        src: &ImageRef,
+        digest: &oci::types::Digest,
+    ) -> Result<Option<String>> {
+        let Ok(dest) = DockerRef::parse(&self.dest.to_string()) else {
+            return Ok(None);
+        };
+        let tag = crate::deltas::referrers_tag(digest);
+        let (from, layout) = match src {
+            ImageRef::Dir { path, .. } => (
+                ImageRef::Dir {
+                    path: path.clone(),
+                    tag: Some(tag.clone()),
+                },
+                src.open_layout()?,
+            ),
+            ImageRef::Archive { path, .. } => (
+                ImageRef::Archive {
+                    path: path.clone(),
+                    tag: Some(tag.clone()),
+                },
+                src.open_layout()?,
+            ),
+            _ => return Ok(None),
+        };
+        if layout.0.find(Some(&tag)).is_err() {
+            return Ok(None);
+        }
+        drop(layout);
+        let to = format!("docker://{}:{tag}", dest.repository);
+        // Signing and the digest file are the image's: the referrers are copied as they are.
+        let options = PushOptions {
+            digestfile: None,
+            sign_by: None,
+            index_only: false,
+            ..self.options.clone()
+        };
+        oci::skopeo::copy(&from.to_string(), &to, &options).with_context(|| {
+            format!("copying the referrers of {digest} (static deltas) to {to}")
+        })?;
+        Ok(Some(to))
     }
 }
 
@@ -100,6 +152,9 @@ impl std::fmt::Display for Pushed {
         for s in &self.signatures {
             let how = if s.added { "signed" } else { "already signed" };
             write!(f, "\n{how:<8} {} ({})", s.digest, s.attachment)?;
+        }
+        if let Some(r) = &self.referrers {
+            write!(f, "\ndeltas   {r}")?;
         }
         Ok(())
     }

@@ -108,10 +108,11 @@ fn a_stored_delta_is_reproducible_and_lists_under_the_referrers_tag() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["digest"], artifact.as_str());
     assert_eq!(
-        entries[0]["artifactType"],
-        "application/vnd.ostree.static-delta.v1"
+        entries[0]["annotations"]["org.ostree.static-delta.to"],
+        new.as_str()
     );
     let m = json(&String::from_utf8(blob(&out, &artifact)).unwrap());
+    assert_eq!(m["artifactType"], "application/vnd.ostree.static-delta.v1");
     assert_eq!(m["subject"]["digest"], subject);
     assert_eq!(
         m["config"]["mediaType"],
@@ -382,4 +383,73 @@ fn mirror_makes_a_repository_any_web_server_serves_and_adds_to_it() {
     ]);
     assert!(e.contains("archive"), "{e}");
     assert_eq!(ostree(&bare, ["refs"]), "", "nothing written");
+}
+
+#[test]
+fn a_push_carries_the_deltas_and_a_mirror_of_the_pulled_copy_has_them() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let (old, new) = two_commits(&fx);
+    let out = fx.path("oci");
+    let s = build_pair(&fx, &out, &old, &new);
+    let subject = s["manifest_digest"].as_str().unwrap();
+    let artifact = s["static_delta"]["artifact"]["digest"].as_str().unwrap();
+    let r = json(&encap_ok([
+        "push",
+        "--oci-dir",
+        &format!("{}:2", out.display()),
+        &reg.url("os/x:2"),
+        "--dest-tls-verify",
+        "false",
+        "--json",
+    ]));
+    let tag = format!("sha256-{}", &subject[7..]);
+    assert_eq!(r["referrers"], reg.url(&format!("os/x:{tag}")).as_str());
+
+    // The registry serves the referrers index as it was, the delta's manifest in it.
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &reg.url(&format!("os/x:{tag}")),
+    ]));
+    let index = json(&String::from_utf8_lossy(&raw.stdout));
+    assert_eq!(index["manifests"][0]["digest"], artifact);
+
+    // Pulled back by tag, image and deltas, into a new layout: mirror finds the delta there.
+    let pulled = fx.path("pulled");
+    for t in ["2", tag.as_str()] {
+        run_ok(Command::new("skopeo").args([
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &reg.url(&format!("os/x:{t}")),
+            &format!("oci:{}:{t}", pulled.display()),
+        ]));
+    }
+    let m = fx.path("mirror");
+    let r = json(&encap_ok([
+        "mirror",
+        "--repo",
+        m.to_str().unwrap(),
+        "--deltas",
+        "--json",
+        &format!("{}:2", pulled.display()),
+    ]));
+    assert_eq!(r["refs"][0]["deltas"][0]["from"], old.as_str());
+    assert_eq!(r["refs"][0]["deltas"][0]["source"], "stored");
+    assert_eq!(ostree(&m, ["static-delta", "list"]), format!("{old}-{new}"));
+
+    // An image without deltas pushes no referrers.
+    let r = json(&encap_ok([
+        "push",
+        "--oci-dir",
+        &format!("{}:1", out.display()),
+        &reg.url("os/x:1"),
+        "--dest-tls-verify",
+        "false",
+        "--json",
+    ]));
+    assert!(r.get("referrers").is_none(), "{r}");
 }
