@@ -265,3 +265,124 @@ fn a_damaged_image_is_refused_before_anyone_can_pull() {
         "{e}"
     );
 }
+
+/// N of ostree pull's "…, N content objects fetched; …".
+fn content_fetched(said: &str) -> usize {
+    said.split([',', ';'])
+        .find_map(|p| p.trim().strip_suffix(" content objects fetched"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{said}"))
+}
+
+/// Content files (`*.file`) a pull has staged so far in `repo`'s `tmp/staging-*`.
+fn staged_files(repo: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![repo.join("tmp")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "file") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn a_client_killed_mid_pull_resumes_without_fetching_again_what_it_had() {
+    // Big enough that a pull over loopback takes a second or two: 24 files of 4 MB that do
+    // not compress.
+    let fx = Fixture::new("basic");
+    let big = fx.tree.join("usr/share/big");
+    std::fs::create_dir_all(&big).unwrap();
+    let mut random = std::fs::File::open("/dev/urandom").unwrap();
+    for i in 0..24 {
+        let mut data = vec![0u8; 4_000_000];
+        random.read_exact(&mut data).unwrap();
+        std::fs::write(big.join(format!("f{i}")), data).unwrap();
+    }
+    let commit = fx.commit_tree(&fx.tree, "big", "2025-04-01T00:00:00Z");
+    let out = fx.path("oci");
+    encap_ok(job(
+        &fx.repo,
+        &commit,
+        &out,
+        &["--tag", "t", "--max-layers", "0", "--compression", "zstd"],
+    ));
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"]).unwrap();
+    let repo = fx.path("client");
+    ostree(&repo, ["init", "--mode=bare-user"]);
+    ostree(
+        &repo,
+        [
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "origin",
+            &format!("http://{}", server.addr),
+        ],
+    );
+    // Killed (SIGKILL, no chance to clean up) once a few objects are staged.
+    let mut first = Command::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["pull", "origin", FIXTURE_REF])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while staged_files(&repo) < 3 {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the pull ended before it could be killed"
+        );
+        assert!(std::time::Instant::now() < deadline, "nothing staged");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let staged = staged_files(&repo);
+    assert!(staged < 24, "killed before the end: {staged} staged");
+
+    // The next pull completes, and fetches only what was not staged.
+    let o = Command::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["pull", "origin", FIXTURE_REF])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        ostree(&repo, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
+        commit
+    );
+    ostree(&repo, ["fsck"]);
+    // A client starting from nothing fetches them all.
+    let fresh = fx.path("fresh");
+    ostree(&fresh, ["init", "--mode=bare-user"]);
+    ostree(
+        &fresh,
+        [
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "origin",
+            &format!("http://{}", server.addr),
+        ],
+    );
+    let all = ostree(&fresh, ["pull", "origin", FIXTURE_REF]);
+    let (resumed, total) = (content_fetched(&said), content_fetched(&all));
+    assert!(
+        resumed + staged <= total,
+        "{staged} were staged, then {resumed} fetched; {total} in all"
+    );
+    run_ok(Command::new("kill").args(["-TERM", &server.child.id().to_string()]));
+    assert!(server.child.wait().unwrap().success());
+}
