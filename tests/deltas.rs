@@ -61,16 +61,6 @@ fn client_with(fx: &Fixture, name: &str, commit: &str, url: &str) -> PathBuf {
     repo
 }
 
-fn pull(repo: &Path, rev: &str) -> Result<(), String> {
-    let o = Command::new("ostree")
-        .arg(format!("--repo={}", repo.display()))
-        .args(["pull", "origin", rev])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    ok_or_stderr(o)
-}
-
 fn referrers(out: &Path, subject: &str) -> serde_json::Value {
     let idx = index(out);
     let tag = format!("sha256-{}", &subject[7..]);
@@ -245,7 +235,7 @@ fn a_client_with_the_old_commit_pulls_the_served_delta_not_the_objects() {
         ]
     );
     let repo = client_with(&fx, "client", &old, &format!("http://{addr}"));
-    pull(&repo, FIXTURE_REF).unwrap();
+    pull_origin(&repo, FIXTURE_REF).unwrap();
     assert_eq!(
         ostree(&repo, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
         new
@@ -277,7 +267,7 @@ fn a_client_with_the_old_commit_pulls_the_served_delta_not_the_objects() {
             &format!("http://{addr}"),
         ],
     );
-    pull(&fresh, FIXTURE_REF).unwrap();
+    pull_origin(&fresh, FIXTURE_REF).unwrap();
     let log = stop(child);
     assert!(log.contains(".filez 200 "), "{log}");
     assert!(!log.contains("/superblock"), "{log}");
@@ -341,7 +331,7 @@ fn mirror_makes_a_repository_any_web_server_serves_and_adds_to_it() {
     // A client (file://, as from a USB stick) with the old commit updates through it.
     let url = format!("file://{}", m.display());
     let repo = client_with(&fx, "client", &old, &url);
-    pull(&repo, FIXTURE_REF).unwrap();
+    pull_origin(&repo, FIXTURE_REF).unwrap();
     assert_eq!(
         ostree(&repo, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
         new
@@ -366,7 +356,7 @@ fn mirror_makes_a_repository_any_web_server_serves_and_adds_to_it() {
         "nothing pruned: {deltas}"
     );
     ostree(&m, ["show", &old]);
-    pull(&repo, FIXTURE_REF).unwrap();
+    pull_origin(&repo, FIXTURE_REF).unwrap();
     assert_eq!(
         ostree(&repo, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
         third

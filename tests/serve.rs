@@ -77,16 +77,6 @@ fn client(dir: &Path, mode: &str, url: &str, pubkey: &Path) -> PathBuf {
     repo
 }
 
-fn pull(repo: &Path, rev: &str) -> Result<(), String> {
-    let o = Command::new("ostree")
-        .arg(format!("--repo={}", repo.display()))
-        .args(["pull", "origin", rev])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    ok_or_stderr(o)
-}
-
 /// One raw HTTP request; returns the whole response.
 fn http(addr: &str, request: &str) -> Vec<u8> {
     let mut c = std::net::TcpStream::connect(addr).unwrap();
@@ -127,7 +117,7 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
 
     for mode in ["archive", "bare-user"] {
         let repo = client(fx.dir.path(), mode, &url, &pubkey);
-        pull(&repo, FIXTURE_REF).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        pull_origin(&repo, FIXTURE_REF).unwrap_or_else(|e| panic!("{mode}: {e}"));
         assert_eq!(
             ostree(&repo, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
             fx.commit
@@ -140,7 +130,7 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
     let wrong = fx.path("wrong");
     std::fs::create_dir(&wrong).unwrap();
     let repo = client(&wrong, "archive", &url, &other);
-    let e = pull(&repo, FIXTURE_REF).unwrap_err();
+    let e = pull_origin(&repo, FIXTURE_REF).unwrap_err();
     assert!(
         e.to_lowercase().contains("gpg") || e.contains("signature"),
         "{e}"
@@ -158,7 +148,7 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
     std::thread::scope(|s| {
         let pulls: Vec<_> = repos
             .iter()
-            .map(|r| s.spawn(move || pull(r, FIXTURE_REF)))
+            .map(|r| s.spawn(move || pull_origin(r, FIXTURE_REF)))
             .collect();
         for p in pulls {
             p.join().unwrap().unwrap();

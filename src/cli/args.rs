@@ -160,18 +160,14 @@ pub(crate) struct ServeArgs {
     /// Seconds a connection may stall before it is closed.
     #[arg(long, default_value_t = 30)]
     pub(crate) timeout: u64,
-    /// Sign the summary with this GPG key.
-    #[arg(long, value_name = "KEYID")]
-    pub(crate) gpg_sign: Option<String>,
-    /// GnuPG home for --gpg-sign.
-    #[arg(long, value_name = "DIR", requires = "gpg_sign")]
-    pub(crate) gpg_homedir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) summary_signing: SummarySignArgs,
 }
 
 pub(crate) const MIRROR_AFTER_HELP: &str = "\
 Each image's commit is imported into the archive-mode repository (created if missing), every
-object checked, with its detached metadata (signatures); its ref is the one ref the commit is
-bound to (ostree.ref-binding), else the image's tag, else the name --ref gives. Then the
+object checked, with its detached metadata (signatures); its ref is the name --ref gives,
+else the one ref its commit is bound to (ostree.ref-binding), else the image's tag. Then the
 summary is written (signed with --gpg-sign). With --deltas, the static deltas stored beside
 each image (`ostree-encap delta`) are added, and one is generated from the commit a ref
 pointed at before to its new one. Re-running adds images and moves refs; nothing is pruned.
@@ -196,12 +192,8 @@ pub(crate) struct MirrorArgs {
     /// previous commit to its new one.
     #[arg(long)]
     pub(crate) deltas: bool,
-    /// Sign the summary with this GPG key.
-    #[arg(long, value_name = "KEYID")]
-    pub(crate) gpg_sign: Option<String>,
-    /// GnuPG home for --gpg-sign.
-    #[arg(long, value_name = "DIR", requires = "gpg_sign")]
-    pub(crate) gpg_homedir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) summary_signing: SummarySignArgs,
     /// Print the refs and deltas as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -234,6 +226,29 @@ pub(crate) struct DeltaArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// Signing a repository's summary (`serve`, `mirror`).
+#[derive(Args, Debug)]
+pub(crate) struct SummarySignArgs {
+    /// Sign the summary with this GPG key.
+    #[arg(long, value_name = "KEYID")]
+    pub(crate) gpg_sign: Option<String>,
+    /// GnuPG home for --gpg-sign.
+    #[arg(long, value_name = "DIR", requires = "gpg_sign")]
+    pub(crate) gpg_homedir: Option<PathBuf>,
+}
+
+impl SummarySignArgs {
+    /// The signing these flags ask for, if any.
+    pub(crate) fn signing(&self) -> Option<ostree_encap::mirror::SummarySigning> {
+        self.gpg_sign
+            .as_ref()
+            .map(|k| ostree_encap::mirror::SummarySigning {
+                key_id: k.clone(),
+                homedir: self.gpg_homedir.clone(),
+            })
+    }
 }
 
 pub(crate) const GENERATE_KEY_AFTER_HELP: &str = "\

@@ -377,13 +377,7 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     let listener =
         std::net::TcpListener::bind(&a.listen).with_context(|| format!("--listen {}", a.listen))?;
     let addr = listener.local_addr()?;
-    let signing = a
-        .gpg_sign
-        .as_ref()
-        .map(|k| ostree_encap::mirror::SummarySigning {
-            key_id: k.clone(),
-            homedir: a.gpg_homedir.clone(),
-        });
+    let signing = a.summary_signing.signing();
     let served = ostree_encap::serve::ServedRepo::build(&refs, signing.as_ref())?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -444,13 +438,7 @@ pub(crate) fn run_mirror(a: MirrorArgs) -> Result<()> {
         later_images_move_refs: true,
     };
     let mirrored = ostree_encap::mirror::add_images(&a.repo, &refs, opts)?;
-    let signing = a
-        .gpg_sign
-        .as_ref()
-        .map(|k| ostree_encap::mirror::SummarySigning {
-            key_id: k.clone(),
-            homedir: a.gpg_homedir.clone(),
-        });
+    let signing = a.summary_signing.signing();
     ostree_encap::mirror::finish(&a.repo, signing.as_ref())?;
     if a.json {
         out!(

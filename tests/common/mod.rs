@@ -152,6 +152,17 @@ pub fn ok_or_stderr(o: Output) -> Result<(), String> {
     }
 }
 
+/// `ostree pull origin REV` into `repo`: Ok, or its stderr.
+pub fn pull_origin(repo: &Path, rev: &str) -> Result<(), String> {
+    let o = Command::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["pull", "origin", rev])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    ok_or_stderr(o)
+}
+
 /// Parse `--json` output.
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
