@@ -412,7 +412,15 @@ pub fn install(oci: &OciDir, artifact: &DeltaArtifact, repo_path: &Path) -> Resu
     let dir = repo_path
         .join("deltas")
         .join(delta_dir(&artifact.from, &artifact.to)?);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Written whole in the repository's tmp/ first and renamed into place: a summary never
+    // lists a delta with a part missing, whatever stops this.
+    let tmp_root = repo_path.join("tmp");
+    std::fs::create_dir_all(&tmp_root)
+        .with_context(|| format!("creating {}", tmp_root.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix("ostree-encap-delta-")
+        .tempdir_in(&tmp_root)
+        .with_context(|| format!("creating a directory in {}", tmp_root.display()))?;
     for l in &artifact.layers {
         let name = layer_title(l).context("a delta blob without a title")?;
         let mut data = Vec::new();
@@ -430,13 +438,20 @@ pub fn install(oci: &OciDir, artifact: &DeltaArtifact, repo_path: &Path) -> Resu
                 );
             }
         }
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-            .with_context(|| format!("creating a file in {}", dir.display()))?;
-        std::io::Write::write_all(&mut tmp, &data)
-            .with_context(|| format!("writing {}", dir.display()))?;
-        tmp.persist(dir.join(name))
-            .with_context(|| format!("writing {}/{name}", dir.display()))?;
+        std::fs::write(staging.path().join(name), &data)
+            .with_context(|| format!("writing {}/{name}", staging.path().display()))?;
     }
+    let parent = dir.parent().context("the delta directory has a parent")?;
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    // The same delta installed before (a mirror run again) is replaced.
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("replacing {}", dir.display()))
+        }
+        _ => {}
+    }
+    std::fs::rename(staging.keep(), &dir)
+        .with_context(|| format!("moving the delta into {}", dir.display()))?;
     Ok(())
 }
 
