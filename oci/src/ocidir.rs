@@ -958,6 +958,54 @@ mod tests {
             .unwrap();
     }
 
+    /// A referrers tag (static deltas beside an image) is no image: the layout still has
+    /// "its only image", and a failed run's cleanup keeps the blobs of what the referrers
+    /// index lists.
+    #[test]
+    fn referrers_tags_are_not_images_and_keep_their_blobs() {
+        let td = tmpdir();
+        let oci = OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+        let config = oci.write_blob(media::CONFIG, b"{}").unwrap();
+        let manifest = |layer: &Descriptor| {
+            json::canonical(&serde_json::json!({
+                "schemaVersion": 2, "mediaType": media::MANIFEST,
+                "config": config, "layers": [layer],
+            }))
+        };
+        let image_layer = oci.write_blob(media::LAYER_TAR, b"image").unwrap();
+        let image = oci
+            .write_blob(media::MANIFEST, &manifest(&image_layer))
+            .unwrap();
+        oci.set_manifest(image.clone(), Some("1")).unwrap();
+        let lock = oci.run_lock().unwrap();
+        // A second run adds an artifact and lists it under the image's referrers tag.
+        let run = OciDir::open(td.try_clone().unwrap(), "out").unwrap();
+        let part = run.write_blob(keys::delta::PART, b"part").unwrap();
+        let artifact = run.write_blob(media::MANIFEST, &manifest(&part)).unwrap();
+        let tag = format!("sha256-{}", image.digest.hex());
+        let listed = run
+            .update_tag(&tag, |current| {
+                assert!(current.is_none());
+                let index = json::canonical(&serde_json::json!({
+                    "schemaVersion": 2, "mediaType": media::INDEX, "manifests": [artifact],
+                }));
+                let d = run.write_blob(media::INDEX, &index)?;
+                Ok(Descriptor::new(media::INDEX, d.digest, d.size))
+            })
+            .unwrap();
+        assert_eq!(oci.find(None).unwrap().digest, image.digest);
+        assert_eq!(oci.find(Some(&tag)).unwrap().digest, listed.digest);
+        // The second run failed afterwards: what the index lists stays.
+        let stray = run.write_blob(keys::delta::PART, b"stray").unwrap();
+        let run_lock = run.run_lock().unwrap();
+        drop(lock);
+        assert!(run.remove_created(run_lock).is_some());
+        for kept in [&part, &artifact, &listed] {
+            assert!(oci.blob_is_intact(kept), "{}", kept.digest);
+        }
+        assert!(!oci.blob_is_intact(&stray));
+    }
+
     #[test]
     fn ensure_refuses_foreign_dirs_and_reopens_layouts() {
         let td = tmpdir();
