@@ -36,7 +36,12 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
     let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;
     let src = target.image_ref(req.tag.as_deref());
     let delta = match (&delta_from, &a.oci_dir) {
-        (Some(from), Some(dir)) => Some(ostree_encap::deltas::make(from, dir, req.tag.as_deref())?),
+        (Some(from), Some(dir)) => {
+            if !a.quiet {
+                delta_note(from);
+            }
+            Some(ostree_encap::deltas::make(from, dir, req.tag.as_deref())?)
+        }
         _ => None,
     };
     let pushed = match &push {
@@ -90,6 +95,15 @@ fn delta_source(what: &str, arg: &str) -> Result<ImageRef> {
     Ok(r)
 }
 
+/// Said on stderr before the delta is made: libostree's generator says nothing for minutes
+/// on a large update.
+fn delta_note(from: &ImageRef) {
+    eprintln!(
+        "making the static delta from {from}: both images are imported and checked, then \
+         libostree's generator runs (rollsum and bsdiff; a minute or more on a large update)"
+    );
+}
+
 fn print_delta(d: &ostree_encap::deltas::DeltaReport) -> Result<()> {
     out!(
         "static delta {} → {}: {} parts, {} bytes, artifact {} (tag {})",
@@ -107,6 +121,9 @@ pub(crate) fn run_delta(a: DeltaArgs) -> Result<()> {
     let from = delta_source("--from", &a.from)?;
     if let Some(t) = &a.to {
         oci::spec::check_tag(t).with_context(|| format!("--to {t}"))?;
+    }
+    if !a.json {
+        delta_note(&from);
     }
     let report = ostree_encap::deltas::make(&from, &a.oci_dir, a.to.as_deref())?;
     if a.json {
