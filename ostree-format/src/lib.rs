@@ -137,6 +137,13 @@ pub const PREFETCH_POLL: std::time::Duration = std::time::Duration::from_millis(
 /// How much of each object file the read-ahead helper asks for: the head of a big file; the
 /// kernel's own read-ahead keeps up with the sequential reads after it.
 pub const PREFETCH_FILE_BYTES: u64 = 2 * 1024 * 1024;
+/// Files in a row the read-ahead helper found already in the page cache before it decides
+/// the cache is warm and only samples: advising a cached file costs an open and a close and
+/// saves nothing (a warm tree of 50k small files: 10% of the run's wall time).
+pub const PREFETCH_WARM_STREAK: usize = 64;
+/// When the cache is warm, the helper looks at one file in this many; one it finds not
+/// cached puts it back to advising every file.
+pub const PREFETCH_WARM_SAMPLE: usize = 16;
 /// Most threads used to stat objects while planning: the work is syscalls on cached inodes,
 /// which stop scaling after a few cores.
 pub const STAT_THREADS: usize = 4;
