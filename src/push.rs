@@ -107,27 +107,37 @@ impl Push {
             return Ok(None);
         };
         let tag = crate::deltas::referrers_tag(digest);
-        let (from, layout) = match src {
+        // Only index.json is read: an archive is not unpacked to look.
+        let (from, index) = match src {
             ImageRef::Dir { path, .. } => (
                 ImageRef::Dir {
                     path: path.clone(),
                     tag: Some(tag.clone()),
                 },
-                src.open_layout()?,
+                src.open_layout()?.0.read_index()?,
             ),
-            ImageRef::Archive { path, .. } => (
-                ImageRef::Archive {
+            ImageRef::Archive { path, .. } => {
+                let f = std::fs::File::open(path)
+                    .with_context(|| format!("opening oci-archive {}", path.display()))?;
+                let index = oci::archive::read_index(std::io::BufReader::new(f))
+                    .with_context(|| path.display().to_string())?;
+                let from = ImageRef::Archive {
                     path: path.clone(),
                     tag: Some(tag.clone()),
-                },
-                src.open_layout()?,
-            ),
+                };
+                (from, index)
+            }
             _ => return Ok(None),
         };
-        if layout.0.find(Some(&tag)).is_err() {
+        let has_referrers = index.manifests.iter().any(|d| {
+            d.annotations
+                .as_ref()
+                .and_then(|a| a.get(oci::keys::ANNOTATION_REF_NAME))
+                == Some(&tag)
+        });
+        if !has_referrers {
             return Ok(None);
         }
-        drop(layout);
         let to = format!("docker://{}:{tag}", dest.repository);
         // Signing and the digest file are the image's: the referrers are copied as they are.
         let options = PushOptions {

@@ -64,6 +64,37 @@ pub fn write_archive<W: Write>(layout_dir: &Dir, out: W) -> Result<W, OciError> 
     b.into_inner().map_err(io_err("finishing archive"))
 }
 
+/// The index.json of an oci-archive stream, read without unpacking anything: the entries
+/// before it are skipped (ours write it second; other tools anywhere).
+///
+/// # Errors
+/// No index.json in the stream, invalid JSON, I/O errors.
+pub fn read_index(r: impl Read) -> Result<crate::types::Index, OciError> {
+    let mut ar = tar::Archive::new(r);
+    let entries = ar.entries().map_err(io_err("reading the archive"))?;
+    for e in entries {
+        let mut e = e.map_err(io_err("reading the archive"))?;
+        let path = e.path().map_err(io_err("reading an entry's path"))?;
+        let name = path.to_string_lossy();
+        if name.trim_start_matches("./") != layout::INDEX_JSON {
+            continue;
+        }
+        let mut data = Vec::new();
+        (&mut e)
+            .take(crate::keys::MAX_CONFIG_FILE)
+            .read_to_end(&mut data)
+            .map_err(io_err(format!("reading {}", layout::INDEX_JSON)))?;
+        return serde_json::from_slice(&data).map_err(|source| OciError::BadJson {
+            what: layout::INDEX_JSON.into(),
+            source,
+        });
+    }
+    Err(OciError::NotALayout {
+        path: "the archive".into(),
+        reason: format!("no {}", layout::INDEX_JSON),
+    })
+}
+
 /// Unpack an oci-archive stream into the empty directory `dest`. Only the layout's own names
 /// are accepted (no links, no paths outside `blobs/sha256`), so a hostile archive cannot write
 /// elsewhere.
@@ -114,4 +145,34 @@ pub fn unpack_archive(r: impl Read, dest: &Dir) -> Result<(), OciError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_is_read_from_an_archive_without_unpacking_it() {
+        let td = cap_tempfile::tempdir(cap_std::ambient_authority()).unwrap();
+        let oci = crate::OciDir::ensure(td.try_clone().unwrap(), "out").unwrap();
+        let blob = oci
+            .write_blob(crate::keys::media::MANIFEST, b"{\"schemaVersion\":2}")
+            .unwrap();
+        oci.set_manifest(blob.clone(), Some("sha256-abc")).unwrap();
+        let tar = write_archive(&td, Vec::new()).unwrap();
+        let index = read_index(tar.as_slice()).unwrap();
+        assert_eq!(index.manifests.len(), 1);
+        assert_eq!(index.manifests[0].digest, blob.digest);
+        // Another tool's archive may put it after the blobs; none at all is an error.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = header(tar::EntryType::Regular, 0o644, 2);
+        b.append_data(&mut h, "blobs/sha256/x", &b"{}"[..]).unwrap();
+        let data = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
+        b.append_data(&mut h, "./index.json", &data[..]).unwrap();
+        let later = b.into_inner().unwrap();
+        assert!(read_index(later.as_slice()).unwrap().manifests.is_empty());
+        let none = tar::Builder::new(Vec::new()).into_inner().unwrap();
+        assert!(read_index(none.as_slice()).is_err());
+    }
 }
