@@ -92,9 +92,21 @@ pub fn add_images(
     }
     check_archive_mode(repo_path)?;
     let mut done: Vec<MirroredRef> = Vec::new();
+    // Each layout or archive opened once (an archive is unpacked), however many of its tags
+    // are given.
+    let mut opened: Vec<(ImageRef, oci::OciDir, Option<crate::workdir::WorkDir>)> = Vec::new();
     for r in refs {
-        let (oci, _unpacked) = r.image.open_layout()?;
-        let report = crate::check::import(&oci, r.image.tag(), repo_path, None)
+        let layout = without_tag(&r.image);
+        let at = match opened.iter().position(|(l, _, _)| *l == layout) {
+            Some(i) => i,
+            None => {
+                let (oci, unpacked) = r.image.open_layout()?;
+                opened.push((layout, oci, unpacked));
+                opened.len() - 1
+            }
+        };
+        let oci = &opened[at].1;
+        let report = crate::check::import(oci, r.image.tag(), repo_path, None)
             .with_context(|| r.image.to_string())?;
         let repo = open_repo(repo_path)?;
         let bound = bindings(&repo, &report.commit)?;
@@ -114,7 +126,7 @@ pub fn add_images(
             .filter(|c| *c != report.commit);
         let mut added = Vec::new();
         if opts.stored_deltas {
-            for a in deltas::artifacts_for(&oci, &report.manifest_digest)
+            for a in deltas::artifacts_for(oci, &report.manifest_digest)
                 .with_context(|| r.image.to_string())?
             {
                 if a.to != report.commit {
@@ -126,7 +138,7 @@ pub fn add_images(
                         report.commit
                     );
                 }
-                deltas::install(&oci, &a, repo_path).with_context(|| r.image.to_string())?;
+                deltas::install(oci, &a, repo_path).with_context(|| r.image.to_string())?;
                 added.push(MirroredDelta {
                     from: a.from,
                     source: "stored",
@@ -158,6 +170,21 @@ pub fn add_images(
         });
     }
     Ok(done)
+}
+
+/// The layout or archive `image` is in (its tag dropped).
+fn without_tag(image: &ImageRef) -> ImageRef {
+    match image {
+        ImageRef::Dir { path, .. } => ImageRef::Dir {
+            path: path.clone(),
+            tag: None,
+        },
+        ImageRef::Archive { path, .. } => ImageRef::Archive {
+            path: path.clone(),
+            tag: None,
+        },
+        other => other.clone(),
+    }
 }
 
 /// Write the summary (refs, and the deltas in `deltas/`) and, if asked, sign it.
