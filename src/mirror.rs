@@ -146,7 +146,10 @@ pub fn add_images(
             }
         }
         if let Some(p) = previous.as_ref().filter(|_| opts.deltas_from_previous) {
-            let have_it = repo.load_commit(p).is_ok();
+            // Whole: a delta needs every object of the commit it starts from.
+            let have_it = repo
+                .load_commit(p)
+                .is_ok_and(|(_, state)| !state.contains(ostree::RepoCommitState::PARTIAL));
             if have_it && !added.iter().any(|d| d.from == *p) {
                 deltas::generate(&repo, repo_path, p, &report.commit)?;
                 added.push(MirroredDelta {

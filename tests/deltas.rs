@@ -443,3 +443,36 @@ fn a_push_carries_the_deltas_and_a_mirror_of_the_pulled_copy_has_them() {
     ]));
     assert!(r.get("referrers").is_none(), "{r}");
 }
+
+#[test]
+fn mirror_generates_no_delta_from_a_commit_it_holds_only_in_part() {
+    let fx = Fixture::new("basic");
+    let (old, new) = two_commits(&fx);
+    let out = fx.path("oci");
+    encap_ok(job(&fx.repo, &new, &out, &["--tag", "2"]));
+    // The mirror's ref points at a commit whose content it never got.
+    let m = fx.path("mirror");
+    ostree(&m, ["init", "--mode=archive"]);
+    ostree(
+        &m,
+        [
+            "pull-local",
+            "--commit-metadata-only",
+            fx.repo.to_str().unwrap(),
+            &old,
+        ],
+    );
+    ostree(&m, ["refs", &format!("--create={FIXTURE_REF}"), &old]);
+    let r = json(&encap_ok([
+        "mirror",
+        "--repo",
+        m.to_str().unwrap(),
+        "--deltas",
+        "--json",
+        &format!("{}:2", out.display()),
+    ]));
+    assert_eq!(r["refs"][0]["commit"], new.as_str());
+    assert_eq!(r["refs"][0]["previous"], old.as_str());
+    assert_eq!(r["refs"][0]["deltas"], serde_json::json!([]));
+    assert_eq!(ostree(&m, ["static-delta", "list"]), "(No static deltas)");
+}
