@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -182,42 +181,6 @@ fn a_stored_delta_is_reproducible_and_lists_under_the_referrers_tag() {
     assert!(!fx.path("never").exists());
 }
 
-/// `serve` with `args`; returns the child, its address and the lines it printed before
-/// serving requests.
-fn serve(tmp: &Path, args: &[&str]) -> (std::process::Child, String, Vec<String>) {
-    let mut child = encap_command()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    let Some(addr) = first.strip_prefix("serving http://") else {
-        let out = child.wait_with_output().unwrap();
-        panic!("{first}{}", String::from_utf8_lossy(&out.stderr));
-    };
-    let addr = addr.trim_end_matches('/').to_string();
-    let said: Vec<String> = lines.take(2).map(Result::unwrap).collect();
-    (child, addr, said)
-}
-
-fn stop(mut child: std::process::Child) -> String {
-    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
-    assert!(child.wait().unwrap().success());
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    log
-}
-
 #[test]
 fn a_client_with_the_old_commit_pulls_the_served_delta_not_the_objects() {
     let fx = Fixture::new("basic");
@@ -226,9 +189,10 @@ fn a_client_with_the_old_commit_pulls_the_served_delta_not_the_objects() {
     build_pair(&fx, &out, &old, &new);
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let (child, addr, said) = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "2"]);
+    let server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "2"], 2).unwrap();
+    let addr = server.addr.clone();
     assert_eq!(
-        said,
+        server.said,
         [
             format!("ref {FIXTURE_REF} {new}"),
             format!("delta {old} {new} (stored)")
@@ -241,7 +205,7 @@ fn a_client_with_the_old_commit_pulls_the_served_delta_not_the_objects() {
         new
     );
     ostree(&repo, ["fsck"]);
-    let log = stop(child);
+    let log = server.stop();
     assert!(log.contains("/superblock 200 "), "the delta is used: {log}");
     let superblock = log
         .split_whitespace()
@@ -254,7 +218,8 @@ fn a_client_with_the_old_commit_pulls_the_served_delta_not_the_objects() {
     // `ostree static-delta generate` too), so that is not asserted either way here.
 
     // Without the delta (a client that has nothing in common), objects are fetched.
-    let (child, addr, _) = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "2"]);
+    let server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "2"], 2).unwrap();
+    let addr = server.addr.clone();
     let fresh = fx.path("fresh");
     ostree(&fresh, ["init", "--mode=archive"]);
     ostree(
@@ -268,7 +233,7 @@ fn a_client_with_the_old_commit_pulls_the_served_delta_not_the_objects() {
         ],
     );
     pull_origin(&fresh, FIXTURE_REF).unwrap();
-    let log = stop(child);
+    let log = server.stop();
     assert!(log.contains(".filez 200 "), "{log}");
     assert!(!log.contains("/superblock"), "{log}");
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);

@@ -5,57 +5,9 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-/// A running `serve`, stopped with SIGTERM on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    refs: Vec<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start `serve` with `args` and `TMPDIR=tmp`; waits for its "serving" line.
-fn serve(tmp: &Path, args: &[&str]) -> Result<Server, String> {
-    let mut child = encap_command()
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().and_then(Result::ok);
-    let Some(addr) = first
-        .as_deref()
-        .and_then(|l| l.strip_prefix("serving http://"))
-        .map(|a| a.trim_end_matches('/').to_string())
-    else {
-        let out = child.wait_with_output().unwrap();
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    };
-    let mut refs = Vec::new();
-    // The ref lines follow at once; the rest of stdout stays empty.
-    for l in lines.by_ref() {
-        let l = l.unwrap();
-        refs.push(l.clone());
-        if refs.len() == 1 {
-            break;
-        }
-    }
-    Ok(Server { child, addr, refs })
-}
+use std::process::{Command, Stdio};
 
 /// A fresh client repository of `mode` with remote `origin` at `url`, GPG verification of
 /// commits and summary on, trusting `pubkey`.
@@ -95,7 +47,7 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
     encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let mut server = serve(
+    let server = serve(
         &tmp,
         &[
             "--oci-dir",
@@ -109,10 +61,11 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
             "--gpg-homedir",
             home.to_str().unwrap(),
         ],
+        1,
     )
     .unwrap();
     // Served as the ref the commit is bound to.
-    assert_eq!(server.refs, [format!("ref {FIXTURE_REF} {}", fx.commit)]);
+    assert_eq!(server.said, [format!("ref {FIXTURE_REF} {}", fx.commit)]);
     let url = format!("http://{}", server.addr);
 
     for mode in ["archive", "bare-user"] {
@@ -184,17 +137,7 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
 
     // SIGTERM: a clean stop, the scratch repository removed, every request logged with its
     // bytes.
-    run_ok(Command::new("kill").args(["-TERM", &server.child.id().to_string()]));
-    let status = server.child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    let mut log = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = server.stop();
     assert!(log.contains(" GET /summary 200 "), "{log}");
     assert!(
         log.contains(&format!(" GET /objects/{}/", &fx.commit[..2])),
@@ -226,7 +169,7 @@ fn a_damaged_image_is_refused_before_anyone_can_pull() {
     std::fs::write(&blob, data).unwrap();
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let e = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"])
+    let e = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"], 1)
         .err()
         .expect("refused");
     assert!(
@@ -247,6 +190,7 @@ fn a_damaged_image_is_refused_before_anyone_can_pull() {
             "--ref",
             "other=t",
         ],
+        1,
     )
     .err()
     .expect("refused");
@@ -304,7 +248,7 @@ fn a_client_killed_mid_pull_resumes_without_fetching_again_what_it_had() {
     ));
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let mut server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"]).unwrap();
+    let server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"], 1).unwrap();
     let repo = fx.path("client");
     ostree(&repo, ["init", "--mode=bare-user"]);
     ostree(
@@ -373,6 +317,5 @@ fn a_client_killed_mid_pull_resumes_without_fetching_again_what_it_had() {
         resumed + staged <= total,
         "{staged} were staged, then {resumed} fetched; {total} in all"
     );
-    run_ok(Command::new("kill").args(["-TERM", &server.child.id().to_string()]));
-    assert!(server.child.wait().unwrap().success());
+    server.stop();
 }

@@ -362,17 +362,22 @@ fn lookaside_config(dir: &Path, port: u16) -> PathBuf {
     d
 }
 
-/// A policy that accepts images from the loopback registry only if signed by `pubkey`.
-fn gpg_policy(dir: &Path, name: &str, port: u16, pubkey: &Path) -> PathBuf {
+/// A policy that accepts images from the loopback registry only if `requirement` holds.
+fn policy(dir: &Path, name: &str, port: u16, requirement: serde_json::Value) -> PathBuf {
     let p = dir.join(format!("policy-{name}.json"));
     let policy = serde_json::json!({
         "default": [{"type": "reject"}],
-        "transports": {"docker": {format!("127.0.0.1:{port}"): [
-            {"type": "signedBy", "keyType": "GPGKeys", "keyPath": pubkey}
-        ]}}
+        "transports": {"docker": {format!("127.0.0.1:{port}"): [requirement]}}
     });
     std::fs::write(&p, policy.to_string()).unwrap();
     p
+}
+
+/// Images from the loopback registry must be GPG-signed by `pubkey`.
+fn gpg_policy(dir: &Path, name: &str, port: u16, pubkey: &Path) -> PathBuf {
+    let signed_by =
+        serde_json::json!({"type": "signedBy", "keyType": "GPGKeys", "keyPath": pubkey});
+    policy(dir, &format!("gpg-{name}"), port, signed_by)
 }
 
 /// Pull `imgref` under `policy` as a client would; Ok or skopeo's message.
@@ -664,17 +669,10 @@ fn attachments_config(dir: &Path, port: u16) -> PathBuf {
     d
 }
 
-/// A policy that accepts images from the loopback registry only if sigstore-signed by `public`.
+/// Images from the loopback registry must be sigstore-signed by `public`.
 fn sigstore_policy(dir: &Path, name: &str, port: u16, public: &Path) -> PathBuf {
-    let p = dir.join(format!("policy-sigstore-{name}.json"));
-    let policy = serde_json::json!({
-        "default": [{"type": "reject"}],
-        "transports": {"docker": {format!("127.0.0.1:{port}"): [
-            {"type": "sigstoreSigned", "keyPath": public}
-        ]}}
-    });
-    std::fs::write(&p, policy.to_string()).unwrap();
-    p
+    let signed = serde_json::json!({"type": "sigstoreSigned", "keyPath": public});
+    policy(dir, &format!("sigstore-{name}"), port, signed)
 }
 
 #[test]

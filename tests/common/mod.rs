@@ -10,10 +10,11 @@ mod importer;
 mod layout;
 mod packages;
 mod registry;
+mod serving;
 
 // Each test crate uses a different part of the harness.
 #[allow(unused_imports)]
-pub use {fixtures::*, gpg::*, importer::*, layout::*, packages::*, registry::*};
+pub use {fixtures::*, gpg::*, importer::*, layout::*, packages::*, registry::*, serving::*};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

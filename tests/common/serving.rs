@@ -1,0 +1,67 @@
+//! A running `ostree-encap serve` for tests: started with `TMPDIR` set, its address and the
+//! lines it printed before serving, stopped with SIGTERM and its access log read.
+
+use super::*;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running `serve`, killed on drop unless [`Server::stop`] stopped it.
+pub struct Server {
+    pub child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// The `ref …` and `delta …` lines printed after `serving http://…/`.
+    pub said: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// SIGTERM, a clean exit, and the access log (stderr).
+    pub fn stop(mut self) -> String {
+        run_ok(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        let mut log = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        log
+    }
+}
+
+/// Start `serve --listen 127.0.0.1:0 ARGS` with `TMPDIR=tmp`; waits for its "serving" line
+/// and reads the `lines` lines after it. Err: what it said on stderr when it did not start.
+pub fn serve(tmp: &Path, args: &[&str], lines: usize) -> Result<Server, String> {
+    let mut child = encap_command()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out.next().and_then(Result::ok);
+    let Some(addr) = first
+        .as_deref()
+        .and_then(|l| l.strip_prefix("serving http://"))
+        .map(|a| a.trim_end_matches('/').to_string())
+    else {
+        let o = child.wait_with_output().unwrap();
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    };
+    // The rest of stdout stays empty while it serves.
+    let said = out.take(lines).map(Result::unwrap).collect();
+    Ok(Server { child, addr, said })
+}
