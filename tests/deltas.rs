@@ -48,11 +48,9 @@ fn build_pair(fx: &Fixture, out: &Path, old: &str, new: &str) -> serde_json::Val
 /// commit is there and `origin:REF` points at it, which is where `ostree pull` starts a
 /// delta from.
 fn client_with(fx: &Fixture, name: &str, commit: &str, url: &str) -> PathBuf {
-    let repo = fx.path(name);
     // bare-user, as a system's repository is: ostree pull uses no deltas into archive ones.
-    ostree(&repo, ["init", "--mode=bare-user"]);
+    let repo = client_repo(&fx.path(name), "bare-user", url);
     ostree(&repo, ["pull-local", fx.repo.to_str().unwrap(), commit]);
-    ostree(&repo, ["remote", "add", "--no-gpg-verify", "origin", url]);
     ostree(
         &repo,
         ["refs", &format!("--create=origin:{FIXTURE_REF}"), commit],
@@ -219,18 +217,10 @@ fn a_client_with_the_old_commit_pulls_the_served_delta_not_the_objects() {
 
     // Without the delta (a client that has nothing in common), objects are fetched.
     let server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "2"], 2).unwrap();
-    let addr = server.addr.clone();
-    let fresh = fx.path("fresh");
-    ostree(&fresh, ["init", "--mode=archive"]);
-    ostree(
-        &fresh,
-        [
-            "remote",
-            "add",
-            "--no-gpg-verify",
-            "origin",
-            &format!("http://{addr}"),
-        ],
+    let fresh = client_repo(
+        &fx.path("fresh"),
+        "archive",
+        &format!("http://{}", server.addr),
     );
     pull_origin(&fresh, FIXTURE_REF).unwrap();
     let log = server.stop();
@@ -249,10 +239,7 @@ fn a_damaged_delta_is_refused_before_the_server_listens() {
     let m = json(&String::from_utf8(blob(&out, artifact)).unwrap());
     let part = m["layers"][1]["digest"].as_str().unwrap();
     let path = out.join("blobs/sha256").join(&part[7..]);
-    let mut data = std::fs::read(&path).unwrap();
-    let at = data.len() / 2;
-    data[at] ^= 1;
-    std::fs::write(&path, data).unwrap();
+    flip_middle_byte(&path);
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let o = encap_command()

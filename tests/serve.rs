@@ -163,10 +163,7 @@ fn a_damaged_image_is_refused_before_anyone_can_pull() {
     let (manifest, _) = image(&out, "t");
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
     let blob = out.join("blobs/sha256").join(&layer[7..]);
-    let mut data = std::fs::read(&blob).unwrap();
-    let at = data.len() / 2;
-    data[at] ^= 0x40;
-    std::fs::write(&blob, data).unwrap();
+    flip_middle_byte(&blob);
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let e = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"], 1)
@@ -249,17 +246,10 @@ fn a_client_killed_mid_pull_resumes_without_fetching_again_what_it_had() {
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"], 1).unwrap();
-    let repo = fx.path("client");
-    ostree(&repo, ["init", "--mode=bare-user"]);
-    ostree(
-        &repo,
-        [
-            "remote",
-            "add",
-            "--no-gpg-verify",
-            "origin",
-            &format!("http://{}", server.addr),
-        ],
+    let repo = client_repo(
+        &fx.path("client"),
+        "bare-user",
+        &format!("http://{}", server.addr),
     );
     // Killed (SIGKILL, no chance to clean up) once a few objects are staged.
     let mut first = Command::new("ostree")
@@ -299,17 +289,10 @@ fn a_client_killed_mid_pull_resumes_without_fetching_again_what_it_had() {
     );
     ostree(&repo, ["fsck"]);
     // A client starting from nothing fetches them all.
-    let fresh = fx.path("fresh");
-    ostree(&fresh, ["init", "--mode=bare-user"]);
-    ostree(
-        &fresh,
-        [
-            "remote",
-            "add",
-            "--no-gpg-verify",
-            "origin",
-            &format!("http://{}", server.addr),
-        ],
+    let fresh = client_repo(
+        &fx.path("fresh"),
+        "bare-user",
+        &format!("http://{}", server.addr),
     );
     let all = ostree(&fresh, ["pull", "origin", FIXTURE_REF]);
     let (resumed, total) = (content_fetched(&said), content_fetched(&all));

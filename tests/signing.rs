@@ -345,6 +345,23 @@ fn a_key_that_cannot_sign_stops_the_run_before_anything_is_built() {
     assert!(err.contains("need --push"), "{err}");
 }
 
+/// The fixture built for two architectures, tagged `t` in `amd64` and `arm64`: (amd64
+/// layout, arm64 layout, their manifest digests).
+fn two_arches(fx: &Fixture) -> (PathBuf, PathBuf, Vec<String>) {
+    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
+    let mut digests = Vec::new();
+    for (dir, arch) in [(&amd, "x86_64"), (&arm, "aarch64")] {
+        let s = json(&encap_ok(job(
+            &fx.repo,
+            FIXTURE_REF,
+            dir,
+            &["--arch", arch, "--tag", "t", "--json"],
+        )));
+        digests.push(s["manifest_digest"].as_str().unwrap().to_string());
+    }
+    (amd, arm, digests)
+}
+
 /// registries.d for the loopback registry: GPG signatures in a lookaside `file://` store.
 fn lookaside_config(dir: &Path, port: u16) -> PathBuf {
     let d = dir.join("registries.d");
@@ -454,15 +471,7 @@ fn gpg_signed_pushes_pass_a_policy_that_requires_them_and_nothing_else_does() {
     let other_policy = gpg_policy(fx.dir.path(), "other", reg.port, &other_pubkey);
 
     // Two architectures joined in an index, pushed and signed: the index and each image.
-    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
-    for (dir, arch) in [(&amd, "x86_64"), (&arm, "aarch64")] {
-        encap_ok(job(
-            &fx.repo,
-            FIXTURE_REF,
-            dir,
-            &["--arch", arch, "--tag", "t"],
-        ));
-    }
+    let (amd, arm, _) = two_arches(&fx);
     let signed = reg.url("os/multi:1");
     let o = encap_command()
         .env("GNUPGHOME", &home)
@@ -614,17 +623,7 @@ fn a_sigstore_signed_index_is_verified_for_itself_and_each_image() {
     let reg = Registry::start(None);
     let fx = Fixture::new("basic");
     let (key, public, pass) = sigstore_key(fx.dir.path(), "release", "index key");
-    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
-    let mut digests = Vec::new();
-    for (dir, arch) in [(&amd, "x86_64"), (&arm, "aarch64")] {
-        let s = json(&encap_ok(job(
-            &fx.repo,
-            FIXTURE_REF,
-            dir,
-            &["--arch", arch, "--tag", "t", "--json"],
-        )));
-        digests.push(s["manifest_digest"].as_str().unwrap().to_string());
-    }
+    let (amd, arm, digests) = two_arches(&fx);
     let r = json(&encap_ok([
         "index",
         "--oci-dir",
@@ -689,17 +688,7 @@ fn sigstore_signed_pushes_pass_a_policy_that_requires_them_and_nothing_else_does
     };
 
     // Two architectures joined in an index, pushed and signed: the index and each image.
-    let (amd, arm) = (fx.path("amd64"), fx.path("arm64"));
-    let mut digests = Vec::new();
-    for (dir, arch) in [(&amd, "x86_64"), (&arm, "aarch64")] {
-        let s = json(&encap_ok(job(
-            &fx.repo,
-            FIXTURE_REF,
-            dir,
-            &["--arch", arch, "--tag", "t", "--json"],
-        )));
-        digests.push(s["manifest_digest"].as_str().unwrap().to_string());
-    }
+    let (amd, arm, digests) = two_arches(&fx);
     let signed = reg.url("os/multi:1");
     let index = |key: &Path, pass: &Path, dest: &str| {
         encap_ok([

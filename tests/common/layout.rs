@@ -46,3 +46,11 @@ pub fn put_blob(dir: &Path, data: &[u8]) -> String {
     std::fs::write(dir.join("blobs/sha256").join(&d[7..]), data).unwrap();
     d
 }
+
+/// Flip one bit in the middle of the file at `path` (a blob made damaged).
+pub fn flip_middle_byte(path: &Path) {
+    let mut data = std::fs::read(path).unwrap();
+    let at = data.len() / 2;
+    data[at] ^= 1;
+    std::fs::write(path, data).unwrap();
+}

@@ -65,3 +65,10 @@ pub fn serve(tmp: &Path, args: &[&str], lines: usize) -> Result<Server, String> 
     let said = out.take(lines).map(Result::unwrap).collect();
     Ok(Server { child, addr, said })
 }
+
+/// A new repository of `mode` at `path` with remote `origin` at `url`, without GPG checks.
+pub fn client_repo(path: &Path, mode: &str, url: &str) -> std::path::PathBuf {
+    ostree(path, ["init", &format!("--mode={mode}")]);
+    ostree(path, ["remote", "add", "--no-gpg-verify", "origin", url]);
+    path.to_path_buf()
+}
