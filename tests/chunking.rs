@@ -357,6 +357,7 @@ fn state_caches_and_bytecode_go_where_they_change() {
             std::fs::create_dir_all(&py).unwrap();
             std::fs::write(py.join("mod.py"), format!("NAME = {name:?}\n")).unwrap();
             std::fs::create_dir_all(d.join(format!("var/cache/{name}"))).unwrap();
+            std::fs::create_dir_all(d.join(format!("var/lib/{name}"))).unwrap();
         },
     );
     // What their maintainer scripts and ldconfig leave behind, listed by no package.
@@ -374,6 +375,19 @@ fn state_caches_and_bytecode_go_where_they_change() {
         )
         .unwrap();
     }
+    // Data a maintainer script made in the package's own directory under /var (a database
+    // cluster, as postgresql-common's makes): it changes with use, not with the package.
+    std::fs::create_dir_all(tree.join("var/lib/pya/cluster")).unwrap();
+    std::fs::write(
+        tree.join("var/lib/pya/cluster/base.db"),
+        pseudo_random("pya-data", 1_200_000),
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("var/lib/pyb/seen"),
+        pseudo_random("pyb-data", 700),
+    )
+    .unwrap();
     std::fs::write(tree.join("usr/etc/ld.so.cache"), pseudo_random("ld", 8800)).unwrap();
     let c = fx.commit_tree(&tree, "python and caches", "2025-04-01T00:00:00Z");
     let out = fx.path("oci");
@@ -399,6 +413,10 @@ fn state_caches_and_bytecode_go_where_they_change() {
     }
     assert_eq!(layer_of("etc/ld.so.cache"), "state");
     assert_eq!(layer_of("var/lib/dpkg/status"), "state");
+    // Unlisted data under /var never joins the package owning its directory: a directory of
+    // it big enough is its own component (kept when the package changes), a small one state.
+    assert_eq!(layer_of("var/lib/pya/cluster/base.db"), "data:/var/lib/pya");
+    assert_eq!(layer_of("var/lib/pyb/seen"), "state");
     // dpkg's per-package files stay with their package; unclaimed files are the catch-all.
     assert_eq!(layer_of("var/lib/dpkg/info/pya.list"), "pya");
     assert_eq!(layer_of("usr/bin/hello"), "unowned");

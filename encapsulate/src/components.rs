@@ -63,6 +63,19 @@ pub fn is_state_path(path: &str) -> bool {
     })
 }
 
+/// The directory whose unlisted files under `/var` form one data component: `var/<a>/<b>`
+/// for deeper paths (`var/lib/postgresql` for a database cluster), `var/<a>` for files right
+/// below it; `None` outside `var/` and for files directly in it. What maintainer scripts and
+/// use leave there (a database cluster, a service's state) changes on its own schedule, not
+/// with the package owning the directory, so it never joins that package's layer.
+pub fn var_data_dir(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("var/")?;
+    let mut cuts = rest.match_indices('/').map(|(i, _)| i);
+    let first = cuts.next()?;
+    let end = cuts.next().unwrap_or(first);
+    Some(&path[..4 + end])
+}
+
 /// The Python source a compiled file was made from, in the same tree: `d/__pycache__/X.TAG.pyc`
 /// (PEP 3147: `X.cpython-311.pyc`, `X.cpython-311.opt-1.pyc`) and the older `d/X.pyc` come from
 /// `d/X.py`. The byte code changes exactly when its source does, which its package ships.
@@ -777,12 +790,15 @@ impl Discovering<'_> {
         self.claimed.push(("xattr".to_string(), n));
     }
 
-    /// What no source claimed: boot files, state and caches, compiled Python (with its
-    /// source's package), files in a directory one package owns, large files (each its own
-    /// component); the rest stays unowned.
+    /// What no source claimed: boot files, state and caches, data under `/var` (by
+    /// directory: its own component when at least [`LARGE_UNOWNED`], else state), compiled
+    /// Python (with its source's package), files in a directory one package owns, large files
+    /// (each its own component); the rest stays unowned.
     fn rest(&mut self, sizes: &[u64]) {
         let (mut n_boot, mut n_state, mut n_pyc, mut n_large, mut n_dir) = (0, 0, 0, 0, 0);
         let inv = self.inv;
+        // Unlisted data under /var by directory: (objects, bytes).
+        let mut data: BTreeMap<&str, (Vec<usize>, u64)> = BTreeMap::new();
         // Compiled Python waits until every source has its final component.
         let mut compiled = Vec::new();
         for pass in 0..2 {
@@ -808,6 +824,14 @@ impl Discovering<'_> {
                     n_state += 1;
                     continue;
                 }
+                if let Some(dir) =
+                    var_data_dir(first).filter(|_| inv.paths(i).all(|p| var_data_dir(p).is_some()))
+                {
+                    let (objects, bytes) = data.entry(dir).or_default();
+                    objects.push(i);
+                    *bytes += sizes[i];
+                    continue;
+                }
                 if pass == 0 && inv.paths(i).any(|p| pyc_source(p).is_some()) {
                     compiled.push(i);
                     continue;
@@ -824,8 +848,22 @@ impl Discovering<'_> {
                 }
             }
         }
+        let mut n_data = 0;
+        for (dir, (objects, bytes)) in data {
+            let name = if bytes >= LARGE_UNOWNED {
+                n_data += objects.len();
+                format!("data:/{dir}")
+            } else {
+                n_state += objects.len();
+                layering::chunk::STATE.to_string()
+            };
+            for i in objects {
+                self.owners.set(i, &name);
+            }
+        }
         self.claimed.push(("boot".to_string(), n_boot));
         self.claimed.push(("state".to_string(), n_state));
+        self.claimed.push(("var-data".to_string(), n_data));
         self.claimed.push(("python-bytecode".to_string(), n_pyc));
         self.claimed.push(("package-directory".to_string(), n_dir));
         self.claimed.push(("large-unowned".to_string(), n_large));
@@ -920,6 +958,20 @@ mod tests {
         assert_eq!(src("usr/lib/my__pycache__/a.cpython-311.pyc"), None);
         assert_eq!(src("usr/lib/x/__pycache__/.cpython-311.pyc"), None);
         assert_eq!(src("usr/lib/x/a.py"), None);
+    }
+
+    #[test]
+    fn var_data_is_grouped_by_its_directory() {
+        assert_eq!(
+            var_data_dir("var/lib/postgresql/15/main/base/1/112"),
+            Some("var/lib/postgresql")
+        );
+        assert_eq!(var_data_dir("var/lib/sudo/lectured"), Some("var/lib/sudo"));
+        assert_eq!(var_data_dir("var/www/index.html"), Some("var/www"));
+        assert_eq!(var_data_dir("var/lib/x"), Some("var/lib"));
+        assert_eq!(var_data_dir("var/file"), None);
+        assert_eq!(var_data_dir("usr/var/lib/x/y"), None);
+        assert_eq!(var_data_dir("variable/a/b"), None);
     }
 
     #[test]
