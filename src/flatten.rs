@@ -99,7 +99,9 @@ pub fn flatten_ref(
     if let crate::ImageRef::Remote(src) = image {
         let layout = work.join("image");
         let dest = format!("oci:{}:from", layout.display());
-        oci::skopeo::pull(src, &dest, pull)
+        // Only the content is read: containers-storage's uncompressed layers cannot keep
+        // their digests in a layout, and need not.
+        oci::skopeo::pull(src, &dest, pull, oci::skopeo::Digests::MayChange)
             .with_context(|| format!("--from {src}: fetching it"))?;
         let local = crate::ImageRef::Dir {
             path: layout,

@@ -458,7 +458,7 @@ fn copy_image(out: &OciDir, img: &IndexImage, blobs: Blobs) -> Result<()> {
             // layout beside nothing of ours; its blobs are then checked into `out`.
             let scratch = tempfile::tempdir().context("making a scratch directory")?;
             let dest = format!("oci:{}:x", scratch.path().display());
-            let got = oci::skopeo::pull(by_digest, &dest, pull)?;
+            let got = oci::skopeo::pull(by_digest, &dest, pull, oci::skopeo::Digests::Preserve)?;
             if got != img.image.descriptor.digest {
                 anyhow::bail!(
                     "{by_digest}: skopeo copied {got}, not the manifest read before ({})",

@@ -94,8 +94,13 @@ fn attach(
     // What is there already, kept as it is.
     let mut layers: Vec<Descriptor> = Vec::new();
     if oci::skopeo::inspect_raw(&attachment, &opts.as_source())?.is_some() {
-        oci::skopeo::pull(&attachment, &layout_ref("old"), &opts.as_source())
-            .with_context(|| format!("reading the signatures already in {attachment}"))?;
+        oci::skopeo::pull(
+            &attachment,
+            &layout_ref("old"),
+            &opts.as_source(),
+            oci::skopeo::Digests::Preserve,
+        )
+        .with_context(|| format!("reading the signatures already in {attachment}"))?;
         let desc = layout.find(Some("old"))?;
         let mut text = Vec::new();
         layout

@@ -771,3 +771,31 @@ fn device_nodes_and_fifos_are_kept_in_plain_images_and_refused_in_the_ostree_for
         "{err}"
     );
 }
+
+/// `--from containers-storage:…` (where `podman build` leaves its result) reads the image
+/// through skopeo and gives the very image `--from` of its OCI copy gives. containers-storage
+/// keeps layers uncompressed, so its blobs are not the layout's: the fetch must not ask skopeo
+/// to keep digests. The store here is a vfs one in the test's directory.
+#[test]
+fn from_containers_storage_is_the_same_as_from_its_oci_copy() {
+    let fx = Fixture::new("basic");
+    let local = fx.path("local");
+    encap_ok(rootfs_job(&fx.tree, &local, &["--format", "plain"]));
+    let store = format!(
+        "containers-storage:[vfs@{}+{}]localhost/os:1",
+        fx.path("graph").display(),
+        fx.path("run").display()
+    );
+    run_ok(Command::new("skopeo").args(["copy", &format!("oci:{}:t", local.display()), &store]));
+    let digest = |from: &str, out: &str| -> String {
+        let s = json(&encap_ok(from_job(
+            from,
+            &fx.path(out),
+            &["--format", "plain"],
+        )));
+        s["manifest_digest"].as_str().unwrap().to_string()
+    };
+    let a = digest(&format!("{}:t", local.display()), "a");
+    let b = digest(&store, "b");
+    assert_eq!(a, b);
+}

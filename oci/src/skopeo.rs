@@ -250,26 +250,52 @@ fn copy_ends(src: &str, dest: &str, digestfile: &Path) -> [String; 3] {
     ]
 }
 
+/// Whether a copy into a local layout must keep the source's digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digests {
+    /// Blobs and manifest as the source has them (`--preserve-digests`): an image that is
+    /// then pushed, indexed or compared by digest. skopeo refuses the copy where it would
+    /// have to change a layer's representation.
+    Preserve,
+    /// Whatever the copy gives: an image that is only read for its content (`--from`).
+    /// containers-storage keeps layers uncompressed, so its images can only be copied so.
+    MayChange,
+}
+
 /// The arguments of `skopeo copy` that fetch `src` into the local `dest` (without the
 /// program name).
-pub fn pull_args(src: &str, dest: &str, opts: &PullOptions, digestfile: &Path) -> Vec<String> {
-    let mut a = vec!["copy".to_string(), "--preserve-digests".into()];
+pub fn pull_args(
+    src: &str,
+    dest: &str,
+    opts: &PullOptions,
+    digests: Digests,
+    digestfile: &Path,
+) -> Vec<String> {
+    let mut a = vec!["copy".to_string()];
+    if digests == Digests::Preserve {
+        a.push("--preserve-digests".into());
+    }
     let (auth, certs) = (opts.authfile.as_deref(), opts.cert_dir.as_deref());
     side_args(&mut a, "src", auth, opts.tls_verify, certs);
     a.extend(copy_ends(src, dest, digestfile));
     a
 }
 
-/// Copy `src` (`docker://…`, `containers-storage:…`) into the local `dest` (`oci:DIR:TAG`);
-/// returns the manifest digest.
+/// Copy `src` (`docker://…`, `containers-storage:…`) into the local `dest` (`oci:DIR:TAG`),
+/// keeping its digests or not; returns the manifest digest (of the copy).
 ///
 /// # Errors
 /// [`SkopeoError`] naming the destination, with skopeo's own message.
-pub fn pull(src: &str, dest: &str, opts: &PullOptions) -> Result<Digest, SkopeoError> {
+pub fn pull(
+    src: &str,
+    dest: &str,
+    opts: &PullOptions,
+    digests: Digests,
+) -> Result<Digest, SkopeoError> {
     opts.check()?;
     run_copy(
         dest,
-        |digestfile| pull_args(src, dest, opts, digestfile),
+        |digestfile| pull_args(src, dest, opts, digests, digestfile),
         None,
         None,
     )
@@ -448,7 +474,8 @@ mod tests {
             tls_verify: Some(false),
             cert_dir: None,
         };
-        let a = pull_args("docker://r/i:1", "oci:/w:from", &opts, Path::new("/tmp/d"));
+        let d = Path::new("/tmp/d");
+        let a = pull_args("docker://r/i:1", "oci:/w:from", &opts, Digests::Preserve, d);
         assert_eq!(
             a,
             [
@@ -461,6 +488,15 @@ mod tests {
                 "oci:/w:from"
             ]
         );
+        let a = pull_args(
+            "containers-storage:x",
+            "oci:/w:from",
+            &opts,
+            Digests::MayChange,
+            d,
+        );
+        assert!(!a.iter().any(|x| x == "--preserve-digests"), "{a:?}");
+        assert_eq!(a[a.len() - 2..], ["containers-storage:x", "oci:/w:from"]);
         let missing = PullOptions {
             authfile: Some("/nonexistent/auth.json".into()),
             ..PullOptions::default()
