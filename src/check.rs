@@ -68,14 +68,11 @@ pub struct PlainReport {
     pub paths: usize,
 }
 
-/// Whether the image `tag` of `oci` is in the ostree container format (it has an
-/// `ostree.commit` label); `false` for a plain image.
-///
-/// # Errors
-/// As [`OciDir::resolve`].
-pub fn is_ostree_image(oci: &OciDir, tag: Option<&str>) -> Result<bool> {
-    let img = oci.resolve(tag)?;
-    Ok(img.config.labels().contains_key(keys::LABEL_COMMIT))
+/// Whether the resolved image is in the ostree container format (it has an
+/// `ostree.commit` label); `false` for a plain image. The caller resolves once and checks
+/// that same image, so a tag moved in between cannot swap the image being checked.
+pub fn is_ostree_image(img: &ResolvedImage) -> bool {
+    img.config.labels().contains_key(keys::LABEL_COMMIT)
 }
 
 /// Check a plain image: every blob against its digest, every layer against its diff_id,
@@ -87,15 +84,14 @@ pub fn is_ostree_image(oci: &OciDir, tag: Option<&str>) -> Result<bool> {
 /// The first bad blob or entry; with `tree`, the differences.
 pub fn verify_plain(
     oci: &OciDir,
-    tag: Option<&str>,
+    img: &ResolvedImage,
     tree: Option<&Path>,
     prune: &[String],
 ) -> Result<PlainReport> {
-    let img = oci.resolve(tag)?;
     let work = crate::workdir::WorkDir::create(&std::env::temp_dir())?;
     let flat = work.path().join("tree");
     std::fs::create_dir(&flat).with_context(|| format!("creating {}", flat.display()))?;
-    crate::flatten::flatten(oci, &img, &flat)?;
+    crate::flatten::flatten(oci, img, &flat)?;
     let paths = match tree {
         None => 0,
         Some(tree) => {
@@ -131,7 +127,19 @@ pub fn verify_plain(
 /// The first problem found, naming the blob, layer, entry, object or path.
 pub fn verify(oci: &OciDir, req: &VerifyRequest) -> Result<VerifyReport> {
     let img = oci.resolve(req.tag.as_deref())?;
-    check_image(oci, &img, req, StreamVerifier::new())
+    verify_resolved(oci, &img, req)
+}
+
+/// [`verify`] of an image the caller has resolved (`req.tag` is not looked at).
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_resolved(
+    oci: &OciDir,
+    img: &ResolvedImage,
+    req: &VerifyRequest,
+) -> Result<VerifyReport> {
+    check_image(oci, img, req, StreamVerifier::new())
 }
 
 /// Import an image's commit into the ostree repository at `repo_path` (created in archive

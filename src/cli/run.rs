@@ -159,7 +159,9 @@ pub(crate) fn run_push(p: PushCmdArgs) -> Result<()> {
 pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
     let image = v.image.image_ref()?;
     let (oci, _tmp) = image.open_layout()?;
-    if !ostree_encap::check::is_ostree_image(&oci, image.tag())? {
+    // Resolved once: the format test and the check read the same manifest.
+    let img = oci.resolve(image.tag())?;
+    if !ostree_encap::check::is_ostree_image(&img) {
         if v.repo.is_some() || v.gpg_keyring.is_some() || v.ed25519_key.is_some() {
             anyhow::bail!(
                 "{image} is a plain image (no ostree commit): --repo, --gpg-keyring and \
@@ -167,7 +169,7 @@ pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
             );
         }
         let prune = super::request::prune_paths(&v.prune)?;
-        let r = ostree_encap::check::verify_plain(&oci, image.tag(), v.rootfs.as_deref(), &prune)?;
+        let r = ostree_encap::check::verify_plain(&oci, &img, v.rootfs.as_deref(), &prune)?;
         if v.json {
             out!("{}", serde_json::to_string_pretty(&r)?);
         } else {
@@ -201,7 +203,7 @@ pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
             _ => None,
         },
     };
-    let report = ostree_encap::verify(&oci, &req)?;
+    let report = ostree_encap::check::verify_resolved(&oci, &img, &req)?;
     if v.json {
         out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
