@@ -1,6 +1,7 @@
 //! Reading images back: `verify` (everything an importer checks, and more) and `import`
 //! into an ostree repository.
 
+use crate::layer_objects::{LayerObjects, LayerReader};
 use anyhow::{bail, Context, Result};
 use oci::hashing::HashReader;
 use oci::keys;
@@ -8,8 +9,10 @@ use oci::ocidir::ResolvedImage;
 use oci::types::{Descriptor, Digest};
 use oci::OciDir;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use verify::stream::Located;
 use verify::{StreamVerifier, VerifiedCommit};
 
 /// What `verify` checks beyond the image itself.
@@ -139,7 +142,7 @@ pub fn verify_resolved(
     img: &ResolvedImage,
     req: &VerifyRequest,
 ) -> Result<VerifyReport> {
-    check_image(oci, img, req, StreamVerifier::new())
+    check_image(oci, img, req, StreamVerifier::new()).map(|(r, _)| r)
 }
 
 /// Import an image's commit into the ostree repository at `repo_path` (created in archive
@@ -158,10 +161,43 @@ pub fn import(
 ) -> Result<VerifyReport> {
     let img = oci.resolve(tag)?;
     verify::import::into_repo(repo_path, branch, |verifier| {
-        let report = check_image(oci, &img, &VerifyRequest::default(), verifier)?;
+        let (report, _) = check_image(oci, &img, &VerifyRequest::default(), verifier)?;
         let commit = report.commit.clone();
         Ok((report, commit))
     })
+}
+
+/// [`import`] for serving: the regular files of the layers that can be read at any offset
+/// ([`LayerReader`]) are checked like the rest but left out of the repository; the
+/// returned [`LayerObjects`] makes them on request. Everything else is written as by
+/// [`import`].
+///
+/// # Errors
+/// As [`import`].
+pub fn import_for_serving(
+    oci: &OciDir,
+    tag: Option<&str>,
+    repo_path: &Path,
+) -> Result<(VerifyReport, LayerObjects)> {
+    let img = oci.resolve(tag)?;
+    let readers: Vec<Option<LayerReader>> = img
+        .manifest
+        .layers
+        .iter()
+        .map(|l| LayerReader::open(oci, l))
+        .collect();
+    let which: Vec<bool> = readers.iter().map(Option::is_some).collect();
+    let (report, located) = verify::import::into_repo(repo_path, None, |verifier| {
+        let (report, located) = check_image(
+            oci,
+            &img,
+            &VerifyRequest::default(),
+            verifier.locate_layers(which),
+        )?;
+        let commit = report.commit.clone();
+        Ok(((report, located), commit))
+    })?;
+    Ok((report, LayerObjects::new(readers, located)))
 }
 
 /// Check the resolved image `img` of `oci` (`req.tag` is not looked at: the caller resolved).
@@ -170,7 +206,7 @@ fn check_image(
     img: &ResolvedImage,
     req: &VerifyRequest,
     verifier: StreamVerifier,
-) -> Result<VerifyReport> {
+) -> Result<(VerifyReport, HashMap<String, Located>)> {
     let m = &img.manifest;
     // Our images carry a layer key on every layer; anything else came from another writer.
     let ours = m.layers.iter().all(|l| {
@@ -192,7 +228,7 @@ fn check_image(
         check_against_repo(repo, req.rev.as_deref(), &verified)?;
     }
     let signature = check_signatures(req, &verified)?;
-    Ok(VerifyReport {
+    let report = VerifyReport {
         commit: verified.commit,
         manifest_digest: img.descriptor.digest.clone(),
         layers: m.layers.len(),
@@ -202,7 +238,8 @@ fn check_image(
         signature,
         has_detached_metadata: verified.commitmeta.is_some(),
         strict,
-    })
+    };
+    Ok((report, verified.located))
 }
 
 /// The manifest and config agree with each other and with the format; returns how many

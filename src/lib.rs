@@ -51,6 +51,7 @@ pub mod exit;
 pub mod flatten;
 pub mod image_ref;
 pub mod index;
+pub mod layer_objects;
 pub mod mirror;
 pub mod output;
 mod parallel;

@@ -11,6 +11,7 @@
 
 use crate::deltas;
 use crate::image_ref::ImageRef;
+use crate::layer_objects::LayerObjects;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,10 @@ pub struct AddOptions {
     /// Generate a delta from the commit a ref pointed at before to the one it points at now,
     /// when that commit is in the repository and no stored delta covers the step.
     pub deltas_from_previous: bool,
+    /// Leave the regular files of layers that can be read at any offset out of the
+    /// repository ([`crate::check::import_for_serving`]): for `serve`, which makes them on
+    /// request. A repository made so is only whole together with those objects.
+    pub objects_from_layers: bool,
     /// A ref named again by a later image moves to it (`mirror out:42 out:43`, both bound
     /// to one branch); else a ref named twice is an error.
     pub later_images_move_refs: bool,
@@ -87,6 +92,25 @@ pub fn add_images(
     refs: &[ServedRef],
     opts: AddOptions,
 ) -> Result<Vec<MirroredRef>> {
+    // Objects left in layers would be lost here: the repository gets every object.
+    let opts = AddOptions {
+        objects_from_layers: false,
+        ..opts
+    };
+    add_images_with(repo_path, refs, opts, &mut LayerObjects::default())
+}
+
+/// [`add_images`], with the objects left in layers (`opts.objects_from_layers`) added to
+/// `from_layers`.
+///
+/// # Errors
+/// As [`add_images`].
+pub fn add_images_with(
+    repo_path: &Path,
+    refs: &[ServedRef],
+    opts: AddOptions,
+    from_layers: &mut LayerObjects,
+) -> Result<Vec<MirroredRef>> {
     if refs.is_empty() {
         bail!("no image given");
     }
@@ -106,8 +130,15 @@ pub fn add_images(
             }
         };
         let oci = &opened[at].1;
-        let report = crate::check::import(oci, r.image.tag(), repo_path, None)
-            .with_context(|| r.image.to_string())?;
+        let report = if opts.objects_from_layers {
+            let (report, objects) = crate::check::import_for_serving(oci, r.image.tag(), repo_path)
+                .with_context(|| r.image.to_string())?;
+            from_layers.absorb(objects);
+            report
+        } else {
+            crate::check::import(oci, r.image.tag(), repo_path, None)
+                .with_context(|| r.image.to_string())?
+        };
         let repo = open_repo(repo_path)?;
         let bound = bindings(&repo, &report.commit)?;
         let name = ref_name(r, &bound)?;

@@ -13,6 +13,7 @@
 //! read-only. The scratch repository lives in `$TMPDIR` (a [`WorkDir`]) and is removed when
 //! the server stops.
 
+use crate::layer_objects::LayerObjects;
 use crate::mirror::{self, AddOptions, MirroredRef, ServedRef, SummarySigning};
 use crate::workdir::WorkDir;
 use anyhow::Result;
@@ -23,6 +24,8 @@ pub struct ServedRepo {
     work: WorkDir,
     /// The refs, the commits they point at and the deltas that lead there.
     pub refs: Vec<MirroredRef>,
+    /// The content objects not in the repository: made from the images' layers on request.
+    pub from_layers: LayerObjects,
 }
 
 impl ServedRepo {
@@ -40,11 +43,18 @@ impl ServedRepo {
         let path = work.path().join("repo");
         let opts = AddOptions {
             stored_deltas: true,
+            objects_from_layers: true,
             ..Default::default()
         };
-        let refs = mirror::add_images(&path, refs, opts)?;
+        let mut from_layers = LayerObjects::default();
+        let refs = mirror::add_images_with(&path, refs, opts, &mut from_layers)?;
+        from_layers.spill_to(work.path());
         mirror::finish(&path, signing)?;
-        Ok(ServedRepo { work, refs })
+        Ok(ServedRepo {
+            work,
+            refs,
+            from_layers,
+        })
     }
 
     /// The repository directory.

@@ -302,3 +302,157 @@ fn a_client_killed_mid_pull_resumes_without_fetching_again_what_it_had() {
     );
     server.stop();
 }
+
+/// How many content objects `serve` said it makes from the layers (stderr, before the log).
+fn made_from_layers(log: &str) -> usize {
+    log.lines()
+        .find_map(|l| l.split_once(" content objects are made").map(|(n, _)| n))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of objects made from layers: {log}"))
+}
+
+/// Files below `dir` whose name ends with `suffix`.
+fn files_ending(dir: &Path, suffix: &str) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            n += files_ending(&e.path(), suffix);
+        } else if e.file_name().to_string_lossy().ends_with(suffix) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Our gzip layers have a block index beside them: their content objects are made from the
+/// layers on request, and the scratch repository holds only metadata while a client pulls
+/// the whole commit. A layer without its index, or with one that does not match the blob,
+/// is imported into the scratch repository as before. A blob changed under the running
+/// server is answered with 500, never with other bytes.
+#[test]
+fn content_objects_are_made_from_the_layers_not_copied() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
+    let index_dir = out.join("ostree-encap-blocks");
+    let saved = fx.path("blocks-saved");
+    run_ok(Command::new("cp").arg("-a").arg(&index_dir).arg(&saved));
+    // (.filez files in the scratch repository, objects made from layers) per case.
+    let mut counts = Vec::new();
+    for case in ["indexed", "no index", "wrong index", "blob changed"] {
+        let _ = std::fs::remove_dir_all(&index_dir);
+        match case {
+            "no index" => {}
+            "wrong index" => {
+                run_ok(Command::new("cp").arg("-a").arg(&saved).arg(&index_dir));
+                // Each index still parses, but its first block's CRC is another.
+                for e in std::fs::read_dir(&index_dir).unwrap().flatten() {
+                    let text = std::fs::read_to_string(e.path()).unwrap();
+                    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+                    let first = &mut lines[3];
+                    let flipped = if first.starts_with('0') { "1" } else { "0" };
+                    first.replace_range(0..1, flipped);
+                    std::fs::write(e.path(), lines.join("\n") + "\n").unwrap();
+                }
+            }
+            _ => {
+                run_ok(Command::new("cp").arg("-a").arg(&saved).arg(&index_dir));
+            }
+        }
+        let tmp = fx.path(&format!("tmp-{case}"));
+        std::fs::create_dir(&tmp).unwrap();
+        let server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"], 1).unwrap();
+        let in_repo = files_ending(&tmp, ".filez");
+        let mut changed = None;
+        if case == "blob changed" {
+            // The biggest layer: a middle byte of its compressed data changes.
+            let (m, _) = image(&out, "t");
+            let layer = m["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .max_by_key(|l| l["size"].as_u64().unwrap())
+                .unwrap()["digest"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let blob = out.join("blobs/sha256").join(&layer[7..]);
+            let before = std::fs::read(&blob).unwrap();
+            flip_middle_byte(&blob);
+            changed = Some((blob, before));
+        }
+        let client = client_repo(
+            &fx.path(&format!("client-{case}")),
+            "bare-user",
+            &format!("http://{}", server.addr),
+        );
+        let pulled = pull_origin(&client, FIXTURE_REF);
+        let log = server.stop();
+        let made = made_from_layers(&log);
+        let served_filez = log.lines().filter(|l| l.contains(".filez 200 ")).count();
+        match case {
+            "indexed" => {
+                pulled.unwrap_or_else(|e| panic!("{case}: {e}"));
+                ostree(&client, ["fsck"]);
+                assert!(made > 0 && served_filez >= made, "{case}: {log}");
+                counts.push((in_repo, made));
+            }
+            "no index" | "wrong index" => {
+                pulled.unwrap_or_else(|e| panic!("{case}: {e}"));
+                ostree(&client, ["fsck"]);
+                assert_eq!(made, 0, "{case}: {log}");
+                counts.push((in_repo, made));
+            }
+            _ => {
+                assert!(pulled.is_err(), "{case}: the pull took a changed blob");
+                assert!(
+                    log.lines().any(|l| l.contains(".filez 500 ")),
+                    "{case}: {log}"
+                );
+                let (blob, before) = changed.take().unwrap();
+                std::fs::write(blob, before).unwrap();
+            }
+        }
+    }
+    // With the index, only symlinks (which an archive repository keeps as .filez too) are in
+    // the repository; every regular file is made from the layers instead.
+    let (indexed, imported) = (counts[0], counts[1]);
+    assert_eq!(indexed.0 + indexed.1, imported.0, "{counts:?}");
+    assert_eq!(counts[2], imported, "{counts:?}");
+}
+
+/// Uncompressed layers are read in place too: every regular file is made from them, and a
+/// whole pull gives the commit.
+#[test]
+fn uncompressed_layers_are_read_in_place() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    encap_ok(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        &["--tag", "t", "--compression", "none"],
+    ));
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"], 1).unwrap();
+    let client = client_repo(
+        &fx.path("client"),
+        "archive",
+        &format!("http://{}", server.addr),
+    );
+    pull_origin(&client, FIXTURE_REF).unwrap();
+    ostree(&client, ["fsck"]);
+    assert_eq!(
+        ostree(&client, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
+        fx.commit
+    );
+    let log = server.stop();
+    let made = made_from_layers(&log);
+    assert!(made > 0, "{log}");
+    assert!(
+        log.lines().filter(|l| l.contains(".filez 200 ")).count() >= made,
+        "{log}"
+    );
+}

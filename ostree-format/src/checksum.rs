@@ -217,6 +217,7 @@ pub fn dirmeta_bytes(uid: u32, gid: u32, mode: u32, xattrs: &[u8]) -> Vec<u8> {
 }
 
 /// A content checksum in progress.
+#[derive(Clone)]
 pub struct ContentHasher {
     hasher: Sha256,
 }

@@ -13,6 +13,8 @@
 //!   connections) do not hold the workers others wait for.
 //! - Stops when `stop` is set: no new connections; workers finish the request in hand.
 //! - Every response is reported to `log` (method, path, status, body bytes, peer).
+//! - Paths the root does not hold may be made on request by a [`Generated`] source (the
+//!   objects `serve` reads from image layers); they are served like files, ranges included.
 
 use cap_std::fs::Dir;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -53,6 +55,23 @@ impl Default for Config {
     }
 }
 
+/// Files made on request, for paths the root does not hold.
+pub trait Generated: Sync {
+    /// The bytes of the file at `rel` (a path below the root, already checked like a file
+    /// path); `None` when it is not one of these, `Err` (answered with 500 and logged) when
+    /// it is but could not be made.
+    fn get(&self, rel: &str) -> Option<Result<Made, String>>;
+}
+
+/// A file made on request: its bytes, or (a big one) an open file, read from its start.
+#[derive(Debug)]
+pub enum Made {
+    /// In memory.
+    Bytes(Vec<u8>),
+    /// In a file (unlinked, typically).
+    File(std::fs::File),
+}
+
 /// One served request, for the access log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
@@ -66,6 +85,8 @@ pub struct Access {
     pub status: u16,
     /// Body bytes sent.
     pub bytes: u64,
+    /// Why a file made on request could not be made (a 500).
+    pub error: Option<String>,
 }
 
 impl std::fmt::Display for Access {
@@ -77,17 +98,22 @@ impl std::fmt::Display for Access {
             f,
             "{peer} {} {} {} {}",
             self.method, self.path, self.status, self.bytes
-        )
+        )?;
+        if let Some(e) = &self.error {
+            write!(f, " ({e})")?;
+        }
+        Ok(())
     }
 }
 
-/// Serve `root` on `listener` until `stop` is set.
+/// Serve `root` (and what `generated` makes) on `listener` until `stop` is set.
 ///
 /// # Errors
 /// The listener fails (accepting, setting it non-blocking).
 pub fn serve(
     listener: TcpListener,
     root: &Dir,
+    generated: Option<&dyn Generated>,
     config: &Config,
     stop: &AtomicBool,
     log: &(dyn Fn(&Access) + Sync),
@@ -98,7 +124,7 @@ pub fn serve(
     let waiting = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..config.workers.max(1) {
-            s.spawn(|| worker(&rx, root, config, &waiting, stop, log));
+            s.spawn(|| worker(&rx, (root, generated), config, &waiting, stop, log));
         }
         let result = accept_loop(&listener, &tx, config, &waiting, stop);
         // Workers end when the queue closes and drains.
@@ -146,9 +172,12 @@ fn accept_loop(
     Ok(())
 }
 
+/// The directory served, and what is made on request.
+type Source<'a> = (&'a Dir, Option<&'a dyn Generated>);
+
 fn worker(
     rx: &Mutex<Receiver<TcpStream>>,
-    root: &Dir,
+    root: Source<'_>,
     config: &Config,
     waiting: &AtomicUsize,
     stop: &AtomicBool,
@@ -174,7 +203,7 @@ fn worker(
 /// timeout ends it, or the server stops.
 fn connection(
     stream: TcpStream,
-    root: &Dir,
+    root: Source<'_>,
     idle: Duration,
     waiting: &AtomicUsize,
     stop: &AtomicBool,
@@ -243,7 +272,7 @@ fn read_head(input: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
 /// Parse and answer one request; returns what to log and whether the connection stays.
 fn respond(
     head: &[u8],
-    root: &Dir,
+    (root, generated): Source<'_>,
     out: &mut impl Write,
     peer: Option<SocketAddr>,
     may_keep: bool,
@@ -256,6 +285,7 @@ fn respond(
         path: "-".into(),
         status: 400,
         bytes: 0,
+        error: None,
     };
     let parsed = matches!(req.parse(head), Ok(httparse::Status::Complete(_)));
     let (Some(method), Some(path), true) = (req.method, req.path, parsed) else {
@@ -277,7 +307,7 @@ fn respond(
             Some(1) => connection.as_deref() != Some("close"),
             _ => connection.as_deref() == Some("keep-alive"),
         };
-    let body = match method {
+    let with_body = match method {
         "GET" => true,
         "HEAD" => false,
         _ => {
@@ -286,12 +316,31 @@ fn respond(
             return (access, keep_alive);
         }
     };
-    let Some(mut file) = open(root, path) else {
-        access.status = 404;
-        let _ = write_head(out, 404, &[], 0, keep_alive);
-        return (access, keep_alive);
+    let made = || {
+        let rel = checked_rel(path)?;
+        generated?.get(rel)
     };
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut body = match open(root, path) {
+        Some(file) => Made::File(file.into_std()),
+        None => match made() {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                access.status = 500;
+                access.error = Some(e);
+                let _ = write_head(out, 500, &[], 0, false);
+                return (access, false);
+            }
+            None => {
+                access.status = 404;
+                let _ = write_head(out, 404, &[], 0, keep_alive);
+                return (access, keep_alive);
+            }
+        },
+    };
+    let size = match &body {
+        Made::File(file) => file.metadata().map(|m| m.len()).unwrap_or(0),
+        Made::Bytes(b) => b.len() as u64,
+    };
     let range = header("range").map(|r| parse_range(r, size));
     let (status, start, len, extra) = match range {
         None => (200, 0, size, vec![]),
@@ -314,10 +363,17 @@ fn respond(
     if write_head(out, status, &hdrs, len, keep_alive).is_err() {
         return (access, false);
     }
-    if body {
-        let sent = file
-            .seek(SeekFrom::Start(start))
-            .and_then(|_| std::io::copy(&mut (&mut file).take(len), out));
+    if with_body {
+        let sent = match &mut body {
+            Made::File(file) => file
+                .seek(SeekFrom::Start(start))
+                .and_then(|_| std::io::copy(&mut file.take(len), out)),
+            Made::Bytes(b) => {
+                let from = start as usize;
+                let part = &b[from..from + len as usize];
+                out.write_all(part).map(|()| len)
+            }
+        };
         match sent {
             Ok(n) => access.bytes = n,
             Err(_) => return (access, false),
@@ -333,6 +389,13 @@ fn respond(
 /// The regular file a request path names below `root`: `/a/b` only (no query, no `..`, no
 /// empty or dot segments, no percent-escapes: ostree's paths need none).
 fn open(root: &Dir, path: &str) -> Option<cap_std::fs::File> {
+    let f = root.open(checked_rel(path)?).ok()?;
+    f.metadata().ok()?.is_file().then_some(f)
+}
+
+/// The path below the root a request path names: `/a/b` only (no query, no `..`, no empty
+/// or dot segments, no percent-escapes).
+fn checked_rel(path: &str) -> Option<&str> {
     let rel = path.strip_prefix('/')?;
     if rel.is_empty()
         || rel
@@ -341,8 +404,7 @@ fn open(root: &Dir, path: &str) -> Option<cap_std::fs::File> {
     {
         return None;
     }
-    let f = root.open(rel).ok()?;
-    f.metadata().ok()?.is_file().then_some(f)
+    Some(rel)
 }
 
 /// The one byte range of a `Range` header, inclusive, within `size`; `None` when it cannot
@@ -441,8 +503,69 @@ mod tests {
     fn ask(root: &Dir, request: &str) -> (String, Access) {
         let mut out = Vec::new();
         let head = request.as_bytes();
-        let (access, _) = respond(head, root, &mut out, None, true);
+        let (access, _) = respond(head, (root, None), &mut out, None, true);
         (String::from_utf8(out).unwrap(), access)
+    }
+
+    /// Makes `/made/*` files: their name backwards, or an error for `made/bad`.
+    struct Backwards;
+    impl Generated for Backwards {
+        fn get(&self, rel: &str) -> Option<Result<Made, String>> {
+            let name = rel.strip_prefix("made/")?;
+            if name == "bad" {
+                return Some(Err("cannot make it".into()));
+            }
+            if name == "file" {
+                let mut f = tempfile::tempfile().unwrap();
+                f.write_all(b"in a file").unwrap();
+                return Some(Ok(Made::File(f)));
+            }
+            Some(Ok(Made::Bytes(name.bytes().rev().collect())))
+        }
+    }
+
+    #[test]
+    fn files_made_on_request_are_served_like_files() {
+        let (_d, root) = serve_dir();
+        let ask = |req: &str| {
+            let mut out = Vec::new();
+            let (a, keep) = respond(
+                req.as_bytes(),
+                (&root, Some(&Backwards)),
+                &mut out,
+                None,
+                true,
+            );
+            (String::from_utf8(out).unwrap(), a, keep)
+        };
+        let (r, a, keep) = ask("GET /made/abcdef HTTP/1.1\r\n\r\n");
+        assert!(
+            r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("\r\n\r\nfedcba"),
+            "{r}"
+        );
+        assert_eq!((a.status, a.bytes, keep), (200, 6, true));
+        let (r, a, _) = ask("GET /made/abcdef HTTP/1.1\r\nRange: bytes=2-3\r\n\r\n");
+        assert!(
+            r.contains("Content-Range: bytes 2-3/6\r\n") && r.ends_with("\r\n\r\ndc"),
+            "{r}"
+        );
+        assert_eq!((a.status, a.bytes), (206, 2));
+        // A big one comes as a file, read from its start whatever its position.
+        let (r, a, _) = ask("GET /made/file HTTP/1.1\r\nRange: bytes=3-\r\n\r\n");
+        assert!(r.ends_with("\r\n\r\na file"), "{r}");
+        assert_eq!((a.status, a.bytes), (206, 6));
+        // Files of the root come first; paths are checked before anything is made.
+        let (r, _, _) = ask("GET /objects/ab/cd.filez HTTP/1.1\r\n\r\n");
+        assert!(r.ends_with("0123456789"), "{r}");
+        let (_, a, _) = ask("GET /made/../made/x HTTP/1.1\r\n\r\n");
+        assert_eq!(a.status, 404);
+        let (_, a, _) = ask("GET /other HTTP/1.1\r\n\r\n");
+        assert_eq!(a.status, 404);
+        // One that cannot be made is a 500 with the reason in the log, and the connection ends.
+        let (r, a, keep) = ask("GET /made/bad HTTP/1.1\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 500 "), "{r}");
+        assert_eq!((a.status, keep), (500, false));
+        assert!(a.to_string().ends_with("(cannot make it)"), "{a}");
     }
 
     #[test]
@@ -508,7 +631,7 @@ mod tests {
             idle: Duration::from_millis(200),
         };
         std::thread::scope(|s| {
-            let server = s.spawn(|| serve(listener, &root, &config, &stop, &log));
+            let server = s.spawn(|| serve(listener, &root, None, &config, &stop, &log));
             // More clients than workers and queue: the rest wait, none is refused. Each asks
             // twice, on two connections (a kept-alive one is closed when others wait).
             let clients: Vec<_> = (0..12)

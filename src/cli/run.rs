@@ -404,6 +404,12 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     }
     out!("serving http://{addr}/");
     print_refs(&served.refs)?;
+    // On stderr, before the access log: stdout says only where and what is served.
+    eprintln!(
+        "{} content objects are made from the images' layers on request; the rest is in {}",
+        served.from_layers.len(),
+        served.path().display()
+    );
     let root = cap_std::fs::Dir::open_ambient_dir(served.path(), cap_std::ambient_authority())
         .with_context(|| served.path().display().to_string())?;
     let config = repo_server::Config {
@@ -413,7 +419,9 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
         idle: std::time::Duration::from_millis(250),
     };
     let log = |x: &repo_server::Access| eprintln!("{x}");
-    repo_server::serve(listener, &root, &config, &stop, &log).context("serving")?;
+    let from_layers: &dyn repo_server::Generated = &served.from_layers;
+    repo_server::serve(listener, &root, Some(from_layers), &config, &stop, &log)
+        .context("serving")?;
     eprintln!("stopped; removing {}", served.path().display());
     Ok(())
 }
@@ -455,6 +463,8 @@ pub(crate) fn run_mirror(a: MirrorArgs) -> Result<()> {
         stored_deltas: a.deltas,
         deltas_from_previous: a.deltas,
         later_images_move_refs: true,
+        // A mirror is served by any web server: every object must be in it.
+        objects_from_layers: false,
     };
     let mirrored = ostree_encap::mirror::add_images(&a.repo, &refs, opts)?;
     let signing = a.summary_signing.signing();

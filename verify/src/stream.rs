@@ -58,6 +58,29 @@ pub struct VerifiedCommit {
     pub metadata_objects: usize,
     /// Tree paths (files, symlinks, directories) matched against the stream.
     pub paths: usize,
+    /// Where the regular files of the layers given to [`StreamVerifier::locate_layers`] are
+    /// (not written into the repository), by content checksum.
+    pub located: HashMap<String, Located>,
+}
+
+/// Where a verified regular file's bytes are in an uncompressed layer stream, with what its
+/// `.filez` header needs: an importer that serves objects on request keeps only this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// Layer index.
+    pub layer: usize,
+    /// Offset of the content in the layer's uncompressed tar stream.
+    pub offset: u64,
+    /// Content length.
+    pub size: u64,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Mode with the file type bits.
+    pub mode: u32,
+    /// Serialized `a(ayay)` xattrs, shared by the objects that have the same.
+    pub xattrs: std::sync::Arc<[u8]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +115,11 @@ pub struct StreamVerifier {
     strict: bool,
     /// Bytes of metadata objects and xattrs blobs held, against `format::MAX_METADATA_TOTAL`.
     held: u64,
+    /// Layers whose regular files are located, not written (by layer index).
+    locate: Vec<bool>,
+    located: HashMap<String, Located>,
+    /// Distinct xattrs of located objects, stored once.
+    xattr_sets: HashSet<std::sync::Arc<[u8]>>,
 }
 
 struct LayerState {
@@ -153,6 +181,14 @@ impl StreamVerifier {
             sink: Some(repo),
             ..Self::default()
         }
+    }
+
+    /// When importing, leave the regular files of the layers marked here out of the
+    /// repository and record where they are ([`VerifiedCommit::located`]); they are still
+    /// checked like every other object. Metadata, symlinks and the commit are written.
+    pub fn locate_layers(mut self, which: Vec<bool>) -> Self {
+        self.locate = which;
+        self
     }
 
     /// Also require the stream order this tool writes: content objects in path order
@@ -555,11 +591,16 @@ impl StreamVerifier {
         // The previous object had no path in the stream: it sorts by "" alone.
         st.order("")?;
         check_pax_xattrs(entry, &xattrs, st.strict).map_err(|r| o.err(&r))?;
+        let locating = self.sink.is_some() && self.locate.get(st.layer).copied().unwrap_or(false);
+        let mut location = None;
         let (actual, empty, mode_bits) = match o.ty {
             tar::EntryType::Regular => {
-                let empty = entry.header().size().unwrap_or(1) == 0;
-                let actual = self.regular_content(entry, &o, &xattrs)?;
-                (actual, empty, S_IFREG | o.owner.mode)
+                let size = entry.header().size().unwrap_or(1);
+                if locating {
+                    location = Some((entry.raw_file_position(), size));
+                }
+                let actual = self.regular_content(entry, &o, &xattrs, locating)?;
+                (actual, size == 0, S_IFREG | o.owner.mode)
             }
             // Importers write symlinks with mode 0777 whatever the header says.
             tar::EntryType::Symlink => (
@@ -573,6 +614,28 @@ impl StreamVerifier {
             return Err(o.err(&format!(
                 "content does not match its name: it hashes to {actual}"
             )));
+        }
+        if let Some((offset, size)) = location {
+            let shared = match self.xattr_sets.get(&xattrs[..]) {
+                Some(x) => x.clone(),
+                None => {
+                    let x: std::sync::Arc<[u8]> = xattrs.clone().into();
+                    self.xattr_sets.insert(x.clone());
+                    x
+                }
+            };
+            self.located.insert(
+                o.checksum.clone(),
+                Located {
+                    layer: st.layer,
+                    offset,
+                    size,
+                    uid: o.owner.uid,
+                    gid: o.owner.gid,
+                    mode: S_IFREG | o.owner.mode,
+                    xattrs: shared,
+                },
+            );
         }
         st.awaiting_path = Some(o.checksum.clone());
         st.written_here.insert(o.checksum.clone());
@@ -591,14 +654,18 @@ impl StreamVerifier {
         entry: &mut tar::Entry<'_, R>,
         o: &Obj<'_>,
         xattrs: &[u8],
+        locating: bool,
     ) -> Result<String, VerifyError> {
         let owner = &o.owner;
         let header = content_header(owner.uid, owner.gid, S_IFREG | owner.mode, "", xattrs);
         let mut h = ContentHasher::new(&header);
         let size = entry.header().size().unwrap_or(0);
-        let mut writer = self
-            .content_writer(&o.checksum, owner, size, xattrs)
-            .map_err(|r| o.err(&r))?;
+        let mut writer = if locating {
+            None
+        } else {
+            self.content_writer(&o.checksum, owner, size, xattrs)
+                .map_err(|r| o.err(&r))?
+        };
         let mut buf = vec![0u8; format::COPY_BUFFER];
         loop {
             let n = entry
@@ -744,6 +811,7 @@ impl StreamVerifier {
             content_objects: self.content.len(),
             metadata_objects: self.dirtrees.len() + self.dirmetas.len(),
             paths,
+            located: self.located,
         })
     }
 

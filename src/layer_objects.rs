@@ -1,0 +1,392 @@
+//! Content objects served from an image's layers on request, for `serve`: the server keeps
+//! where each verified regular file lies in its layer, not a copy of it.
+//!
+//! A layer can be read at any offset when it is uncompressed, or when it is one of our gzip
+//! layers with its block index in the layout (`ostree-encap-blocks/`): its blocks were
+//! deflated each on its own, without a shared window (`compress::blocks`), so a block can be
+//! inflated alone. Every block is inflated once before the server listens and checked
+//! against the CRC-32 and length the index gives (the index is a cache, so it is not
+//! trusted); a layer whose index is missing, for other settings, or wrong is imported into
+//! the scratch repository instead, as images from other writers (one gzip stream) and zstd
+//! layers are.
+//!
+//! On request, `objects/xx/<rest>.filez` is made from the object's bytes: the content is
+//! checked against its checksum again (the blob may have changed on disk since), then
+//! libostree makes the archive-mode object (`ostree_raw_file_to_archive_z2_stream`). What is
+//! held is bounded: the block map (16 bytes per ~192 KiB block), the object map (one entry
+//! per regular file), the last [`CACHED_BLOCKS`] inflated blocks and
+//! [`CACHED_OBJECT_BYTES`] of made objects.
+
+use anyhow::{bail, Context, Result};
+use compress::blocks::BlockEntry;
+use oci::keys::media;
+use oci::types::Descriptor;
+use oci::OciDir;
+use ostree::gio;
+use ostree::prelude::*;
+use ostree_format::checksum::{content_header, variant_of, ContentHasher};
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use verify::stream::Located;
+
+/// Objects bigger than this are made into an unlinked file in the scratch directory, not in
+/// memory (the corpus holds a 110 MB one).
+pub const SPILL_ABOVE: u64 = 8 << 20;
+
+/// Bytes of made `.filez` objects kept for the next clients: making one costs a deflate of
+/// its content (libostree's zlib, level 6: a whole pull of the corpus image takes ~3× the
+/// time of serving ready-made files), and the clients of an update ask for the same few
+/// thousand changed objects (corpus A → B: 2,564 objects, 45 MB as served). Objects over a
+/// quarter of this are made each time.
+pub const CACHED_OBJECT_BYTES: usize = 64 << 20;
+
+/// Inflated blocks kept for the next requests: objects a client asks for one after another
+/// mostly sit in the same block (a block holds ~192 KiB of tar, objects in path order).
+pub const CACHED_BLOCKS: usize = 16;
+
+/// One layer, readable at any offset of its uncompressed stream.
+pub enum LayerReader {
+    /// An uncompressed tar blob: offsets are the file's.
+    Plain(File),
+    /// A gzip blob of independently deflated blocks.
+    Blocks {
+        /// The blob.
+        file: File,
+        /// Its blocks, in order, with the uncompressed offset each starts at.
+        blocks: Vec<(u64, BlockEntry)>,
+    },
+}
+
+impl LayerReader {
+    /// Random access to layer `desc` of `oci`, if its kind allows it and its block index
+    /// (for gzip) checks out block by block. `None`: it must be read from the start.
+    pub fn open(oci: &OciDir, desc: &Descriptor) -> Option<LayerReader> {
+        let file = oci.blobs().open(desc.digest.hex()).ok()?.into_std();
+        match desc.media_type.as_str() {
+            media::LAYER_TAR => Some(LayerReader::Plain(file)),
+            media::LAYER_GZIP => {
+                let text = oci.read_block_index(desc)?;
+                let entries = compress::blocks::parse(
+                    &text,
+                    &compress::Compression::Gzip.settings(),
+                    desc.digest.as_str(),
+                    desc.size,
+                )?;
+                let mut start = 0u64;
+                let mut blocks = Vec::with_capacity(entries.len());
+                for e in entries {
+                    blocks.push((start, e));
+                    start += u64::from(e.len);
+                }
+                let r = LayerReader::Blocks { file, blocks };
+                r.check_blocks().ok()?;
+                Some(r)
+            }
+            _ => None,
+        }
+    }
+
+    /// Every block inflates alone to the length and CRC-32 the index says.
+    fn check_blocks(&self) -> std::io::Result<()> {
+        if let LayerReader::Blocks { blocks, .. } = self {
+            for k in 0..blocks.len() {
+                self.block(k)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Block `k`'s uncompressed bytes, checked against the index.
+    fn block(&self, k: usize) -> std::io::Result<Vec<u8>> {
+        let LayerReader::Blocks { file, blocks } = self else {
+            return Err(std::io::ErrorKind::Unsupported.into());
+        };
+        let (_, e) = blocks
+            .get(k)
+            .ok_or_else(|| std::io::Error::other("no such block"))?;
+        let mut packed = vec![0u8; e.clen as usize];
+        file.read_exact_at(&mut packed, e.offset)?;
+        // An inner block ends with a sync flush, not a final deflate block: inflate what is
+        // there (one byte of room more than the index says, to see a longer block).
+        let mut out = Vec::with_capacity(e.len as usize + 1);
+        let mut z = flate2::Decompress::new(false);
+        z.decompress_vec(&packed, &mut out, flate2::FlushDecompress::Sync)
+            .map_err(std::io::Error::other)?;
+        let whole = z.total_in() == packed.len() as u64;
+        if !whole || out.len() != e.len as usize || crc32fast::hash(&out) != e.crc {
+            return Err(std::io::Error::other(format!(
+                "block {k} at byte {} does not inflate to what the block index says",
+                e.offset
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Bytes shared between the cache and the requests using them.
+type Shared = Arc<Vec<u8>>;
+
+/// Inflated blocks, most recent last: (layer, block number) and their bytes.
+#[derive(Default)]
+struct BlockCache(Mutex<VecDeque<((usize, usize), Shared)>>);
+
+impl BlockCache {
+    fn get(&self, layer: usize, k: usize, reader: &LayerReader) -> std::io::Result<Arc<Vec<u8>>> {
+        let key = (layer, k);
+        if let Ok(mut c) = self.0.lock() {
+            if let Some(i) = c.iter().position(|(x, _)| *x == key) {
+                if let Some(hit) = c.remove(i) {
+                    let b = hit.1.clone();
+                    c.push_back(hit);
+                    return Ok(b);
+                }
+            }
+        }
+        let b = Arc::new(reader.block(k)?);
+        if let Ok(mut c) = self.0.lock() {
+            c.push_back((key, b.clone()));
+            while c.len() > CACHED_BLOCKS {
+                c.pop_front();
+            }
+        }
+        Ok(b)
+    }
+}
+
+/// `len` bytes at `offset` of one layer's uncompressed stream, read as they are asked for
+/// (blocks through the shared cache), and hashed into the object's content checksum on the
+/// way: what libostree's archive writer reads.
+struct LayerRange {
+    reader: Arc<LayerReader>,
+    layer: usize,
+    cache: Arc<BlockCache>,
+    pos: u64,
+    end: u64,
+    hasher: Arc<Mutex<ContentHasher>>,
+}
+
+impl Read for LayerRange {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = usize::try_from(self.end - self.pos)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = match self.reader.as_ref() {
+            LayerReader::Plain(f) => f.read_at(&mut buf[..want], self.pos)?,
+            LayerReader::Blocks { blocks, .. } => {
+                let k = blocks
+                    .partition_point(|(start, _)| *start <= self.pos)
+                    .saturating_sub(1);
+                let &(start, e) = blocks
+                    .get(k)
+                    .ok_or_else(|| std::io::Error::other("past the layer's end"))?;
+                let data = self.cache.get(self.layer, k, &self.reader)?;
+                let from = usize::try_from(self.pos - start).map_err(std::io::Error::other)?;
+                let n = want.min(e.len as usize - from.min(e.len as usize));
+                if n == 0 {
+                    return Err(std::io::Error::other("past the layer's end"));
+                }
+                buf[..n].copy_from_slice(&data[from..from + n]);
+                n
+            }
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Ok(mut h) = self.hasher.lock() {
+            h.update(&buf[..n]);
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// A made object: in memory, or (big ones) in an unlinked file.
+pub use repo_server::Made;
+
+/// The layers' readers and where each located object is; serves `.filez` objects.
+#[derive(Default)]
+pub struct LayerObjects {
+    layers: Vec<Option<Arc<LayerReader>>>,
+    located: HashMap<String, Located>,
+    blocks: Arc<BlockCache>,
+    /// Made objects, most recent last, and their total bytes.
+    made: Mutex<(VecDeque<(String, Shared)>, usize)>,
+    /// Objects being made now, against [`LayerObjects::permits`].
+    busy: Mutex<usize>,
+    freed: Condvar,
+    /// Where big objects are made (unlinked files); `$TMPDIR` when not set.
+    spill: Option<PathBuf>,
+}
+
+impl LayerObjects {
+    /// Objects in `located`, read through `layers` (by layer index).
+    pub fn new(layers: Vec<Option<LayerReader>>, located: HashMap<String, Located>) -> Self {
+        LayerObjects {
+            layers: layers.into_iter().map(|l| l.map(Arc::new)).collect(),
+            located,
+            ..Default::default()
+        }
+    }
+
+    /// Make big objects in files under `dir` (the server's scratch directory).
+    pub fn spill_to(&mut self, dir: &Path) {
+        self.spill = Some(dir.to_path_buf());
+    }
+
+    /// Take `other`'s layers and objects too (another image's; an object both have is
+    /// served from this one's layers).
+    pub fn absorb(&mut self, other: LayerObjects) {
+        let shift = self.layers.len();
+        self.layers.extend(other.layers);
+        for (c, mut loc) in other.located {
+            loc.layer += shift;
+            self.located.entry(c).or_insert(loc);
+        }
+    }
+
+    /// How many objects are served from layers.
+    pub fn len(&self) -> usize {
+        self.located.len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.located.is_empty()
+    }
+
+    /// The archive-mode object for request path `objects/xx/<rest>.filez`; `None` when the
+    /// path names no object served from layers.
+    pub fn filez(&self, rel: &str) -> Option<Result<Made>> {
+        let rest = rel.strip_prefix("objects/")?;
+        let (dir, file) = rest.split_once('/')?;
+        let stem = file.strip_suffix(".filez")?;
+        let checksum = format!("{dir}{stem}");
+        let loc = self.located.get(&checksum)?;
+        if let Some(hit) = self.made_before(&checksum) {
+            return Some(Ok(Made::Bytes(hit.as_ref().clone())));
+        }
+        let made = self
+            .with_permit(|| self.make_filez(&checksum, loc))
+            .with_context(|| format!("object {checksum} (layer {})", loc.layer));
+        if let Ok(Made::Bytes(bytes)) = &made {
+            self.keep_made(checksum, bytes);
+        }
+        Some(made)
+    }
+
+    /// Run `f` once fewer than one object per core is being made: making is CPU work, and
+    /// each one in flight holds its object (up to [`SPILL_ABOVE`]) twice in memory.
+    fn with_permit<T>(&self, f: impl FnOnce() -> T) -> T {
+        let permits = std::thread::available_parallelism().map_or(1, usize::from);
+        if let Ok(mut busy) = self.busy.lock() {
+            while *busy >= permits {
+                busy = match self.freed.wait(busy) {
+                    Ok(b) => b,
+                    Err(_) => return f(),
+                };
+            }
+            *busy += 1;
+        }
+        let out = f();
+        if let Ok(mut busy) = self.busy.lock() {
+            *busy = busy.saturating_sub(1);
+        }
+        self.freed.notify_one();
+        out
+    }
+
+    fn made_before(&self, checksum: &str) -> Option<Arc<Vec<u8>>> {
+        let mut m = self.made.lock().ok()?;
+        let i = m.0.iter().position(|(c, _)| c == checksum)?;
+        let hit = m.0.remove(i)?;
+        let bytes = hit.1.clone();
+        m.0.push_back(hit);
+        Some(bytes)
+    }
+
+    fn keep_made(&self, checksum: String, bytes: &[u8]) {
+        if bytes.len() > CACHED_OBJECT_BYTES / 4 {
+            return;
+        }
+        let Ok(mut m) = self.made.lock() else {
+            return;
+        };
+        m.1 += bytes.len();
+        m.0.push_back((checksum, Arc::new(bytes.to_vec())));
+        while m.1 > CACHED_OBJECT_BYTES {
+            match m.0.pop_front() {
+                Some((_, b)) => m.1 -= b.len(),
+                None => break,
+            }
+        }
+    }
+
+    fn make_filez(&self, checksum: &str, loc: &Located) -> Result<Made> {
+        let reader = self
+            .layers
+            .get(loc.layer)
+            .and_then(Option::as_ref)
+            .with_context(|| format!("layer {} cannot be read at an offset", loc.layer))?;
+        let header = content_header(loc.uid, loc.gid, loc.mode, "", &loc.xattrs);
+        let hasher = Arc::new(Mutex::new(ContentHasher::new(&header)));
+        let range = LayerRange {
+            reader: reader.clone(),
+            layer: loc.layer,
+            cache: self.blocks.clone(),
+            pos: loc.offset,
+            end: loc.offset + loc.size,
+            hasher: hasher.clone(),
+        };
+        let info = gio::FileInfo::new();
+        info.set_file_type(gio::FileType::Regular);
+        info.set_size(i64::try_from(loc.size).context("object size")?);
+        info.set_attribute_uint32("unix::uid", loc.uid);
+        info.set_attribute_uint32("unix::gid", loc.gid);
+        info.set_attribute_uint32("unix::mode", loc.mode);
+        let input = gio::ReadInputStream::new(range);
+        let xattrs = variant_of(&loc.xattrs, "a(ayay)");
+        let out = ostree::raw_file_to_archive_z2_stream(
+            &input,
+            &info,
+            Some(&xattrs),
+            gio::Cancellable::NONE,
+        )
+        .map_err(|e| anyhow::anyhow!("making the archive object: {}", e.message()))?;
+        let mut made = out.into_read();
+        let result = if loc.size > SPILL_ABOVE {
+            let dir = self.spill.clone().unwrap_or_else(std::env::temp_dir);
+            let mut f = tempfile::tempfile_in(&dir)
+                .with_context(|| format!("a file in {}", dir.display()))?;
+            std::io::copy(&mut made, &mut f).context("making the archive object")?;
+            Made::File(f)
+        } else {
+            let mut bytes = Vec::new();
+            made.read_to_end(&mut bytes)
+                .context("making the archive object")?;
+            Made::Bytes(bytes)
+        };
+        // Everything read: the checksum of what went in decides whether it goes out.
+        let actual = hasher
+            .lock()
+            .map_err(|_| anyhow::anyhow!("hashing failed"))?
+            .clone()
+            .finish();
+        if actual != checksum {
+            bail!("its bytes in the layer hash to {actual}: the blob changed since the start");
+        }
+        Ok(result)
+    }
+}
+
+impl repo_server::Generated for LayerObjects {
+    fn get(&self, rel: &str) -> Option<Result<Made, String>> {
+        self.filez(rel).map(|r| r.map_err(|e| format!("{e:#}")))
+    }
+}
