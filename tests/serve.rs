@@ -38,6 +38,16 @@ fn http(addr: &str, request: &str) -> Vec<u8> {
     out
 }
 
+/// The basic fixture and its image at `oci:t`, made with `extra` options.
+fn basic_image(extra: &[&str]) -> (Fixture, PathBuf) {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    let mut args = vec!["--tag", "t"];
+    args.extend_from_slice(extra);
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &args));
+    (fx, out)
+}
+
 #[test]
 fn the_real_client_pulls_a_served_image_with_signatures_checked() {
     let fx = Fixture::new("basic");
@@ -152,14 +162,7 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
 
 #[test]
 fn a_damaged_image_is_refused_before_anyone_can_pull() {
-    let fx = Fixture::new("basic");
-    let out = fx.path("oci");
-    encap_ok(job(
-        &fx.repo,
-        FIXTURE_REF,
-        &out,
-        &["--tag", "t", "--max-layers", "0"],
-    ));
+    let (fx, out) = basic_image(&["--max-layers", "0"]);
     let (manifest, _) = image(&out, "t");
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
     let blob = out.join("blobs/sha256").join(&layer[7..]);
@@ -332,9 +335,7 @@ fn files_ending(dir: &Path, suffix: &str) -> usize {
 /// server is answered with 500, never with other bytes.
 #[test]
 fn content_objects_are_made_from_the_layers_not_copied() {
-    let fx = Fixture::new("basic");
-    let out = fx.path("oci");
-    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
+    let (fx, out) = basic_image(&[]);
     let index_dir = out.join("ostree-encap-blocks");
     let saved = fx.path("blocks-saved");
     run_ok(Command::new("cp").arg("-a").arg(&index_dir).arg(&saved));
@@ -426,14 +427,7 @@ fn content_objects_are_made_from_the_layers_not_copied() {
 /// whole pull gives the commit.
 #[test]
 fn uncompressed_layers_are_read_in_place() {
-    let fx = Fixture::new("basic");
-    let out = fx.path("oci");
-    encap_ok(job(
-        &fx.repo,
-        FIXTURE_REF,
-        &out,
-        &["--tag", "t", "--compression", "none"],
-    ));
+    let (fx, out) = basic_image(&["--compression", "none"]);
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let server = serve(&tmp, &["--oci-dir", out.to_str().unwrap(), "--tag", "t"], 1).unwrap();
