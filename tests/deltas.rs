@@ -257,6 +257,13 @@ fn a_damaged_delta_is_refused_before_the_server_listens() {
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }
 
+/// `mirror --repo REPO --json ARGS…`, its output parsed.
+fn mirror_json(repo: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["mirror", "--repo", repo.to_str().unwrap(), "--json"];
+    a.extend_from_slice(args);
+    json(&encap_ok(a))
+}
+
 #[test]
 fn mirror_makes_a_repository_any_web_server_serves_and_adds_to_it() {
     let fx = Fixture::new("basic");
@@ -264,11 +271,7 @@ fn mirror_makes_a_repository_any_web_server_serves_and_adds_to_it() {
     let out = fx.path("oci");
     build_pair(&fx, &out, &old, &new);
     let m = fx.path("mirror");
-    let mirror = |args: &[&str]| {
-        let mut a = vec!["mirror", "--repo", m.to_str().unwrap(), "--json"];
-        a.extend_from_slice(args);
-        json(&encap_ok(a))
-    };
+    let mirror = |args: &[&str]| mirror_json(&m, args);
     let one = format!("{}:1", out.display());
     let two = format!("{}:2", out.display());
     // Both images are bound to the fixture branch: the later one moves it.
@@ -371,14 +374,7 @@ fn a_push_carries_the_deltas_and_a_mirror_of_the_pulled_copy_has_them() {
         ]));
     }
     let m = fx.path("mirror");
-    let r = json(&encap_ok([
-        "mirror",
-        "--repo",
-        m.to_str().unwrap(),
-        "--deltas",
-        "--json",
-        &format!("{}:2", pulled.display()),
-    ]));
+    let r = mirror_json(&m, &["--deltas", &format!("{}:2", pulled.display())]);
     assert_eq!(r["refs"][0]["deltas"][0]["from"], old.as_str());
     assert_eq!(r["refs"][0]["deltas"][0]["source"], "stored");
     assert_eq!(ostree(&m, ["static-delta", "list"]), format!("{old}-{new}"));
@@ -415,14 +411,7 @@ fn mirror_generates_no_delta_from_a_commit_it_holds_only_in_part() {
         ],
     );
     ostree(&m, ["refs", &format!("--create={FIXTURE_REF}"), &old]);
-    let r = json(&encap_ok([
-        "mirror",
-        "--repo",
-        m.to_str().unwrap(),
-        "--deltas",
-        "--json",
-        &format!("{}:2", out.display()),
-    ]));
+    let r = mirror_json(&m, &["--deltas", &format!("{}:2", out.display())]);
     assert_eq!(r["refs"][0]["commit"], new.as_str());
     assert_eq!(r["refs"][0]["previous"], old.as_str());
     assert_eq!(r["refs"][0]["deltas"], serde_json::json!([]));
