@@ -120,7 +120,7 @@ pub fn add_images_with(
     // are given.
     let mut opened: Vec<(ImageRef, oci::OciDir, Option<crate::workdir::WorkDir>)> = Vec::new();
     for r in refs {
-        let layout = without_tag(&r.image);
+        let layout = r.image.with_tag(None);
         let at = match opened.iter().position(|(l, _, _)| *l == layout) {
             Some(i) => i,
             None => {
@@ -204,21 +204,6 @@ pub fn add_images_with(
         });
     }
     Ok(done)
-}
-
-/// The layout or archive `image` is in (its tag dropped).
-fn without_tag(image: &ImageRef) -> ImageRef {
-    match image {
-        ImageRef::Dir { path, .. } => ImageRef::Dir {
-            path: path.clone(),
-            tag: None,
-        },
-        ImageRef::Archive { path, .. } => ImageRef::Archive {
-            path: path.clone(),
-            tag: None,
-        },
-        other => other.clone(),
-    }
 }
 
 /// Write the summary (refs, and the deltas in `deltas/`) and, if asked, sign it.

@@ -108,27 +108,17 @@ impl Push {
         };
         let tag = crate::deltas::referrers_tag(digest);
         // Only index.json is read: an archive is not unpacked to look.
-        let (from, index) = match src {
-            ImageRef::Dir { path, .. } => (
-                ImageRef::Dir {
-                    path: path.clone(),
-                    tag: Some(tag.clone()),
-                },
-                src.open_layout()?.0.read_index()?,
-            ),
+        let index = match src {
+            ImageRef::Dir { .. } => src.open_layout()?.0.read_index()?,
             ImageRef::Archive { path, .. } => {
                 let f = std::fs::File::open(path)
                     .with_context(|| format!("opening oci-archive {}", path.display()))?;
-                let index = oci::archive::read_index(std::io::BufReader::new(f))
-                    .with_context(|| path.display().to_string())?;
-                let from = ImageRef::Archive {
-                    path: path.clone(),
-                    tag: Some(tag.clone()),
-                };
-                (from, index)
+                oci::archive::read_index(std::io::BufReader::new(f))
+                    .with_context(|| path.display().to_string())?
             }
             _ => return Ok(None),
         };
+        let from = src.with_tag(Some(tag.clone()));
         let has_referrers = index.manifests.iter().any(|d| {
             d.annotations
                 .as_ref()

@@ -351,6 +351,22 @@ impl ImageRef {
         }
     }
 
+    /// The same layout or archive with `tag` instead (`None`: the layout itself, as a key
+    /// for opening it once); other references as they are.
+    pub fn with_tag(&self, tag: Option<String>) -> ImageRef {
+        match self {
+            ImageRef::Dir { path, .. } => ImageRef::Dir {
+                path: path.clone(),
+                tag,
+            },
+            ImageRef::Archive { path, .. } => ImageRef::Archive {
+                path: path.clone(),
+                tag,
+            },
+            other => other.clone(),
+        }
+    }
+
     /// Open the layout this reference is in (an archive is unpacked into a work directory,
     /// removed when the returned guard drops).
     ///

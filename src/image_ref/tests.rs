@@ -184,3 +184,28 @@ fn a_docker_reference_splits_into_reference_repository_and_tag() {
     let e = DockerRef::parse("oci:/x:y").unwrap_err().to_string();
     assert!(e.contains("must be docker://"), "{e}");
 }
+
+#[test]
+fn with_tag_keeps_the_layout_and_changes_only_the_tag() {
+    let dir = ImageRef::Dir {
+        path: "/out".into(),
+        tag: Some("1".into()),
+    };
+    assert_eq!(
+        dir.with_tag(None),
+        ImageRef::Dir {
+            path: "/out".into(),
+            tag: None
+        }
+    );
+    let archive = ImageRef::Archive {
+        path: "/os.ociarchive".into(),
+        tag: None,
+    };
+    assert_eq!(
+        archive.with_tag(Some("sha256-x".into())).tag(),
+        Some("sha256-x")
+    );
+    let remote = ImageRef::Remote("docker://r/i:1".into());
+    assert_eq!(remote.with_tag(None), remote);
+}
