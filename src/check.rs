@@ -160,10 +160,23 @@ pub fn import(
     branch: Option<&str>,
 ) -> Result<VerifyReport> {
     let img = oci.resolve(tag)?;
+    import_resolved(oci, &img, repo_path, branch, Vec::new()).map(|(report, _)| report)
+}
+
+/// Import the resolved image `img`, the regular files of the layers marked in `locate` left
+/// out of the repository and located instead.
+fn import_resolved(
+    oci: &OciDir,
+    img: &ResolvedImage,
+    repo_path: &Path,
+    branch: Option<&str>,
+    locate: Vec<bool>,
+) -> Result<(VerifyReport, HashMap<String, Located>)> {
     verify::import::into_repo(repo_path, branch, |verifier| {
-        let (report, _) = check_image(oci, &img, &VerifyRequest::default(), verifier)?;
-        let commit = report.commit.clone();
-        Ok((report, commit))
+        let verifier = verifier.locate_layers(locate);
+        let checked = check_image(oci, img, &VerifyRequest::default(), verifier)?;
+        let commit = checked.0.commit.clone();
+        Ok((checked, commit))
     })
 }
 
@@ -186,17 +199,8 @@ pub fn import_for_serving(
         .iter()
         .map(|l| LayerReader::open(oci, l))
         .collect();
-    let which: Vec<bool> = readers.iter().map(Option::is_some).collect();
-    let (report, located) = verify::import::into_repo(repo_path, None, |verifier| {
-        let (report, located) = check_image(
-            oci,
-            &img,
-            &VerifyRequest::default(),
-            verifier.locate_layers(which),
-        )?;
-        let commit = report.commit.clone();
-        Ok(((report, located), commit))
-    })?;
+    let which = readers.iter().map(Option::is_some).collect();
+    let (report, located) = import_resolved(oci, &img, repo_path, None, which)?;
     Ok((report, LayerObjects::new(readers, located)))
 }
 
