@@ -184,31 +184,51 @@ impl ReuseSource {
         let candidates = self.by_key.get(&(crc, len, last))?;
         let mut scratch = vec![0u8; input.len()];
         for &(blob, offset, clen) in candidates.iter().take(tuning::BLOCK_REUSE_TRIES) {
-            let clen = clen as usize;
-            let mut bytes = vec![0u8; clen + 2];
             let Some(file) = self.blobs[blob].file() else {
                 continue;
             };
-            if file.read_exact_at(&mut bytes[..clen], offset).is_err() {
-                continue;
-            }
-            // An inner block ends with a sync-flush marker, not a final block; an empty final
-            // block (fixed Huffman, BFINAL set: bits 1,10 then end-of-block) completes it.
-            let complete = if last {
-                &bytes[..clen]
-            } else {
-                bytes[clen] = 0x03;
-                &bytes[..]
+            let place = BlockEntry {
+                crc,
+                len,
+                last,
+                offset,
+                clen,
             };
-            match inflater.deflate_decompress(complete, &mut scratch) {
-                Ok(n) if n == input.len() && scratch == input => {
-                    bytes.truncate(clen);
-                    return Some(bytes);
-                }
+            match inflate_block(file, &place, &mut scratch, inflater) {
+                Some(bytes) if scratch == input => return Some(bytes),
                 _ => {}
             }
         }
         None
+    }
+}
+
+/// Inflate block `e` of the gzip blob `file` alone into `out` (`e.len` bytes long); returns
+/// its compressed bytes, or `None` unless they inflate to exactly `out.len()` bytes. Blocks
+/// share no window, so any one can be read without those before it.
+pub fn inflate_block(
+    file: &std::fs::File,
+    e: &BlockEntry,
+    out: &mut [u8],
+    inflater: &mut libdeflater::Decompressor,
+) -> Option<Vec<u8>> {
+    let clen = e.clen as usize;
+    let mut bytes = vec![0u8; clen + 2];
+    file.read_exact_at(&mut bytes[..clen], e.offset).ok()?;
+    // An inner block ends with a sync-flush marker, not a final block; an empty final
+    // block (fixed Huffman, BFINAL set: bits 1,10 then end-of-block) completes it.
+    let complete = if e.last {
+        &bytes[..clen]
+    } else {
+        bytes[clen] = 0x03;
+        &bytes[..]
+    };
+    match inflater.deflate_decompress(complete, out) {
+        Ok(n) if n == out.len() => {
+            bytes.truncate(clen);
+            Some(bytes)
+        }
+        _ => None,
     }
 }
 
