@@ -15,7 +15,7 @@ use std::fmt;
 
 /// A stream that is not the complete, single raw deflate stream expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WalkError(&'static str);
+pub struct WalkError(pub(crate) &'static str);
 
 impl fmt::Display for WalkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -29,11 +29,11 @@ impl std::error::Error for WalkError {}
 pub type Result<T> = std::result::Result<T, WalkError>;
 
 /// Extra bits of length codes 257..=285 (RFC 1951 3.2.5).
-const LENGTH_EXTRA: [u8; 29] = [
+pub(crate) const LENGTH_EXTRA: [u8; 29] = [
     0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
 ];
 /// Extra bits of distance codes 0..=29.
-const DIST_EXTRA: [u8; 30] = [
+pub(crate) const DIST_EXTRA: [u8; 30] = [
     0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
     13,
 ];
@@ -56,12 +56,12 @@ type SymbolWalk = fn(&mut Bits<'_>, &Table, &Table) -> Result<()>;
 /// each (plus the fixed code's for each stream) was a fifth of the walk's time.
 #[derive(Default)]
 pub struct Walker {
-    lit: Table,
-    dist: Table,
+    pub(crate) lit: Table,
+    pub(crate) dist: Table,
     cl: Table,
     lengths: Vec<u8>,
     /// The fixed code's tables, built the first time a fixed block is seen.
-    fixed: Option<(Table, Table)>,
+    pub(crate) fixed: Option<(Table, Table)>,
 }
 
 impl Walker {
@@ -121,7 +121,7 @@ impl Walker {
     }
 
     /// Read a dynamic block's code definitions into `lit` and `dist`.
-    fn dynamic_tables(&mut self, bits: &mut Bits<'_>) -> Result<()> {
+    pub(crate) fn dynamic_tables(&mut self, bits: &mut Bits<'_>) -> Result<()> {
         let hlit = bits.take(5)? as usize + 257;
         let hdist = bits.take(5)? as usize + 1;
         let hclen = bits.take(4)? as usize + 4;
@@ -247,7 +247,7 @@ const SKIP_MATCH: u8 = 0x40;
 /// In a literal/length table: end of block, a long code or an invalid one.
 const SKIP_SPECIAL: u8 = 0x80;
 
-fn fixed_tables() -> Result<(Table, Table)> {
+pub(crate) fn fixed_tables() -> Result<(Table, Table)> {
     let mut lit = [0u8; 288];
     for (i, l) in lit.iter_mut().enumerate() {
         *l = match i {
@@ -266,7 +266,7 @@ fn fixed_tables() -> Result<(Table, Table)> {
 /// LSB-first bit reader with a 64-bit buffer: one refill serves several symbols, which is
 /// what makes the walk cheap next to compression.
 #[derive(Clone, Copy)]
-struct Bits<'a> {
+pub(crate) struct Bits<'a> {
     data: &'a [u8],
     /// Next byte to load into `buf`.
     next: usize,
@@ -276,7 +276,7 @@ struct Bits<'a> {
 }
 
 impl<'a> Bits<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Bits {
             data,
             next: 0,
@@ -286,7 +286,7 @@ impl<'a> Bits<'a> {
     }
 
     /// Bit position of the next unread bit.
-    fn pos(&self) -> usize {
+    pub(crate) fn pos(&self) -> usize {
         self.next * 8 - self.count as usize
     }
 
@@ -335,14 +335,14 @@ impl<'a> Bits<'a> {
     }
 
     #[inline(always)]
-    fn take(&mut self, n: u32) -> Result<u32> {
+    pub(crate) fn take(&mut self, n: u32) -> Result<u32> {
         let v = self.peek(n);
         self.consume(n)?;
         Ok(v)
     }
 
     /// Continue at a bit position (used for stored blocks, which are byte-aligned).
-    fn seek(&mut self, pos: usize) -> Result<()> {
+    pub(crate) fn seek(&mut self, pos: usize) -> Result<()> {
         if pos > self.data.len() * 8 {
             return Err(WalkError("truncated"));
         }
@@ -379,7 +379,7 @@ fn skip_byte(entry: u32) -> u8 {
 /// codes, and the canonical (count, sorted symbols) form for the rest. Rebuilt in place for
 /// each block, so its buffers are allocated once per walker.
 #[derive(Default)]
-struct Table {
+pub(crate) struct Table {
     bits: u32,
     /// Per lookup index: `symbol << 16 | code length << 8 | skip byte` (`SKIP_*`, for the
     /// fast walk; 0 in code length tables). Code length 0 marks bit patterns that start no
@@ -469,7 +469,7 @@ impl Table {
     }
 
     #[inline(always)]
-    fn decode(&self, bits: &mut Bits<'_>) -> Result<u16> {
+    pub(crate) fn decode(&self, bits: &mut Bits<'_>) -> Result<u16> {
         let entry = self.entries[bits.peek(self.bits) as usize];
         let len = (entry >> 8) & 0xff;
         if len != 0 {

@@ -8,10 +8,12 @@
 //! - [`Encoder`]: a writer for any of them; [`decoder`] reads them back.
 //! - [`pgz`]: parallel gzip as one deflate stream, with content-defined blocks
 //!   (`deflate_end` joins them); [`blocks`]: reusing an earlier blob's compressed blocks.
+//! - [`gzindex`]: random access into other writers' gzip blobs (checkpoints).
 //! - [`tuning`]: every setting, with the measurement that chose it.
 
 pub mod blocks;
 pub mod deflate_end;
+pub mod gzindex;
 pub mod pgz;
 pub mod tuning;
 
