@@ -193,12 +193,16 @@ pub fn import_for_serving(
     repo_path: &Path,
 ) -> Result<(VerifyReport, LayerObjects)> {
     let img = oci.resolve(tag)?;
-    let readers: Vec<Option<LayerReader>> = img
-        .manifest
-        .layers
-        .iter()
-        .map(|l| LayerReader::open(oci, l))
-        .collect();
+    // Unlinked files beside the scratch repository hold the checkpoints' windows.
+    let scratch = repo_path.parent().unwrap_or(repo_path);
+    // Gzip layers without a block index are inflated once here, one per core.
+    let layers = &img.manifest.layers;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let order: Vec<usize> = (0..layers.len()).collect();
+    let readers =
+        crate::parallel::run_in_order(vec![(); cores.min(layers.len())], &order, |_, i| {
+            Ok(LayerReader::open(oci, &layers[i], scratch))
+        })?;
     let which = readers.iter().map(Option::is_some).collect();
     let (report, located) = import_resolved(oci, &img, repo_path, None, which)?;
     Ok((report, LayerObjects::new(readers, located)))

@@ -100,6 +100,48 @@ fn check_foreign(fx: &Fixture, dir: &Path, keyring: &Path, what: &str) {
         ],
     );
     assert!(!sigs.is_empty(), "{what}: detached signatures lost");
+    // serve: every regular file is made from the layers (one gzip stream each, read through
+    // checkpoints), none copied into the scratch repository; the real client gets the
+    // commit with its signature checked.
+    let tmp = fx.path(&format!("serve-tmp-{what}"));
+    std::fs::create_dir(&tmp).unwrap();
+    let server = serve(&tmp, &["--oci-dir", d, "--ref", FIXTURE_REF], 1)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let copied = files_ending(&tmp, ".filez");
+    let client = fx.path(&format!("client-{what}"));
+    ostree(&client, ["init", "--mode=bare-user"]);
+    ostree(
+        &client,
+        [
+            "remote",
+            "add",
+            "--set=gpg-verify=true",
+            &format!("--gpg-import={}", keyring.display()),
+            "origin",
+            &format!("http://{}", server.addr),
+        ],
+    );
+    pull_origin(&client, FIXTURE_REF).unwrap_or_else(|e| panic!("{what}: {e}"));
+    ostree(&client, ["fsck"]);
+    assert_eq!(
+        ostree(&client, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
+        fx.commit
+    );
+    let log = server.stop();
+    let made = made_from_layers(&log);
+    // Every regular file's object is made from the layers (`ls -C`: mode uid gid size
+    // checksum path).
+    let listing = ostree(&fx.repo, ["ls", "-R", "-C", &fx.commit]);
+    let regular: std::collections::BTreeSet<&str> = listing
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .collect();
+    assert_eq!(made, regular.len(), "{what}: {log}");
+    assert_eq!(
+        copied, 0,
+        "{what}: regular files copied into the scratch repository"
+    );
 }
 
 #[test]

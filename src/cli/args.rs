@@ -120,8 +120,8 @@ pub(crate) const SERVE_AFTER_HELP: &str = "\
 Each image's commit is imported into a scratch archive repository in $TMPDIR, every object
 checked (a damaged image is refused before the server listens), with its detached metadata
 (signatures) as it is; the summary is written, and signed with --gpg-sign. Regular files of
-layers readable at any offset (ours, in an OCI directory) are not copied: each is made from
-its layer when asked for, checked again. The repository is served read-only (GET, HEAD, byte
+gzip and uncompressed layers (any writer's) are not copied: each is made from its layer when
+asked for, checked again; zstd layers are copied. The repository is served read-only (GET, HEAD, byte
 ranges) until SIGTERM or SIGINT, then removed. On stderr: how many objects are made from
 layers, then one access log line per request: peer, method, path, status, body bytes.
 

@@ -72,3 +72,25 @@ pub fn client_repo(path: &Path, mode: &str, url: &str) -> std::path::PathBuf {
     ostree(path, ["remote", "add", "--no-gpg-verify", "origin", url]);
     path.to_path_buf()
 }
+
+/// How many content objects `serve` said it makes from the layers (stderr, before the log).
+pub fn made_from_layers(log: &str) -> usize {
+    log.lines()
+        .find_map(|l| l.split_once(" content objects are made").map(|(n, _)| n))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of objects made from layers: {log}"))
+}
+
+/// Files below `dir` whose name ends with `suffix`.
+pub fn files_ending(dir: &Path, suffix: &str) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            n += files_ending(&e.path(), suffix);
+        } else if e.file_name().to_string_lossy().ends_with(suffix) {
+            n += 1;
+        }
+    }
+    n
+}
