@@ -30,6 +30,7 @@ use anyhow::{bail, Context, Result};
 use compress::blocks::BlockEntry;
 use compress::gzindex::{self, Checkpoint};
 use oci::keys::media;
+use oci::ocidir::BlobAt;
 use oci::types::Descriptor;
 use oci::OciDir;
 use ostree::gio;
@@ -75,8 +76,8 @@ pub struct Point {
 
 /// One layer, readable at any offset of its uncompressed stream.
 pub enum LayerReader {
-    /// An uncompressed tar blob: offsets are the file's.
-    Plain(File),
+    /// An uncompressed tar blob.
+    Plain(BlobAt),
     /// A gzip blob of independently deflated blocks.
     Blocks {
         /// The blob.
@@ -86,8 +87,8 @@ pub enum LayerReader {
     },
     /// A gzip blob of one deflate stream, read from checkpoints.
     Checkpoints {
-        /// The blob.
-        file: File,
+        /// The blob (maybe inside an oci-archive).
+        file: At,
         /// Checkpoints by uncompressed offset, the first at 0.
         points: Vec<Point>,
         /// Their windows (an unlinked file).
@@ -103,13 +104,18 @@ impl LayerReader {
     /// their windows in an unlinked file under `scratch`. `None`: it must be read from the
     /// start (zstd, or a gzip stream that does not inflate).
     pub fn open(oci: &OciDir, desc: &Descriptor, scratch: &Path) -> Option<LayerReader> {
-        let file = oci.blobs().open(desc.digest.hex()).ok()?.into_std();
+        let at = oci.blob_at(desc).ok()?;
         match desc.media_type.as_str() {
-            media::LAYER_TAR => Some(LayerReader::Plain(file)),
-            media::LAYER_GZIP => match Self::indexed(oci, desc, &file) {
-                Some(blocks) => Some(LayerReader::Blocks { file, blocks }),
-                None => Self::checkpoints(file, scratch).ok(),
+            media::LAYER_TAR => Some(LayerReader::Plain(at)),
+            // Block indexes are kept for blobs in the layout's own files only.
+            media::LAYER_GZIP if at.base == 0 => match Self::indexed(oci, desc, &at.file) {
+                Some(blocks) => Some(LayerReader::Blocks {
+                    file: at.file,
+                    blocks,
+                }),
+                None => Self::checkpoints(At(at), scratch).ok(),
             },
+            media::LAYER_GZIP => Self::checkpoints(At(at), scratch).ok(),
             _ => None,
         }
     }
@@ -136,7 +142,7 @@ impl LayerReader {
     }
 
     /// Inflate gzip blob `file` once, keeping a checkpoint every [`CHECKPOINT_SPAN`].
-    fn checkpoints(file: File, scratch: &Path) -> std::io::Result<LayerReader> {
+    fn checkpoints(file: At, scratch: &Path) -> std::io::Result<LayerReader> {
         let mut windows = tempfile::tempfile_in(scratch)?;
         let mut points = Vec::new();
         let mut at = 0u64;
@@ -220,6 +226,15 @@ impl LayerReader {
     }
 }
 
+/// A blob, as the checkpoints read it.
+pub struct At(BlobAt);
+
+impl gzindex::ReadAt for At {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+}
+
 /// Block `k` (`e`) of an indexed gzip blob, inflated alone and checked against the index.
 fn inflate_checked(
     file: &File,
@@ -289,7 +304,7 @@ impl Read for LayerRange {
             return Ok(0);
         }
         let n = match self.reader.as_ref() {
-            LayerReader::Plain(f) => f.read_at(&mut buf[..want], self.pos)?,
+            LayerReader::Plain(at) => at.read_at(&mut buf[..want], self.pos)?,
             _ => {
                 let (k, start, len) = self
                     .reader

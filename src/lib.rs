@@ -27,7 +27,7 @@
 /// when the reader has gone (`ostree-encap ... | head -1`); this returns [`StdoutClosed`]
 /// instead, which `main` turns into a quiet exit with the status a SIGPIPE death gives in
 /// shells, like other Unix tools — after the stack unwinds, so temporary directories (an
-/// unpacked `--previous` archive) are still removed. Other write errors are returned as they
+/// `--previous` archive's index) are still removed. Other write errors are returned as they
 /// are. The calling function must return `anyhow::Result`.
 #[macro_export]
 macro_rules! out {

@@ -116,7 +116,7 @@ pub fn add_images_with(
     }
     check_archive_mode(repo_path)?;
     let mut done: Vec<MirroredRef> = Vec::new();
-    // Each layout or archive opened once (an archive is unpacked), however many of its tags
+    // Each layout or archive opened once, however many of its tags
     // are given.
     let mut opened: Vec<(ImageRef, oci::OciDir, Option<crate::workdir::WorkDir>)> = Vec::new();
     for r in refs {

@@ -193,7 +193,8 @@ fn open_out_layout(path: &Path) -> Result<OciDir> {
     Ok(OciDir::ensure(dir, &path.display().to_string())?)
 }
 
-/// Open an existing layout (dir) or unpack an archive into a temp dir for reading.
+/// Open an existing layout (dir), or an archive for reading: its `index.json` and
+/// `oci-layout` are copied into a temp dir, its blobs read where they lie in it.
 ///
 /// # Errors
 /// Missing paths, not a layout, bad archive.
@@ -208,11 +209,11 @@ pub fn open_layout(target: &Target) -> Result<(OciDir, Option<workdir::WorkDir>)
             let f = std::fs::File::open(path)
                 .with_context(|| format!("opening oci-archive {}", path.display()))?;
             let tmp = workdir::WorkDir::create(&std::env::temp_dir())
-                .context("creating a temp dir to unpack the archive")?;
+                .context("creating a temp dir for the archive's index")?;
             let dir = Dir::open_ambient_dir(tmp.layout_path()?, cap_std::ambient_authority())?;
-            oci::archive::unpack_archive(io::BufReader::new(f), &dir)
-                .with_context(|| format!("unpacking {}", path.display()))?;
-            let oci = OciDir::open(dir, &path.display().to_string())?;
+            let blobs = oci::archive::open_in_place(f, &dir)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let oci = OciDir::open_archive(dir, &path.display().to_string(), blobs)?;
             Ok((oci, Some(tmp)))
         }
     }

@@ -23,7 +23,7 @@ pub struct Previous {
     pub layout: PreviousLayout,
     /// The image, for its blobs (not for a bare manifest JSON).
     pub(crate) image: Option<(OciDir, ResolvedImage)>,
-    /// An unpacked oci-archive lives here while the build runs.
+    /// An oci-archive's index lives here while the build runs.
     _unpacked: Option<WorkDir>,
 }
 

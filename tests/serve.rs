@@ -455,3 +455,59 @@ fn uncompressed_layers_are_read_in_place() {
         "{log}"
     );
 }
+
+/// An oci-archive is read where its blobs lie: nothing of it is copied to `$TMPDIR` (its
+/// layers have no block index, so they are read through checkpoints), every regular file is
+/// made from the layers, and a whole pull gives the commit.
+#[test]
+fn an_oci_archive_is_served_in_place() {
+    let fx = Fixture::new("full");
+    let archive = fx.path("os.ociarchive");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &archive, &["--tag", "t"]));
+    let size = std::fs::metadata(&archive).unwrap().len();
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let server = serve(
+        &tmp,
+        &["--oci-archive", archive.to_str().unwrap(), "--tag", "t"],
+        1,
+    )
+    .unwrap();
+    let held: u64 = walk_sizes(&tmp);
+    assert!(
+        held < size / 2,
+        "$TMPDIR holds {held} bytes while serving a {size}-byte archive"
+    );
+    let client = client_repo(
+        &fx.path("client"),
+        "bare-user",
+        &format!("http://{}", server.addr),
+    );
+    pull_origin(&client, FIXTURE_REF).unwrap();
+    ostree(&client, ["fsck"]);
+    assert_eq!(
+        ostree(&client, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
+        fx.commit
+    );
+    let log = server.stop();
+    let made = made_from_layers(&log);
+    assert!(made > 0, "{log}");
+    assert!(
+        log.lines().filter(|l| l.contains(".filez 200 ")).count() >= made,
+        "{log}"
+    );
+}
+
+/// Bytes of the regular files below `dir`.
+fn walk_sizes(dir: &Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        if m.is_dir() {
+            n += walk_sizes(&e.path());
+        } else {
+            n += m.len();
+        }
+    }
+    n
+}

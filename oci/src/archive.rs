@@ -5,6 +5,7 @@
 use crate::keys::layout;
 use crate::ocidir::{io_err, OciError};
 use cap_std::fs::Dir;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
 fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
@@ -95,56 +96,84 @@ pub fn read_index(r: impl Read) -> Result<crate::types::Index, OciError> {
     })
 }
 
-/// Unpack an oci-archive stream into the empty directory `dest`. Only the layout's own names
-/// are accepted (no links, no paths outside `blobs/sha256`), so a hostile archive cannot write
-/// elsewhere.
+/// The blobs of an oci-archive, read where they lie in it: each one's data offset and size.
+#[derive(Debug)]
+pub struct ArchiveBlobs {
+    file: std::fs::File,
+    at: HashMap<String, (u64, u64)>,
+}
+
+impl ArchiveBlobs {
+    /// Where blob `hex`'s bytes lie in the archive: (offset, size).
+    pub fn get(&self, hex: &str) -> Option<(u64, u64)> {
+        self.at.get(hex).copied()
+    }
+
+    /// The archive.
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+}
+
+/// Open an oci-archive without copying its blobs: `oci-layout` and `index.json` are written
+/// into the empty directory `dest` (with an empty `blobs/sha256`), and where each blob lies
+/// in the archive is noted, to be read there ([`crate::OciDir::open_archive`]). Only the
+/// layout's own names are accepted (no links, no paths outside `blobs/sha256`), so a hostile
+/// archive cannot write elsewhere; a name given twice counts as its last entry, as unpacking
+/// would leave it.
 ///
 /// # Errors
 /// Unexpected entries, I/O errors.
-pub fn unpack_archive(r: impl Read, dest: &Dir) -> Result<(), OciError> {
-    let mut ar = tar::Archive::new(r);
+pub fn open_in_place(file: std::fs::File, dest: &Dir) -> Result<ArchiveBlobs, OciError> {
     dest.create_dir_all(layout::BLOBS_SHA256)
         .map_err(io_err("creating blobs/sha256"))?;
-    for e in ar.entries().map_err(io_err("reading archive"))? {
-        let mut e = e.map_err(io_err("reading archive"))?;
-        let path = e
-            .path()
-            .map_err(io_err("archive entry path"))?
-            .to_string_lossy()
-            .into_owned();
-        let path = path
-            .trim_start_matches("./")
-            .trim_end_matches('/')
-            .to_string();
-        match e.header().entry_type() {
-            tar::EntryType::Directory
-                if path.is_empty() || path == layout::BLOBS || path == layout::BLOBS_SHA256 => {}
-            tar::EntryType::Regular => {
-                let ok = path == layout::OCI_LAYOUT
-                    || path == layout::INDEX_JSON
-                    || path
-                        .strip_prefix("blobs/sha256/")
-                        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-                if !ok {
+    let mut at = HashMap::new();
+    {
+        let mut ar = tar::Archive::new(&file);
+        for e in ar.entries_with_seek().map_err(io_err("reading archive"))? {
+            let mut e = e.map_err(io_err("reading archive"))?;
+            let path = e
+                .path()
+                .map_err(io_err("archive entry path"))?
+                .to_string_lossy()
+                .into_owned();
+            let path = path
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string();
+            match e.header().entry_type() {
+                tar::EntryType::Directory
+                    if path.is_empty() || path == layout::BLOBS || path == layout::BLOBS_SHA256 => {
+                }
+                tar::EntryType::Regular
+                    if path == layout::OCI_LAYOUT || path == layout::INDEX_JSON =>
+                {
+                    let mut data = Vec::new();
+                    (&mut e)
+                        .take(crate::keys::MAX_CONFIG_FILE)
+                        .read_to_end(&mut data)
+                        .map_err(io_err(format!("reading {path}")))?;
+                    dest.write(&path, &data)
+                        .map_err(io_err(format!("writing {path}")))?;
+                }
+                tar::EntryType::Regular
+                    if path.strip_prefix("blobs/sha256/").is_some_and(|h| {
+                        h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
+                    }) =>
+                {
+                    let hex = path["blobs/sha256/".len()..].to_string();
+                    at.insert(hex, (e.raw_file_position(), e.size()));
+                }
+                other => {
                     return Err(OciError::NotALayout {
                         path: "archive".into(),
-                        reason: format!("unexpected entry {path:?}"),
-                    });
+                        reason: format!("unexpected {other:?} entry {path:?}"),
+                    })
                 }
-                let mut f = dest
-                    .create(&path)
-                    .map_err(io_err(format!("creating {path}")))?;
-                io::copy(&mut e, &mut f).map_err(io_err(format!("unpacking {path}")))?;
-            }
-            other => {
-                return Err(OciError::NotALayout {
-                    path: "archive".into(),
-                    reason: format!("unexpected {other:?} entry {path:?}"),
-                })
             }
         }
     }
-    Ok(())
+    Ok(ArchiveBlobs { file, at })
 }
 
 #[cfg(test)]
@@ -174,5 +203,104 @@ mod tests {
         assert!(read_index(later.as_slice()).unwrap().manifests.is_empty());
         let none = tar::Builder::new(Vec::new()).into_inner().unwrap();
         assert!(read_index(none.as_slice()).is_err());
+    }
+
+    /// A layout with two blobs, archived into a file in `td`.
+    fn archived(td: &Dir) -> (std::path::PathBuf, Vec<crate::types::Descriptor>) {
+        td.create_dir("layout").unwrap();
+        let oci = crate::OciDir::ensure(td.open_dir("layout").unwrap(), "layout").unwrap();
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let blobs = vec![
+            oci.write_blob(crate::keys::media::LAYER_TAR, &big).unwrap(),
+            oci.write_blob(crate::keys::media::MANIFEST, b"{\"schemaVersion\":2}")
+                .unwrap(),
+        ];
+        oci.set_manifest(blobs[1].clone(), Some("t")).unwrap();
+        let tar = write_archive(&td.open_dir("layout").unwrap(), Vec::new()).unwrap();
+        td.write("a.ociarchive", &tar).unwrap();
+        let path = std::path::Path::new("/proc/self/fd")
+            .join(std::os::fd::AsRawFd::as_raw_fd(td).to_string())
+            .join("a.ociarchive");
+        (path, blobs)
+    }
+
+    #[test]
+    fn archives_are_read_in_place() {
+        let td = cap_tempfile::tempdir(cap_std::ambient_authority()).unwrap();
+        let (path, blobs) = archived(&td);
+        td.create_dir("index").unwrap();
+        let dest = td.open_dir("index").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let oci = crate::OciDir::open_archive(
+            dest.try_clone().unwrap(),
+            "a",
+            open_in_place(file, &dest).unwrap(),
+        )
+        .unwrap();
+        // Only the index and the marker were written; no blob was copied.
+        assert_eq!(
+            dest.open_dir("blobs/sha256")
+                .unwrap()
+                .entries()
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(dest.exists("index.json") && dest.exists("oci-layout"));
+        let layout = td.open_dir("layout").unwrap();
+        for d in &blobs {
+            let mut data = Vec::new();
+            oci.open_blob(d).unwrap().read_to_end(&mut data).unwrap();
+            assert_eq!(
+                data,
+                layout
+                    .read(format!("blobs/sha256/{}", d.digest.hex()))
+                    .unwrap()
+            );
+            let at = oci.blob_at(d).unwrap();
+            assert_eq!(at.len, d.size);
+            let mut tail = vec![0u8; 10];
+            assert_eq!(
+                at.read_at(&mut tail, d.size - 4).unwrap(),
+                4,
+                "never past the blob"
+            );
+        }
+        assert_eq!(oci.find(Some("t")).unwrap().digest, blobs[1].digest);
+        // A byte changed in the archive: the blob's reader fails at its end.
+        let mut bytes = td.read("a.ociarchive").unwrap();
+        let at = oci.blob_at(&blobs[0]).unwrap().base as usize + 1000;
+        bytes[at] ^= 1;
+        td.write("a.ociarchive", &bytes).unwrap();
+        let mut data = Vec::new();
+        assert!(oci
+            .open_blob(&blobs[0])
+            .unwrap()
+            .read_to_end(&mut data)
+            .is_err());
+    }
+
+    #[test]
+    fn hostile_archives_are_refused() {
+        for (kind, name) in [
+            (tar::EntryType::Regular, "../escape"),
+            (tar::EntryType::Regular, "blobs/sha256/short"),
+            (tar::EntryType::Symlink, "index.json"),
+            (tar::EntryType::Regular, "etc/passwd"),
+        ] {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = header(kind, 0o644, 2);
+            // Set by hand: the builder itself refuses `..`.
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            b.append(&h, &b"{}"[..]).unwrap();
+            let tar = b.into_inner().unwrap();
+            let td = cap_tempfile::tempdir(cap_std::ambient_authority()).unwrap();
+            td.write("a", &tar).unwrap();
+            let file = td.open("a").unwrap().into_std();
+            let e = open_in_place(file, &td).expect_err(name);
+            assert!(e.to_string().contains(name.trim_start_matches("./")), "{e}");
+            assert!(!td.exists("escape") && !td.exists("etc"));
+        }
     }
 }

@@ -109,6 +109,9 @@ pub struct OciDir {
     /// Whether this handle made the directory a layout (`ensure` wrote `oci-layout`): after
     /// a failed run an empty skeleton is removed again, leaving the directory as it was.
     created_layout: std::sync::atomic::AtomicBool,
+    /// Blobs read in place from the oci-archive this layout was opened from (its
+    /// `blobs/sha256` is empty).
+    archive: Option<std::sync::Arc<crate::archive::ArchiveBlobs>>,
 }
 
 /// A manifest found in a layout, with its config.
@@ -253,7 +256,24 @@ impl OciDir {
             shown: shown.to_string(),
             created_block_dir: std::sync::atomic::AtomicBool::new(false),
             created_layout: std::sync::atomic::AtomicBool::new(false),
+            archive: None,
         })
+    }
+
+    /// Open the layout that [`crate::archive::open_in_place`] wrote into `dir`, its blobs read
+    /// from the archive where they lie. For reading: blobs written through this handle go
+    /// into `dir`, not the archive.
+    ///
+    /// # Errors
+    /// As [`OciDir::open`].
+    pub fn open_archive(
+        dir: Dir,
+        shown: &str,
+        blobs: crate::archive::ArchiveBlobs,
+    ) -> Result<Self, OciError> {
+        let mut oci = Self::open(dir, shown)?;
+        oci.archive = Some(std::sync::Arc::new(blobs));
+        Ok(oci)
     }
 
     /// The directory as the caller named it when opening (for messages).
@@ -716,20 +736,95 @@ impl OciDir {
     ///
     /// # Errors
     /// Malformed digest or missing blob.
-    pub fn open_blob(&self, desc: &Descriptor) -> Result<VerifyingReader<File>, OciError> {
+    pub fn open_blob(&self, desc: &Descriptor) -> Result<VerifyingReader<BlobReader>, OciError> {
         let hex = desc.digest.hex();
-        let f = self.blobs.open(hex).map_err(|source| OciError::BadBlob {
-            digest: desc.digest.clone(),
-            what: format!("opening blobs/sha256/{hex}"),
-            source,
-        })?;
         Ok(VerifyingReader {
-            inner: f,
+            inner: BlobReader {
+                at: self.blob_at(desc)?,
+                pos: 0,
+            },
             hasher: Sha256::new(),
             read: 0,
             expected_hex: hex.to_string(),
             expected_size: desc.size,
         })
+    }
+}
+
+impl OciDir {
+    /// Blob `desc` for reading at any offset: its file in `blobs/sha256`, or its place in
+    /// the archive this layout was opened from. Not checked against the digest: readers
+    /// check what they read.
+    ///
+    /// # Errors
+    /// A blob that is in neither place.
+    pub fn blob_at(&self, desc: &Descriptor) -> Result<BlobAt, OciError> {
+        let hex = desc.digest.hex();
+        let missing = |source| OciError::BadBlob {
+            digest: desc.digest.clone(),
+            what: format!("opening blobs/sha256/{hex}"),
+            source,
+        };
+        match self.blobs.open(hex) {
+            Ok(f) => {
+                let len = f.metadata().map_err(missing)?.len();
+                Ok(BlobAt {
+                    file: f.into_std(),
+                    base: 0,
+                    len,
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let (archive, (base, len)) = self
+                    .archive
+                    .as_ref()
+                    .and_then(|a| Some((a, a.get(hex)?)))
+                    .ok_or_else(|| missing(e))?;
+                let file = archive.file().try_clone().map_err(missing)?;
+                Ok(BlobAt { file, base, len })
+            }
+            Err(e) => Err(missing(e)),
+        }
+    }
+}
+
+/// A blob's bytes in a file: `len` bytes from `base` (0 for a layout's own blob file).
+#[derive(Debug)]
+pub struct BlobAt {
+    /// The blob file, or the archive holding it.
+    pub file: std::fs::File,
+    /// Where the blob starts in `file`.
+    pub base: u64,
+    /// The blob's size.
+    pub len: u64,
+}
+
+impl BlobAt {
+    /// Read from offset `at` of the blob; 0 at its end (never bytes past it).
+    ///
+    /// # Errors
+    /// The file's read errors.
+    pub fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<usize> {
+        let left = self.len.saturating_sub(at);
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if n == 0 {
+            return Ok(0);
+        }
+        std::os::unix::fs::FileExt::read_at(&self.file, &mut buf[..n], self.base + at)
+    }
+}
+
+/// A blob read from its start.
+pub struct BlobReader {
+    at: BlobAt,
+    pos: u64,
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.at.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

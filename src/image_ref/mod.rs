@@ -367,8 +367,8 @@ impl ImageRef {
         }
     }
 
-    /// Open the layout this reference is in (an archive is unpacked into a work directory,
-    /// removed when the returned guard drops).
+    /// Open the layout this reference is in (of an archive, its index is copied into a work
+    /// directory, removed when the returned guard drops; its blobs are read in place).
     ///
     /// # Errors
     /// A manifest file or remote image (no layout to open); unreadable layouts.
@@ -407,7 +407,7 @@ pub struct OpenedImage {
     pub oci: OciDir,
     /// The image: its descriptor, manifest and config.
     pub image: ResolvedImage,
-    /// Keeps an unpacked archive's work directory until the image is dropped.
+    /// Keeps an archive's work directory (its index) until the image is dropped.
     _work: Option<WorkDir>,
 }
 

@@ -13,6 +13,8 @@ pub struct Server {
     pub addr: String,
     /// The `ref …` and `delta …` lines printed after `serving http://…/`.
     pub said: Vec<String>,
+    /// Reads stderr (the access log) while it serves: a full pipe would stop the server.
+    log: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Drop for Server {
@@ -28,14 +30,7 @@ impl Server {
         run_ok(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{status:?}");
-        let mut log = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
-        log
+        self.log.take().unwrap().join().unwrap()
     }
 }
 
@@ -63,7 +58,18 @@ pub fn serve(tmp: &Path, args: &[&str], lines: usize) -> Result<Server, String> 
     };
     // The rest of stdout stays empty while it serves.
     let said = out.take(lines).map(Result::unwrap).collect();
-    Ok(Server { child, addr, said })
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut log = String::new();
+        stderr.read_to_string(&mut log).unwrap();
+        log
+    });
+    Ok(Server {
+        child,
+        addr,
+        said,
+        log: Some(log),
+    })
 }
 
 /// A new repository of `mode` at `path` with remote `origin` at `url`, without GPG checks.
