@@ -12,11 +12,13 @@
 //!   checkpoints (`compress::gzindex`): the layer is inflated once before the server listens
 //!   (each gzip member checked against its CRC-32 and length), noting every
 //!   [`CHECKPOINT_SPAN`] where a deflate block starts and the 32 KiB before it; the windows
-//!   go to an unlinked file in the scratch directory. A read inflates from the checkpoint
-//!   before it.
+//!   go, deflated, to an unlinked file in the scratch directory. A read inflates from the
+//!   checkpoint before it.
 //!
-//! zstd layers (one stream, no block boundaries that zstd exposes) are imported into the
-//! scratch repository instead.
+//! zstd layers are imported into the scratch repository instead: zstd can start only at a
+//! frame's start, and decoders kept where they stopped (tried) restart all the time, since
+//! a client's path order hops between an image's layers (64 of them: one decoder window,
+//! up to 8 MiB, each).
 //!
 //! On request, `objects/xx/<rest>.filez` is made from the object's bytes: the content is
 //! checked against its checksum again (the blob may have changed on disk since), then
@@ -60,10 +62,13 @@ pub const CACHED_OBJECT_BYTES: usize = 64 << 20;
 pub const CACHED_BLOCKS: usize = 16;
 
 /// Uncompressed bytes between checkpoints of a gzip layer read through them: a request
-/// inflates at most this and one deflate block (~3 ms at the ~380 MB/s `gzindex` inflates),
-/// each checkpoint keeps a 32 KiB window on disk (3% of the layer's uncompressed size), and
-/// [`CACHED_BLOCKS`] spans stay in memory.
-pub const CHECKPOINT_SPAN: u64 = 1 << 20;
+/// inflates at most this and one deflate block (~0.7 ms at the ~380 MB/s `gzindex`
+/// inflates), each checkpoint keeps a 32 KiB window on disk (deflated: ~5% of the layer's
+/// uncompressed size), and [`CACHED_BLOCKS`] spans stay in memory. Clients ask in path
+/// order, which in other writers' layers (ostree-ext's: checksum order) is no order at all:
+/// nearly every request starts at a checkpoint. `bench/serve`, corpus image B from
+/// ostree-ext, a whole pull: 1 MiB spans 64.3 s, 256 KiB 39.3 s.
+pub const CHECKPOINT_SPAN: u64 = 256 << 10;
 
 /// A checkpoint of a gzip layer, its window in the windows file.
 pub struct Point {
@@ -71,7 +76,9 @@ pub struct Point {
     bit: u64,
     header: bool,
     window_at: u64,
+    /// Its length there (deflated), and inflated.
     window_len: u32,
+    window_raw: u32,
 }
 
 /// One layer, readable at any offset of its uncompressed stream.
@@ -115,7 +122,7 @@ impl LayerReader {
                 }),
                 None => Self::checkpoints(At(at), scratch).ok(),
             },
-            media::LAYER_GZIP => Self::checkpoints(At(at), scratch).ok(),
+            media::LAYER_GZIP | media::DOCKER_LAYER_GZIP => Self::checkpoints(At(at), scratch).ok(),
             _ => None,
         }
     }
@@ -143,22 +150,33 @@ impl LayerReader {
 
     /// Inflate gzip blob `file` once, keeping a checkpoint every [`CHECKPOINT_SPAN`].
     fn checkpoints(file: At, scratch: &Path) -> std::io::Result<LayerReader> {
-        let mut windows = tempfile::tempfile_in(scratch)?;
+        let mut windows = std::io::BufWriter::new(tempfile::tempfile_in(scratch)?);
         let mut points = Vec::new();
         let mut at = 0u64;
+        // Windows are deflated (libdeflate level 1; its `fastest` is 0, which stores): the
+        // corpus image's shrink from 119 to 47 MB, for ~30 µs of inflating per read.
+        let level =
+            libdeflater::CompressionLvl::new(1).map_err(|_| std::io::Error::other("level"))?;
+        let mut deflater = libdeflater::Compressor::new(level);
+        let mut packed = Vec::new();
         let total = gzindex::checkpoints(&file, CHECKPOINT_SPAN, |cp| {
-            windows.write_all(&cp.window)?;
-            let len = cp.window.len() as u32;
+            packed.resize(deflater.deflate_compress_bound(cp.window.len()), 0);
+            let n = deflater
+                .deflate_compress(&cp.window, &mut packed)
+                .map_err(std::io::Error::other)?;
+            windows.write_all(&packed[..n])?;
             points.push(Point {
                 out: cp.out,
                 bit: cp.bit,
                 header: cp.header,
                 window_at: at,
-                window_len: len,
+                window_len: n as u32,
+                window_raw: cp.window.len() as u32,
             });
-            at += u64::from(len);
+            at += n as u64;
             Ok(())
         })?;
+        let windows = windows.into_inner().map_err(|e| e.into_error())?;
         Ok(LayerReader::Checkpoints {
             file,
             points,
@@ -209,8 +227,15 @@ impl LayerReader {
                     .get(k)
                     .ok_or_else(|| std::io::Error::other("no such checkpoint"))?;
                 let end = points.get(k + 1).map_or(*total, |n| n.out);
-                let mut window = vec![0u8; p.window_len as usize];
-                windows.read_exact_at(&mut window, p.window_at)?;
+                let mut packed = vec![0u8; p.window_len as usize];
+                windows.read_exact_at(&mut packed, p.window_at)?;
+                let mut window = vec![0u8; p.window_raw as usize];
+                let n = libdeflater::Decompressor::new()
+                    .deflate_decompress(&packed, &mut window)
+                    .map_err(std::io::Error::other)?;
+                if n != window.len() {
+                    return Err(std::io::Error::other("a checkpoint's window is damaged"));
+                }
                 let cp = Checkpoint {
                     out: p.out,
                     bit: p.bit,
@@ -375,6 +400,20 @@ impl LayerObjects {
             loc.layer += shift;
             self.located.entry(c).or_insert(loc);
         }
+    }
+
+    /// Bytes of checkpoint windows kept (in unlinked files of the scratch directory).
+    pub fn window_bytes(&self) -> u64 {
+        self.layers
+            .iter()
+            .flatten()
+            .map(|l| match l.as_ref() {
+                LayerReader::Checkpoints { points, .. } => {
+                    points.iter().map(|p| u64::from(p.window_len)).sum()
+                }
+                _ => 0,
+            })
+            .sum()
     }
 
     /// How many objects are served from layers.

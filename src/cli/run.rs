@@ -405,9 +405,18 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     out!("serving http://{addr}/");
     print_refs(&served.refs)?;
     // On stderr, before the access log: stdout says only where and what is served.
+    let windows = served.from_layers.window_bytes();
     eprintln!(
-        "{} content objects are made from the images' layers on request; the rest is in {}",
+        "{} content objects are made from the images' layers on request{}; the rest is in {}",
         served.from_layers.len(),
+        if windows > 0 {
+            format!(
+                " (gzip checkpoints: {:.1} MB of windows, in unlinked files there)",
+                windows as f64 / 1e6
+            )
+        } else {
+            String::new()
+        },
         served.path().display()
     );
     let root = cap_std::fs::Dir::open_ambient_dir(served.path(), cap_std::ambient_authority())
