@@ -100,3 +100,26 @@ pub fn files_ending(dir: &Path, suffix: &str) -> usize {
     }
     n
 }
+
+/// Pull the fixture's ref from `server` into a new `mode` repository at `path`: `ostree
+/// fsck` clean, and the ref is `commit`.
+pub fn pull_checked(server: &Server, path: &Path, mode: &str, commit: &str) {
+    let client = client_repo(path, mode, &format!("http://{}", server.addr));
+    pull_origin(&client, FIXTURE_REF).unwrap();
+    ostree(&client, ["fsck"]);
+    assert_eq!(
+        ostree(&client, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
+        commit
+    );
+}
+
+/// How many objects the server said it makes from layers, having served (200) at least as
+/// many `.filez` objects.
+pub fn served_from_layers(log: &str) -> usize {
+    let made = made_from_layers(log);
+    assert!(
+        log.lines().filter(|l| l.contains(".filez 200 ")).count() >= made,
+        "{log}"
+    );
+    made
+}
