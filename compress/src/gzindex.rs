@@ -43,19 +43,14 @@ const DIST_BASE: [u16; 30] = [
     2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
 ];
 
-/// Where the compressed bytes come from: read at any offset (a blob file, or memory).
+/// Where the compressed bytes come from: read at any offset (a blob where it lies, or
+/// memory).
 pub trait ReadAt {
     /// Read into `buf` from `offset`; 0 at the end.
     ///
     /// # Errors
     /// As the source's reads.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
-}
-
-impl ReadAt for std::fs::File {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(self, buf, offset)
-    }
 }
 
 impl ReadAt for [u8] {
