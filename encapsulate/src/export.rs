@@ -513,7 +513,7 @@ impl<W: Write> LayerWriter<'_, W> {
         let shown_path = inv.first_path(at).unwrap_or("(sysroot)");
         let hex = sum.hex();
         let checksum = &*hex;
-        let Some((obj, owner)) = self.load(sum, shown_path, inline_max)? else {
+        let Some((obj, owner)) = self.load(at, sum, shown_path, inline_max)? else {
             return Ok(None);
         };
         let xattr_list = ostree_format::checksum::xattr_entries_of(&obj.xattrs);
@@ -556,15 +556,17 @@ impl<W: Write> LayerWriter<'_, W> {
         Ok(Some(size))
     }
 
-    /// Content object `sum` (read at `path`, which also names it in errors) and the tar
-    /// owner of its entries; `None` for a regular file bigger than `inline_max`.
+    /// Content object `sum`, object `at` of the inventory (read at `path`, which also names
+    /// it in errors), and the tar owner of its entries; `None` for a regular file bigger
+    /// than `inline_max`.
     fn load(
         &self,
+        at: usize,
         sum: &Checksum,
         path: &str,
         inline_max: Option<u64>,
     ) -> Result<Option<(crate::objread::FileObject, Owner)>, EncapError> {
-        let obj = self.src.load_content(sum, path)?;
+        let obj = self.src.load_content_at(at, sum, path)?;
         if let (Body::Regular { size, .. }, Some(max)) = (&obj.body, inline_max) {
             if *size > max {
                 return Ok(None);
@@ -703,7 +705,7 @@ impl<W: Write> LayerWriter<'_, W> {
                     .map_err(e)?;
                 continue;
             }
-            let written = self.plain_file(sum, path, if k == 0 { inline_max } else { None })?;
+            let written = self.plain_file(at, sum, path, if k == 0 { inline_max } else { None })?;
             match written {
                 None => return Ok(None),
                 Some((n, o)) => {
@@ -723,13 +725,14 @@ impl<W: Write> LayerWriter<'_, W> {
     /// size and owner.
     fn plain_file(
         &mut self,
+        at: usize,
         sum: &Checksum,
         path: &str,
         inline_max: Option<u64>,
     ) -> Result<Option<(u64, Owner)>, EncapError> {
         let hex = sum.hex();
         let checksum = &*hex;
-        let Some((obj, owner)) = self.load(sum, path, inline_max)? else {
+        let Some((obj, owner)) = self.load(at, sum, path, inline_max)? else {
             return Ok(None);
         };
         let xattr_list = ostree_format::checksum::xattr_entries_of(&obj.xattrs);

@@ -68,6 +68,99 @@ pub(crate) enum Body {
 pub(crate) struct ObjectStat {
     pub size: u64,
     pub xattrs: Vec<u8>,
+    /// uid, gid and mode of a bare-user regular file, as its `user.ostreemeta` holds them:
+    /// with `size` and `xattrs` all the writer needs besides the bytes (see [`Known`]).
+    pub owner: Option<(u32, u32, u32)>,
+}
+
+/// uid, gid, mode and serialized xattrs of a content object.
+type Meta = (u32, u32, u32, Vec<u8>);
+
+/// What the stat pass read of bare-user regular files, by inventory index, so that the
+/// writer opens and reads such an object without asking for its `user.ostreemeta` and size
+/// again: two of its five syscalls per object (on a tree of 300k small files, ~1.2 s of
+/// CPU of a 64-chunk build). 6 bytes per object: distinct owner/mode/xattrs sets are few
+/// and stored once; an object that has none recorded (`NONE`) is read the full way.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// Per object: index into `metas`, or `NONE`.
+    ids: Vec<u16>,
+    /// Per object: its size, where `ids` has one.
+    sizes: Vec<u32>,
+    /// Each distinct set, once.
+    metas: Vec<Meta>,
+    /// Where each of `metas` is, while objects are added.
+    index: std::collections::HashMap<Meta, u16>,
+}
+
+impl Known {
+    /// Nothing recorded for an object.
+    const NONE: u16 = u16::MAX;
+
+    /// Nothing known of `n` objects.
+    pub(crate) fn none(n: usize) -> Known {
+        Known {
+            ids: vec![Known::NONE; n],
+            sizes: vec![0; n],
+            ..Known::default()
+        }
+    }
+
+    /// Record the next object, of which `st` was read (`None`: it could not be).
+    pub(crate) fn push(&mut self, st: Option<&ObjectStat>) {
+        let id = st
+            .and_then(|st| Some((st.owner?, u32::try_from(st.size).ok()?, &st.xattrs)))
+            .and_then(|((uid, gid, mode), size, xattrs)| {
+                Some((self.intern((uid, gid, mode, xattrs.clone()))?, size))
+            });
+        let (id, size) = id.unwrap_or((Known::NONE, 0));
+        self.ids.push(id);
+        self.sizes.push(size);
+    }
+
+    /// The id of `meta`, added if new; `None` once there are `NONE` of them.
+    fn intern(&mut self, meta: Meta) -> Option<u16> {
+        if let Some(&id) = self.index.get(&meta) {
+            return Some(id);
+        }
+        let id = u16::try_from(self.metas.len())
+            .ok()
+            .filter(|&id| id != Known::NONE)?;
+        self.metas.push(meta.clone());
+        self.index.insert(meta, id);
+        Some(id)
+    }
+
+    /// Put `part`'s records in place of objects `from..` (a part of the objects read on
+    /// another thread).
+    pub(crate) fn fill(&mut self, from: usize, part: Known) {
+        let ids: Vec<u16> = part
+            .metas
+            .into_iter()
+            .map(|meta| self.intern(meta).unwrap_or(Known::NONE))
+            .collect();
+        for (k, (&id, &size)) in part.ids.iter().zip(&part.sizes).enumerate() {
+            // `NONE` is past the end of any `ids`: it stays `NONE`.
+            let id = ids.get(usize::from(id)).copied().unwrap_or(Known::NONE);
+            if let (Some(i), Some(s)) = (self.ids.get_mut(from + k), self.sizes.get_mut(from + k)) {
+                *i = id;
+                *s = size;
+            }
+        }
+    }
+
+    /// uid, gid, mode, xattrs and size recorded for object `at`.
+    fn get(&self, at: usize) -> Option<(&Meta, u64)> {
+        let id = *self.ids.get(at)?;
+        let meta = self.metas.get(usize::from(id))?;
+        Some((meta, u64::from(*self.sizes.get(at)?)))
+    }
+
+    /// Drop what only adding needed.
+    fn done(mut self) -> Known {
+        self.index = std::collections::HashMap::new();
+        self
+    }
 }
 
 /// The repo modes whose objects are read as files.
@@ -91,6 +184,9 @@ pub(crate) struct Direct {
     /// path walking on trees of many small files, where every object is opened twice.
     prefixes: Arc<[OnceLock<Option<OwnedFd>>]>,
     mode: DirectMode,
+    /// What the stat pass read of each object, once it has run; shared by the
+    /// [`Direct`]s of all threads.
+    known: Arc<OnceLock<Known>>,
 }
 
 impl Direct {
@@ -121,7 +217,36 @@ impl Direct {
             dir,
             prefixes,
             mode,
+            known: Arc::default(),
         }
+    }
+
+    /// Keep what the stat pass read of the objects of the inventory whose indexes
+    /// [`Direct::load_known`] is called with (once: a second pass of the same commit reads
+    /// the same).
+    pub(crate) fn remember(&self, known: Known) {
+        let _ = self.known.set(known.done());
+    }
+
+    /// Content object `checksum`, at inventory index `at`, opened with what the stat pass
+    /// read of it: `None` where it read nothing (not a bare-user regular file, not run).
+    pub(crate) fn load_known(
+        &self,
+        at: usize,
+        checksum: &Checksum,
+    ) -> Option<io::Result<FileObject>> {
+        let ((uid, gid, mode, xattrs), size) = self.known.get()?.get(at)?;
+        Some(self.open(checksum).map(|file| FileObject {
+            uid: *uid,
+            gid: *gid,
+            mode: *mode,
+            xattrs: xattrs.clone(),
+            body: Body::Regular {
+                size,
+                reader: Box::new(file),
+                exact: true,
+            },
+        }))
     }
 
     /// The file suffix of content objects in this repo's mode.
@@ -255,17 +380,22 @@ impl Direct {
                 Ok(ObjectStat {
                     size,
                     xattrs: h.xattrs,
+                    owner: None,
                 })
             }
             DirectMode::BareUser => {
                 let file = self.open(checksum)?;
-                let (_, _, mode, xattrs) = ostreemeta(&file)?;
-                let size = match mode & S_IFMT {
-                    S_IFREG => file.metadata()?.len(),
-                    S_IFLNK => 0,
+                let (uid, gid, mode, xattrs) = ostreemeta(&file)?;
+                let (size, owner) = match mode & S_IFMT {
+                    S_IFREG => (file.metadata()?.len(), Some((uid, gid, mode))),
+                    S_IFLNK => (0, None),
                     _ => return Err(invalid("not a regular file or symlink")),
                 };
-                Ok(ObjectStat { size, xattrs })
+                Ok(ObjectStat {
+                    size,
+                    xattrs,
+                    owner,
+                })
             }
             DirectMode::BareUserOnly => {
                 let md = std::fs::symlink_metadata(self.path(checksum))?;
@@ -279,6 +409,7 @@ impl Direct {
                 Ok(ObjectStat {
                     size,
                     xattrs: EMPTY_XATTRS.to_vec(),
+                    owner: None,
                 })
             }
         }
@@ -497,6 +628,7 @@ impl Libostree<'_> {
         Ok(ObjectStat {
             size,
             xattrs: xattrs.data().to_vec(),
+            owner: None,
         })
     }
 }
@@ -504,6 +636,62 @@ impl Libostree<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stat(size: u64, owner: Option<(u32, u32, u32)>, xattrs: &[u8]) -> ObjectStat {
+        ObjectStat {
+            size,
+            xattrs: xattrs.to_vec(),
+            owner,
+        }
+    }
+
+    #[test]
+    fn known_keeps_bare_user_regular_files_and_nothing_else() {
+        let mut k = Known::default();
+        k.push(Some(&stat(5, Some((0, 0, 0o100_644)), b"")));
+        k.push(None);
+        k.push(Some(&stat(0, None, b"")));
+        k.push(Some(&stat(7, Some((1, 2, 0o100_755)), b"x")));
+        k.push(Some(&stat(9, Some((0, 0, 0o100_644)), b"")));
+        k.push(Some(&stat(
+            u64::from(u32::MAX) + 1,
+            Some((0, 0, 0o100_644)),
+            b"",
+        )));
+        let k = k.done();
+        assert_eq!(k.get(0), Some((&(0, 0, 0o100_644, Vec::new()), 5)));
+        assert_eq!(k.get(1), None, "not read");
+        assert_eq!(k.get(2), None, "a symlink, or an object of another mode");
+        assert_eq!(k.get(3), Some((&(1, 2, 0o100_755, b"x".to_vec()), 7)));
+        assert_eq!(k.get(4), Some((&(0, 0, 0o100_644, Vec::new()), 9)));
+        assert_eq!(k.get(5), None, "too big to record in 4 bytes");
+        assert_eq!(k.get(6), None, "past the end");
+        assert_eq!(k.metas.len(), 2, "each set stored once");
+    }
+
+    #[test]
+    fn known_parts_fill_their_place_and_sets_beyond_the_ids_are_not_recorded() {
+        let mut a = Known::default();
+        a.push(Some(&stat(1, Some((3, 3, 0o100_600)), b"")));
+        let mut b = Known::default();
+        b.push(Some(&stat(2, Some((4, 4, 0o100_600)), b"")));
+        b.push(Some(&stat(3, Some((3, 3, 0o100_600)), b"")));
+        let mut all = Known::none(4);
+        all.fill(2, b);
+        all.fill(0, a);
+        assert_eq!(all.get(0), Some((&(3, 3, 0o100_600, Vec::new()), 1)));
+        assert_eq!(all.get(1), None, "no part covered it");
+        assert_eq!(all.get(2), Some((&(4, 4, 0o100_600, Vec::new()), 2)));
+        assert_eq!(all.get(3), Some((&(3, 3, 0o100_600, Vec::new()), 3)));
+
+        let mut many = Known::default();
+        for uid in 0..=u32::from(Known::NONE) {
+            many.push(Some(&stat(1, Some((uid, 0, 0o100_644)), b"")));
+        }
+        assert_eq!(many.metas.len(), usize::from(Known::NONE));
+        assert!(many.get(usize::from(Known::NONE) - 1).is_some());
+        assert_eq!(many.get(usize::from(Known::NONE)), None, "one set too many");
+    }
 
     #[test]
     fn ostreemeta_is_big_endian_with_xattrs_after_the_numbers() {

@@ -860,6 +860,7 @@ impl TreeFiles {
         Ok(ObjectStat {
             size,
             xattrs: read_xattrs(&path)?,
+            owner: None,
         })
     }
 }

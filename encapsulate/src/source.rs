@@ -4,7 +4,7 @@
 //! bare-user-only) reads the same way and yields the same objects; content objects are read
 //! by [`crate::objread`], straight from the files where the mode allows.
 
-use crate::objread::{Direct, FileObject, Libostree, ObjectStat, ReadError};
+use crate::objread::{Direct, FileObject, Known, Libostree, ObjectStat, ReadError};
 use crate::rootfs::{MetadataObjects, Special, TreeFiles, TreeOptions};
 use crate::EncapError;
 use layering::Checksum;
@@ -234,28 +234,33 @@ pub(crate) struct ContentStats {
 const UNREAD: u64 = u64::MAX;
 
 /// Stats of `part` (objects `from..` of the inventory) through `stat`, `UNREAD` where it
-/// fails.
+/// fails, and what the writer can reuse of them.
 fn part_stats(
     from: usize,
     part: &[Checksum],
     stat: &(dyn Fn(usize, &Checksum) -> std::io::Result<ObjectStat> + Sync),
-) -> ContentStats {
+) -> (ContentStats, Known) {
     let mut out = ContentStats {
         sizes: Vec::with_capacity(part.len()),
         xattrs: Vec::new(),
     };
+    let mut known = Known::default();
     for (i, c) in part.iter().enumerate() {
         match stat(from + i, c) {
             Ok(st) => {
+                known.push(Some(&st));
                 out.sizes.push(st.size.min(UNREAD - 1));
                 if !st.xattrs.is_empty() {
                     out.xattrs.push((i, st.xattrs));
                 }
             }
-            Err(_) => out.sizes.push(UNREAD),
+            Err(_) => {
+                known.push(None);
+                out.sizes.push(UNREAD);
+            }
         }
     }
-    out
+    (out, known)
 }
 
 /// The handles [`Source::stat_contents`] reads objects through without libostree (object
@@ -278,7 +283,8 @@ impl DirectStats<'_> {
 
     /// Stats of every content object of `inv` these handles can read, on a few threads (on
     /// trees of many small files planning is mostly these syscalls); `UNREAD` for the rest
-    /// (every object when there are no handles, a panicked worker's part).
+    /// (every object when there are no handles, a panicked worker's part). The object files'
+    /// handle keeps what the writer can reuse ([`Direct::load_known`]).
     pub(crate) fn run(self, inv: &Inventory) -> ContentStats {
         let objects = inv.objects();
         let mut all = self.none(inv);
@@ -296,7 +302,7 @@ impl DirectStats<'_> {
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(format::STAT_THREADS);
-        let parts: Vec<(usize, ContentStats)> = if threads > 1
+        let parts: Vec<(usize, (ContentStats, Known))> = if threads > 1
             && objects.len() >= format::PARALLEL_STAT_MIN
         {
             let per = objects.len().div_ceil(threads);
@@ -314,10 +320,15 @@ impl DirectStats<'_> {
         } else {
             vec![(0, part_stats(0, objects, &stat))]
         };
-        for (from, part) in parts {
+        let mut known = Known::none(objects.len());
+        for (from, (part, part_known)) in parts {
             all.sizes[from..from + part.sizes.len()].copy_from_slice(&part.sizes);
             all.xattrs
                 .extend(part.xattrs.into_iter().map(|(i, x)| (from + i, x)));
+            known.fill(from, part_known);
+        }
+        if let (None, Some(d)) = (tree, direct) {
+            d.remember(known);
         }
         all
     }
@@ -765,6 +776,27 @@ impl Source {
         Libostree(&self.repo)
             .load(checksum)
             .map_err(|e| self.read_error(checksum, path, e))
+    }
+
+    /// Content object `checksum`, at index `at` of the inventory the stat pass read
+    /// ([`Source::stat_contents`], [`Source::direct_stats`]), opened with what that pass
+    /// learnt of it where it can be; else as [`Source::load_content`] does.
+    pub(crate) fn load_content_at(
+        &self,
+        at: usize,
+        checksum: &Checksum,
+        path: &str,
+    ) -> Result<FileObject, EncapError> {
+        if self.tree.is_none() {
+            if let Some(Ok(obj)) = self
+                .direct
+                .as_ref()
+                .and_then(|d| d.load_known(at, checksum))
+            {
+                return Ok(obj);
+            }
+        }
+        self.load_content(checksum, path)
     }
 
     /// Size of every content object of `inv`, in order, and the xattrs of those that have
