@@ -44,7 +44,7 @@ fn main() -> Result<()> {
     let (gz, stats) = encapsulate::write_layer(
         &new_src,
         &new_inv,
-        &layer,
+        &encapsulate::OrderedLayer::new(&new_inv, &layer),
         encapsulate::StreamFormat::Ostree,
         gz,
         1,

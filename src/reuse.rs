@@ -132,6 +132,7 @@ pub(crate) fn unchanged_previous_layers(
                 objects,
                 components: names.clone(),
             };
+            let layer = encapsulate::OrderedLayer::new(inventory, &layer);
             encapsulate::layer_key(source, inventory, &layer, stream, &compression.settings())
                 == old_key
         })
@@ -243,7 +244,7 @@ impl KnownLayers {
 pub(crate) fn prove_layer(
     src: &encapsulate::Source,
     inventory: &encapsulate::Inventory,
-    layer: (&layering::LayerPlan, encapsulate::StreamFormat),
+    layer: (&encapsulate::OrderedLayer<'_>, encapsulate::StreamFormat),
     prev: &OciDir,
     found: &Found,
     claim: (&Digest, u64),

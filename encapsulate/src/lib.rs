@@ -24,7 +24,7 @@ pub mod rpmdb;
 pub mod source;
 pub mod tarwrite;
 
-pub use export::{layer_key, write_layer, LayerStats, StreamFormat};
+pub use export::{layer_key, write_layer, LayerStats, OrderedLayer, StreamFormat};
 use ostree_format::ObjKind;
 pub use source::{open, open_tree, CommitInfo, Inventory, MetaValue, Source};
 
