@@ -119,12 +119,14 @@ impl ImageSource {
 pub(crate) const SERVE_AFTER_HELP: &str = "\
 Each image's commit is imported into a scratch archive repository in $TMPDIR, every object
 checked (a damaged image is refused before the server listens), with its detached metadata
-(signatures) as it is; the summary is written, and signed with --gpg-sign. Regular files of
-gzip and uncompressed layers (any writer's; an oci-archive is read in place) are not copied:
-each is made from its layer when asked for, checked again; zstd layers are copied. The
+(signatures) as it is; the summary is written, and signed with --gpg-sign. Regular files are
+not copied into it: each is made from its layer when asked for, checked again. gzip and
+uncompressed layers (any writer's; an oci-archive is read in place) are read where they lie;
+a zstd layer cannot be read at an offset, so it is decoded once at start into separately
+deflated blocks in an unlinked file in $TMPDIR (a copy, smaller than the layer's tar). The
 repository is served read-only (GET, HEAD, byte ranges) until SIGTERM or SIGINT, then
-removed. On stderr: how many objects are made from layers, then one access log line per
-request: peer, method, path, status, body bytes.
+removed. On stderr: how many objects are made from layers and what is kept in unlinked
+files, then one access log line per request: peer, method, path, status, body bytes.
 
 Example:
   ostree-encap serve --oci-archive os.ociarchive --ref os/x86_64/stable --listen 0.0.0.0:8080

@@ -405,17 +405,27 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     out!("serving http://{addr}/");
     print_refs(&served.refs)?;
     // On stderr, before the access log: stdout says only where and what is served.
-    let windows = served.from_layers.window_bytes();
+    let kept = served.from_layers.scratch_bytes();
+    let mut copies = Vec::new();
+    if kept.windows > 0 {
+        copies.push(format!(
+            "gzip checkpoints: {:.1} MB of windows",
+            kept.windows as f64 / 1e6
+        ));
+    }
+    if kept.blocks > 0 {
+        copies.push(format!(
+            "zstd layers: {:.1} MB of blocks",
+            kept.blocks as f64 / 1e6
+        ));
+    }
     eprintln!(
         "{} content objects are made from the images' layers on request{}; the rest is in {}",
         served.from_layers.len(),
-        if windows > 0 {
-            format!(
-                " (gzip checkpoints: {:.1} MB of windows, in unlinked files there)",
-                windows as f64 / 1e6
-            )
-        } else {
+        if copies.is_empty() {
             String::new()
+        } else {
+            format!(" ({}, in unlinked files there)", copies.join("; "))
         },
         served.path().display()
     );
