@@ -94,6 +94,7 @@ fn encapsulate_image(
             tmp.as_file()
                 .sync_all()
                 .with_context(|| format!("syncing {}", path.display()))?;
+            oci::faults::point("archive-rename");
             tmp.replace(&name)
                 .with_context(|| format!("renaming into {}", path.display()))?;
             parent_dir.open(".").and_then(|d| d.sync_all()).ok();

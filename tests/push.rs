@@ -178,8 +178,10 @@ fn unreachable_registry_and_bad_destinations_fail_fast() {
         "--dest-tls-verify",
         "false",
     ]);
+    // Not a speed limit: a refused connection is final at once, and this only catches a
+    // push that keeps retrying it (a loaded machine stays far below this).
     assert!(
-        start.elapsed() < Duration::from_secs(30),
+        start.elapsed() < Duration::from_secs(90),
         "took {:?}",
         start.elapsed()
     );

@@ -146,8 +146,10 @@ mod tests {
         let sums: Vec<layering::Checksum> = all.iter().map(|c| c.parse().expect("hex")).collect();
         let order: Vec<Placed<'_>> = sums.iter().map(|sum| Placed { sum, at: None }).collect();
         let at = Position::default();
+        // Polls until true; the bound only ends a hung test (a loaded machine may take
+        // seconds to schedule the helper).
         let wait_for = |what: &dyn Fn() -> bool| {
-            for _ in 0..400 {
+            for _ in 0..12_000 {
                 if what() {
                     return true;
                 }

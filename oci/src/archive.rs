@@ -61,6 +61,7 @@ pub fn write_archive<W: Write>(layout_dir: &Dir, out: W) -> Result<W, OciError> 
         let mut h = header(tar::EntryType::Regular, 0o644, size);
         b.append_data(&mut h, format!("{}/{n}", layout::BLOBS_SHA256), f)
             .map_err(io_err(format!("archiving blob {n}")))?;
+        crate::faults::point("archive-entry");
     }
     b.into_inner().map_err(io_err("finishing archive"))
 }

@@ -9,8 +9,10 @@
 //! - [`hashing`]: SHA-256 on the way through readers and writers.
 //! - [`archive`]: deterministic `oci-archive` tars.
 //! - [`skopeo`]: copying an image to a registry, with credentials kept out of sight.
+//! - [`faults`]: pause points for fault-injection tests (debug builds only).
 
 pub mod archive;
+pub mod faults;
 pub mod hashing;
 pub mod json;
 pub mod keys;

@@ -304,6 +304,7 @@ impl OciDir {
             crate::syncbehind::SyncBehind::new(tmp),
         )));
         let enc = encoder(sink).map_err(io_err("starting the layer encoder"))?;
+        crate::faults::point("layer");
         Ok(LayerWriter {
             oci: self,
             enc,
@@ -370,6 +371,7 @@ impl OciDir {
             atomic_write(&self.blobs, hex, data)?;
             self.note_created(hex);
         }
+        crate::faults::point("blob");
         Ok(Descriptor::new(
             media_type,
             digest.clone(),
@@ -574,6 +576,7 @@ impl OciDir {
             what: layout::INDEX_JSON.into(),
             source: e,
         })?;
+        crate::faults::point("index");
         atomic_write(&self.dir, layout::INDEX_JSON, &bytes)
     }
 
@@ -991,6 +994,7 @@ impl<'a, E: LayerEncoder<BlobSink<'a>>> LayerWriter<'a, E> {
             self.oci.note_created(&hex);
             sync_dir(&self.oci.blobs).map_err(io_err("syncing blobs directory"))?;
         }
+        crate::faults::point("blob");
         let layer = WrittenLayer {
             descriptor: Descriptor::new(self.media_type, digest, count),
             diff_id: Digest::from_sha256(&self.diff.finalize()),

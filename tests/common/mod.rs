@@ -1,9 +1,11 @@
 //! Test harness, shared by every integration test (and cosa-plugin's): running the real
 //! `ostree-encap` and `ostree` binaries (here), fixture commits ([`fixtures`]), reading
 //! layouts back ([`layout`]), the ostree-ext importer ([`importer`]), throwaway GPG keys
-//! ([`gpg`]), a loopback registry ([`registry`]) and real dpkg/rpm databases ([`packages`]).
+//! ([`gpg`]), a loopback registry ([`registry`]), real dpkg/rpm databases ([`packages`]) and
+//! runs stopped at their pause points for kill -9 tests ([`faults`]).
 #![allow(dead_code)]
 
+mod faults;
 mod fixtures;
 mod gpg;
 mod importer;
@@ -14,7 +16,9 @@ mod serving;
 
 // Each test crate uses a different part of the harness.
 #[allow(unused_imports)]
-pub use {fixtures::*, gpg::*, importer::*, layout::*, packages::*, registry::*, serving::*};
+pub use {
+    faults::*, fixtures::*, gpg::*, importer::*, layout::*, packages::*, registry::*, serving::*,
+};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
