@@ -77,6 +77,7 @@ pub fn flatten(oci: &OciDir, image: &oci::ocidir::ResolvedImage, into: &Path) ->
             );
         }
     }
+    oci::faults::point("tree");
     Ok(Flattened {
         created: chrono::DateTime::parse_from_rfc3339(&image.config.created)
             .ok()

@@ -6,10 +6,15 @@
 //! owner is gone (the kernel drops a dead process's locks).
 
 use anyhow::{Context, Result};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Name prefix of work directories.
 pub const PREFIX: &str = ".ostree-encap-";
+
+/// A work directory's mode: its owner's alone, whatever the umask (`mkdir` applies the umask,
+/// which can only take bits away from this).
+pub const MODE: u32 = 0o700;
 
 /// File inside a work directory that says it is one of ours.
 pub const MARKER: &str = "ostree-encap-work";
@@ -55,8 +60,12 @@ impl WorkDir {
     /// I/O errors creating or locking it, naming `parent`.
     pub fn create(parent: &Path) -> Result<WorkDir> {
         remove_stale(parent);
+        // Private from its creation: it may hold an untrusted image's tree, device nodes
+        // and set-id files included, which no other user may reach (the image can change
+        // the modes inside, never this one).
         let dir = tempfile::Builder::new()
             .prefix(PREFIX)
+            .permissions(std::fs::Permissions::from_mode(MODE))
             .tempdir_in(parent)
             .with_context(|| format!("creating a work directory in {}", parent.display()))?;
         // From here on our Drop removes it, not tempfile's.

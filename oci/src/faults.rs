@@ -21,7 +21,7 @@ pub const READY_ENV: &str = "OSTREE_ENCAP_TEST_PAUSED";
 
 /// A point of the run a test may stop it at: a layer is about to be written, a blob was
 /// linked into place, the index is about to be replaced, an archive entry was written, the
-/// archive is about to be renamed into place.
+/// archive is about to be renamed into place, an image's tree was made (`--from`, `verify`).
 #[inline]
 pub fn point(name: &str) {
     #[cfg(debug_assertions)]

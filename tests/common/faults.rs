@@ -59,17 +59,28 @@ impl Drop for Paused {
 /// Start `args` and wait until it stops at its `k`-th pause point. Panics if the run ends
 /// before that (then `k` was past its last point: the census and this run differ).
 pub fn pause_at(args: &[String], k: usize, scratch: &Path) -> Paused {
+    pause_at_with(args, k, scratch, &[])
+}
+
+/// [`pause_at`] with more environment variables for the run.
+pub fn pause_at_with(
+    args: &[String],
+    k: usize,
+    scratch: &Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Paused {
     let ready = scratch.join(format!("paused-{k}"));
     let _ = std::fs::remove_file(&ready);
     let child = super::encap_command()
         .args(args)
+        .envs(env.iter().copied())
         .env(oci::faults::PAUSE_AT_ENV, k.to_string())
         .env(oci::faults::READY_ENV, &ready)
         // What it passed, for the message if it ends before its point.
         .env(oci::faults::LOG_ENV, scratch.join(format!("run-{k}.log")))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(scratch.join(format!("run-{k}.err"))).expect("stderr file"))
         .spawn()
         .expect("running ostree-encap");
     let mut p = Paused {
@@ -88,9 +99,12 @@ pub fn pause_at(args: &[String], k: usize, scratch: &Path) -> Paused {
         }
         if let Some(status) = p.child.try_wait().expect("waiting for ostree-encap") {
             let passed = std::fs::read_to_string(scratch.join(format!("run-{k}.log")));
+            let err = std::fs::read_to_string(scratch.join(format!("run-{k}.err")));
             panic!(
-                "the run ended ({status}) before its pause point {k}: {args:?}; it passed {:?}",
-                passed.unwrap_or_default().lines().collect::<Vec<_>>()
+                "the run ended ({status}) before its pause point {k}: {args:?}; it passed {:?}; \
+                 stderr: {}",
+                passed.unwrap_or_default().lines().collect::<Vec<_>>(),
+                err.unwrap_or_default()
             );
         }
         assert!(

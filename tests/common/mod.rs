@@ -1,14 +1,16 @@
 //! Test harness, shared by every integration test (and cosa-plugin's): running the real
 //! `ostree-encap` and `ostree` binaries (here), fixture commits ([`fixtures`]), reading
-//! layouts back ([`layout`]), the ostree-ext importer ([`importer`]), throwaway GPG keys
-//! ([`gpg`]), a loopback registry ([`registry`]), real dpkg/rpm databases ([`packages`]) and
-//! runs stopped at their pause points for kill -9 tests ([`faults`]).
+//! layouts back ([`layout`]), hand-made hostile layers ([`layers`]), the ostree-ext importer
+//! ([`importer`]), throwaway GPG keys ([`gpg`]), a loopback registry ([`registry`]), real
+//! dpkg/rpm databases ([`packages`]) and runs stopped at their pause points for kill -9 tests
+//! ([`faults`]).
 #![allow(dead_code)]
 
 mod faults;
 mod fixtures;
 mod gpg;
 mod importer;
+mod layers;
 mod layout;
 mod packages;
 mod registry;
@@ -17,7 +19,8 @@ mod serving;
 // Each test crate uses a different part of the harness.
 #[allow(unused_imports)]
 pub use {
-    faults::*, fixtures::*, gpg::*, importer::*, layout::*, packages::*, registry::*, serving::*,
+    faults::*, fixtures::*, gpg::*, importer::*, layers::*, layout::*, packages::*, registry::*,
+    serving::*,
 };
 
 use std::ffi::OsStr;

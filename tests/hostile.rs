@@ -1,0 +1,146 @@
+//! Untrusted images and outputs that are not ours (issue 29): what `verify` and `--from` make
+//! of a stranger's image must be out of other users' reach, an output path never replaces
+//! what is not a regular file, whiteouts cannot name `.` or `..`, a plain image's blobs are
+//! checked to their last byte, and small inputs cannot take unbounded memory. Each test
+//! builds its hostile input itself; those that need root to make device nodes skip without.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A plain image of the basic fixture's tree, tag `t`, in `fx.path(name)`.
+fn plain_base(fx: &Fixture, name: &str) -> PathBuf {
+    let base = fx.path(name);
+    encap_ok([
+        "--rootfs",
+        fx.tree.to_str().unwrap(),
+        "--oci-dir",
+        base.to_str().unwrap(),
+        "--tag",
+        "t",
+        "--format",
+        "plain",
+    ]);
+    base
+}
+
+/// `--from IMAGE --oci-dir OUT --format plain`, then `extra`.
+fn from_job(image: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = ["--from", image, "--oci-dir", out.to_str().unwrap()]
+        .map(String::from)
+        .to_vec();
+    a.extend(["--format", "plain"].map(String::from));
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// The work directories (`.ostree-encap-*`) in `dir`.
+fn work_dirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".ostree-encap-")
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Whether user `nobody` (65534) can see `path` at all (`stat` it).
+fn nobody_can_stat(path: &Path) -> bool {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg("stat")
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("running setpriv")
+        .success()
+}
+
+// Defect 1: the tree of an untrusted plain image, its device node and its setuid-root shell
+// included, was made in a 0755 work directory under $TMPDIR, where any local user could open
+// the node or run the shell while the run lasted (and after a kill -9, until a later run).
+#[test]
+fn an_untrusted_images_tree_is_out_of_other_users_reach() {
+    if !is_root() {
+        eprintln!("skipped: making an image's device nodes needs root");
+        return;
+    }
+    use tar::EntryType as T;
+    let fx = Fixture::new("basic");
+    let base = plain_base(&fx, "base");
+    let mut b = tar::Builder::new(Vec::new());
+    tar_entry(
+        &mut b,
+        "usr/bin/rootshell",
+        T::Regular,
+        0o4755,
+        0,
+        b"#!/bin/sh\n",
+        None,
+    );
+    let mut h = tar::Header::new_ustar();
+    h.set_path("usr/lib/disk").unwrap();
+    h.set_entry_type(T::Char);
+    h.set_mode(0o666);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_device_major(1).unwrap();
+    h.set_device_minor(3).unwrap();
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, std::io::empty()).unwrap();
+    derive_image(&base, "t", "evil", &b.into_inner().unwrap());
+    let image = format!("{}:evil", base.display());
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let scratch = fx.path("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let env = [("TMPDIR", tmp.as_os_str())];
+    let verify: Vec<String> = ["verify", "--oci-dir", &image].map(String::from).to_vec();
+    for (what, args) in [
+        ("--from", from_job(&image, &fx.path("out"), &[])),
+        ("verify", verify.clone()),
+    ] {
+        // Stopped once the tree is made: the node and the shell are on disk now.
+        let paused = pause_at_with(&args, 1, &scratch, &env);
+        assert_eq!(paused.point, "1 tree", "{what}");
+        let dirs = work_dirs(&tmp);
+        assert_eq!(dirs.len(), 1, "{what}: {dirs:?}");
+        let work = &dirs[0];
+        let mode = std::fs::metadata(work).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "{what}: {} is {mode:o}", work.display());
+        let node = work.join("tree/usr/lib/disk");
+        let shell = work.join("tree/usr/bin/rootshell");
+        assert!(
+            node.exists() && shell.exists(),
+            "{what}: the tree is elsewhere"
+        );
+        for p in [&node, &shell] {
+            assert!(
+                !nobody_can_stat(p),
+                "{what}: nobody reaches {}",
+                p.display()
+            );
+        }
+        // Killed there, its tree stays in the private directory until a later run removes it.
+        paused.kill();
+        assert!(!nobody_can_stat(&node), "{what}");
+    }
+    // A later run removes the dead run's directory, and its own.
+    run_ok(encap_command().env("TMPDIR", &tmp).args(&verify));
+    assert_eq!(work_dirs(&tmp), Vec::<PathBuf>::new());
+}
