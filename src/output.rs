@@ -49,9 +49,14 @@ pub fn encapsulate_to(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     req.validate()?;
-    // The SBOM's directory is checked before the long work, not after it.
+    // Output files are checked before the long work, not after it: a path that is not a
+    // regular file is not ours to replace.
+    if let Target::Archive(path) = target {
+        oci::outfile::check(path, "--oci-archive")?;
+    }
     let sbom_dir = match &req.sbom {
         Some(path) => {
+            oci::outfile::check(path, "--sbom")?;
             let (parent, name) = split_parent(path).context("--sbom")?;
             let dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
                 .with_context(|| format!("--sbom: opening {}", parent.display()))?;
@@ -61,6 +66,7 @@ pub fn encapsulate_to(
     };
     let summary = encapsulate_image(req, target, progress)?;
     if let (Some((dir, name)), Some(s)) = (&sbom_dir, &summary.sbom) {
+        oci::outfile::check_in(dir, name, &s.path, "--sbom")?;
         oci::ocidir::atomic_write(dir, name, &s.document)
             .with_context(|| format!("writing the SBOM {}", s.path.display()))?;
     }
@@ -95,6 +101,7 @@ fn encapsulate_image(
                 .sync_all()
                 .with_context(|| format!("syncing {}", path.display()))?;
             oci::faults::point("archive-rename");
+            oci::outfile::check_in(&parent_dir, &name, path, "--oci-archive")?;
             tmp.replace(&name)
                 .with_context(|| format!("renaming into {}", path.display()))?;
             parent_dir.open(".").and_then(|d| d.sync_all()).ok();

@@ -263,6 +263,14 @@ pub struct KeyFiles {
 /// # Errors
 /// Either file exists or cannot be written; the passphrase file cannot be read.
 pub fn generate_sigstore_key(prefix: &Path, passphrase_file: &Path) -> Result<KeyFiles> {
+    // `dir/` would give the hidden files `dir/.private` and `dir/.pub`.
+    if prefix.as_os_str().as_encoded_bytes().ends_with(b"/") || prefix.is_dir() {
+        anyhow::bail!(
+            "--output-prefix {}: names a directory; give a file name prefix, e.g. {}",
+            prefix.display(),
+            prefix.join("release").display()
+        );
+    }
     let passphrase = signing::Passphrase::read(passphrase_file)?;
     let with = |ext: &str| {
         let mut s = prefix.as_os_str().to_owned();

@@ -144,3 +144,113 @@ fn an_untrusted_images_tree_is_out_of_other_users_reach() {
     run_ok(encap_command().env("TMPDIR", &tmp).args(&verify));
     assert_eq!(work_dirs(&tmp), Vec::<PathBuf>::new());
 }
+
+/// A FIFO at `path`.
+fn mkfifo(path: &Path) {
+    run_ok(Command::new("mkfifo").arg(path));
+}
+
+/// What is at `path`, as `stat -c %F` says it (not following a symlink).
+fn file_type(path: &Path) -> String {
+    let o = run_ok(Command::new("stat").args(["-c", "%F"]).arg(path));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+// Defect 2: --sbom, --oci-archive and --digestfile renamed a regular file over whatever was
+// at the path: a device node, a FIFO, a symlink (exit 0).
+#[test]
+fn outputs_never_replace_what_is_not_a_regular_file() {
+    let fx = Fixture::new("basic");
+    let d = fx.path("odd");
+    std::fs::create_dir(&d).unwrap();
+    mkfifo(&d.join("fifo"));
+    std::os::unix::fs::symlink("/etc/hostname", d.join("link")).unwrap();
+    std::fs::create_dir(d.join("dir")).unwrap();
+    let mut odd = vec![
+        ("fifo", "fifo"),
+        ("link", "symbolic link"),
+        ("dir", "directory"),
+    ];
+    if is_root() {
+        // A node of our own, never the machine's /dev/null.
+        run_ok(
+            Command::new("mknod")
+                .arg(d.join("null"))
+                .args(["c", "1", "3"]),
+        );
+        odd.push(("null", "character special file"));
+    }
+    let out = fx.path("out");
+    for (name, kind) in &odd {
+        let p = d.join(name);
+        let repo = fx.repo.to_str().unwrap();
+        let archive_job: Vec<String> = [
+            "--repo",
+            repo,
+            "--ref",
+            FIXTURE_REF,
+            "--oci-archive",
+            p.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        for (flag, args) in [
+            ("--oci-archive", archive_job),
+            (
+                "--sbom",
+                job(
+                    &fx.repo,
+                    FIXTURE_REF,
+                    &out,
+                    &["--sbom", p.to_str().unwrap()],
+                ),
+            ),
+        ] {
+            let err = encap_err(&args);
+            assert!(
+                err.contains(flag)
+                    && err.contains(p.to_str().unwrap())
+                    && err.contains("not a regular file"),
+                "{flag} {name}: {err}"
+            );
+            assert_eq!(&file_type(&p), kind, "{flag} {name}");
+            // Refused before any work: no output layout made.
+            assert!(!out.exists(), "{flag} {name}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_link(d.join("link")).unwrap(),
+        Path::new("/etc/hostname")
+    );
+    // push --digestfile: refused before skopeo runs (the registry is never asked).
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
+    let err = encap_err([
+        "push",
+        "--oci-dir",
+        &format!("{}:t", out.display()),
+        "docker://127.0.0.1:9/x:1",
+        "--digestfile",
+        d.join("fifo").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--digestfile") && err.contains("not a regular file"),
+        "{err}"
+    );
+    assert_eq!(file_type(&d.join("fifo")), "fifo");
+    // generate-sigstore-key --output-prefix DIR/ made hidden DIR/.private and DIR/.pub.
+    let pass = fx.path("pass");
+    std::fs::write(&pass, "secret\n").unwrap();
+    let keys = fx.path("keys");
+    std::fs::create_dir(&keys).unwrap();
+    for prefix in [format!("{}/", keys.display()), keys.display().to_string()] {
+        let err = encap_err([
+            "generate-sigstore-key",
+            "--output-prefix",
+            &prefix,
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ]);
+        assert!(err.contains("names a directory"), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 0);
+}

@@ -8,6 +8,7 @@
 //! - [`ocidir`]: the layout directory (atomic blobs and index, locks, verified reads).
 //! - [`hashing`]: SHA-256 on the way through readers and writers.
 //! - [`archive`]: deterministic `oci-archive` tars.
+//! - [`outfile`]: output files a user names, never replacing what is not a regular file.
 //! - [`skopeo`]: copying an image to a registry, with credentials kept out of sight.
 //! - [`faults`]: pause points for fault-injection tests (debug builds only).
 
@@ -17,6 +18,7 @@ pub mod hashing;
 pub mod json;
 pub mod keys;
 pub mod ocidir;
+pub mod outfile;
 pub mod skopeo;
 pub mod spec;
 mod syncbehind;

@@ -150,12 +150,18 @@ pub fn check_options(opts: &PushOptions) -> Result<(), SkopeoError> {
     if let Some(s) = &opts.sign_by {
         signing::gpg::check_can_sign(&s.fingerprint, s.passphrase.as_ref())?;
     }
+    if let Some(f) = &opts.digestfile {
+        crate::outfile::check(f, "--digestfile")?;
+    }
     Ok(())
 }
 
 /// Why a copy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SkopeoError {
+    /// An output path that may not be written (`--digestfile`).
+    #[error(transparent)]
+    OutFile(#[from] crate::outfile::OutFileError),
     /// skopeo is not installed.
     #[error("skopeo not found: install it (Debian: apt-get install skopeo) to push images")]
     NotInstalled,
@@ -438,7 +444,7 @@ fn run_copy(
         reason: e.to_string(),
     })?;
     if let Some(f) = keep {
-        std::fs::write(f, digest.as_str()).map_err(io)?;
+        crate::outfile::write(f, "--digestfile", digest.as_str().as_bytes())?;
     }
     Ok(digest)
 }
