@@ -63,16 +63,23 @@ pub fn flatten(oci: &OciDir, image: &oci::ocidir::ResolvedImage, into: &Path) ->
     for (n, desc) in image.manifest.layers.iter().enumerate() {
         let at = || format!("layer {n} ({}) of {}", desc.digest, oci.shown());
         // The blob is checked against its digest as it is read, the tar against its diff_id.
-        let blob = oci.open_blob(desc)?;
-        let tar = crate::codec::decompress(&desc.media_type, std::io::BufReader::new(blob))?;
-        let mut tar = oci::hashing::HashReader::new(tar);
-        apply_layer(&root, &mut tar).with_context(at)?;
-        std::io::copy(&mut tar, &mut std::io::sink()).with_context(at)?;
-        if tar.digest() != diff_ids[n] {
+        let mut blob = std::io::BufReader::new(oci.open_blob(desc)?);
+        let diff_id = {
+            let tar = crate::codec::decompress(&desc.media_type, &mut blob)?;
+            let mut tar = oci::hashing::HashReader::new(tar);
+            apply_layer(&root, &mut tar).with_context(at)?;
+            // What follows the tar's end marker is part of the layer (and its diff_id) too.
+            std::io::copy(&mut tar, &mut std::io::sink()).with_context(at)?;
+            tar.digest()
+        };
+        // And what follows the compressed stream is part of the blob: read to its end, so
+        // that its digest and size are checked over every byte.
+        std::io::copy(&mut blob, &mut std::io::sink()).with_context(at)?;
+        if diff_id != diff_ids[n] {
             bail!(
                 "{}: the layer is {}, not the diff_id {} the config says",
                 at(),
-                tar.digest(),
+                diff_id,
                 diff_ids[n]
             );
         }
@@ -156,6 +163,14 @@ fn apply_layer(root: &OwnedFd, tar: impl Read) -> Result<()> {
             continue;
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT.as_bytes()) {
+            // `.wh.`, `.wh..` and `.wh...` would name the directory itself or its parent:
+            // at the root, `.wh...` emptied the directory the tree is in.
+            if matches!(hidden, b"" | b"." | b"..") {
+                bail!(
+                    "entry {shown:?}: a whiteout of {:?} is refused",
+                    lossy(hidden)
+                );
+            }
             if !written.contains(&child_path(&parents.join(&b'/'), hidden)) {
                 remove_at(&parent, hidden).with_context(|| format!("applying whiteout {shown}"))?;
             }

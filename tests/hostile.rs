@@ -254,3 +254,109 @@ fn outputs_never_replace_what_is_not_a_regular_file() {
     }
     assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 0);
 }
+
+/// gzip of `data`, one member.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+// Defect 5: whiteouts named `.wh.`, `.wh..` and `.wh...` were applied: at the image root,
+// `.wh...` emptied the root's parent (the tool's own work directory), then failed with a
+// misleading "Directory not empty".
+#[test]
+fn whiteouts_of_dot_and_dot_dot_are_refused_by_name() {
+    use tar::EntryType as T;
+    let fx = Fixture::new("basic");
+    let base = plain_base(&fx, "base");
+    for (n, entry) in [".wh...", ".wh..", ".wh.", "usr/.wh...", "usr/.wh.."]
+        .into_iter()
+        .enumerate()
+    {
+        let mut b = tar::Builder::new(Vec::new());
+        tar_entry(&mut b, entry, T::Regular, 0o644, 0, b"", None);
+        let tag = format!("w{n}");
+        derive_image(&base, "t", &tag, &b.into_inner().unwrap());
+        let image = format!("{}:{tag}", base.display());
+        let out = fx.path(&format!("out{n}"));
+        for args in [
+            from_job(&image, &out, &[]),
+            ["verify", "--oci-dir", &image].map(String::from).to_vec(),
+        ] {
+            let err = encap_err(&args);
+            assert!(
+                err.contains(&format!("{entry:?}"))
+                    && err.contains("whiteout")
+                    && err.contains("layer "),
+                "{entry}: {err}"
+            );
+            assert!(!err.contains("not empty"), "{err}");
+        }
+        assert!(!out.exists());
+    }
+    // The tree the image was made of is still whole.
+    assert!(fx.tree.join("usr").is_dir());
+}
+
+// Defect 6: a plain image's gzip layer blob that did not match its digest was accepted by
+// --from (exit 0) and verify ("OK: plain image"): the blob was read only as far as the
+// decoder wanted (its first gzip member), not to its end. Here an image's layer has two
+// members, the second an empty one; its file is then changed in that second member only
+// (another empty member of the same length): the same tar, the same size, another digest.
+#[test]
+fn a_plain_images_blobs_are_checked_to_their_last_byte() {
+    use tar::EntryType as T;
+    let fx = Fixture::new("basic");
+    let base = plain_base(&fx, "base");
+    let mut b = tar::Builder::new(Vec::new());
+    tar_entry(
+        &mut b,
+        "usr/share/extra",
+        T::Regular,
+        0o644,
+        0,
+        b"extra\n",
+        None,
+    );
+    let tar = b.into_inner().unwrap();
+    let empty_member = |mtime: u32| {
+        let mut e = flate2::GzBuilder::new()
+            .mtime(mtime)
+            .write(Vec::new(), flate2::Compression::fast());
+        std::io::Write::flush(&mut e).unwrap();
+        e.finish().unwrap()
+    };
+    let mut two = gzip(&tar);
+    two.extend_from_slice(&empty_member(1));
+    let gz = "application/vnd.oci.image.layer.v1.tar+gzip";
+    derive_image_blob(&base, "t", "two", &two, gz, &sha(&tar));
+    let two_image = format!("{}:two", base.display());
+    // Go's reader (and now ours) takes both members as the one layer.
+    encap_ok(["verify", "--oci-dir", &two_image]);
+    let (manifest, _) = image(&base, "two");
+    let digest = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut changed = gzip(&tar);
+    changed.extend_from_slice(&empty_member(2));
+    assert_eq!(changed.len(), two.len());
+    assert_ne!(changed, two);
+    let path = base
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    std::fs::write(&path, &changed).unwrap();
+    let out = fx.path("out");
+    for args in [
+        from_job(&two_image, &out, &[]),
+        ["verify", "--oci-dir", &two_image]
+            .map(String::from)
+            .to_vec(),
+    ] {
+        let err = encap_err(&args);
+        assert!(err.contains(&digest), "{err}");
+        assert!(!out.exists());
+    }
+}

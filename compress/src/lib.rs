@@ -182,7 +182,9 @@ impl<W: Write> Write for Encoder<W> {
 /// A coding this crate does not read, or a zstd stream that cannot start.
 pub fn decoder<'a>(coding: Option<&str>, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match coding {
-        Some("gzip") => Box::new(flate2::read::GzDecoder::new(r)),
+        // Every member, as Go's gzip reader (containerd, podman) reads layers: a writer may
+        // make several (estargz does), and bytes after the first are the layer's too.
+        Some("gzip") => Box::new(flate2::read::MultiGzDecoder::new(r)),
         Some("zstd") => Box::new(zstd::stream::read::Decoder::new(r)?),
         None => Box::new(r),
         Some(other) => {

@@ -23,20 +23,39 @@ pub fn pax_body(records: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// Append `layer` (an uncompressed tar) to image `tag` of the layout `dir` as image `new_tag`.
 pub fn derive_image(dir: &Path, tag: &str, new_tag: &str, layer: &[u8]) {
+    derive_image_blob(
+        dir,
+        tag,
+        new_tag,
+        layer,
+        "application/vnd.oci.image.layer.v1.tar",
+        &sha(layer),
+    );
+}
+
+/// [`derive_image`] with a layer blob of any media type, and its diff_id.
+pub fn derive_image_blob(
+    dir: &Path,
+    tag: &str,
+    new_tag: &str,
+    blob: &[u8],
+    media_type: &str,
+    diff_id: &str,
+) {
     let (mut manifest, mut config) = image(dir, tag);
-    let digest = put_blob(dir, layer);
+    let digest = put_blob(dir, blob);
     manifest["layers"]
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "mediaType": media_type,
             "digest": digest,
-            "size": layer.len(),
+            "size": blob.len(),
         }));
     config["rootfs"]["diff_ids"]
         .as_array_mut()
         .unwrap()
-        .push(serde_json::json!(digest));
+        .push(serde_json::json!(diff_id));
     config["history"]
         .as_array_mut()
         .unwrap()
