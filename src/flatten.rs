@@ -93,6 +93,21 @@ pub fn flatten(oci: &OciDir, image: &oci::ocidir::ResolvedImage, into: &Path) ->
     })
 }
 
+/// Apply one uncompressed layer `tar` to the directory `into`, as [`flatten`] applies each
+/// layer (for the `layer_apply` fuzz target: nothing outside `into` may change).
+///
+/// # Errors
+/// A hostile or malformed entry, named; I/O errors making the tree.
+pub fn apply_layer_to(into: &Path, tar: impl Read) -> Result<()> {
+    let root = rustix::fs::open(
+        into,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", into.display()))?;
+    apply_layer(&root, tar)
+}
+
 /// Flatten `image` into the empty directory `into`; an image only skopeo reaches is copied
 /// into `work` (a work directory of the caller's) first.
 ///
@@ -141,7 +156,8 @@ fn lossy(b: &[u8]) -> String {
 
 /// Apply one layer's tar stream to the tree at `root`.
 fn apply_layer(root: &OwnedFd, tar: impl Read) -> Result<()> {
-    let mut ar = tar::Archive::new(tar);
+    // PAX headers and long names are bounded before the tar crate buffers them.
+    let mut ar = tar::Archive::new(verify::targuard::TarGuard::new(tar));
     // Paths this layer wrote: an opaque marker hides only what the layers below made.
     let mut written: HashSet<Vec<u8>> = HashSet::new();
     for entry in ar.entries().context("reading the layer")? {

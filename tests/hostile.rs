@@ -360,3 +360,50 @@ fn a_plain_images_blobs_are_checked_to_their_last_byte() {
         assert!(!out.exists());
     }
 }
+
+// Defect 7: a 1.5 GiB PAX extended header inside a 6.8 MB layer took 1.6 GB of memory: the
+// tar crate reads such a header whole before the entry it describes. Here 256 MiB of PAX
+// header in a gzip layer of about 256 KiB: refused by size, before a byte of it is kept.
+#[test]
+fn an_oversized_pax_header_is_refused_before_it_is_read() {
+    use std::io::Write;
+    let fx = Fixture::new("basic");
+    let base = plain_base(&fx, "base");
+    let size: u64 = 256 << 20;
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_path("././@PaxHeader").unwrap();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    // The tar streamed into gzip: the test keeps no 256 MiB buffer either.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut diff = <sha2::Sha256 as sha2::Digest>::new();
+    let mut put = |b: &[u8]| {
+        gz.write_all(b).unwrap();
+        sha2::Digest::update(&mut diff, b);
+    };
+    put(h.as_bytes());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..(size >> 20) {
+        put(&zeros);
+    }
+    put(&[0; 1024]);
+    let blob = gz.finish().unwrap();
+    let diff_id = format!("sha256:{}", hex::encode(sha2::Digest::finalize(diff)));
+    let gzip_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+    derive_image_blob(&base, "t", "pax", &blob, gzip_type, &diff_id);
+    let image = format!("{}:pax", base.display());
+    let out = fx.path("out");
+    for args in [
+        from_job(&image, &out, &[]),
+        ["verify", "--oci-dir", &image].map(String::from).to_vec(),
+    ] {
+        let err = encap_err(&args);
+        assert!(
+            err.contains("PAX extended header") && err.contains(&size.to_string()),
+            "{err}"
+        );
+        assert!(err.contains("layer "), "{err}");
+    }
+}

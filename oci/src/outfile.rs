@@ -172,7 +172,7 @@ mod tests {
         std::os::unix::fs::symlink(p("file"), p("link")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &p("fifo"),
+            p("fifo"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,

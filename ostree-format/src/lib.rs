@@ -105,6 +105,12 @@ pub const INFLATE_WHOLE_MAX: u64 = 4 * 1024 * 1024;
 /// length beyond this means a damaged file, not a real header.
 pub const MAX_ARCHIVE_HEADER: usize = 1024 * 1024;
 
+/// Largest PAX extended header (`x`) or GNU long name or long link entry read from a layer.
+/// The tar crate reads such an entry whole before the entry it describes (a hostile 1.5 GiB
+/// PAX header took 1.6 GB); the largest a valid one holds is a path and a link target (4 KiB
+/// each at PATH_MAX) and the xattrs, which an ostree object keeps under [`MAX_XATTRS_SIZE`].
+pub const MAX_TAR_META_ENTRY: u64 = MAX_XATTRS_SIZE + 64 * 1024;
+
 /// A layer of at least this many content objects is read and tarred by several threads, in
 /// batches (`encapsulate`'s `ordered`); below it one thread does (starting workers, each
 /// with its own repository handle, costs more than they save). On trees of many small files

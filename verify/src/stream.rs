@@ -204,7 +204,7 @@ impl StreamVerifier {
     /// # Errors
     /// The first problem found, naming the layer and entry.
     pub fn layer(&mut self, layer: usize, reader: impl Read) -> Result<(), VerifyError> {
-        let mut ar = tar::Archive::new(reader);
+        let mut ar = tar::Archive::new(crate::targuard::TarGuard::new(reader));
         let entries = ar.entries().map_err(|e| VerifyError::Layer {
             layer,
             reason: format!("not a tar stream: {e}"),
