@@ -407,3 +407,78 @@ fn an_oversized_pax_header_is_refused_before_it_is_read() {
         assert!(err.contains("layer "), "{err}");
     }
 }
+
+/// A copy of the basic fixture's tree with `status` as its dpkg status file.
+fn tree_with_dpkg_status(fx: &Fixture, name: &str, status: &[u8]) -> PathBuf {
+    let tree = fx.path(name);
+    run_ok(Command::new("cp").arg("-a").arg(&fx.tree).arg(&tree));
+    let db = tree.join("var/lib/dpkg");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::write(db.join("status"), status).unwrap();
+    tree
+}
+
+// Defect 8: a dpkg status over the 64 MiB limit was skipped without a word (no package in
+// the SBOM, no components for planning); a stanza with an empty `Package:` gave a nameless
+// package; a package without a version got the invalid PURL `pkg:deb/debian/name@?...`.
+#[test]
+fn package_databases_are_read_whole_or_refused_and_nameless_stanzas_skipped() {
+    let fx = Fixture::new("basic");
+    let status = b"Package: \nStatus: install ok installed\nVersion: 1\n\n\
+Package: noversion\nStatus: install ok installed\nArchitecture: amd64\n\n\
+Package: good\nStatus: install ok installed\nVersion: 2.0-1\nArchitecture: amd64\n\n";
+    let tree = tree_with_dpkg_status(&fx, "tree-dpkg", status);
+    let sbom = fx.path("sbom.json");
+    encap_ok([
+        "--rootfs",
+        tree.to_str().unwrap(),
+        "--oci-dir",
+        fx.path("out").to_str().unwrap(),
+        "--sbom",
+        sbom.to_str().unwrap(),
+    ]);
+    let doc = json(&std::fs::read_to_string(&sbom).unwrap());
+    let purls: Vec<&str> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .collect();
+    assert_eq!(purls.len(), 2, "{purls:?}");
+    assert!(
+        purls
+            .iter()
+            .any(|p| p.starts_with("pkg:deb/debian/good@2.0-1?")),
+        "{purls:?}"
+    );
+    assert!(
+        purls
+            .iter()
+            .any(|p| p.starts_with("pkg:deb/debian/noversion?arch=amd64")),
+        "{purls:?}"
+    );
+    assert!(
+        !purls.iter().any(|p| p.contains("/@") || p.contains("@?")),
+        "{purls:?}"
+    );
+    // One byte over the limit: an error naming the file and the limit, and no image.
+    let big = fx.path("big");
+    run_ok(Command::new("cp").arg("-a").arg(&fx.tree).arg(&big));
+    std::fs::create_dir_all(big.join("var/lib/dpkg")).unwrap();
+    let f = std::fs::File::create(big.join("var/lib/dpkg/status")).unwrap();
+    f.set_len((64 << 20) + 1).unwrap();
+    let out = fx.path("out-big");
+    let err = encap_err([
+        "--rootfs",
+        big.to_str().unwrap(),
+        "--oci-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("var/lib/dpkg/status")
+            && err.contains(&(64u64 << 20).to_string())
+            && err.contains("dpkg status"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

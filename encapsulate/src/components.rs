@@ -100,6 +100,15 @@ pub const RPM_DATABASES: [&str; 3] = ["usr/lib/sysimage/rpm", "usr/share/rpm", "
 /// just updated, and updates come in runs (a security fix is often followed by another).
 pub const RPM_RECENT_SECS: u64 = 180 * 24 * 3600;
 
+/// Largest `os-release` read: the real ones are a few hundred bytes.
+const MAX_OS_RELEASE: u64 = 64 << 10;
+/// Largest rpm database (with its WAL) read: a full Fedora workstation's is ~100 MiB.
+const MAX_RPMDB: u64 = 1 << 30;
+/// Largest dpkg `status` read: a large Debian desktop's is ~5 MiB.
+const MAX_DPKG_STATUS: u64 = 64 << 20;
+/// Largest dpkg `.list` file read: the biggest packages (firmware, TeX) list ~10 MiB.
+const MAX_DPKG_LIST: u64 = 64 << 20;
+
 /// Where dpkg databases live in a commit (tar paths: `usr/etc` is `etc`).
 pub const DPKG_DATABASES: [&str; 3] = [
     "var/lib/dpkg",
@@ -313,7 +322,15 @@ pub fn os_release(
     inv: &Inventory,
 ) -> Result<Option<(String, Option<String>)>, EncapError> {
     let paths = inv.path_index();
-    let Some(text) = read_path(src, inv, &paths, "usr/lib/os-release", 64 << 10)? else {
+    let Some(text) = read_path(
+        src,
+        inv,
+        &paths,
+        "usr/lib/os-release",
+        MAX_OS_RELEASE,
+        "an os-release file",
+    )?
+    else {
         return Ok(None);
     };
     Ok(parse_os_release(&String::from_utf8_lossy(&text)))
@@ -339,10 +356,17 @@ fn rpm_database(
 ) -> Result<Option<(String, Vec<crate::rpmdb::RpmPackage>)>, EncapError> {
     for db in RPM_DATABASES {
         let path = format!("{db}/rpmdb.sqlite");
-        let Some(data) = read_path(src, inv, paths, &path, 1 << 30)? else {
+        let Some(data) = read_path(src, inv, paths, &path, MAX_RPMDB, "an rpm database")? else {
             continue;
         };
-        let wal = read_path(src, inv, paths, &format!("{path}-wal"), 1 << 30)?;
+        let wal = read_path(
+            src,
+            inv,
+            paths,
+            &format!("{path}-wal"),
+            MAX_RPMDB,
+            "an rpm database",
+        )?;
         let pkgs = crate::rpmdb::read_database(&data, wal.as_deref()).map_err(|source| {
             EncapError::RpmDatabase {
                 path: path.clone(),
@@ -361,7 +385,15 @@ fn dpkg_status(
     paths: &crate::source::PathIndex<'_>,
 ) -> Result<Option<(&'static str, Vec<DpkgPackage>)>, EncapError> {
     for db in DPKG_DATABASES {
-        let Some(status) = read_path(src, inv, paths, &format!("{db}/status"), 64 << 20)? else {
+        let Some(status) = read_path(
+            src,
+            inv,
+            paths,
+            &format!("{db}/status"),
+            MAX_DPKG_STATUS,
+            "a dpkg status file",
+        )?
+        else {
             continue;
         };
         return Ok(Some((
@@ -401,6 +433,10 @@ pub fn parse_dpkg_status(text: &str) -> Vec<DpkgPackage> {
         let (Some(name), Some(status)) = (fields.get("Package"), fields.get("Status")) else {
             continue;
         };
+        // A stanza without a name names no package (it would be a nameless SBOM entry).
+        if name.is_empty() {
+            continue;
+        }
         if !status.ends_with(" installed") {
             continue;
         }
@@ -578,6 +614,7 @@ fn read_path(
     paths: &crate::source::PathIndex<'_>,
     path: &str,
     limit: u64,
+    what: &'static str,
 ) -> Result<Option<Vec<u8>>, EncapError> {
     let Some(i) = paths.get(path) else {
         return Ok(None);
@@ -591,7 +628,12 @@ fn read_path(
         return Ok(None);
     };
     if size > limit {
-        return Ok(None);
+        return Err(EncapError::TooLarge {
+            path: path.to_string(),
+            size,
+            limit,
+            what,
+        });
     }
     let mut data = Vec::new();
     reader
@@ -623,8 +665,13 @@ struct Discovering<'a> {
 impl Discovering<'_> {
     /// Read a regular file of the commit by tar path (`None`: absent, not a regular file,
     /// or larger than `limit`).
-    fn read_path(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, EncapError> {
-        read_path(self.src, self.inv, &self.paths, path, limit)
+    fn read_path(
+        &self,
+        path: &str,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Option<Vec<u8>>, EncapError> {
+        read_path(self.src, self.inv, &self.paths, path, limit, what)
     }
 
     /// Record a path from a package's file list: a directory notes the package as one of
@@ -707,7 +754,7 @@ impl Discovering<'_> {
                 let Some(pkg) = by_name.get(name) else {
                     continue;
                 };
-                let Some(text) = self.read_path(list, 64 << 20)? else {
+                let Some(text) = self.read_path(list, MAX_DPKG_LIST, "a dpkg file list")? else {
                     continue;
                 };
                 for line in String::from_utf8_lossy(&text).lines() {

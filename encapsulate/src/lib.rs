@@ -157,6 +157,22 @@ pub enum EncapError {
         source: ostree::glib::Error,
     },
 
+    /// A file the build reads whole (a package database, os-release) is over its limit.
+    #[error(
+        "{path} in the tree is {size} bytes, over the {limit}-byte limit for {what}: \
+         refused rather than left out (its packages would be missing from the SBOM and \
+         the layer plan)"
+    )]
+    TooLarge {
+        /// Tar path of the file.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+        /// What kind of file it is.
+        what: &'static str,
+    },
     /// The plan does not fit the commit.
     #[error("invalid layer plan: {reason}")]
     Plan {
