@@ -212,6 +212,7 @@ fn open_source(
     // (docs/rechunking.md), never beside the output.
     let work = crate::workdir::WorkDir::create(&std::env::temp_dir())?;
     let mut prune = rootfs.prune.clone();
+    let explicit = oci::spec::explicit_time(&req.image)?;
     let (dir, image_time) = match &rootfs.tree {
         crate::TreeInput::Dir(d) => (d.clone(), None),
         crate::TreeInput::Image(image, pull) => {
@@ -223,16 +224,32 @@ fn open_source(
                 prune.push(ostree_format::SYSROOT_DIR.to_string());
             }
             // The files were made just now: their times say nothing. Without a time given,
-            // the image's own `created` (or 0) is the commit's.
-            (tree, Some(flat.created.unwrap_or(0)))
+            // the image's own `created` (or 0 if it has none) is the commit's; one that
+            // does not parse is an error, not 1970.
+            let created = match (flat.created, explicit) {
+                (Ok(t), _) => t.unwrap_or(0),
+                (Err(_), Some(_)) => 0,
+                (Err(text), None) => anyhow::bail!(
+                    "--from {}: its config's created {text:?} is not an RFC 3339 time; give \
+                     the commit's time with --created or SOURCE_DATE_EPOCH",
+                    image
+                ),
+            };
+            (tree, Some(created))
         }
     };
-    let explicit = oci::spec::explicit_time(&req.image)?;
     let opts = encapsulate::rootfs::TreeOptions {
         prune,
         timestamp: explicit
             .or(image_time)
-            .map(|t| u64::try_from(t).context("a commit time before 1970"))
+            .map(|t| {
+                u64::try_from(t).map_err(|_| {
+                    anyhow::anyhow!(
+                        "the commit time {t} is before 1970, which an ostree commit cannot \
+                         hold; give another with --created or SOURCE_DATE_EPOCH"
+                    )
+                })
+            })
             .transpose()?,
         threads: req.jobs,
         keep_special: req.format == encapsulate::StreamFormat::Plain,

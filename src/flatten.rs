@@ -29,10 +29,11 @@ const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 
 /// What flattening learnt of the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flattened {
-    /// The image's `created` time in seconds (`None` if it has none or it does not parse).
-    pub created: Option<i64>,
+    /// The image's `created` time in seconds: `Ok(None)` if it has none, `Err` with the
+    /// text if it does not parse as RFC 3339.
+    pub created: Result<Option<i64>, String>,
     /// The image is in the ostree container format (it has an `ostree.commit` label): its
     /// `sysroot/ostree/repo` is the old commit's storage, not part of the tree.
     pub ostree: bool,
@@ -86,9 +87,12 @@ pub fn flatten(oci: &OciDir, image: &oci::ocidir::ResolvedImage, into: &Path) ->
     }
     oci::faults::point("tree");
     Ok(Flattened {
-        created: chrono::DateTime::parse_from_rfc3339(&image.config.created)
-            .ok()
-            .map(|t| t.timestamp()),
+        created: match image.config.created.as_str() {
+            "" => Ok(None),
+            text => chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| Some(t.timestamp()))
+                .map_err(|_| text.to_string()),
+        },
         ostree: image.config.labels().contains_key(oci::keys::LABEL_COMMIT),
     })
 }

@@ -49,6 +49,20 @@ pub fn encapsulate_to(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     req.validate()?;
+    if let Some(crate::request::RootfsInput {
+        tree: crate::TreeInput::Dir(tree),
+        prune,
+    }) = &req.rootfs
+    {
+        let (flag, out) = match target {
+            Target::Dir(p) => ("--oci-dir", p),
+            Target::Archive(p) => ("--oci-archive", p),
+        };
+        not_inside_tree(tree, prune, out, flag)?;
+        if let Some(sbom) = &req.sbom {
+            not_inside_tree(tree, prune, sbom, "--sbom")?;
+        }
+    }
     // Output files are checked before the long work, not after it: a path that is not a
     // regular file is not ours to replace.
     if let Target::Archive(path) = target {
@@ -71,6 +85,50 @@ pub fn encapsulate_to(
             .with_context(|| format!("writing the SBOM {}", s.path.display()))?;
     }
     Ok(summary)
+}
+
+/// An output inside the `--rootfs` tree would be read into the image it is being written
+/// from (and differ on every run): refused, unless a `--prune` path leaves it out.
+fn not_inside_tree(tree: &Path, prune: &[String], out: &Path, flag: &str) -> Result<()> {
+    let tree = tree
+        .canonicalize()
+        .with_context(|| format!("--rootfs {}", tree.display()))?;
+    // The output may not exist yet: its nearest existing ancestor, made absolute, and the
+    // rest of the path as given.
+    let absolute = std::path::absolute(out).with_context(|| out.display().to_string())?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let Ok(mut resolved) = existing.canonicalize() else {
+        return Ok(());
+    };
+    resolved.extend(rest.iter().rev());
+    let Ok(inside) = resolved.strip_prefix(&tree) else {
+        return Ok(());
+    };
+    let inside = inside.to_string_lossy();
+    let pruned = prune.iter().any(|p| {
+        let p = p.trim_matches('/');
+        inside == p || inside.starts_with(&format!("{p}/"))
+    });
+    if !pruned {
+        bail!(
+            "{flag} {}: it is inside the --rootfs tree {} (at {inside}), so the image would \
+             hold its own output; write it outside the tree, or leave that path out with \
+             --prune {inside}",
+            out.display(),
+            tree.display()
+        );
+    }
+    Ok(())
 }
 
 fn encapsulate_image(

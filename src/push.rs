@@ -271,7 +271,7 @@ pub fn generate_sigstore_key(prefix: &Path, passphrase_file: &Path) -> Result<Ke
             prefix.join("release").display()
         );
     }
-    let passphrase = signing::Passphrase::read(passphrase_file)?;
+    let passphrase = signing::Passphrase::read_for(passphrase_file, "--passphrase-file")?;
     let with = |ext: &str| {
         let mut s = prefix.as_os_str().to_owned();
         s.push(ext);

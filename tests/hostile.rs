@@ -482,3 +482,160 @@ Package: good\nStatus: install ok installed\nVersion: 2.0-1\nArchitecture: amd64
     );
     assert!(!out.exists());
 }
+
+/// Image `new_tag` in `dir`: image `tag` with its config's `created` set to `created`.
+fn with_created(dir: &Path, tag: &str, new_tag: &str, created: &str) {
+    let (mut manifest, mut config) = image(dir, tag);
+    config["created"] = created.into();
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    manifest["config"]["digest"] = put_blob(dir, &config_bytes).into();
+    manifest["config"]["size"] = config_bytes.len().into();
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let mut idx = index(dir);
+    idx["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": put_blob(dir, &manifest_bytes),
+            "size": manifest_bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": new_tag},
+        }));
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+}
+
+// Defect 8 (times): an unparsable `created` became a 1970 commit without a word; a pre-1970
+// one gave "out of range integral type conversion attempted".
+#[test]
+fn an_images_created_time_is_parsed_or_refused_by_name() {
+    let fx = Fixture::new("basic");
+    let base = plain_base(&fx, "base");
+    with_created(&base, "t", "bad", "yesterday at noon");
+    with_created(&base, "t", "old", "1969-07-20T20:17:40Z");
+    let bad = format!("{}:bad", base.display());
+    let out = fx.path("out");
+    let err = encap_err(from_job(&bad, &out, &[]));
+    assert!(
+        err.contains("\"yesterday at noon\"")
+            && err.contains("RFC 3339")
+            && err.contains("--created"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // With a time given, the image's own is not needed.
+    encap_ok(from_job(&bad, &out, &["--created", "2025-01-01T00:00:00Z"]));
+    let err = encap_err(from_job(
+        &format!("{}:old", base.display()),
+        &fx.path("o2"),
+        &[],
+    ));
+    assert!(
+        err.contains("before 1970") && err.contains("-14182940"),
+        "{err}"
+    );
+    assert!(!err.contains("integral type"), "{err}");
+}
+
+// Defect 8 (outputs in the tree): --oci-dir inside the --rootfs tree packed the output into
+// the image (a different image on every run).
+#[test]
+fn an_output_inside_the_rootfs_tree_is_refused_unless_pruned() {
+    let fx = Fixture::new("basic");
+    let tree = fx.path("tree-copy");
+    run_ok(Command::new("cp").arg("-a").arg(&fx.tree).arg(&tree));
+    let rootfs = |out: &str, extra: &[&str]| {
+        let mut a = vec!["--rootfs".to_string(), tree.display().to_string()];
+        a.extend([out.to_string()]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    for (flag, path) in [
+        ("--oci-dir", tree.join("usr/out")),
+        ("--oci-archive", tree.join("img.ociarchive")),
+    ] {
+        let mut args = rootfs(flag, &[]);
+        args.push(path.display().to_string());
+        let err = encap_err(&args);
+        assert!(
+            err.contains("inside the --rootfs tree") && err.contains(flag),
+            "{err}"
+        );
+        assert!(!path.exists());
+    }
+    // Through a symlink to the tree, and the SBOM too.
+    let link = fx.path("link");
+    std::os::unix::fs::symlink(&tree, &link).unwrap();
+    let err = encap_err([
+        "--rootfs",
+        tree.to_str().unwrap(),
+        "--oci-dir",
+        fx.path("out").to_str().unwrap(),
+        "--sbom",
+        link.join("sbom.json").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--sbom") && err.contains("inside the --rootfs tree"),
+        "{err}"
+    );
+    // Left out with --prune, it is fine.
+    std::fs::create_dir(tree.join("build")).unwrap();
+    encap_ok([
+        "--rootfs",
+        tree.to_str().unwrap(),
+        "--prune",
+        "build",
+        "--oci-dir",
+        tree.join("build/out").to_str().unwrap(),
+    ]);
+}
+
+// Defect 9 (bounds): serve --workers 18446744073709551615 panicked (capacity overflow) and
+// --workers 1000000 panicked, hung and left the scratch repository; a passphrase file's
+// first line was cut at 64 KiB without a word and /dev/zero was accepted; a missing
+// --passphrase-file was named --sign-passphrase-file, with the OS error twice.
+#[test]
+fn option_values_are_bounded_and_named_before_any_work() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("out");
+    encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    for workers in ["18446744073709551615", "1000000", "0"] {
+        let o = encap_command()
+            .env("TMPDIR", &tmp)
+            .args(["serve", "--oci-dir", out.to_str().unwrap(), "--ref", "os=t"])
+            .args(["--listen", "127.0.0.1:0", "--workers", workers])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{workers}: {err}");
+        assert!(err.contains(&format!("--workers {workers}")), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{workers}");
+    }
+    let keys = fx.path("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let gen = |pass: &Path| {
+        encap_err([
+            "generate-sigstore-key",
+            "--output-prefix",
+            keys.join("k").to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ])
+    };
+    let err = gen(&fx.path("missing"));
+    assert!(
+        err.contains("--passphrase-file") && !err.contains("--sign-passphrase-file"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    let long = fx.path("long");
+    std::fs::write(&long, vec![b'p'; 100 << 10]).unwrap();
+    for p in [long.as_path(), Path::new("/dev/zero")] {
+        let err = gen(p);
+        assert!(err.contains("--passphrase-file"), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 0);
+}

@@ -31,6 +31,12 @@ const MAX_HEADERS: usize = 64;
 /// How often the accept loop looks at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
 
+/// Most worker threads a server runs: each is a thread with its own stack, and accepted
+/// connections wait in a queue of 8 per worker; a thousand serve a busy mirror, and beyond
+/// that the threads cost memory without serving faster (`--workers 1000000` panicked, and
+/// `usize::MAX` overflowed the queue's capacity).
+pub const MAX_WORKERS: usize = 1024;
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     /// A file (key or passphrase) cannot be read.
-    #[error("{option} {}: cannot read it: {source}", path.display())]
+    #[error("{option} {}: cannot read it", path.display())]
     Read {
         /// The option that named it.
         option: &'static str,
@@ -31,6 +31,16 @@ pub enum SigningError {
         /// The error.
         #[source]
         source: std::io::Error,
+    },
+    /// A passphrase file whose first line cannot be a passphrase.
+    #[error("{option} {}: {reason}", path.display())]
+    BadPassphrase {
+        /// The option that named it.
+        option: &'static str,
+        /// The path as given.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// The key file is not an encrypted sigstore (cosign) private key.
     #[error("--sign-by-sigstore-private-key {}: {reason}", path.display())]

@@ -392,6 +392,14 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
         &a.tags,
         &a.refs,
     )?;
+    // Checked before the import, like --jobs: a bad value fails at once.
+    if !(1..=repo_server::MAX_WORKERS).contains(&a.workers) {
+        anyhow::bail!(
+            "--workers {}: give 1 to {} (threads serving connections)",
+            a.workers,
+            repo_server::MAX_WORKERS
+        );
+    }
     // The address is taken before the import, so a busy port fails at once.
     let listener =
         std::net::TcpListener::bind(&a.listen).with_context(|| format!("--listen {}", a.listen))?;
@@ -432,8 +440,8 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     let root = cap_std::fs::Dir::open_ambient_dir(served.path(), cap_std::ambient_authority())
         .with_context(|| served.path().display().to_string())?;
     let config = repo_server::Config {
-        workers: a.workers.max(1),
-        queue: a.workers.max(1) * 8,
+        workers: a.workers,
+        queue: a.workers * 8,
         timeout: std::time::Duration::from_secs(a.timeout.max(1)),
         idle: std::time::Duration::from_millis(250),
     };
