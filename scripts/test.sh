@@ -78,6 +78,8 @@ echo "== cargo test"
 # Each binary's time from cargo's own lines: "Running NAME (...)" then "... finished in Xs".
 phase "cargo test (every binary)" bash -c 'set -o pipefail
   cargo test --workspace --no-fail-fast 2>&1 | tee "$0/cargo-test.log"' "$log"
-awk '/^ *Running /{name=$2} /^ *Doc-tests /{name="doc-tests " $2}
+awk '/^ *Running /{name=$2; if (name == "unittests" && match($0, /deps\/[A-Za-z0-9_]+-/))
+       name="unittests " substr($0, RSTART + 5, RLENGTH - 6)}
+     /^ *Doc-tests /{name="doc-tests " $2}
      /^test result:/{for(i=1;i<=NF;i++) if($i=="in") t=$(i+1); printf "%-40s %s\n", name, t}' \
-  "$log/cargo-test.log" | awk '$2+0 >= 1' >"$log/binaries"
+  "$log/cargo-test.log" | awk '$NF+0 >= 1' >"$log/binaries"
