@@ -587,6 +587,13 @@ impl OciDir {
     /// index; blob errors.
     pub fn resolve(&self, tag: Option<&str>) -> Result<ResolvedImage, OciError> {
         let desc = self.find(tag)?;
+        if is_referrers_entry(&desc) {
+            return Err(OciError::NoSuchImage(format!(
+                "tag {:?} is the referrers list of an image (the artifacts that refer to it: \
+                 static deltas, signatures), not an image; read the image it names",
+                ref_name(&desc).unwrap_or_default()
+            )));
+        }
         if desc.media_type == media::INDEX {
             return Err(OciError::NoSuchImage(format!(
                 "{} is an image index (a multi-arch image), not one image; read one of its \

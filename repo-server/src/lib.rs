@@ -227,6 +227,20 @@ fn connection(
     loop {
         let head = match read_head(&mut input) {
             Ok(Some(h)) => h,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                // Over MAX_HEAD: said, then closed (the rest of it is never read).
+                let _ = write_head(&mut out, 431, &[], 0, false);
+                let _ = out.flush();
+                log(&Access {
+                    peer,
+                    method: "-".into(),
+                    path: "-".into(),
+                    status: 431,
+                    bytes: 0,
+                    error: Some(format!("request head over {MAX_HEAD} bytes")),
+                });
+                return;
+            }
             Ok(None) | Err(_) => return,
         };
         // Keep the connection only while nobody waits for a worker: a client's idle
@@ -313,6 +327,16 @@ fn respond(
             Some(1) => connection.as_deref() != Some("close"),
             _ => connection.as_deref() == Some("keep-alive"),
         };
+    // No request here has a body, and none is read: a body left on the connection would be
+    // taken as the next request (smuggling through a front proxy). A request that says it
+    // has one is refused, and the connection closed.
+    let chunked = header("transfer-encoding").is_some();
+    let length = header("content-length").map(str::trim);
+    if chunked || length.is_some_and(|l| l != "0") {
+        access.status = if chunked { 400 } else { 413 };
+        let _ = write_head(out, access.status, &[], 0, false);
+        return (access, false);
+    }
     let with_body = match method {
         "GET" => true,
         "HEAD" => false,
@@ -395,7 +419,13 @@ fn respond(
 /// The regular file a request path names below `root`: `/a/b` only (no query, no `..`, no
 /// empty or dot segments, no percent-escapes: ostree's paths need none).
 fn open(root: &Dir, path: &str) -> Option<cap_std::fs::File> {
-    let f = root.open(checked_rel(path)?).ok()?;
+    let rel = checked_rel(path)?;
+    // Looked at before it is opened: opening a FIFO blocks until a writer comes (a worker,
+    // and SIGTERM's clean stop, waited forever).
+    if !root.metadata(rel).ok()?.is_file() {
+        return None;
+    }
+    let f = root.open(rel).ok()?;
     f.metadata().ok()?.is_file().then_some(f)
 }
 
@@ -445,7 +475,10 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        413 => "Content Too Large",
         416 => "Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         _ => "",
     }
 }
@@ -495,6 +528,85 @@ mod tests {
             assert_eq!(parse_range(bad, 10), None, "{bad}");
         }
         assert_eq!(parse_range("bytes=0-0", 0), None);
+    }
+
+    /// Each hostile request on its own connection to a running server: the whole answer
+    /// the client gets before the server closes the connection.
+    #[test]
+    fn bodies_big_heads_and_fifos_are_refused_and_nothing_is_smuggled() {
+        let (d, root) = serve_dir();
+        let fifo = d.path().join("objects/ab/fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = AtomicBool::new(false);
+        let config = Config {
+            workers: 2,
+            queue: 2,
+            timeout: Duration::from_secs(5),
+            idle: Duration::from_millis(200),
+        };
+        let smuggled = "GET /objects/ab/cd.filez HTTP/1.1\r\n\r\n";
+        let big = format!(
+            "GET /config HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(MAX_HEAD)
+        );
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!(
+                    "POST /config HTTP/1.1\r\nContent-Length: {}\r\n\r\n{smuggled}",
+                    smuggled.len()
+                ),
+                "HTTP/1.1 413 ",
+            ),
+            (
+                format!(
+                    "GET /config HTTP/1.1\r\nContent-Length: {}\r\n\r\n{smuggled}",
+                    smuggled.len()
+                ),
+                "HTTP/1.1 413 ",
+            ),
+            (
+                format!(
+                    "GET /config HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n\
+                     {smuggled}\r\n0\r\n\r\n",
+                    smuggled.len()
+                ),
+                "HTTP/1.1 400 ",
+            ),
+            (big, "HTTP/1.1 431 "),
+            (
+                "GET /objects/ab/fifo HTTP/1.1\r\n\r\n".to_string(),
+                "HTTP/1.1 404 ",
+            ),
+        ];
+        std::thread::scope(|s| {
+            let server = s.spawn(|| serve(listener, &root, None, &config, &stop, &|_| {}));
+            let answers: Vec<String> = cases
+                .iter()
+                .map(|(req, _)| {
+                    let mut c = TcpStream::connect(addr).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    let _ = c.write_all(req.as_bytes());
+                    let mut all = Vec::new();
+                    let _ = c.read_to_end(&mut all);
+                    String::from_utf8_lossy(&all).into_owned()
+                })
+                .collect();
+            stop.store(true, Ordering::Relaxed);
+            server.join().unwrap().unwrap();
+            for ((req, want), got) in cases.iter().zip(answers) {
+                assert!(
+                    got.starts_with(want),
+                    "{:?}: {got:?}",
+                    &req[..req.len().min(60)]
+                );
+                // One answer, then the connection closed: the body was never a request.
+                assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "{got:?}");
+                assert!(!got.contains("0123456789"), "{got:?}");
+            }
+        });
     }
 
     fn serve_dir() -> (tempfile::TempDir, Dir) {
