@@ -101,7 +101,10 @@ fn a_stored_delta_is_reproducible_and_lists_under_the_referrers_tag() {
     // The referrers tag is not an image: said as what it is, not as a multi-arch image.
     let tag = format!("{}:sha256-{}", out.display(), &subject[7..]);
     let err = encap_err(["verify", "--oci-dir", &tag]);
-    assert!(err.contains("referrers list") && !err.contains("multi-arch"), "{err}");
+    assert!(
+        err.contains("referrers list") && !err.contains("multi-arch"),
+        "{err}"
+    );
     let m = json(&String::from_utf8(blob(&out, &artifact)).unwrap());
     assert_eq!(m["artifactType"], "application/vnd.ostree.static-delta.v1");
     assert_eq!(m["subject"]["digest"], subject);

@@ -485,23 +485,9 @@ Package: good\nStatus: install ok installed\nVersion: 2.0-1\nArchitecture: amd64
 
 /// Image `new_tag` in `dir`: image `tag` with its config's `created` set to `created`.
 fn with_created(dir: &Path, tag: &str, new_tag: &str, created: &str) {
-    let (mut manifest, mut config) = image(dir, tag);
+    let (manifest, mut config) = image(dir, tag);
     config["created"] = created.into();
-    let config_bytes = serde_json::to_vec(&config).unwrap();
-    manifest["config"]["digest"] = put_blob(dir, &config_bytes).into();
-    manifest["config"]["size"] = config_bytes.len().into();
-    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-    let mut idx = index(dir);
-    idx["manifests"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": put_blob(dir, &manifest_bytes),
-            "size": manifest_bytes.len(),
-            "annotations": {"org.opencontainers.image.ref.name": new_tag},
-        }));
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    add_image(dir, new_tag, manifest, config);
 }
 
 // Defect 8 (times): an unparsable `created` became a 1970 commit without a word; a pre-1970

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Longest request head accepted (request line and headers); ostree's are a few hundred bytes.
-const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_HEAD: usize = 16 * 1024;
 /// Most headers in a request.
 const MAX_HEADERS: usize = 64;
 /// How often the accept loop looks at the stop flag.
@@ -287,6 +287,14 @@ fn read_head(input: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
             return Ok(Some(head));
         }
     }
+}
+
+/// Answer the request head `head` (bytes through its blank line, at most [`MAX_HEAD`] of
+/// them) from `root` into `out`, as a connection does: for the `http_request` fuzz target.
+/// Returns the status sent and whether the connection would stay open.
+pub fn answer(head: &[u8], root: &Dir, out: &mut Vec<u8>) -> (u16, bool) {
+    let (access, keep) = respond(head, (root, None), out, None, true);
+    (access.status, keep)
 }
 
 /// Parse and answer one request; returns what to log and whether the connection stays.

@@ -60,6 +60,17 @@ pub fn derive_image_blob(
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!({"created_by": "RUN derive"}));
+    add_image(dir, new_tag, manifest, config);
+}
+
+/// Put `config` and `manifest` (its config descriptor made to point at `config`) into the
+/// layout `dir` as image `new_tag`.
+pub fn add_image(
+    dir: &Path,
+    new_tag: &str,
+    mut manifest: serde_json::Value,
+    config: serde_json::Value,
+) {
     let config_bytes = serde_json::to_vec(&config).unwrap();
     manifest["config"]["digest"] = serde_json::json!(put_blob(dir, &config_bytes));
     manifest["config"]["size"] = serde_json::json!(config_bytes.len());
