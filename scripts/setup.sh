@@ -38,7 +38,18 @@ if [ ! -x target/policy-skopeo/bin/skopeo ]; then
   echo "setup: fetching Debian 13's skopeo (sigstore policy checks) into target/policy-skopeo" >&2
   d="$PWD/target/policy-skopeo"
   rm -rf "$d" && mkdir -p "$d/apt/lists/partial" "$d/apt/cache/archives/partial" "$d/debs" "$d/root" "$d/bin"
-  echo "deb http://deb.debian.org/debian trixie main" >"$d/apt/sources.list"
+  # The Debian mirror this machine's own apt sources name (the one serving its suite, in
+  # deb822 .sources or one-line .list files): no package host is named here.
+  suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+  mirror=$( {
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v s="$suite" '
+      /^URIs:/ {u = $2}
+      /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == s) {print u; exit}}'
+    grep -hE "^deb[[:space:]]" /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+      | awk -v s="$suite" '$3 == s {print $2; exit}'
+  } | head -n 1)
+  [ -n "$mirror" ] || { echo "setup: no Debian mirror for $suite in the apt sources" >&2; exit 1; }
+  echo "deb $mirror trixie main" >"$d/apt/sources.list"
   apt_opts=(-o "Dir::Etc::sourcelist=$d/apt/sources.list" -o Dir::Etc::sourceparts=-
     -o "Dir::State::Lists=$d/apt/lists" -o "Dir::Cache=$d/apt/cache" -o APT::Sandbox::User=root)
   apt-get "${apt_opts[@]}" update -qq
