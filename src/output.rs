@@ -260,27 +260,11 @@ fn open_out_layout(path: &Path) -> Result<OciDir> {
 }
 
 /// Open an existing layout (dir), or an archive for reading: its `index.json` and
-/// `oci-layout` are copied into a temp dir, its blobs read where they lie in it.
+/// `oci-layout` are copied into a temp dir, its blobs read where they lie in it (reading is
+/// [`ImageRef::open_layout`]'s; this names it by the target it was written to).
 ///
 /// # Errors
 /// Missing paths, not a layout, bad archive.
 pub fn open_layout(target: &Target) -> Result<(OciDir, Option<workdir::WorkDir>)> {
-    match target {
-        Target::Dir(path) => {
-            let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
-                .with_context(|| format!("opening OCI directory {}", path.display()))?;
-            Ok((OciDir::open(dir, &path.display().to_string())?, None))
-        }
-        Target::Archive(path) => {
-            let f = std::fs::File::open(path)
-                .with_context(|| format!("opening oci-archive {}", path.display()))?;
-            let tmp = workdir::WorkDir::create(&std::env::temp_dir())
-                .context("creating a temp dir for the archive's index")?;
-            let dir = Dir::open_ambient_dir(tmp.layout_path()?, cap_std::ambient_authority())?;
-            let blobs = oci::archive::open_in_place(f, &dir)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let oci = OciDir::open_archive(dir, &path.display().to_string(), blobs)?;
-            Ok((oci, Some(tmp)))
-        }
-    }
+    target.image_ref(None).open_layout()
 }

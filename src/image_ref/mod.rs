@@ -16,6 +16,7 @@
 
 use crate::workdir::WorkDir;
 use anyhow::{Context, Result};
+use cap_std::fs::Dir;
 use oci::ocidir::ResolvedImage;
 use oci::OciDir;
 use std::fmt;
@@ -375,10 +376,20 @@ impl ImageRef {
     pub fn open_layout(&self) -> Result<(OciDir, Option<WorkDir>)> {
         match self {
             ImageRef::Dir { path, .. } => {
-                crate::output::open_layout(&crate::Target::Dir(path.clone()))
+                let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
+                    .with_context(|| format!("opening OCI directory {}", path.display()))?;
+                Ok((OciDir::open(dir, &path.display().to_string())?, None))
             }
             ImageRef::Archive { path, .. } => {
-                crate::output::open_layout(&crate::Target::Archive(path.clone()))
+                let f = std::fs::File::open(path)
+                    .with_context(|| format!("opening oci-archive {}", path.display()))?;
+                let tmp = WorkDir::create(&std::env::temp_dir())
+                    .context("creating a temp dir for the archive's index")?;
+                let dir = Dir::open_ambient_dir(tmp.layout_path()?, cap_std::ambient_authority())?;
+                let blobs = oci::archive::open_in_place(f, &dir)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let oci = OciDir::open_archive(dir, &path.display().to_string(), blobs)?;
+                Ok((oci, Some(tmp)))
             }
             ImageRef::Manifest(_) | ImageRef::Remote(_) => {
                 anyhow::bail!("{self}: not an OCI layout or oci-archive")
