@@ -44,9 +44,9 @@ if [ ! -x target/policy-skopeo/bin/skopeo ]; then
   mirror=$( {
     cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v s="$suite" '
       /^URIs:/ {u = $2}
-      /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == s) {print u; exit}}'
+      /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == s) {print u; exit}}' || true
     grep -hE "^deb[[:space:]]" /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-      | awk -v s="$suite" '$3 == s {print $2; exit}'
+      | awk -v s="$suite" '$3 == s {print $2; exit}' || true
   } | head -n 1)
   [ -n "$mirror" ] || { echo "setup: no Debian mirror for $suite in the apt sources" >&2; exit 1; }
   echo "deb $mirror trixie main" >"$d/apt/sources.list"
