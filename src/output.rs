@@ -90,9 +90,10 @@ pub fn encapsulate_to(
 /// An output inside the `--rootfs` tree would be read into the image it is being written
 /// from (and differ on every run): refused, unless a `--prune` path leaves it out.
 fn not_inside_tree(tree: &Path, prune: &[String], out: &Path, flag: &str) -> Result<()> {
-    let tree = tree
-        .canonicalize()
-        .with_context(|| format!("--rootfs {}", tree.display()))?;
+    // A tree that cannot be resolved is the tree reader's to report, with its own words.
+    let Ok(tree) = tree.canonicalize() else {
+        return Ok(());
+    };
     // The output may not exist yet: its nearest existing ancestor, made absolute, and the
     // rest of the path as given.
     let absolute = std::path::absolute(out).with_context(|| out.display().to_string())?;
