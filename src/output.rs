@@ -68,20 +68,12 @@ pub fn encapsulate_to(
     if let Target::Archive(path) = target {
         oci::outfile::check(path, "--oci-archive")?;
     }
-    let sbom_dir = match &req.sbom {
-        Some(path) => {
-            oci::outfile::check(path, "--sbom")?;
-            let (parent, name) = split_parent(path).context("--sbom")?;
-            let dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
-                .with_context(|| format!("--sbom: opening {}", parent.display()))?;
-            Some((dir, name))
-        }
-        None => None,
-    };
+    if let Some(path) = &req.sbom {
+        oci::outfile::check_document(path, "--sbom")?;
+    }
     let summary = encapsulate_image(req, target, progress)?;
-    if let (Some((dir, name)), Some(s)) = (&sbom_dir, &summary.sbom) {
-        oci::outfile::check_in(dir, name, &s.path, "--sbom")?;
-        oci::ocidir::atomic_write(dir, name, &s.document)
+    if let Some(s) = &summary.sbom {
+        oci::outfile::write_document(&s.path, "--sbom", &s.document)
             .with_context(|| format!("writing the SBOM {}", s.path.display()))?;
     }
     Ok(summary)

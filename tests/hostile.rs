@@ -157,7 +157,9 @@ fn file_type(path: &Path) -> String {
 }
 
 // Defect 2: --sbom, --oci-archive and --digestfile renamed a regular file over whatever was
-// at the path: a device node, a FIFO, a symlink (exit 0).
+// at the path: a device node, a FIFO, a symlink (exit 0). Now the archive is refused for all
+// of them; the SBOM and the digest go into a FIFO or a character device in place (a pipe,
+// /dev/stdout), and are refused for the rest.
 #[test]
 fn outputs_never_replace_what_is_not_a_regular_file() {
     let fx = Fixture::new("basic");
@@ -166,10 +168,11 @@ fn outputs_never_replace_what_is_not_a_regular_file() {
     mkfifo(&d.join("fifo"));
     std::os::unix::fs::symlink("/etc/hostname", d.join("link")).unwrap();
     std::fs::create_dir(d.join("dir")).unwrap();
+    // (name, what stat says it is, whether a document may stream into it in place)
     let mut odd = vec![
-        ("fifo", "fifo"),
-        ("link", "symbolic link"),
-        ("dir", "directory"),
+        ("fifo", "fifo", true),
+        ("link", "symbolic link", false),
+        ("dir", "directory", false),
     ];
     if is_root() {
         // A node of our own, never the machine's /dev/null.
@@ -178,45 +181,45 @@ fn outputs_never_replace_what_is_not_a_regular_file() {
                 .arg(d.join("null"))
                 .args(["c", "1", "3"]),
         );
-        odd.push(("null", "character special file"));
+        odd.push(("null", "character special file", true));
     }
     let out = fx.path("out");
-    for (name, kind) in &odd {
+    let repo = fx.repo.to_str().unwrap();
+    for (name, kind, stream) in &odd {
         let p = d.join(name);
-        let repo = fx.repo.to_str().unwrap();
-        let archive_job: Vec<String> = [
-            "--repo",
-            repo,
-            "--ref",
-            FIXTURE_REF,
-            "--oci-archive",
-            p.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec();
-        for (flag, args) in [
-            ("--oci-archive", archive_job),
-            (
-                "--sbom",
-                job(
-                    &fx.repo,
-                    FIXTURE_REF,
-                    &out,
-                    &["--sbom", p.to_str().unwrap()],
-                ),
-            ),
-        ] {
-            let err = encap_err(&args);
+        let path = p.to_str().unwrap();
+        // The archive is renamed into place: refused for all of them.
+        let err = encap_err(["--repo", repo, "--ref", FIXTURE_REF, "--oci-archive", path]);
+        assert!(
+            err.contains("--oci-archive")
+                && err.contains(path)
+                && err.contains("not a regular file"),
+            "--oci-archive {name}: {err}"
+        );
+        assert_eq!(&file_type(&p), kind, "--oci-archive {name}");
+        let sbom = job(&fx.repo, FIXTURE_REF, &out, &["--sbom", path]);
+        if *stream {
+            // Written in place, as a shell's `>` would, and left what it was.
+            let reader = (*name == "fifo").then(|| {
+                let p = p.clone();
+                std::thread::spawn(move || std::fs::read(p).unwrap())
+            });
+            encap_ok(&sbom);
+            if let Some(r) = reader {
+                let got = r.join().unwrap();
+                assert!(got.starts_with(b"{") && got.ends_with(b"}\n"), "{name}");
+            }
+            std::fs::remove_dir_all(&out).unwrap();
+        } else {
+            let err = encap_err(&sbom);
             assert!(
-                err.contains(flag)
-                    && err.contains(p.to_str().unwrap())
-                    && err.contains("not a regular file"),
-                "{flag} {name}: {err}"
+                err.contains("--sbom") && err.contains(path) && err.contains("not a regular file"),
+                "--sbom {name}: {err}"
             );
-            assert_eq!(&file_type(&p), kind, "{flag} {name}");
             // Refused before any work: no output layout made.
-            assert!(!out.exists(), "{flag} {name}");
+            assert!(!out.exists(), "--sbom {name}");
         }
+        assert_eq!(&file_type(&p), kind, "--sbom {name}");
     }
     assert_eq!(
         std::fs::read_link(d.join("link")).unwrap(),
@@ -224,19 +227,20 @@ fn outputs_never_replace_what_is_not_a_regular_file() {
     );
     // push --digestfile: refused before skopeo runs (the registry is never asked).
     encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
-    let err = encap_err([
-        "push",
-        "--oci-dir",
-        &format!("{}:t", out.display()),
-        "docker://127.0.0.1:9/x:1",
-        "--digestfile",
-        d.join("fifo").to_str().unwrap(),
-    ]);
-    assert!(
-        err.contains("--digestfile") && err.contains("not a regular file"),
-        "{err}"
-    );
-    assert_eq!(file_type(&d.join("fifo")), "fifo");
+    for name in ["link", "dir"] {
+        let err = encap_err([
+            "push",
+            "--oci-dir",
+            &format!("{}:t", out.display()),
+            "docker://127.0.0.1:9/x:1",
+            "--digestfile",
+            d.join(name).to_str().unwrap(),
+        ]);
+        assert!(
+            err.contains("--digestfile") && err.contains("not a regular file"),
+            "{err}"
+        );
+    }
     // generate-sigstore-key --output-prefix DIR/ made hidden DIR/.private and DIR/.pub.
     let pass = fx.path("pass");
     std::fs::write(&pass, "secret\n").unwrap();

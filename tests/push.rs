@@ -46,6 +46,18 @@ fn push_keeps_our_digests_and_the_image_reads_back() {
     let ours = s["manifest_digest"].as_str().unwrap();
     assert_eq!(s["pushed"]["digest"], ours);
     assert_eq!(std::fs::read_to_string(&digestfile).unwrap().trim(), ours);
+    // To a stream, in place: the digest on standard output.
+    let to_stdout = encap_ok([
+        "push",
+        "--oci-dir",
+        &format!("{}:t", out.display()),
+        &dest,
+        "--dest-tls-verify",
+        "false",
+        "--digestfile",
+        "/dev/stdout",
+    ]);
+    assert!(to_stdout.contains(ours), "{to_stdout}");
     let o = run_ok(Command::new("skopeo").args(["inspect", "--tls-verify=false", &dest]));
     let v = json(&String::from_utf8_lossy(&o.stdout));
     assert_eq!(v["Digest"], ours);

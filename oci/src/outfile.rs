@@ -1,8 +1,12 @@
-//! Output files a user names (`--oci-archive`, `--sbom`, `--digestfile`): each is replaced
+//! Output files a user names (`--oci-archive`, `--sbom`, `--digestfile`): a file is replaced
 //! by rename, which would replace whatever is at the path. A device node, a FIFO, a socket or
 //! a symlink there is not ours to replace (`--sbom /dev/full` replaced a machine's real
 //! `/dev/full`; `--oci-archive /dev/null` as a "dry run" destroyed `/dev/null`), so every
 //! such path is checked before any work, and again just before its rename.
+//!
+//! The small documents (`--sbom`, `--digestfile`) may also go to a stream: a FIFO or a
+//! character device, named directly or through a symlink (`/dev/stdout`, a shell's `>(...)`),
+//! is written in place, on purpose, as a shell's `>` would; it is never replaced.
 
 use cap_std::fs::Dir;
 use std::io;
@@ -159,9 +163,57 @@ pub fn write(path: &Path, flag: &str, data: &[u8]) -> Result<(), OutFileError> {
     crate::ocidir::atomic_write(&dir, name, data).map_err(|e| io_err(io::Error::other(e)))
 }
 
+/// How a document output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// A new or regular file: replaced atomically.
+    Replace,
+    /// A FIFO or a character device (or a symlink to one): written in place.
+    Stream,
+}
+
+/// [`check`] for a document output (`--sbom`, `--digestfile`), which may also be a stream.
+///
+/// # Errors
+/// As [`check`], for a path that is not a stream.
+pub fn check_document(path: &Path, flag: &str) -> Result<Dest, OutFileError> {
+    use std::os::unix::fs::FileTypeExt;
+    // Followed: /dev/stdout is a symlink to the process's descriptor.
+    if let Ok(md) = std::fs::metadata(path) {
+        let t = md.file_type();
+        if t.is_fifo() || t.is_char_device() {
+            return Ok(Dest::Stream);
+        }
+    }
+    check(path, flag).map(|()| Dest::Replace)
+}
+
+/// Write the document `data` to `path` (named by `flag`): in place to a stream, else
+/// atomically as [`write`] does.
+///
+/// # Errors
+/// As [`check`], and I/O errors naming the path.
+pub fn write_document(path: &Path, flag: &str, data: &[u8]) -> Result<(), OutFileError> {
+    use std::io::Write;
+    match check_document(path, flag)? {
+        Dest::Stream => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(data).and_then(|()| f.flush()))
+            .map_err(|source| OutFileError::Io {
+                flag: flag.into(),
+                path: path.display().to_string(),
+                source,
+            }),
+        Dest::Replace => write(path, flag, data),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::os::unix::fs::FileTypeExt;
 
     #[test]
     fn only_new_or_regular_files_are_replaced() {
@@ -207,6 +259,20 @@ mod tests {
         }
         let e = check(&p("missing/x"), "--sbom").unwrap_err().to_string();
         assert!(e.contains("does not exist"), "{e}");
+        // Documents may go to streams: written in place, never replaced.
+        let null = Path::new("/dev/null");
+        assert_eq!(check_document(null, "--sbom").unwrap(), Dest::Stream);
+        write_document(null, "--sbom", b"doc").unwrap();
+        assert!(std::fs::symlink_metadata(null)
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        let fifo = p("fifo");
+        let reader = std::thread::spawn(move || std::fs::read(fifo).unwrap());
+        write_document(&p("fifo"), "--sbom", b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        let e = check_document(&p("link"), "--sbom").unwrap_err();
+        assert!(e.to_string().contains("a symlink"), "{e}");
         write(&p("new"), "--x", b"data").unwrap();
         write(&p("file"), "--x", b"data").unwrap();
         assert_eq!(std::fs::read(p("file")).unwrap(), b"data");

@@ -151,7 +151,7 @@ pub fn check_options(opts: &PushOptions) -> Result<(), SkopeoError> {
         signing::gpg::check_can_sign(&s.fingerprint, s.passphrase.as_ref())?;
     }
     if let Some(f) = &opts.digestfile {
-        crate::outfile::check(f, "--digestfile")?;
+        crate::outfile::check_document(f, "--digestfile")?;
     }
     Ok(())
 }
@@ -444,7 +444,7 @@ fn run_copy(
         reason: e.to_string(),
     })?;
     if let Some(f) = keep {
-        crate::outfile::write(f, "--digestfile", digest.as_str().as_bytes())?;
+        crate::outfile::write_document(f, "--digestfile", digest.as_str().as_bytes())?;
     }
     Ok(digest)
 }
