@@ -1,27 +1,31 @@
 //! ostree-encap: turn an ostree commit into a reproducible OCI image in the ostree container
 //! format ("chunked v1"), and check such images.
 //!
-//! This crate is the orchestration over three libraries, in parse → plan → execute order:
-//! [`encapsulate`] reads the commit and writes tar streams, [`layering`] plans which objects go
-//! into which layer, [`manifest`] writes the OCI layout. The binaries only parse arguments and
-//! render results; everything a front end needs is here, so the CLI and the coreos-assembler
-//! plugin check and do the same things.
+//! This crate is the orchestration over the stage libraries: [`encapsulate`] reads the commit
+//! (or makes one of a tree) and writes tar streams, [`layering`] plans which objects go into
+//! which layer, [`oci`] writes and reads the layout, [`compress`] the layers' bytes, `verify`
+//! checks streams. The binaries only parse arguments and render results; everything a front
+//! end needs is here, so the CLI and the coreos-assembler plugin check and do the same things.
 //!
-//! - [`request`]: what to encapsulate, checked before any work; what a run reports.
-//! - [`build`]: request → plan → layers → image, into an open layout.
-//! - [`reuse`]: the previous build's layout and layers already made.
-//! - [`output`]: layout directories and oci-archives, and cleaning up after a failed run.
-//! - [`image_ref`]: the one parser for every image argument.
-//! - [`push`]: copying an image to a registry with skopeo.
-//! - [`signatures`]: sigstore signatures of pushed images, stored as registry attachments.
-//! - [`serve`]: images as an ostree repository over HTTP (`ostree pull`).
-//! - [`mirror`]: ostree repositories made of images (refs, deltas, summary).
-//! - [`deltas`]: static deltas between images, stored beside them as OCI artifacts.
-//! - [`codec`]: where `compress` meets the layout (encoders, media types, decoding).
-//! - [`check`]: `verify` and `import`, reading images back.
-//! - [`diff`]: what an update costs a client.
-//! - [`index`]: one multi-arch image index from per-architecture images.
-//! - [`exit`]: the exit status for an error, shared by both binaries.
+//! Its modules sit in four families, each a folder, lowest first; a module imports from its
+//! own family and the ones below, never above, and no two modules import each other around a
+//! circle (`tests/module_graph.rs` checks both):
+//!
+//! - [`reading`]: images read back. [`image_ref`] (the one parser for image arguments, and
+//!   opening what they name), [`codec`] (where `compress` meets the layout), [`flatten`] (an
+//!   image's layers applied to a directory), [`check`] (`verify`, `import`), [`treecmp`],
+//!   [`diff`](mod@diff) (what an update costs a client), [`layer_objects`] (content objects read
+//!   from layers at any offset).
+//! - [`building`]: images made. [`request`] (checked before any work; what a run reports),
+//!   [`build`] (request → plan → layers → image), [`reuse`] (the previous build, layers
+//!   already made), [`output`] (layouts and archives, cleanup after a failed run).
+//! - [`repositories`]: images as ostree repositories. [`mirror`], [`deltas`] (static deltas
+//!   as OCI artifacts), [`serve`] (for `ostree pull`).
+//! - [`publishing`]: images sent on. [`push`], [`signatures`] (sigstore attachments),
+//!   [`index`] (multi-arch indexes).
+//!
+//! Shared by all: [`workdir`] (locked work directories), [`optfile`] (files options name,
+//! read with a limit), `parallel`, [`exit`] (the exit status for an error).
 
 /// `println!` for results, used by both binaries. Rust ignores SIGPIPE, so `println!` panics
 /// when the reader has gone (`ostree-encap ... | head -1`); this returns [`StdoutClosed`]
@@ -42,35 +46,31 @@ macro_rules! out {
     }};
 }
 
-pub mod build;
-pub mod check;
-pub mod codec;
-pub mod deltas;
-pub mod diff;
+pub mod building;
 pub mod exit;
-pub mod flatten;
-pub mod image_ref;
-pub mod index;
-pub mod layer_objects;
-pub mod mirror;
-pub mod output;
+pub mod optfile;
 mod parallel;
-pub mod push;
-pub mod request;
-pub mod reuse;
-pub mod serve;
-pub mod signatures;
-pub mod treecmp;
+pub mod publishing;
+pub mod reading;
+pub mod repositories;
 pub mod workdir;
+
+// Every module at its old path too (`crate::build`, `ostree_encap::flatten`, ...): callers
+// and the modules themselves name modules, not families.
+pub use building::{build, output, request, reuse};
+pub use publishing::{index, push, signatures};
+pub use reading::{check, codec, diff, flatten, image_ref, layer_objects, treecmp};
+pub use repositories::{deltas, mirror, serve};
 
 pub use build::{commit_facts, encapsulate_into, host_arch};
 pub use check::{import, verify, VerifyReport, VerifyRequest};
 pub use diff::{diff, DiffLayer, DiffReport};
 pub use image_ref::ImageRef;
+pub use optfile::read_option_file;
 pub use output::{encapsulate_to, open_layout, Target};
 pub use request::{
-    read_option_file, ChunkOptions, EncapsulateRequest, LayerSummary, NoProgress, Progress,
-    RootfsInput, Summary, TreeInput,
+    ChunkOptions, EncapsulateRequest, LayerSummary, NoProgress, Progress, RootfsInput, Summary,
+    TreeInput,
 };
 pub use reuse::{open_previous, Previous};
 

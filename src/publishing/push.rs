@@ -178,7 +178,7 @@ pub struct PushArgs {
     pub digestfile: Option<PathBuf>,
     /// Sign each pushed manifest (and the index) with this sigstore private key (cosign's
     /// encrypted format; see generate-sigstore-key); the signatures go to the registry as
-    /// cosign attachments (tag sha256-<digest>.sig), where cosign and containers/image look.
+    /// cosign attachments (tag `sha256-<digest>.sig`), where cosign and containers/image look.
     #[arg(long, value_name = "FILE", requires = "sign_passphrase_file")]
     pub sign_by_sigstore_private_key: Option<PathBuf>,
     /// Sign each pushed manifest (and the index) with this GPG key ("simple signing"; the

@@ -133,10 +133,10 @@ pub fn verify(oci: &OciDir, req: &VerifyRequest) -> Result<VerifyReport> {
     verify_resolved(oci, &img, req)
 }
 
-/// [`verify`] of an image the caller has resolved (`req.tag` is not looked at).
+/// [`verify()`] of an image the caller has resolved (`req.tag` is not looked at).
 ///
 /// # Errors
-/// As [`verify`].
+/// As [`verify()`].
 pub fn verify_resolved(
     oci: &OciDir,
     img: &ResolvedImage,
@@ -152,7 +152,7 @@ pub fn verify_resolved(
 /// the branch is pointed at the commit.
 ///
 /// # Errors
-/// As [`verify`], plus repository errors naming the repo.
+/// As [`verify()`], plus repository errors naming the repo.
 pub fn import(
     oci: &OciDir,
     tag: Option<&str>,

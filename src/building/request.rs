@@ -2,15 +2,14 @@
 //! ([`EncapsulateRequest::validate`]); what a run reports back ([`Summary`], [`Progress`]).
 
 use crate::reuse::Previous;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use compress::Compression;
 use encapsulate::components::ComponentOptions;
 use oci::keys;
 use oci::spec::ImageOptions;
 use oci::types::Digest;
 use serde::Serialize;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What to encapsulate and how.
 #[derive(Debug, Clone, Default)]
@@ -101,32 +100,10 @@ pub struct LayerSummary {
     pub reused_block_bytes: u64,
 }
 
-/// Read a file named by an option, refusing one larger than `limit` bytes before it is read
-/// whole (`--config /dev/zero` must not take all memory). Errors name the option and path.
-///
-/// # Errors
-/// A missing or unreadable file, or one larger than `limit`.
-pub fn read_option_file(option: &str, path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path)
-        .with_context(|| format!("{option} {}: cannot open it", path.display()))?;
-    let mut data = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut data)
-        .with_context(|| format!("{option} {}: cannot read it", path.display()))?;
-    if data.len() as u64 > limit {
-        bail!(
-            "{option} {}: the file is larger than {} bytes, the limit for this option",
-            path.display(),
-            limit
-        );
-    }
-    Ok(data)
-}
-
 impl EncapsulateRequest {
     /// Check every option that can be checked without the repository, so that a bad one is
     /// refused before anything is created. Front ends (the CLI, the coreos-assembler plugin)
-    /// get the same limits by calling [`encapsulate_to`], which calls this first.
+    /// get the same limits by calling [`crate::encapsulate_to`], which calls this first.
     ///
     /// # Errors
     /// The first bad option, named.
