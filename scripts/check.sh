@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 scripts/lint.sh
 echo "== unit tests and ostree-CLI-only integration tests"
 cargo test --workspace --lib --bins
-cargo test --test errors --test tamper --test chunking --test robustness --test hostile --test module_graph
+cargo test --test errors --test tamper --test chunking --test robustness --test hostile --test module_graph --test crate_graph
