@@ -7,6 +7,10 @@
 //! checksum, that chunk layers carry no metadata and no object twice, and finally that the
 //! commit's tree is complete and every tree path in the stream (hardlink, empty file,
 //! directory) matches the tree.
+//!
+//! Here the walk of the stream and the checks of content objects; `metadata` checks the
+//! commit, dirtree, dirmeta and xattrs objects, `tree` the commit's tree at the end, `import`
+//! writes verified objects when importing.
 
 use ostree::gio;
 use ostree::prelude::*;
@@ -16,6 +20,10 @@ use ostree_format::trim_nul;
 use ostree_format::{self as format, parse_object_path, ObjKind, S_IFLNK, S_IFREG};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
+
+mod import;
+mod metadata;
+mod tree;
 
 /// What is wrong with an image's ostree content.
 #[derive(Debug, thiserror::Error)]
@@ -452,126 +460,6 @@ impl StreamVerifier {
         }
     }
 
-    fn commit_object<R: Read>(
-        &mut self,
-        st: &LayerState,
-        entry: &mut tar::Entry<'_, R>,
-        o: Obj<'_>,
-    ) -> Result<(), VerifyError> {
-        if self.commit.is_some() {
-            return Err(o.err("second commit object"));
-        }
-        if st.objects_seen != 1 {
-            return Err(o.err("the commit object must be the first object of the commit layer"));
-        }
-        let data = read_meta(entry, o.ty, format::MAX_METADATA_SIZE).map_err(|r| o.err(&r))?;
-        self.hold(data.len()).map_err(|r| o.err(&r))?;
-        check_hash(&data, &o.checksum).map_err(|r| o.err(&r))?;
-        self.commit = Some((o.checksum, data));
-        Ok(())
-    }
-
-    fn commitmeta_object<R: Read>(
-        &mut self,
-        st: &LayerState,
-        entry: &mut tar::Entry<'_, R>,
-        o: Obj<'_>,
-    ) -> Result<(), VerifyError> {
-        let Some((commit, _)) = &self.commit else {
-            return Err(o.err("detached metadata before the commit object"));
-        };
-        if st.objects_seen != 2 {
-            return Err(o.err("detached metadata must come right after the commit object"));
-        }
-        if *commit != o.checksum {
-            return Err(o.err(&format!(
-                "detached metadata is named for {}, the commit is {commit}",
-                o.checksum
-            )));
-        }
-        let data = read_meta(entry, o.ty, format::MAX_METADATA_SIZE).map_err(|r| o.err(&r))?;
-        self.hold(data.len()).map_err(|r| o.err(&r))?;
-        let v = variant_of(&data, "a{sv}");
-        if !v.is_normal_form() {
-            return Err(o.err("detached metadata is not a valid a{sv}"));
-        }
-        self.commitmeta = Some(data);
-        Ok(())
-    }
-
-    fn tree_object<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        o: Obj<'_>,
-        kind: ObjKind,
-    ) -> Result<(), VerifyError> {
-        if self.commit.is_none() {
-            return Err(o.err("metadata object before the commit object"));
-        }
-        let data = read_meta(entry, o.ty, format::MAX_METADATA_SIZE).map_err(|r| o.err(&r))?;
-        self.hold(data.len()).map_err(|r| o.err(&r))?;
-        check_hash(&data, &o.checksum).map_err(|r| o.err(&r))?;
-        if let Some(repo) = &self.sink {
-            let (ot, ty) = if kind == ObjKind::DirTree {
-                (ostree::ObjectType::DirTree, "(a(say)a(sayay))")
-            } else {
-                (ostree::ObjectType::DirMeta, "(uuua(ayay))")
-            };
-            repo.write_metadata(
-                ot,
-                Some(&o.checksum),
-                &variant_of(&data, ty),
-                gio::Cancellable::NONE,
-            )
-            .map_err(|x| o.err(&format!("writing into the repo: {}", x.message())))?;
-        }
-        let map = if kind == ObjKind::DirTree {
-            &mut self.dirtrees
-        } else {
-            &mut self.dirmetas
-        };
-        if map.insert(o.checksum.clone(), data).is_some() {
-            return Err(o.err("object appears twice"));
-        }
-        Ok(())
-    }
-
-    /// A `.file-xattrs-link`: the xattrs of the content object that must come next.
-    fn xattrs_link<R: Read>(
-        st: &mut LayerState,
-        entry: &mut tar::Entry<'_, R>,
-        o: Obj<'_>,
-    ) -> Result<(), VerifyError> {
-        let blob = match o.ty {
-            tar::EntryType::Regular => {
-                read_meta(entry, o.ty, format::MAX_XATTRS_SIZE).map_err(|r| o.err(&r))?
-            }
-            tar::EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| String::from_utf8_lossy(&t).into_owned())
-                    .unwrap_or_default();
-                match parse_object_path(&target) {
-                    Some((x, ObjKind::FileXattrs)) => {
-                        st.xattr_blobs.get(&x).cloned().ok_or_else(|| {
-                            o.err(&format!("links to xattrs {x} not written before it"))
-                        })?
-                    }
-                    _ => {
-                        return Err(o.err(&format!("links to {target}, not a .file-xattrs object")))
-                    }
-                }
-            }
-            other => return Err(o.err(&format!("unexpected {other:?} entry"))),
-        };
-        let v = variant_of(&blob, "a(ayay)");
-        if !v.is_normal_form() {
-            return Err(o.err("xattrs blob is not a valid a(ayay)"));
-        }
-        st.pending_xattrs = Some((o.checksum, blob));
-        Ok(())
-    }
-
     /// A content object: right after its xattrs link, once in the image, hashing to its name.
     fn content_object<R: Read>(
         &mut self,
@@ -717,61 +605,6 @@ impl StreamVerifier {
         Ok(actual)
     }
 
-    /// Where a regular file's bytes go when importing and the repo lacks the object.
-    fn content_writer(
-        &self,
-        checksum: &str,
-        owner: &Owned,
-        size: u64,
-        xattrs: &[u8],
-    ) -> Result<Option<ContentSink>, String> {
-        let Some(repo) = &self.sink else {
-            return Ok(None);
-        };
-        if repo
-            .has_object(ostree::ObjectType::File, checksum, gio::Cancellable::NONE)
-            .unwrap_or(false)
-        {
-            return Ok(None);
-        }
-        let w = |x: ostree::glib::Error| format!("writing into the repo: {}", x.message());
-        let xv = variant_of(xattrs, "a(ayay)");
-        if repo.mode() == ostree::RepoMode::Archive {
-            // libostree cannot stream a regular file into an archive repo; spool it to disk
-            // (never to memory) and hand it over as a content stream. The spool lives in the
-            // repo's own tmp/, on the filesystem the object is going to anyway: a huge forged
-            // object costs the space a real one would, never a tmpfs $TMPDIR (RAM).
-            let tmp = repo
-                .path()
-                .path()
-                .map(|p| p.join("tmp"))
-                .filter(|p| p.is_dir())
-                .unwrap_or_else(std::env::temp_dir);
-            let file = tempfile::NamedTempFile::new_in(&tmp)
-                .map_err(|x| format!("temp file in {}: {x}", tmp.display()))?;
-            return Ok(Some(ContentSink::Spool {
-                repo: repo.clone(),
-                file,
-                checksum: checksum.to_string(),
-                uid: owner.uid,
-                gid: owner.gid,
-                mode: S_IFREG | owner.mode,
-                size,
-                xattrs: xv,
-            }));
-        }
-        repo.write_regfile(
-            Some(checksum),
-            owner.uid,
-            owner.gid,
-            S_IFREG | owner.mode,
-            size,
-            Some(&xv),
-        )
-        .map(|cw| Some(ContentSink::Writer(cw)))
-        .map_err(w)
-    }
-
     /// Check that the commit's whole tree is present and matches the stream's paths.
     ///
     /// # Errors
@@ -789,18 +622,7 @@ impl StreamVerifier {
         }
         let root_tree = hex::encode(cv.child_value(6).data());
         let root_meta = hex::encode(cv.child_value(7).data());
-        let mut walk = TreeCheck {
-            v: &self,
-            matched_paths: HashSet::new(),
-            matched_dirs: HashSet::new(),
-            used_content: HashSet::new(),
-            used_trees: HashSet::new(),
-            used_metas: HashSet::new(),
-            paths: 0,
-        };
-        walk.dir("", &root_tree, &root_meta, true)?;
-        self.nothing_beside_the_tree(&walk)?;
-        let paths = walk.paths;
+        let paths = tree::check(&self, &root_tree, &root_meta)?;
         if let Some(repo) = &self.sink {
             Self::write_commit(repo, &commit, &cv, self.commitmeta.as_deref())?;
         }
@@ -813,277 +635,6 @@ impl StreamVerifier {
             paths,
             located: self.located,
         })
-    }
-
-    /// Every entry outside the embedded repo is a path of the commit (once), and every
-    /// content and dirtree object is part of its tree.
-    fn nothing_beside_the_tree(&self, walk: &TreeCheck<'_>) -> Result<(), VerifyError> {
-        let mut extra: Vec<&String> = self
-            .paths
-            .keys()
-            .filter(|p| !walk.matched_paths.contains(*p))
-            .chain(
-                self.dirs
-                    .iter()
-                    .filter(|(d, o)| !walk.matched_dirs.contains(*d) && !format_dir(d, o))
-                    .map(|(d, _)| d),
-            )
-            .collect();
-        extra.sort();
-        if let Some(first) = extra.first() {
-            return Err(VerifyError::Tree(format!(
-                "{first} is in the image but not in the commit's tree{}",
-                match extra.len() {
-                    1 => String::new(),
-                    n => format!(" ({} more such entries)", n - 1),
-                }
-            )));
-        }
-        if let Some(extra) = self
-            .content
-            .keys()
-            .find(|c| !walk.used_content.contains(*c))
-        {
-            return Err(VerifyError::Tree(format!(
-                "content object {extra} is not part of the commit's tree"
-            )));
-        }
-        if let Some(extra) = self.dirtrees.keys().find(|c| !walk.used_trees.contains(*c)) {
-            return Err(VerifyError::Tree(format!(
-                "dirtree object {extra} is not part of the commit's tree"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Importing: the commit and its detached metadata go in last, once everything verified.
-    fn write_commit(
-        repo: &ostree::Repo,
-        commit: &str,
-        cv: &ostree::glib::Variant,
-        commitmeta: Option<&[u8]>,
-    ) -> Result<(), VerifyError> {
-        let failed = |x: ostree::glib::Error| {
-            VerifyError::Tree(format!(
-                "writing commit {commit} into the repo: {}",
-                x.message()
-            ))
-        };
-        repo.write_metadata(
-            ostree::ObjectType::Commit,
-            Some(commit),
-            cv,
-            gio::Cancellable::NONE,
-        )
-        .map_err(failed)?;
-        if let Some(meta) = commitmeta {
-            repo.write_commit_detached_metadata(
-                commit,
-                Some(&variant_of(meta, "a{sv}")),
-                gio::Cancellable::NONE,
-            )
-            .map_err(failed)?;
-        }
-        Ok(())
-    }
-}
-
-/// A regular file on its way into the repo being imported into.
-enum ContentSink {
-    /// Streamed by libostree (bare modes).
-    Writer(ostree::ContentWriter),
-    /// Spooled to a temp file, then written as a content stream (archive mode).
-    Spool {
-        repo: ostree::Repo,
-        file: tempfile::NamedTempFile,
-        checksum: String,
-        uid: u32,
-        gid: u32,
-        mode: u32,
-        size: u64,
-        xattrs: ostree::glib::Variant,
-    },
-}
-
-impl ContentSink {
-    fn write(&mut self, data: &[u8]) -> Result<(), String> {
-        match self {
-            ContentSink::Writer(w) => w
-                .write_all(data, gio::Cancellable::NONE)
-                .map(|_| ())
-                .map_err(|x| format!("writing into the repo: {}", x.message())),
-            ContentSink::Spool { file, .. } => {
-                std::io::Write::write_all(file, data).map_err(|x| format!("spooling: {x}"))
-            }
-        }
-    }
-
-    fn finish(self) -> Result<(), String> {
-        let w = |x: ostree::glib::Error| format!("writing into the repo: {}", x.message());
-        match self {
-            ContentSink::Writer(cw) => cw.finish(gio::Cancellable::NONE).map(|_| ()).map_err(w),
-            ContentSink::Spool {
-                repo,
-                file,
-                checksum,
-                uid,
-                gid,
-                mode,
-                size,
-                xattrs,
-            } => {
-                let info = gio::FileInfo::new();
-                info.set_file_type(gio::FileType::Regular);
-                info.set_size(size as i64);
-                info.set_attribute_uint32("unix::uid", uid);
-                info.set_attribute_uint32("unix::gid", gid);
-                info.set_attribute_uint32("unix::mode", mode);
-                let input = gio::File::for_path(file.path())
-                    .read(gio::Cancellable::NONE)
-                    .map_err(w)?;
-                let (stream, len) = ostree::raw_file_to_content_stream(
-                    &input,
-                    &info,
-                    Some(&xattrs),
-                    gio::Cancellable::NONE,
-                )
-                .map_err(w)?;
-                repo.write_content(Some(&checksum), &stream, len, gio::Cancellable::NONE)
-                    .map_err(w)?;
-                Ok(())
-            }
-        }
-    }
-}
-
-struct TreeCheck<'a> {
-    v: &'a StreamVerifier,
-    /// Stream paths and directories the tree accounted for; anything else is an extra.
-    matched_paths: HashSet<String>,
-    matched_dirs: HashSet<String>,
-    used_content: HashSet<String>,
-    used_trees: HashSet<String>,
-    used_metas: HashSet<String>,
-    paths: usize,
-}
-
-impl TreeCheck<'_> {
-    /// Check directory `path` (dirtree `tree`, dirmeta `meta`) and everything under it
-    /// against the stream. One function on purpose (~95 lines): every file of a dirtree goes
-    /// through the same sequence of lookups (content object, then its tree path as hardlink
-    /// or empty file, then the owner and mode that path must show), and the sequence reads
-    /// best as one piece.
-    fn dir(
-        &mut self,
-        path: &str,
-        tree: &str,
-        meta: &str,
-        visible: bool,
-    ) -> Result<(), VerifyError> {
-        let shown = if path.is_empty() { "/" } else { path };
-        let meta_bytes =
-            self.v.dirmetas.get(meta).ok_or_else(|| {
-                VerifyError::Tree(format!("dirmeta {meta} of {shown} is missing"))
-            })?;
-        self.used_metas.insert(meta.to_string());
-        let mv = variant_of(meta_bytes, "(uuua(ayay))");
-        let (uid, gid, mode, _xattrs): ostree::DirmetaVariantType = mv
-            .try_get()
-            .map_err(|_| VerifyError::Tree(format!("dirmeta {meta} of {shown} is malformed")))?;
-        if visible {
-            let mapped = format::map_tree_path(path);
-            let found = self.v.dirs.get(mapped.as_ref()).ok_or_else(|| {
-                VerifyError::Tree(format!("directory {shown} has no directory entry"))
-            })?;
-            let want = Owned {
-                uid: u32::from_be(uid),
-                gid: u32::from_be(gid),
-                mode: u32::from_be(mode) & 0o7777,
-            };
-            if *found != want {
-                return Err(VerifyError::Tree(format!(
-                    "directory {shown}: entry has {found:?}, dirmeta {meta} says {want:?}"
-                )));
-            }
-            self.matched_dirs.insert(mapped.into_owned());
-            self.paths += 1;
-        }
-        let tree_bytes =
-            self.v.dirtrees.get(tree).ok_or_else(|| {
-                VerifyError::Tree(format!("dirtree {tree} of {shown} is missing"))
-            })?;
-        self.used_trees.insert(tree.to_string());
-        let tv = variant_of(tree_bytes, "(a(say)a(sayay))");
-        let (files, dirs) = ostree_format::checksum::dirtree_entries(&tv)
-            .ok_or_else(|| VerifyError::Tree(format!("dirtree {tree} of {shown} is malformed")))?;
-        for (name, csum) in files {
-            let child = format::join(path, &name);
-            let c = hex::encode(&csum);
-            let (obj, empty) = self.v.content.get(&c).ok_or_else(|| {
-                VerifyError::Tree(format!("content object {c} of {child} is missing"))
-            })?;
-            self.used_content.insert(c.clone());
-            if !visible {
-                continue;
-            }
-            let mapped = format::map_tree_path(&child);
-            if !self.matched_paths.insert(mapped.to_string()) {
-                return Err(VerifyError::Tree(format!(
-                    "{child} is where another tree path is written"
-                )));
-            }
-            match self.v.paths.get(mapped.as_ref()) {
-                Some(PathEntry::Link(l)) if *l == c => {}
-                Some(PathEntry::Link(l)) => {
-                    return Err(VerifyError::Tree(format!(
-                        "{child} links to object {l}, the tree says {c}"
-                    )))
-                }
-                Some(PathEntry::EmptyFile(o)) => {
-                    let want = Owned {
-                        mode: obj.mode & 0o7777,
-                        ..obj.clone()
-                    };
-                    if !*empty || *o != want {
-                        return Err(VerifyError::Tree(format!(
-                            "{child} is written as an empty file, which does not match object {c}"
-                        )));
-                    }
-                }
-                None => {
-                    return Err(VerifyError::Tree(format!(
-                        "{child} (object {c}) has no entry in any layer"
-                    )))
-                }
-            }
-            self.paths += 1;
-        }
-        for (name, tree_csum, meta_csum) in dirs {
-            let child = format::join(path, &name);
-            let child_visible = visible && !(path.is_empty() && name == format::SYSROOT_DIR);
-            self.dir(
-                &child,
-                &hex::encode(&tree_csum),
-                &hex::encode(&meta_csum),
-                child_visible,
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// Directories the format adds when the commit lacks them (`var`, `var/tmp`; format.md),
-/// with exactly the metadata the writer gives them.
-fn format_dir(path: &str, o: &Owned) -> bool {
-    let mode = match path {
-        "var" => format::DEFAULT_DIR_MODE,
-        "var/tmp" => format::VAR_TMP_MODE,
-        _ => return false,
-    };
-    *o == Owned {
-        uid: 0,
-        gid: 0,
-        mode,
     }
 }
 
