@@ -605,9 +605,8 @@ impl Owners {
     }
 }
 
-/// Discovery under way: what is known of the tree, and what has been claimed so far.
-/// Read a regular file of the commit by tar path (`None`: absent, not a regular file, or
-/// larger than `limit`).
+/// Read a regular file of the commit by tar path (`None`: absent or not a regular file);
+/// one larger than `limit` is [`EncapError::TooLarge`], naming it as `what`.
 fn read_path(
     src: &Source,
     inv: &Inventory,
@@ -647,6 +646,7 @@ fn read_path(
     Ok(Some(data))
 }
 
+/// Discovery under way: what is known of the tree, and what has been claimed so far.
 struct Discovering<'a> {
     src: &'a Source,
     inv: &'a Inventory,
@@ -663,8 +663,7 @@ struct Discovering<'a> {
 }
 
 impl Discovering<'_> {
-    /// Read a regular file of the commit by tar path (`None`: absent, not a regular file,
-    /// or larger than `limit`).
+    /// Read a regular file of the commit by tar path, as [`read_path`] does.
     fn read_path(
         &self,
         path: &str,

@@ -98,6 +98,14 @@ fn judge(
     }
 }
 
+/// The directory `path` is in (`.` for a bare name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// Check that `path` (named by option `flag`) may be written by replacing it: it names a
 /// file in an existing directory, and nothing or a regular file is there (not followed if
 /// it is a symlink).
@@ -114,10 +122,7 @@ pub fn check(path: &Path, flag: &str) -> Result<(), OutFileError> {
             path: shown(),
         });
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(path);
     if !dir.is_dir() {
         return Err(OutFileError::NoDir {
             flag: flag.into(),
@@ -150,16 +155,11 @@ pub fn write(path: &Path, flag: &str, data: &[u8]) -> Result<(), OutFileError> {
         path: path.display().to_string(),
         source,
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| io_err(io::Error::other("the file name is not UTF-8")))?;
-    let dir = Dir::open_ambient_dir(dir, cap_std::ambient_authority()).map_err(io_err)?;
-    check_in(&dir, name, path, flag)?;
+    let dir = Dir::open_ambient_dir(dir_of(path), cap_std::ambient_authority()).map_err(io_err)?;
     crate::ocidir::atomic_write(&dir, name, data).map_err(|e| io_err(io::Error::other(e)))
 }
 
@@ -189,7 +189,7 @@ pub fn check_document(path: &Path, flag: &str) -> Result<Dest, OutFileError> {
 }
 
 /// Write the document `data` to `path` (named by `flag`): in place to a stream, else
-/// atomically as [`write`] does.
+/// atomically as [`write()`] does.
 ///
 /// # Errors
 /// As [`check`], and I/O errors naming the path.

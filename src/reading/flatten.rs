@@ -46,12 +46,7 @@ pub struct Flattened {
 /// layer media type that is not a tar, gzip or zstd layer, a hostile or malformed entry
 /// (named, with its layer), and I/O errors making the tree.
 pub fn flatten(oci: &OciDir, image: &oci::ocidir::ResolvedImage, into: &Path) -> Result<Flattened> {
-    let root = rustix::fs::open(
-        into,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {}", into.display()))?;
+    let root = open_root(into)?;
     let diff_ids = &image.config.rootfs.diff_ids;
     if diff_ids.len() != image.manifest.layers.len() {
         bail!(
@@ -103,13 +98,18 @@ pub fn flatten(oci: &OciDir, image: &oci::ocidir::ResolvedImage, into: &Path) ->
 /// # Errors
 /// A hostile or malformed entry, named; I/O errors making the tree.
 pub fn apply_layer_to(into: &Path, tar: impl Read) -> Result<()> {
-    let root = rustix::fs::open(
+    let root = open_root(into)?;
+    apply_layer(&root, tar)
+}
+
+/// The tree's root directory, the descriptor every path is resolved from.
+fn open_root(into: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(
         into,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .with_context(|| format!("opening {}", into.display()))?;
-    apply_layer(&root, tar)
+    .with_context(|| format!("opening {}", into.display()))
 }
 
 /// Flatten `image` into the empty directory `into`; an image only skopeo reaches is copied
