@@ -590,19 +590,27 @@ fn option_values_are_bounded_and_named_before_any_work() {
     encap_ok(job(&fx.repo, FIXTURE_REF, &out, &["--tag", "t"]));
     let tmp = fx.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    for workers in ["18446744073709551615", "1000000", "0"] {
+    let bad = ["18446744073709551615", "1000000", "0"].map(|v| ("--workers", v));
+    let bounds = [
+        ("--connections", "0"),
+        ("--connections", "18446744073709551615"),
+        ("--header-timeout", "0"),
+        ("--timeout", "18446744073709551615"),
+        ("--request-timeout", "0"),
+    ];
+    for (flag, value) in bad.into_iter().chain(bounds) {
         let o = encap_command()
             .env("TMPDIR", &tmp)
             .args(["serve", "--oci-dir", out.to_str().unwrap(), "--ref", "os=t"])
-            .args(["--listen", "127.0.0.1:0", "--workers", workers])
+            .args(["--listen", "127.0.0.1:0", flag, value])
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{workers}: {err}");
-        assert!(err.contains(&format!("--workers {workers}")), "{err}");
+        assert_eq!(o.status.code(), Some(1), "{flag} {value}: {err}");
+        assert!(err.contains(&format!("{flag} {value}")), "{err}");
         assert!(!err.contains("panicked"), "{err}");
-        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{workers}");
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{flag}");
     }
     let keys = fx.path("keys");
     std::fs::create_dir(&keys).unwrap();

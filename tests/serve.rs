@@ -130,7 +130,11 @@ fn the_real_client_pulls_a_served_image_with_signatures_checked() {
     );
     let len: usize = head
         .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .find_map(|l| {
+            // Header names are case-insensitive (hyper writes them in lower case).
+            let (name, value) = l.split_once(": ")?;
+            name.eq_ignore_ascii_case("content-length").then_some(value)
+        })
         .unwrap()
         .parse()
         .unwrap();
@@ -479,4 +483,132 @@ fn walk_sizes(dir: &Path) -> u64 {
         }
     }
     n
+}
+
+/// What a slowloris client saw: whether the server closed its connection, and how many
+/// header bytes it had sent by then.
+struct Slow {
+    closed: bool,
+    sent: usize,
+}
+
+/// A client that sends a request head one byte every 200 ms, never finishing it, until the
+/// server closes the connection or `done` is set.
+fn slowloris(addr: &str, done: &std::sync::atomic::AtomicBool) -> Slow {
+    use std::sync::atomic::Ordering;
+    let mut sent = 0;
+    let Ok(mut c) = std::net::TcpStream::connect(addr) else {
+        return Slow { closed: true, sent };
+    };
+    let head = b"GET /config HTTP/1.1\r\nHost: x\r\n";
+    let _ = c.write_all(head);
+    sent += head.len();
+    c.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    while !done.load(Ordering::Relaxed) {
+        let mut byte = [0u8; 1];
+        match c.read(&mut byte) {
+            // The server answered (a 408, say) or closed: either ends the stall.
+            Ok(_) => return Slow { closed: true, sent },
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Slow { closed: true, sent },
+        }
+        if c.write_all(b"X").is_err() {
+            return Slow { closed: true, sent };
+        }
+        sent += 1;
+    }
+    Slow {
+        closed: false,
+        sent,
+    }
+}
+
+/// Issue 29, defect 3: 200 idle connections and 16 slowloris clients (request heads sent a
+/// byte at a time) do not keep a real `ostree pull` from completing, and the server closes
+/// each of them once its header deadline passes. All on loopback, bounded in count and time.
+#[test]
+fn a_real_pull_completes_while_idle_and_slowloris_connections_are_open() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (fx, out) = basic_image(&[]);
+    let tmp = fx.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let server = serve(
+        &tmp,
+        &[
+            "--oci-dir",
+            out.to_str().unwrap(),
+            "--tag",
+            "t",
+            "--header-timeout",
+            "3",
+        ],
+        1,
+    )
+    .unwrap();
+    let addr = server.addr.clone();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let idle: Vec<std::net::TcpStream> = (0..200)
+            .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+            .collect();
+        let slow: Vec<_> = (0..16)
+            .map(|_| s.spawn(|| slowloris(&addr, &done)))
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        // The pull: a hang guard of 60 s (it takes well under a second unloaded).
+        let client = client_repo(&fx.path("client"), "bare-user", &format!("http://{addr}"));
+        let pulled = Command::new("timeout")
+            .args(["60", "ostree", &format!("--repo={}", client.display())])
+            .args(["pull", "origin", FIXTURE_REF])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        // Every idle connection is closed by the server (EOF), all within a guard of 60 s.
+        let guard = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let left = || {
+            guard
+                .saturating_duration_since(std::time::Instant::now())
+                .max(std::time::Duration::from_millis(1))
+        };
+        let idle_closed = idle
+            .into_iter()
+            .filter(|c| {
+                c.set_read_timeout(Some(left())).unwrap();
+                matches!((&*c).read(&mut [0u8; 64]), Ok(0))
+            })
+            .count();
+        // The slow clients are closed too: wait for them within the same guard, then stop them.
+        while slow.iter().any(|t| !t.is_finished()) && std::time::Instant::now() < guard {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        done.store(true, Ordering::Relaxed);
+        let slow: Vec<Slow> = slow.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            pulled.status.success(),
+            "the pull under load: {}",
+            String::from_utf8_lossy(&pulled.stderr)
+        );
+        ostree(&client, ["fsck"]);
+        assert_eq!(
+            ostree(&client, ["rev-parse", &format!("origin:{FIXTURE_REF}")]),
+            fx.commit
+        );
+        assert_eq!(idle_closed, 200, "idle connections the server closed");
+        for c in &slow {
+            assert!(
+                c.closed,
+                "a slowloris client still open after {} bytes",
+                c.sent
+            );
+        }
+        // None sent more than a header deadline's worth: 3 s at 5 bytes a second, and then some.
+        assert!(
+            slow.iter().all(|c| c.sent < 30 + 60),
+            "{:?}",
+            slow.iter().map(|c| c.sent).collect::<Vec<_>>()
+        );
+    });
+    let log = server.stop();
+    assert!(log.contains(" 200 "), "{log}");
 }

@@ -157,14 +157,25 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (port 0: any free port; the address is printed).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
-    /// Connections served at once (more wait: 8 per worker accepted, the rest in the
-    /// kernel's backlog; connections are kept alive only while nobody waits, and for a
-    /// quarter of a second of silence at most).
-    #[arg(long, default_value_t = 8)]
+    /// Threads opening files and making objects from layers (slow clients and idle
+    /// connections hold none: they cost a task each, not a thread).
+    #[arg(long, default_value_t = repo_server::WORKERS)]
     pub(crate) workers: usize,
-    /// Seconds a connection may stall before it is closed.
-    #[arg(long, default_value_t = 30)]
+    /// Connections open at once; more wait in the kernel's backlog and are served in turn.
+    /// Each takes a file descriptor: keep it below the open-file limit (`ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = repo_server::CONNECTIONS)]
+    pub(crate) connections: usize,
+    /// Seconds a request head may take to arrive whole, from the connection's opening or
+    /// its last response: slow senders and idle kept-alive connections are closed after it.
+    #[arg(long, value_name = "SECS", default_value_t = repo_server::HEADER_TIMEOUT)]
+    pub(crate) header_timeout: u64,
+    /// Seconds a response may stall (the client reads nothing) before the connection is
+    /// closed.
+    #[arg(long, value_name = "SECS", default_value_t = repo_server::STALL_TIMEOUT)]
     pub(crate) timeout: u64,
+    /// Seconds a request may take, from its head to its last byte.
+    #[arg(long, value_name = "SECS", default_value_t = repo_server::REQUEST_TIMEOUT)]
+    pub(crate) request_timeout: u64,
     #[command(flatten)]
     pub(crate) summary_signing: SummarySignArgs,
 }

@@ -383,6 +383,10 @@ pub(crate) fn run_generate_key(g: GenerateKeyArgs) -> Result<()> {
     Ok(())
 }
 
+/// Longest deadline `serve` takes, a day: a value beyond it is a typo (and a `Duration`
+/// of `u64::MAX` seconds overflows tokio's clock).
+const MAX_SERVE_SECONDS: u64 = 86_400;
+
 pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
@@ -395,10 +399,26 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
     // Checked before the import, like --jobs: a bad value fails at once.
     if !(1..=repo_server::MAX_WORKERS).contains(&a.workers) {
         anyhow::bail!(
-            "--workers {}: give 1 to {} (threads serving connections)",
+            "--workers {}: give 1 to {} (threads opening files and making objects)",
             a.workers,
             repo_server::MAX_WORKERS
         );
+    }
+    if !(1..=repo_server::MAX_CONNECTIONS).contains(&a.connections) {
+        anyhow::bail!(
+            "--connections {}: give 1 to {} (and an open-file limit, ulimit -n, above it)",
+            a.connections,
+            repo_server::MAX_CONNECTIONS
+        );
+    }
+    for (flag, secs) in [
+        ("--header-timeout", a.header_timeout),
+        ("--timeout", a.timeout),
+        ("--request-timeout", a.request_timeout),
+    ] {
+        if !(1..=MAX_SERVE_SECONDS).contains(&secs) {
+            anyhow::bail!("{flag} {secs}: give 1 to {MAX_SERVE_SECONDS} seconds");
+        }
     }
     // The address is taken before the import, so a busy port fails at once.
     let listener =
@@ -441,13 +461,14 @@ pub(crate) fn run_serve(a: ServeArgs) -> Result<()> {
         .with_context(|| served.path().display().to_string())?;
     let config = repo_server::Config {
         workers: a.workers,
-        queue: a.workers * 8,
-        timeout: std::time::Duration::from_secs(a.timeout.max(1)),
-        idle: std::time::Duration::from_millis(250),
+        connections: a.connections,
+        header_timeout: std::time::Duration::from_secs(a.header_timeout),
+        stall_timeout: std::time::Duration::from_secs(a.timeout),
+        request_timeout: std::time::Duration::from_secs(a.request_timeout),
     };
-    let log = |x: &repo_server::Access| eprintln!("{x}");
-    let from_layers: &dyn repo_server::Generated = &served.from_layers;
-    repo_server::serve(listener, &root, Some(from_layers), &config, &stop, &log)
+    let log: repo_server::Log = Arc::new(|x: &repo_server::Access| eprintln!("{x}"));
+    let from_layers: Arc<dyn repo_server::Generated> = served.from_layers.clone();
+    repo_server::serve(listener, root, Some(from_layers), &config, &stop, log)
         .context("serving")?;
     eprintln!("stopped; removing {}", served.path().display());
     Ok(())

@@ -24,8 +24,9 @@ pub struct ServedRepo {
     work: WorkDir,
     /// The refs, the commits they point at and the deltas that lead there.
     pub refs: Vec<MirroredRef>,
-    /// The content objects not in the repository: made from the images' layers on request.
-    pub from_layers: LayerObjects,
+    /// The content objects not in the repository: made from the images' layers on request
+    /// (shared with the server's worker threads).
+    pub from_layers: std::sync::Arc<LayerObjects>,
 }
 
 impl ServedRepo {
@@ -53,7 +54,7 @@ impl ServedRepo {
         Ok(ServedRepo {
             work,
             refs,
-            from_layers,
+            from_layers: std::sync::Arc::new(from_layers),
         })
     }
 
