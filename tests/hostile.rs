@@ -637,3 +637,71 @@ fn option_values_are_bounded_and_named_before_any_work() {
     }
     assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 0);
 }
+
+/// Issue 29: a tree may hold paths longer than PATH_MAX (`ostree commit` takes them, working
+/// relative to each directory's descriptor); `--rootfs` read them by full path and failed
+/// with "File name too long". Now both formats take them, and `--from` of the plain image
+/// gives the same image again.
+#[test]
+fn paths_longer_than_path_max_are_taken_by_rootfs_and_from() {
+    let fx = Fixture::new("basic");
+    let root = fx.path("long-root");
+    // 20 directories of 250 bytes, made one `cd` at a time (no call takes the whole path).
+    let script = r#"mkdir -p "$1/usr" && cd "$1/usr" || exit 1
+        for i in $(seq 10 29); do d=d$i$(printf '%0247d' 0); mkdir "$d" && cd "$d" || exit 1; done
+        echo deep > file && ln -s file link && pwd | wc -c"#;
+    // bash: dash's `cd` builds the whole path and fails past PATH_MAX.
+    let o = Command::new("bash")
+        .args(["-c", script, "bash", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let depth: usize = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    assert!(depth > 5000, "{depth}");
+    let plain = fx.path("plain");
+    let ostree_format = fx.path("ostree");
+    let again = fx.path("again");
+    let config = |dir: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--oci-dir",
+            dir.to_str().unwrap(),
+            "--tag",
+            "t",
+        ];
+        args.extend_from_slice(extra);
+        let out = encap_ok(args);
+        out.lines()
+            .find_map(|l| l.strip_prefix("config").map(|c| c.trim().to_string()))
+            .unwrap_or_else(|| panic!("no config line: {out}"))
+    };
+    let plain_config = config(&plain, &["--format", "plain"]);
+    config(&ostree_format, &[]);
+    encap_ok([
+        "verify",
+        "--oci-dir",
+        ostree_format.to_str().unwrap(),
+        "--tag",
+        "t",
+    ]);
+    // The deep file is in the plain image's layers, with its content.
+    let listed = Command::new("sh")
+        .arg("-c")
+        .arg(r#"for b in "$1"/blobs/sha256/*; do tar -xzOf "$b" --wildcards '*/file' 2>/dev/null; done"#)
+        .args(["sh", plain.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "deep\n");
+    let out = encap_ok([
+        "--from",
+        &format!("oci:{}:t", plain.display()),
+        "--oci-dir",
+        again.to_str().unwrap(),
+        "--tag",
+        "t",
+        "--format",
+        "plain",
+    ]);
+    assert!(out.contains(&plain_config), "{out}\nwant {plain_config}");
+}

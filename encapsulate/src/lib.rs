@@ -10,6 +10,7 @@
 
 pub mod components;
 pub mod export;
+mod longpath;
 mod objread;
 mod ordered;
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): private parsers of

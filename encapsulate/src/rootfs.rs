@@ -26,6 +26,7 @@
 //! - one kernel at `usr/lib/modules/VERSION/vmlinuz` marks the commit bootable
 //!   (`ostree.bootable`, `ostree.linux`), as `ostree commit --bootable` does.
 
+use crate::longpath::{short, Short};
 use crate::objread::{Body, FileObject, ObjectStat};
 use crate::EncapError;
 use layering::Checksum;
@@ -200,13 +201,20 @@ impl Scan<'_> {
         self.err(path, format!("{what}: {e}"))
     }
 
+    /// The host path of `disk` below the root, usable whatever its length.
+    fn at(&self, disk: &str) -> std::io::Result<Short> {
+        short(&self.root.join(disk))
+    }
+
     fn meta(&mut self, disk: &str, md: &std::fs::Metadata) -> Result<Meta, EncapError> {
         self.newest = self.newest.max(md.mtime());
         Ok(Meta {
             uid: md.uid(),
             gid: md.gid(),
             mode: md.mode(),
-            xattrs: read_xattrs(&self.root.join(disk))
+            xattrs: self
+                .at(disk)
+                .and_then(|p| read_xattrs(&p))
                 .map_err(|e| self.io(disk, "reading its xattrs", e))?,
         })
     }
@@ -232,7 +240,9 @@ impl Scan<'_> {
         });
         // (name, path on disk, type from the directory entry where the listing gave one)
         let mut entries: Vec<(String, String, Option<std::fs::FileType>)> = Vec::new();
-        let rd = std::fs::read_dir(self.root.join(disk))
+        let rd = self
+            .at(disk)
+            .and_then(std::fs::read_dir)
             .map_err(|e| self.io(disk, "listing the directory", e))?;
         for e in rd {
             let e = e.map_err(|e| self.io(disk, "listing the directory", e))?;
@@ -263,7 +273,8 @@ impl Scan<'_> {
             let md = match listed {
                 Some(t) if t.is_file() => None,
                 _ => Some(
-                    std::fs::symlink_metadata(self.root.join(&child_disk))
+                    self.at(&child_disk)
+                        .and_then(std::fs::symlink_metadata)
                         .map_err(|e| self.io(&child_disk, "reading its metadata", e))?,
                 ),
             };
@@ -283,7 +294,9 @@ impl Scan<'_> {
             let (kind, meta) = match (ty, md) {
                 (S_IFREG, _) => (Kind::Regular, Meta::default()),
                 (S_IFLNK, Some(md)) => {
-                    let target = std::fs::read_link(self.root.join(&child_disk))
+                    let target = self
+                        .at(&child_disk)
+                        .and_then(std::fs::read_link)
                         .map_err(|e| self.io(&child_disk, "reading the symlink", e))?;
                     let target = target
                         .to_str()
@@ -670,9 +683,10 @@ fn hash_all(
                                 }
                                 Kind::Regular => {
                                     if dir.as_ref().is_none_or(|(d, _)| *d != f.dir) {
-                                        let path = root.join(&dirs[f.dir as usize].disk);
+                                        let path = short(&root.join(&dirs[f.dir as usize].disk))
+                                            .map_err(fail)?;
                                         let fd = rustix::fs::open(
-                                            &path,
+                                            &*path,
                                             rustix::fs::OFlags::RDONLY
                                                 | rustix::fs::OFlags::DIRECTORY
                                                 | rustix::fs::OFlags::CLOEXEC,
@@ -790,8 +804,9 @@ impl TreeFiles {
         }
     }
 
-    fn path(&self, image_path: &str) -> PathBuf {
-        self.root.join(self.etc.disk_path(image_path).as_ref())
+    /// The host path of `image_path`, usable whatever its length.
+    fn path(&self, image_path: &str) -> std::io::Result<Short> {
+        short(&self.root.join(self.etc.disk_path(image_path).as_ref()))
     }
 
     /// The file at `image_path`, with its metadata as a content object has it. Callers check
@@ -802,7 +817,7 @@ impl TreeFiles {
     /// open) were a tenth of the writing on trees of many small files. A symlink fails to
     /// open (`ELOOP`) and is read by path.
     pub(crate) fn load(&self, image_path: &str) -> std::io::Result<FileObject> {
-        let path = self.path(image_path);
+        let path = self.path(image_path)?;
         match open_file(rustix::fs::CWD, &path) {
             Ok((file, md)) => {
                 if md.mode() & S_IFMT != S_IFREG {
@@ -843,14 +858,15 @@ impl TreeFiles {
 
     /// Device and inode of the file at `image_path` (not following a symlink).
     pub(crate) fn inode(&self, image_path: &str) -> Option<(u64, u64)> {
-        std::fs::symlink_metadata(self.path(image_path))
+        self.path(image_path)
+            .and_then(std::fs::symlink_metadata)
             .ok()
             .map(|m| (m.dev(), m.ino()))
     }
 
     /// Size (0 for a symlink) and xattrs of the file at `image_path`.
     pub(crate) fn stat(&self, image_path: &str) -> std::io::Result<ObjectStat> {
-        let path = self.path(image_path);
+        let path = self.path(image_path)?;
         let md = std::fs::symlink_metadata(&path)?;
         let size = match md.mode() & S_IFMT {
             S_IFREG => md.len(),
