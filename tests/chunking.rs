@@ -1,5 +1,8 @@
 //! Chunked images: components from xattrs, content-meta and dpkg databases; stable layouts;
 //! lossless import at every layer count; `diff` reporting what an update costs.
+//!
+//! Kept as one file over 800 lines: one test binary per feature (each binary costs a link),
+//! and its tests share the fixtures and helpers at its top.
 
 mod common;
 

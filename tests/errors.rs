@@ -158,7 +158,7 @@ fn corrupt_object_in_bare_user_repo_is_caught_and_nothing_is_written() {
     assert_layout_untouched(&out, &before);
 }
 
-/// Bare-user objects are read straight from their files (encapsulate/src/objread.rs): the
+/// Bare-user objects are read straight from their files (encapsulate/src/objread/): the
 /// owner and mode in `user.ostreemeta` are covered by the checksum check like the bytes, and
 /// an object the direct path cannot read gets libostree's error, naming the object.
 #[test]

@@ -1,5 +1,8 @@
 //! Lossless round trips, checked by real tools: the ostree-ext 0.15.3 importer, `ostree fsck`,
 //! `skopeo`, `umoci`, and our own `verify`. Plus reproducibility across runs and repo modes.
+//!
+//! Kept as one file over 800 lines: one test binary per feature (each binary costs a link),
+//! and its tests share the fixtures and helpers at its top.
 
 mod common;
 
@@ -64,7 +67,7 @@ fn full_fixture_round_trips_through_ostree_ext_from_every_repo_mode() {
     );
 }
 
-/// Archive objects are read without libostree (encapsulate/src/objread.rs): small ones inflated
+/// Archive objects are read without libostree (encapsulate/src/objread/): small ones inflated
 /// whole, big ones streamed. Both give what libostree gives from a bare-user copy.
 #[test]
 fn archive_objects_small_and_big_match_bare_user() {
