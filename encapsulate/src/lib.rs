@@ -1,9 +1,15 @@
 //! Read an ostree commit through libostree and write it as ostree container tar streams.
 //!
-//! - [`source`]: open a repo of any mode, resolve a ref, walk the tree into an [`Inventory`].
+//! - [`source`]: open a repo of any mode, resolve a ref, walk the tree into an [`Inventory`]
+//!   (`source::inventory`: the objects and their paths, compactly).
+//! - [`rootfs`]: make a commit of a plain tree (metadata objects only; `rootfs::files` hashes
+//!   and later loads the tree's files), paths of any length (`longpath`).
+//! - [`components`]: which object belongs to which component (`components::packages`: the
+//!   rpm and dpkg databases read without their tools).
 //! - [`export`]: write a planned layer ([`layering::LayerPlan`]) as a tar stream, recomputing
-//!   every object checksum on the way. Content objects are read by `objread`: straight from
-//!   the files of bare-user, bare-user-only and archive repos, through libostree otherwise.
+//!   every object checksum on the way (`export::order`: the stream order and the layer key).
+//!   Content objects are read by `objread`: straight from the files of bare-user,
+//!   bare-user-only and archive repos, through libostree otherwise.
 //!
 //! Reading such streams back is the `verify` crate's; the facts of the format both share
 //! (names, paths, object kinds, checksums) are the `ostree-format` crate's.

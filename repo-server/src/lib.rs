@@ -3,7 +3,7 @@
 //!
 //! HTTP/1.1 itself is `hyper`'s (through `hyper-util` on `tokio`): parsing request heads,
 //! framing, keep-alive and pipelining, `400`/`431` for heads it cannot take, and the
-//! header-read deadline. What is ours is small, and in [`respond`]:
+//! header-read deadline. What is ours is small, and in `respond`:
 //!
 //! - `GET` and `HEAD` of regular files below the root; nothing else (405), no directory
 //!   listings, no path that leaves the root (the root is a `cap_std::fs::Dir`).
@@ -55,7 +55,7 @@ const IO_THREADS: usize = 2;
 /// faster (`--workers 1000000` panicked, and `usize::MAX` overflowed a capacity).
 pub const MAX_WORKERS: usize = 1024;
 /// Most connections a server may hold open: each takes a file descriptor (`ulimit -n`
-/// must allow it) and up to [`MAX_BUF`] of buffer.
+/// must allow it) and up to `MAX_BUF` (64 KiB) of buffer.
 pub const MAX_CONNECTIONS: usize = 65536;
 
 /// How the server runs.

@@ -1,7 +1,7 @@
 //! Writing planned layers as ostree container tar streams.
 //!
 //! The executor half of parse → plan → execute: given a [`Source`], its [`Inventory`] and one
-//! [`LayerPlan`], it writes that layer's tar stream to any `Write`. Content is streamed object
+//! [`LayerPlan`](layering::LayerPlan), it writes that layer's tar stream to any `Write`. Content is streamed object
 //! by object; every object's checksum is recomputed on the way through.
 
 use crate::objread::Body;
@@ -56,7 +56,7 @@ pub struct LayerStats {
 ///
 /// `on_object` is called after each content object with its payload size, for progress.
 /// `threads` is how many threads may read and tar content objects: a layer of many objects
-/// is made in batches by that many workers (see [`crate::ordered`]); the bytes are the same
+/// is made in batches by that many workers (see `crate::ordered`); the bytes are the same
 /// for any number.
 ///
 /// # Errors

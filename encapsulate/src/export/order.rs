@@ -93,7 +93,7 @@ pub(super) fn parent_dirs<'a>(
 }
 
 /// A name for a layer's blob computed from the plan alone, without reading any object:
-/// everything [`write_layer`] writes is fixed by the object checksums (content, owner, mode,
+/// everything [`write_layer`](super::write_layer) writes is fixed by the object checksums (content, owner, mode,
 /// xattrs), their paths, the parent directories' dirmeta checksums and the stream format —
 /// for the commit layer also by the commit (which fixes every dirtree and dirmeta) and its
 /// detached metadata (signatures can change without the commit) — and `compression` names

@@ -6,7 +6,7 @@
 //! descriptor: owner, mode, xattrs, and the content hashed into its ostree content checksum.
 //! Dirtree and dirmeta objects are kept in memory ([`MetadataObjects`]); only the commit
 //! object goes into a scratch repository. Content is never copied. The layer writer reads
-//! each file from the tree again ([`TreeFiles`], from the page cache the scan just filled)
+//! each file from the tree again (`TreeFiles`, from the page cache the scan just filled)
 //! and checks it against its checksum, so a file that changes between the two reads fails
 //! the run by name.
 //!

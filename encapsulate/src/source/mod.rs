@@ -2,7 +2,7 @@
 //!
 //! Metadata goes through libostree, so every repo mode (archive, bare, bare-user,
 //! bare-user-only) reads the same way and yields the same objects; content objects are read
-//! by [`crate::objread`], straight from the files where the mode allows.
+//! by `crate::objread`, straight from the files where the mode allows.
 
 use crate::objread::{Direct, FileObject, Libostree, ReadError};
 use crate::rootfs::{MetadataObjects, Special, TreeFiles, TreeOptions};
