@@ -125,7 +125,7 @@ impl Blob {
     }
 }
 
-/// Blocks of earlier blobs, by [`BlockKey`].
+/// Blocks of earlier blobs, by `BlockKey`.
 #[derive(Default)]
 pub struct ReuseSource {
     blobs: Vec<Blob>,
