@@ -11,7 +11,7 @@ CARGO ?= cargo
 BUILDDIR ?= target/release
 DOCSDIR ?= $(BUILDDIR)/docs
 
-.PHONY: all install install-files check test
+.PHONY: all install install-files check test image
 all:
 	$(CARGO) build --release -p ostree-encap -p cosa-plugin --bins
 
@@ -40,3 +40,8 @@ check:
 # The full suite CI runs (interop with ostree-ext, skopeo, umoci, the registry, install).
 test:
 	scripts/test.sh
+
+# The tool as an OCI image, made by itself from this machine's Debian 12 files
+# (target/image/ostree-encap.ociarchive; scripts/image.sh says what is in it).
+image:
+	scripts/image.sh

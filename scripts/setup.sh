@@ -12,6 +12,7 @@ packages=(
   docker-registry apache2-utils                                     # push tests: loopback registry, htpasswd
   openssl libssl-dev                                                # signing tests: OpenSSL and sigstore-rs (tests/cosign-verifier) check our signatures
   python3-venv                                                      # SBOM tests: the SPDX validator's environment
+  buildah                                                           # pipeline tests: the tool's image as a Containerfile stage
 )
 missing=()
 for p in "${packages[@]}"; do
