@@ -20,6 +20,8 @@ use tokio::time::{Instant, Sleep};
 
 /// Bytes read from a file per body frame.
 const CHUNK: u64 = 128 * 1024;
+/// Files up to this size are read whole when opened (one blocking job per request).
+const SMALL: u64 = CHUNK;
 
 /// What a worker found for a path.
 enum Found {
@@ -130,7 +132,19 @@ async fn find(shared: &Arc<Shared>, rel: String) -> Found {
         let _permit = permit;
         if let Some(f) = open(&s.root, &rel) {
             let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-            return Found::File(f.into_std(), size);
+            let mut f = f.into_std();
+            if size <= SMALL {
+                // Read here, on the worker that opened it: most objects are small, and a
+                // body read through tokio's file would cost a blocking job per chunk.
+                use std::io::Read;
+                let mut bytes = Vec::with_capacity(size as usize);
+                return match (&mut f).take(size).read_to_end(&mut bytes) {
+                    Ok(n) if n as u64 == size => Found::Bytes(bytes),
+                    Ok(_) => Found::Failed("it shrank while it was read".into()),
+                    Err(e) => Found::Failed(format!("reading it: {e}")),
+                };
+            }
+            return Found::File(f, size);
         }
         match s.generated.as_ref().and_then(|g| g.get(&rel)) {
             None => Found::Missing,
