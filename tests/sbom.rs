@@ -269,3 +269,122 @@ fn an_sbom_that_cannot_be_written_stops_the_run_before_the_build() {
     );
     assert!(!out.exists(), "nothing built");
 }
+
+/// Issue 31: the bill of materials is stored beside the image as a referrer (artifactType
+/// `application/spdx+json`, subject = the image) under the referrers tag, replaced when the
+/// same image is built again, and carried by `push` to a registry without the referrers API
+/// (Debian's), where it is found again through that tag: subject and digests checked, the
+/// document as written, still valid for `pyspdxtools`.
+#[test]
+fn the_sbom_is_a_referrer_of_its_image_and_a_push_carries_it() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let tree = fx.tree.clone();
+    install_debs(fx.dir.path(), &tree, &[("bar", "bar", "3.1")]);
+    os_release(&tree, "debian", "12");
+    let commit = fx.commit_tree(&tree, "with debs", "2025-04-01T00:00:00Z");
+    let out = fx.path("oci");
+    let file = fx.path("sbom.spdx.json");
+    let build = || {
+        json(&encap_ok(job(
+            &fx.repo,
+            &commit,
+            &out,
+            &["--tag", "t", "--json", "--sbom", file.to_str().unwrap()],
+        )))
+    };
+    let s = build();
+    // Built again into the same layout: the same image, one SBOM referrer, not two.
+    assert_eq!(build()["manifest_digest"], s["manifest_digest"]);
+    let subject = s["manifest_digest"].as_str().unwrap().to_string();
+    let sbom = std::fs::read(&file).unwrap();
+    let tag = format!("sha256-{}", &subject[7..]);
+    let index = out_index(&out);
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
+        .unwrap_or_else(|| panic!("no referrers tag {tag}: {index}"));
+    let referrers = blob_json(&out, entry["digest"].as_str().unwrap());
+    assert_eq!(
+        referrers["manifests"].as_array().unwrap().len(),
+        1,
+        "{referrers}"
+    );
+    let artifact_digest = referrers["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let check = |artifact: &serde_json::Value| {
+        assert_eq!(artifact["artifactType"], "application/spdx+json");
+        assert_eq!(artifact["subject"]["digest"], subject.as_str());
+        assert_eq!(artifact["layers"][0]["digest"], sha(&sbom).as_str());
+        assert_eq!(artifact["layers"][0]["mediaType"], "application/spdx+json");
+    };
+    check(&blob_json(&out, &artifact_digest));
+
+    // Pushed with the image; found through the referrers tag in the registry.
+    let r = json(&encap_ok([
+        "push",
+        "--oci-dir",
+        &format!("{}:t", out.display()),
+        &reg.url("os/x:t"),
+        "--dest-tls-verify",
+        "false",
+        "--json",
+    ]));
+    assert_eq!(r["referrers"], reg.url(&format!("os/x:{tag}")).as_str());
+    let raw = |reference: &str| {
+        let o = run_ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &reg.url(reference),
+        ]));
+        json(&String::from_utf8_lossy(&o.stdout))
+    };
+    let pushed = raw(&format!("os/x:{tag}"));
+    assert_eq!(pushed["manifests"][0]["digest"], artifact_digest.as_str());
+    let artifact = raw(&format!("os/x@{artifact_digest}"));
+    check(&artifact);
+    // The document itself, from the registry's blob store: the bytes written, valid SPDX.
+    let host = reg.url("os/x");
+    let host = host
+        .strip_prefix("docker://")
+        .and_then(|h| h.strip_suffix("/os/x"))
+        .unwrap();
+    let blob = http_get(host, &format!("/v2/os/x/blobs/{}", sha(&sbom)));
+    assert_eq!(blob, sbom);
+    let fetched = fx.path("fetched.spdx.json");
+    std::fs::write(&fetched, &blob).unwrap();
+    validate(&fetched).unwrap();
+}
+
+/// The layout's index.json.
+fn out_index(out: &Path) -> serde_json::Value {
+    json(&std::fs::read_to_string(out.join("index.json")).unwrap())
+}
+
+/// A JSON blob of the layout `out`.
+fn blob_json(out: &Path, digest: &str) -> serde_json::Value {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    json(&std::fs::read_to_string(out.join("blobs/sha256").join(hex)).unwrap())
+}
+
+/// The body of `GET path` from the HTTP server at `host` (loopback, HTTP/1.0: the whole
+/// answer, then the server closes); panics unless it is a 200.
+fn http_get(host: &str, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(host).unwrap();
+    write!(c, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&all[..end]);
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    all[end + 4..].to_vec()
+}

@@ -40,6 +40,21 @@ pub const LABEL_LAYOUT: &str = "ostree-encap.layout";
 /// inside the image; the label binds the two (check with `sha256sum FILE`).
 pub const LABEL_SBOM: &str = "ostree-encap.sbom";
 
+/// The bill of materials stored as a referrer of its image (in the output layout or archive,
+/// under the referrers tag; `push` carries it): what `syft` + ORAS or `cosign attach sbom`
+/// do by hand, with the artifact type SPDX registers for its JSON.
+pub mod sbom {
+    /// The artifact's `artifactType`, and the media type of its one blob.
+    pub const ARTIFACT_TYPE: &str = "application/spdx+json";
+    /// The blob's title (file name).
+    pub const FILE: &str = "sbom.spdx.json";
+    /// Manifest and index-entry annotation marking our bill of materials (its value: the
+    /// document's format), so that a rebuild replaces it.
+    pub const ANNOTATION: &str = "ostree-encap.sbom";
+    /// The annotation's value.
+    pub const FORMAT: &str = "spdx-2.3";
+}
+
 /// Default number of chunk layers: ostree-ext's default, well under the limits below.
 pub const DEFAULT_MAX_LAYERS: usize = 64;
 /// Most chunk layers allowed without `--allow-many-layers`: Docker's overlay2 refuses images

@@ -19,6 +19,7 @@ pub mod json;
 pub mod keys;
 pub mod ocidir;
 pub mod outfile;
+pub mod referrers;
 pub mod skopeo;
 pub mod spec;
 mod syncbehind;

@@ -91,10 +91,40 @@ pub fn encapsulate_into(
         }
         _ => None,
     };
-    let mut summary = assemble(req, out, &spec, &planned.plan, built, info.checksum)?;
+    let (mut summary, manifest) = assemble(req, out, &spec, &planned.plan, built, info.checksum)?;
+    if let Some(s) = &sbom {
+        attach_sbom(out, &manifest, &s.document)?;
+    }
     summary.sbom = sbom;
     clock.end("assemble", progress);
     Ok(summary)
+}
+
+/// Store the bill of materials in `out` as a referrer of the image `manifest` (replacing
+/// one stored for it before), so that `push` carries it to the registry with the image.
+fn attach_sbom(out: &OciDir, manifest: &oci::types::Descriptor, document: &[u8]) -> Result<()> {
+    let blob = out
+        .write_blob(keys::sbom::ARTIFACT_TYPE, document)
+        .with_context(|| format!("writing the SBOM into {}", out.shown()))?;
+    let annotations = std::collections::BTreeMap::from([(
+        keys::sbom::ANNOTATION.to_string(),
+        keys::sbom::FORMAT.to_string(),
+    )]);
+    let ours = |d: &oci::types::Descriptor| {
+        d.annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(keys::sbom::ANNOTATION))
+    };
+    oci::referrers::add(
+        out,
+        manifest,
+        keys::sbom::ARTIFACT_TYPE,
+        &[oci::referrers::titled(blob, keys::sbom::FILE)],
+        &annotations,
+        ours,
+    )
+    .with_context(|| format!("listing the SBOM as a referrer of {}", manifest.digest))?;
+    Ok(())
 }
 
 /// What a bill of materials says of the tree: its installed packages and distribution.
@@ -633,7 +663,7 @@ fn assemble(
     plan: &Plan,
     built: Vec<BuiltLayer>,
     commit: String,
-) -> Result<Summary> {
+) -> Result<(Summary, oci::types::Descriptor)> {
     let mut records = Vec::with_capacity(built.len());
     let mut summaries = Vec::with_capacity(built.len());
     for (layer, b) in plan.layers.iter().zip(built) {
@@ -654,16 +684,19 @@ fn assemble(
     manifest_desc.platform = Some(spec.platform());
     out.set_manifest(manifest_desc.clone(), req.tag.as_deref())
         .with_context(|| format!("updating the index of {}", out.shown()))?;
-    Ok(Summary {
-        commit,
-        manifest_digest: manifest_desc.digest,
-        config_digest: config_desc.digest,
-        tag: req.tag.clone(),
-        architecture: spec.architecture.clone(),
-        created: spec.created.clone(),
-        layers: summaries,
-        sbom: None,
-    })
+    Ok((
+        Summary {
+            commit,
+            manifest_digest: manifest_desc.digest.clone(),
+            config_digest: config_desc.digest,
+            tag: req.tag.clone(),
+            architecture: spec.architecture.clone(),
+            created: spec.created.clone(),
+            layers: summaries,
+            sbom: None,
+        },
+        manifest_desc,
+    ))
 }
 
 /// The manifest entry, config history and summary line of one layer.

@@ -95,7 +95,8 @@ impl Push {
         })
     }
 
-    /// The image's referrers tag (its static deltas, `crate::deltas`), copied after it to a
+    /// The image's referrers tag (its static deltas, `crate::deltas`, and its bill of
+    /// materials, `oci::referrers`), copied after it to a
     /// registry under the same tag, so that registries without the referrers API keep them.
     /// Nothing when the layout has none or the destination is not a registry.
     fn push_referrers(
@@ -137,7 +138,7 @@ impl Push {
             ..self.options.clone()
         };
         oci::skopeo::copy(&from.to_string(), &to, &options).with_context(|| {
-            format!("copying the referrers of {digest} (static deltas) to {to}")
+            format!("copying the referrers of {digest} (static deltas, SBOM) to {to}")
         })?;
         Ok(Some(to))
     }
@@ -154,7 +155,7 @@ impl std::fmt::Display for Pushed {
             write!(f, "\n{how:<8} {} ({})", s.digest, s.attachment)?;
         }
         if let Some(r) = &self.referrers {
-            write!(f, "\ndeltas   {r}")?;
+            write!(f, "\nreferrers {r}")?;
         }
         Ok(())
     }

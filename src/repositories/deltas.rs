@@ -208,17 +208,8 @@ pub fn generate(repo: &ostree::Repo, repo_path: &Path, from: &str, to: &str) -> 
 }
 
 /// The tag listing the referrers of the image `subject` (the OCI referrers tag schema).
-pub fn referrers_tag(subject: &Digest) -> String {
-    format!("{}{}", keys::REFERRERS_TAG_PREFIX, subject.hex())
-}
-
-fn titled(mut d: Descriptor, title: &str) -> Descriptor {
-    d.annotations = Some(BTreeMap::from([(
-        keys::ANNOTATION_TITLE.to_string(),
-        title.to_string(),
-    )]));
-    d
-}
+pub use oci::referrers::tag as referrers_tag;
+use oci::referrers::titled;
 
 fn commits_annotations(from: &str, to: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -234,7 +225,6 @@ fn commits_annotations(from: &str, to: &str) -> BTreeMap<String, String> {
 /// # Errors
 /// I/O errors; an existing referrers tag that is not a readable index.
 pub fn write_artifact(out: &OciDir, subject: &Descriptor, delta: &Delta) -> Result<DeltaArtifact> {
-    let config = out.write_blob(keys::EMPTY_CONFIG, keys::EMPTY_CONFIG_DATA)?;
     let mut layers = vec![titled(
         out.write_blob(keys::SUPERBLOCK, &delta.superblock)?,
         keys::SUPERBLOCK_FILE,
@@ -245,22 +235,6 @@ pub fn write_artifact(out: &OciDir, subject: &Descriptor, delta: &Delta) -> Resu
         layers.push(titled(out.write_blob(keys::PART, &data)?, name));
     }
     let annotations = commits_annotations(&delta.from, &delta.to);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": media::MANIFEST,
-        "artifactType": keys::ARTIFACT_TYPE,
-        "config": config,
-        "layers": layers,
-        "subject": Descriptor::new(&subject.media_type, subject.digest.clone(), subject.size),
-        "annotations": annotations,
-    });
-    let written = out.write_blob(media::MANIFEST, &oci::json::canonical(&manifest))?;
-    // The entry names the two commits but not the artifactType the referrers schema asks
-    // for: Debian 12's skopeo (containers/image 5.23) drops that field when it reads an
-    // index and then refuses to copy it with --preserve-digests, so a push could not carry
-    // the deltas. Readers take the type from the manifest (`artifacts_for` checks it).
-    let mut entry = Descriptor::new(media::MANIFEST, written.digest.clone(), written.size);
-    entry.annotations = Some(annotations);
     let same_delta = |d: &Descriptor| {
         is_delta_entry(d)
             && d.annotations.as_ref().is_some_and(|a| {
@@ -268,35 +242,14 @@ pub fn write_artifact(out: &OciDir, subject: &Descriptor, delta: &Delta) -> Resu
                     && a.get(keys::ANNOTATION_TO) == Some(&delta.to)
             })
     };
-    out.update_tag(&referrers_tag(&subject.digest), |current| {
-        let mut index: Index = match current {
-            Some(d) if d.media_type == media::INDEX => out.read_json_blob(d, "referrers index")?,
-            Some(d) => {
-                return Err(OciError::NoSuchImage(format!(
-                    "the referrers tag of {} names a {}, not an image index",
-                    subject.digest, d.media_type
-                )))
-            }
-            None => Index {
-                schema_version: 2,
-                media_type: Some(media::INDEX.into()),
-                manifests: Vec::new(),
-                extra: Default::default(),
-            },
-        };
-        index.manifests.retain(|d| !same_delta(d));
-        index.manifests.push(entry.clone());
-        // In digest order: the same referrers give the same index, whatever order they came.
-        index
-            .manifests
-            .sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
-        let bytes = oci::json::to_canonical(&index).map_err(|e| OciError::BadJson {
-            what: "referrers index".into(),
-            source: e,
-        })?;
-        let d = out.write_blob(media::INDEX, &bytes)?;
-        Ok(Descriptor::new(media::INDEX, d.digest, d.size))
-    })?;
+    let written = oci::referrers::add(
+        out,
+        subject,
+        keys::ARTIFACT_TYPE,
+        &layers,
+        &annotations,
+        same_delta,
+    )?;
     Ok(DeltaArtifact {
         digest: written.digest,
         from: delta.from.clone(),

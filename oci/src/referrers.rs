@@ -1,0 +1,97 @@
+//! Artifacts that refer to an image (OCI 1.1: a manifest whose `subject` is the image),
+//! stored in a layout and listed under the referrers tag schema: a tag
+//! `sha256-<hex of the subject digest>` on an image index of the referrers, so that layouts
+//! and registries without the referrers API keep them, and `push` carries them by copying
+//! that tag. Static deltas (`delta`) and bills of materials (`--sbom`) are stored this way.
+
+use crate::keys::{self, media};
+use crate::ocidir::{OciDir, OciError};
+use crate::types::{Descriptor, Digest, Index};
+use std::collections::BTreeMap;
+
+/// The tag listing the referrers of the image `subject`.
+pub fn tag(subject: &Digest) -> String {
+    format!("{}{}", keys::delta::REFERRERS_TAG_PREFIX, subject.hex())
+}
+
+/// `d` with the title annotation (its file name) set.
+pub fn titled(mut d: Descriptor, title: &str) -> Descriptor {
+    d.annotations = Some(BTreeMap::from([(
+        keys::delta::ANNOTATION_TITLE.to_string(),
+        title.to_string(),
+    )]));
+    d
+}
+
+/// Write an artifact manifest (`artifact_type`, the empty config, `layers` already in `out`,
+/// `annotations`) whose subject is `subject`, and list it under the subject's referrers tag
+/// beside the referrers already there, dropping the entries `replaces` names (an artifact
+/// made again). The index entry carries `annotations` but not the `artifactType`: Debian
+/// 12's skopeo (containers/image 5.23) drops that field when it reads an index and then
+/// refuses to copy it with `--preserve-digests`, so a push could not carry the referrers.
+/// Readers take the type from the manifest. Entries are kept in digest order: the same
+/// referrers give the same index, whatever order they came in.
+///
+/// # Errors
+/// I/O errors; an existing referrers tag that is not a readable index.
+pub fn add(
+    out: &OciDir,
+    subject: &Descriptor,
+    artifact_type: &str,
+    layers: &[Descriptor],
+    annotations: &BTreeMap<String, String>,
+    replaces: impl Fn(&Descriptor) -> bool,
+) -> Result<Descriptor, OciError> {
+    let config = out.write_blob(keys::delta::EMPTY_CONFIG, keys::delta::EMPTY_CONFIG_DATA)?;
+    let mut manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "artifactType": artifact_type,
+        "config": config,
+        "layers": layers,
+        "subject": Descriptor::new(&subject.media_type, subject.digest.clone(), subject.size),
+    });
+    if !annotations.is_empty() {
+        manifest["annotations"] = serde_json::json!(annotations);
+    }
+    let written = out.write_blob(media::MANIFEST, &crate::json::canonical(&manifest))?;
+    let mut entry = Descriptor::new(media::MANIFEST, written.digest.clone(), written.size);
+    if !annotations.is_empty() {
+        entry.annotations = Some(annotations.clone());
+    }
+    out.update_tag(&tag(&subject.digest), |current| {
+        let mut index: Index = match current {
+            Some(d) if d.media_type == media::INDEX => out.read_json_blob(d, "referrers index")?,
+            Some(d) => {
+                return Err(OciError::NoSuchImage(format!(
+                    "the referrers tag of {} names a {}, not an image index",
+                    subject.digest, d.media_type
+                )))
+            }
+            None => Index {
+                schema_version: 2,
+                media_type: Some(media::INDEX.into()),
+                manifests: Vec::new(),
+                extra: Default::default(),
+            },
+        };
+        index
+            .manifests
+            .retain(|d| !replaces(d) && d.digest != entry.digest);
+        index.manifests.push(entry.clone());
+        index
+            .manifests
+            .sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
+        let bytes = crate::json::to_canonical(&index).map_err(|e| OciError::BadJson {
+            what: "referrers index".into(),
+            source: e,
+        })?;
+        let d = out.write_blob(media::INDEX, &bytes)?;
+        Ok(Descriptor::new(media::INDEX, d.digest, d.size))
+    })?;
+    Ok(Descriptor::new(
+        media::MANIFEST,
+        written.digest,
+        written.size,
+    ))
+}
