@@ -271,12 +271,13 @@ fn an_sbom_that_cannot_be_written_stops_the_run_before_the_build() {
 }
 
 /// Issue 31: the bill of materials is stored beside the image as a referrer (artifactType
-/// `application/spdx+json`, subject = the image) under the referrers tag, replaced when the
-/// same image is built again, and carried by `push` to a registry without the referrers API
-/// (Debian's), where it is found again through that tag: subject and digests checked, the
-/// document as written, still valid for `pyspdxtools`.
+/// `application/spdx+json`, subject = the image) under the referrers tag, and so is the
+/// provenance statement (`--provenance`: in-toto, SLSA v1), each replaced when the same
+/// image is built again, and carried by `push` to a registry without the referrers API
+/// (Debian's), where they are found again through that tag: subject and digests checked,
+/// the document as written, still valid for `pyspdxtools`.
 #[test]
-fn the_sbom_is_a_referrer_of_its_image_and_a_push_carries_it() {
+fn the_sbom_and_provenance_are_referrers_of_their_image_and_a_push_carries_them() {
     let reg = Registry::start(None);
     let fx = Fixture::new("basic");
     let tree = fx.tree.clone();
@@ -290,7 +291,14 @@ fn the_sbom_is_a_referrer_of_its_image_and_a_push_carries_it() {
             &fx.repo,
             &commit,
             &out,
-            &["--tag", "t", "--json", "--sbom", file.to_str().unwrap()],
+            &[
+                "--tag",
+                "t",
+                "--json",
+                "--sbom",
+                file.to_str().unwrap(),
+                "--provenance",
+            ],
         )))
     };
     let s = build();
@@ -307,15 +315,29 @@ fn the_sbom_is_a_referrer_of_its_image_and_a_push_carries_it() {
         .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
         .unwrap_or_else(|| panic!("no referrers tag {tag}: {index}"));
     let referrers = blob_json(&out, entry["digest"].as_str().unwrap());
+    let entries = referrers["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{referrers}");
+    let find = |kind: &str| {
+        entries
+            .iter()
+            .map(|e| e["digest"].as_str().unwrap().to_string())
+            .find(|d| blob_json(&out, d)["artifactType"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} referrer: {referrers}"))
+    };
+    let artifact_digest = find("application/spdx+json");
+    let provenance_digest = find("application/vnd.in-toto+json");
+    let provenance = blob_json(&out, &provenance_digest);
+    assert_eq!(provenance["subject"]["digest"], subject.as_str());
+    let statement = blob_json(&out, provenance["layers"][0]["digest"].as_str().unwrap());
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(statement["subject"][0]["digest"]["sha256"], &subject[7..]);
+    let def = &statement["predicate"]["buildDefinition"];
     assert_eq!(
-        referrers["manifests"].as_array().unwrap().len(),
-        1,
-        "{referrers}"
+        def["resolvedDependencies"][0]["digest"]["sha256"],
+        commit.as_str()
     );
-    let artifact_digest = referrers["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    assert_eq!(def["externalParameters"]["source"]["kind"], "commit");
     let check = |artifact: &serde_json::Value| {
         assert_eq!(artifact["artifactType"], "application/spdx+json");
         assert_eq!(artifact["subject"]["digest"], subject.as_str());
@@ -345,9 +367,9 @@ fn the_sbom_is_a_referrer_of_its_image_and_a_push_carries_it() {
         json(&String::from_utf8_lossy(&o.stdout))
     };
     let pushed = raw(&format!("os/x:{tag}"));
-    assert_eq!(pushed["manifests"][0]["digest"], artifact_digest.as_str());
-    let artifact = raw(&format!("os/x@{artifact_digest}"));
-    check(&artifact);
+    assert_eq!(pushed, referrers, "the referrers index as it was");
+    check(&raw(&format!("os/x@{artifact_digest}")));
+    assert_eq!(raw(&format!("os/x@{provenance_digest}")), provenance);
     // The document itself, from the registry's blob store: the bytes written, valid SPDX.
     let host = reg.url("os/x");
     let host = host

@@ -298,6 +298,7 @@ fn request(
         rootfs: None,
         format: Default::default(),
         sbom: None,
+        provenance: false,
     })
 }
 

@@ -55,6 +55,19 @@ pub mod sbom {
     pub const FORMAT: &str = "spdx-2.3";
 }
 
+/// The build's provenance (`--provenance`), an in-toto statement with a SLSA v1 predicate,
+/// stored as a referrer of its image like the bill of materials: what `cosign attest` attaches
+/// by hand (unsigned here; see docs/cli.md).
+pub mod provenance {
+    /// The artifact's `artifactType`, and the media type of its one blob.
+    pub const ARTIFACT_TYPE: &str = "application/vnd.in-toto+json";
+    /// The blob's title (file name).
+    pub const FILE: &str = "provenance.intoto.json";
+    /// Manifest and index-entry annotation: the statement's predicate type, as ORAS and
+    /// cosign's referrers name it.
+    pub const ANNOTATION_PREDICATE: &str = "in-toto.io/predicate-type";
+}
+
 /// Default number of chunk layers: ostree-ext's default, well under the limits below.
 pub const DEFAULT_MAX_LAYERS: usize = 64;
 /// Most chunk layers allowed without `--allow-many-layers`: Docker's overlay2 refuses images

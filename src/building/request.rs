@@ -35,6 +35,9 @@ pub struct EncapsulateRequest {
     /// Also make an SPDX bill of materials of the installed packages (written by
     /// [`crate::encapsulate_to`] to this file once the image is in place).
     pub sbom: Option<PathBuf>,
+    /// Also store an in-toto SLSA v1 provenance statement beside the image, as a referrer of
+    /// it ([`crate::building::provenance`]).
+    pub provenance: bool,
 }
 
 /// A plain root filesystem to encapsulate (`--rootfs`, `--from`): made into a commit on the

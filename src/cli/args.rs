@@ -473,6 +473,11 @@ pub(crate) struct EncapArgs {
     /// label ostree-encap.sbom. Written once the image is in place; reproducible.
     #[arg(long, value_name = "FILE")]
     pub(crate) sbom: Option<PathBuf>,
+    /// Also store how the image was built beside it: an in-toto statement with a SLSA
+    /// provenance v1 predicate (input, commit, options, tool version; no time), a referrer
+    /// of the image under its referrers tag, carried by push like the SBOM. Reproducible.
+    #[arg(long)]
+    pub(crate) provenance: bool,
     /// The previous build's image (DIR, DIR:TAG, oci-archive, or manifest JSON): keep its
     /// layout where it still fits, so updates download less; reuse its unchanged layers and
     /// (from a DIR) unchanged gzip blocks instead of compressing them again.

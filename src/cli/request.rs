@@ -126,6 +126,7 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         rootfs,
         format: a.format.into(),
         sbom: a.sbom.clone(),
+        provenance: a.provenance,
     };
     Ok((req, target))
 }
