@@ -332,3 +332,95 @@ fn registry_images_are_joined_without_downloading_their_layers() {
     assert!(err.contains("index"), "{err}");
     assert!(!fx.path("nested").exists());
 }
+
+/// Issue 31: each platform's SBOM and provenance (referrers of its image) come into the index
+/// layout with it, and `index --push` carries them: the registry lists them under each
+/// platform's referrers tag, the subject being that platform's image.
+#[test]
+fn an_index_carries_the_sbom_and_provenance_of_each_platform() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let mut images = Vec::new();
+    for arch in ["x86_64", "aarch64"] {
+        let dir = fx.path(arch);
+        let sbom = fx.path(&format!("{arch}.spdx.json"));
+        let s = json(&encap_ok(job(
+            &fx.repo,
+            FIXTURE_REF,
+            &dir,
+            &[
+                "--arch",
+                arch,
+                "--tag",
+                "t",
+                "--json",
+                "--sbom",
+                sbom.to_str().unwrap(),
+                "--provenance",
+            ],
+        )));
+        images.push((
+            dir,
+            s["manifest_digest"].as_str().unwrap().to_string(),
+            sbom,
+        ));
+    }
+    let out = fx.path("multi");
+    let dest = reg.url("os/multi:1.0");
+    let mut args = vec![
+        "index".to_string(),
+        "--oci-dir".into(),
+        out.display().to_string(),
+        "--tag".into(),
+        "1.0".into(),
+        "--push".into(),
+        dest.clone(),
+        "--dest-tls-verify".into(),
+        "false".into(),
+        "--json".into(),
+    ];
+    args.extend(images.iter().map(|(d, _, _)| format!("{}:t", d.display())));
+    let r = json(&encap_ok(&args));
+    let pushed: Vec<&str> = r["pushed"]["platform_referrers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no platform referrers pushed: {r}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(pushed.len(), 2, "{r}");
+    for (_, manifest, sbom) in &images {
+        let tag = format!("sha256-{}", &manifest[7..]);
+        assert!(
+            pushed.contains(&reg.url(&format!("os/multi:{tag}")).as_str()),
+            "{r}"
+        );
+        let o = run_ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &reg.url(&format!("os/multi:{tag}")),
+        ]));
+        let index = json(&String::from_utf8_lossy(&o.stdout));
+        let mut kinds = Vec::new();
+        for e in index["manifests"].as_array().unwrap() {
+            let o = run_ok(Command::new("skopeo").args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &reg.url(&format!("os/multi@{}", e["digest"].as_str().unwrap())),
+            ]));
+            let a = json(&String::from_utf8_lossy(&o.stdout));
+            assert_eq!(a["subject"]["digest"], manifest.as_str());
+            if a["artifactType"] == "application/spdx+json" {
+                let bytes = std::fs::read(sbom).unwrap();
+                assert_eq!(a["layers"][0]["digest"], sha(&bytes).as_str());
+            }
+            kinds.push(a["artifactType"].as_str().unwrap().to_string());
+        }
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            ["application/spdx+json", "application/vnd.in-toto+json"]
+        );
+    }
+}

@@ -95,3 +95,31 @@ pub fn add(
         written.size,
     ))
 }
+
+/// Copy the referrers of `subject` (its referrers tag, the artifact manifests listed there
+/// and their blobs) from `src` into `out`, under the same tag; `false` when `src` has none.
+///
+/// # Errors
+/// I/O errors; a referrers tag or artifact manifest that cannot be read.
+pub fn copy(out: &OciDir, src: &OciDir, subject: &Digest) -> Result<bool, OciError> {
+    let tag = tag(subject);
+    let desc = match src.find(Some(&tag)) {
+        Ok(d) if d.media_type == media::INDEX => d,
+        Ok(_) | Err(OciError::NoSuchImage(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let index: Index = src.read_json_blob(&desc, "referrers index")?;
+    for entry in &index.manifests {
+        let m: crate::types::Manifest = src.read_json_blob(entry, "referrer manifest")?;
+        for blob in m.layers.iter().chain([&m.config]) {
+            out.copy_blob_from(src, blob)?;
+        }
+        out.copy_blob_from(src, entry)?;
+    }
+    out.copy_blob_from(src, &desc)?;
+    out.set_manifest(
+        Descriptor::new(media::INDEX, desc.digest, desc.size),
+        Some(&tag),
+    )?;
+    Ok(true)
+}

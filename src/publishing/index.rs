@@ -444,6 +444,12 @@ fn copy_image(out: &OciDir, img: &IndexImage, blobs: Blobs) -> Result<()> {
                 out.copy_blob_from(&o.oci, desc)
                     .with_context(|| format!("blob {}", desc.digest))?;
             }
+            // Its SBOM, provenance and deltas come along, under its own referrers tag:
+            // `push` of the index carries each platform's.
+            if blobs == Blobs::All {
+                oci::referrers::copy(out, &o.oci, &img.image.descriptor.digest)
+                    .context("copying its referrers")?;
+            }
         }
         Origin::Remote {
             manifest, config, ..

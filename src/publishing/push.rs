@@ -44,9 +44,12 @@ pub struct Pushed {
     /// GPG key that signed it, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<String>,
-    /// Where the image's referrers (static deltas) went, if it has any.
+    /// Where the image's referrers (static deltas, SBOM, provenance) went, if it has any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referrers: Option<String>,
+    /// Where the referrers of each image of a pushed index went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform_referrers: Vec<String>,
 }
 
 impl Push {
@@ -86,12 +89,17 @@ impl Push {
             None => Vec::new(),
         };
         let referrers = self.push_referrers(src, &digest)?;
+        let mut platform_referrers = Vec::new();
+        for d in index_members(src)? {
+            platform_referrers.extend(self.push_referrers(src, &d)?);
+        }
         Ok(Pushed {
             destination: self.dest.to_string(),
             digest,
             signatures,
             signed_by: self.options.sign_by.as_ref().map(|s| s.fingerprint.clone()),
             referrers,
+            platform_referrers,
         })
     }
 
@@ -144,6 +152,21 @@ impl Push {
     }
 }
 
+/// The manifests of the image index `src` names in a layout (none when it names an image, or
+/// is not a layout): their referrers go with the index.
+fn index_members(src: &ImageRef) -> Result<Vec<oci::types::Digest>> {
+    let ImageRef::Dir { tag, .. } = src else {
+        return Ok(Vec::new());
+    };
+    let oci = src.open_layout()?.0;
+    let desc = oci.find(tag.as_deref())?;
+    if desc.media_type != oci::keys::media::INDEX {
+        return Ok(Vec::new());
+    }
+    let index: oci::types::Index = oci.read_json_blob(&desc, "image index")?;
+    Ok(index.manifests.into_iter().map(|d| d.digest).collect())
+}
+
 impl std::fmt::Display for Pushed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "pushed   {} ({})", self.destination, self.digest)?;
@@ -154,7 +177,7 @@ impl std::fmt::Display for Pushed {
             let how = if s.added { "signed" } else { "already signed" };
             write!(f, "\n{how:<8} {} ({})", s.digest, s.attachment)?;
         }
-        if let Some(r) = &self.referrers {
+        for r in self.referrers.iter().chain(&self.platform_referrers) {
             write!(f, "\nreferrers {r}")?;
         }
         Ok(())
