@@ -123,3 +123,35 @@ pub fn copy(out: &OciDir, src: &OciDir, subject: &Digest) -> Result<bool, OciErr
     )?;
     Ok(true)
 }
+
+/// Store `document` (a blob of `artifact_type`, titled `title`) as a referrer of `subject`
+/// marked by the annotation `mark` (key, value), replacing any referrer of the subject that
+/// carries that annotation key: one document of each kind per image (its SBOM, its
+/// provenance), made again with the image.
+///
+/// # Errors
+/// As [`add`].
+pub fn add_document(
+    out: &OciDir,
+    subject: &Descriptor,
+    artifact_type: &str,
+    title: &str,
+    mark: (&str, &str),
+    document: &[u8],
+) -> Result<Descriptor, OciError> {
+    let blob = out.write_blob(artifact_type, document)?;
+    let annotations = BTreeMap::from([(mark.0.to_string(), mark.1.to_string())]);
+    let marked = |d: &Descriptor| {
+        d.annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(mark.0))
+    };
+    add(
+        out,
+        subject,
+        artifact_type,
+        &[titled(blob, title)],
+        &annotations,
+        marked,
+    )
+}

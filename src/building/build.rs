@@ -93,119 +93,14 @@ pub fn encapsulate_into(
     };
     let (mut summary, manifest) = assemble(req, out, &spec, &planned.plan, built, info.checksum)?;
     if let Some(s) = &sbom {
-        attach_sbom(out, &manifest, &s.document)?;
+        crate::building::attached::sbom(out, &manifest, &s.document)?;
     }
     if req.provenance {
-        attach_provenance(req, out, &manifest, &summary.commit)?;
+        crate::building::attached::provenance(req, out, &manifest, &summary.commit)?;
     }
     summary.sbom = sbom;
     clock.end("assemble", progress);
     Ok(summary)
-}
-
-/// Store the provenance statement of this build in `out` as a referrer of the image
-/// `manifest` (replacing one stored for it before).
-fn attach_provenance(
-    req: &EncapsulateRequest,
-    out: &OciDir,
-    manifest: &oci::types::Descriptor,
-    commit: &str,
-) -> Result<()> {
-    use crate::building::provenance::{statement, Build, Input, PREDICATE_TYPE};
-    use serde_json::json;
-    let input = match &req.rootfs {
-        None => Input::Commit {
-            rev: req.rev.clone(),
-        },
-        Some(r) => match &r.tree {
-            crate::TreeInput::Dir(p) => Input::Tree {
-                path: p.display().to_string(),
-            },
-            crate::TreeInput::Image(i, _) => Input::Image {
-                reference: i.to_string(),
-            },
-        },
-    };
-    let mut options = std::collections::BTreeMap::from([
-        (
-            "format",
-            json!(match req.format {
-                encapsulate::StreamFormat::Ostree => "ostree",
-                encapsulate::StreamFormat::Plain => "plain",
-            }),
-        ),
-        (
-            "layer-media-type",
-            json!(crate::codec::media_type(req.compression)),
-        ),
-        ("max-layers", json!(req.chunking.max_layers)),
-        ("sbom", json!(req.sbom.is_some())),
-    ]);
-    if let Some(r) = &req.rootfs {
-        options.insert("prune", json!(r.prune));
-    }
-    let name = req.tag.as_deref().unwrap_or("image");
-    let document = oci::json::canonical(&statement(&Build {
-        name,
-        manifest: &manifest.digest,
-        input,
-        commit,
-        options,
-    }));
-    let blob = out
-        .write_blob(keys::provenance::ARTIFACT_TYPE, &document)
-        .with_context(|| format!("writing the provenance into {}", out.shown()))?;
-    let annotations = std::collections::BTreeMap::from([(
-        keys::provenance::ANNOTATION_PREDICATE.to_string(),
-        PREDICATE_TYPE.to_string(),
-    )]);
-    let ours = |d: &oci::types::Descriptor| {
-        d.annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key(keys::provenance::ANNOTATION_PREDICATE))
-    };
-    oci::referrers::add(
-        out,
-        manifest,
-        keys::provenance::ARTIFACT_TYPE,
-        &[oci::referrers::titled(blob, keys::provenance::FILE)],
-        &annotations,
-        ours,
-    )
-    .with_context(|| {
-        format!(
-            "listing the provenance as a referrer of {}",
-            manifest.digest
-        )
-    })?;
-    Ok(())
-}
-
-/// Store the bill of materials in `out` as a referrer of the image `manifest` (replacing
-/// one stored for it before), so that `push` carries it to the registry with the image.
-fn attach_sbom(out: &OciDir, manifest: &oci::types::Descriptor, document: &[u8]) -> Result<()> {
-    let blob = out
-        .write_blob(keys::sbom::ARTIFACT_TYPE, document)
-        .with_context(|| format!("writing the SBOM into {}", out.shown()))?;
-    let annotations = std::collections::BTreeMap::from([(
-        keys::sbom::ANNOTATION.to_string(),
-        keys::sbom::FORMAT.to_string(),
-    )]);
-    let ours = |d: &oci::types::Descriptor| {
-        d.annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key(keys::sbom::ANNOTATION))
-    };
-    oci::referrers::add(
-        out,
-        manifest,
-        keys::sbom::ARTIFACT_TYPE,
-        &[oci::referrers::titled(blob, keys::sbom::FILE)],
-        &annotations,
-        ours,
-    )
-    .with_context(|| format!("listing the SBOM as a referrer of {}", manifest.digest))?;
-    Ok(())
 }
 
 /// What a bill of materials says of the tree: its installed packages and distribution.

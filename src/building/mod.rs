@@ -1,9 +1,10 @@
 //! Building an image: the request, checked before any work (`request`); request → plan →
 //! layers → image into an open layout (`build`); the previous build and the layers already
 //! made (`reuse`); layout directories and oci-archives, and cleaning up after a failed run
-//! (`output`); the provenance statement stored beside an image (`provenance`). Reads images
-//! through `reading`, never the other way.
+//! (`output`); the SBOM and provenance stored beside an image (`attached`, `provenance`).
+//! Reads images through `reading`, never the other way.
 
+pub mod attached;
 pub mod build;
 pub mod output;
 pub mod provenance;
