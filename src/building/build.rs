@@ -61,7 +61,22 @@ pub fn encapsulate_into(
     let mut clock = Phases::start();
     // Holds a --rootfs or --from tree's scratch repository (and an image's unpacked tree)
     // until the image is written.
-    let (source, _scratch) = open_source(req, &mut clock, progress)?;
+    let (source, _scratch, base) = open_source(req, &mut clock, progress)?;
+    // On a base, the layer limits count its layers too: ours get what is left.
+    let on_base;
+    let req = match &base {
+        Some(b) => {
+            let mut r = req.clone();
+            r.chunking.max_layers = crate::building::base::chunk_budget(
+                req.chunking.max_layers,
+                b.image.manifest.layers.len(),
+                req.chunking.allow_many_layers,
+            )?;
+            on_base = r;
+            &on_base
+        }
+        None => req,
+    };
     let info = source.info()?;
     let mut image = req.image.clone();
     image.plain = req.format == encapsulate::StreamFormat::Plain;
@@ -91,7 +106,18 @@ pub fn encapsulate_into(
         }
         _ => None,
     };
-    let (mut summary, manifest) = assemble(req, out, &spec, &planned.plan, built, info.checksum)?;
+    let base = base
+        .as_ref()
+        .zip(req.base.as_ref().map(|(i, _)| i.to_string()));
+    let (mut summary, manifest) = assemble(
+        req,
+        out,
+        &spec,
+        &planned.plan,
+        built,
+        info.checksum,
+        base.as_ref().map(|(b, n)| (*b, n.as_str())),
+    )?;
     if let Some(s) = &sbom {
         crate::building::attached::sbom(out, &manifest, &s.document)?;
     }
@@ -209,9 +235,13 @@ fn open_source(
     req: &EncapsulateRequest,
     clock: &mut Phases,
     progress: &mut dyn Progress,
-) -> Result<(Source, Option<crate::workdir::WorkDir>)> {
+) -> Result<(
+    Source,
+    Option<crate::workdir::WorkDir>,
+    Option<crate::image_ref::OpenedImage>,
+)> {
     let Some(rootfs) = &req.rootfs else {
-        return Ok((encapsulate::open(&req.repo, &req.rev)?, None));
+        return Ok((encapsulate::open(&req.repo, &req.rev)?, None, None));
     };
     // The scratch repository holds the commit object only; a `--from` image's tree is as big
     // as the image's filesystem: `$TMPDIR` is where the user says such things go
@@ -244,6 +274,24 @@ fn open_source(
             (tree, Some(created))
         }
     };
+    // A derived tree on a base: only its difference from the base's tree is read.
+    let (dir, base) = match &req.base {
+        None => (dir, None),
+        Some((image, pull)) => {
+            let tree = work.path().join("base-tree");
+            let delta = work.path().join("difference");
+            for d in [&tree, &delta] {
+                std::fs::create_dir(d).with_context(|| format!("creating {}", d.display()))?;
+            }
+            let opened = crate::building::base::open_base(image, pull, &tree, work.path())?;
+            crate::building::base::difference(&tree, &dir, &delta, &prune)
+                .with_context(|| format!("--base {image}: comparing the trees"))?;
+            std::fs::remove_dir_all(&tree)
+                .with_context(|| format!("removing {}", tree.display()))?;
+            clock.end("difference from the base", progress);
+            (delta, Some(opened))
+        }
+    };
     let opts = encapsulate::rootfs::TreeOptions {
         prune,
         timestamp: explicit
@@ -262,7 +310,7 @@ fn open_source(
     };
     let source = encapsulate::open_tree(&dir, &work.path().join("repo"), &opts)?;
     clock.end("scan tree", progress);
-    Ok((source, Some(work)))
+    Ok((source, Some(work), base))
 }
 
 /// Wall time per phase, reported as progress (never written into the image).
@@ -639,8 +687,17 @@ fn assemble(
     plan: &Plan,
     built: Vec<BuiltLayer>,
     commit: String,
+    base: Option<(&crate::image_ref::OpenedImage, &str)>,
 ) -> Result<(Summary, oci::types::Descriptor)> {
     let mut records = Vec::with_capacity(built.len());
+    // The base's layers first, as they are.
+    if let Some((b, name)) = base {
+        for d in &b.image.manifest.layers {
+            out.copy_blob_from(&b.oci, d)
+                .with_context(|| format!("copying layer {} of --base {name}", d.digest))?;
+        }
+        records.extend(crate::building::base::layer_records(b, name));
+    }
     let mut summaries = Vec::with_capacity(built.len());
     for (layer, b) in plan.layers.iter().zip(built) {
         let (record, summary) = describe_layer(spec, layer, b);

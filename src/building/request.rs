@@ -38,6 +38,9 @@ pub struct EncapsulateRequest {
     /// Also store an in-toto SLSA v1 provenance statement beside the image, as a referrer of
     /// it ([`crate::building::provenance`]).
     pub provenance: bool,
+    /// The image the tree was derived from (`--base`): its layers go first, unchanged, and
+    /// only the difference is planned ([`crate::building::base`]); and how to reach it.
+    pub base: Option<(crate::ImageRef, oci::skopeo::PullOptions)>,
 }
 
 /// A plain root filesystem to encapsulate (`--rootfs`, `--from`): made into a commit on the
@@ -123,6 +126,17 @@ impl EncapsulateRequest {
         if let Some(r) = &self.rootfs {
             for p in &r.prune {
                 encapsulate::rootfs::prune_path(p).map_err(anyhow::Error::msg)?;
+            }
+        }
+        if let Some((base, _)) = &self.base {
+            if self.rootfs.is_none() {
+                bail!("--base {base}: give the derived tree with --from IMAGE or --rootfs DIR");
+            }
+            if self.format != encapsulate::StreamFormat::Plain {
+                bail!(
+                    "--base {base}: only with --format plain for now (a derived image's layers \
+                     are plain layers on the base's)"
+                );
             }
         }
         if let Some(tag) = &self.tag {

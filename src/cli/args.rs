@@ -397,6 +397,12 @@ pub(crate) struct EncapArgs {
     /// whiteouts included, to a work directory under $TMPDIR, then taken as --rootfs.
     #[arg(long, value_name = "IMAGE", conflicts_with_all = ["repo", "rev", "rootfs"])]
     pub(crate) from: Option<String>,
+    /// The image the --from or --rootfs tree was derived from (DIR[:TAG], an oci-archive,
+    /// or any skopeo source): its layers go first into the new image, unchanged, so that every
+    /// image derived from it shares them; only what the tree adds, changes or removes on top
+    /// of it is planned into new layers (whiteouts for removals). --format plain only.
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) base: Option<String>,
     /// With --from a registry: require HTTPS and verify certificates (default true).
     #[arg(long, value_name = "BOOL", requires = "from")]
     pub(crate) src_tls_verify: Option<bool>,

@@ -127,6 +127,25 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         format: a.format.into(),
         sbom: a.sbom.clone(),
         provenance: a.provenance,
+        base: match &a.base {
+            None => None,
+            Some(b) => Some((
+                ostree_encap::ImageRef::parse_source(
+                    "--base",
+                    b,
+                    ostree_encap::image_ref::Accept {
+                        manifest: false,
+                        remote: true,
+                    },
+                    &ostree_encap::image_ref::FileSystem,
+                )?,
+                oci::skopeo::PullOptions {
+                    authfile: a.src_authfile.clone(),
+                    tls_verify: a.src_tls_verify,
+                    cert_dir: a.src_cert_dir.clone(),
+                },
+            )),
+        },
     };
     Ok((req, target))
 }
