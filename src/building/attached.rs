@@ -14,6 +14,7 @@ pub(crate) fn provenance(
     out: &OciDir,
     manifest: &oci::types::Descriptor,
     commit: &str,
+    base: Option<(String, oci::types::Digest)>,
 ) -> Result<()> {
     use crate::building::provenance::{statement, Build, Input, PREDICATE_TYPE};
     use serde_json::json;
@@ -55,6 +56,7 @@ pub(crate) fn provenance(
         input,
         commit,
         options,
+        base,
     }));
     oci::referrers::add_document(
         out,

@@ -122,7 +122,10 @@ pub fn encapsulate_into(
         crate::building::attached::sbom(out, &manifest, &s.document)?;
     }
     if req.provenance {
-        crate::building::attached::provenance(req, out, &manifest, &summary.commit)?;
+        let base = base
+            .as_ref()
+            .map(|(b, n)| (n.clone(), b.image.descriptor.digest.clone()));
+        crate::building::attached::provenance(req, out, &manifest, &summary.commit, base)?;
     }
     summary.sbom = sbom;
     clock.end("assemble", progress);

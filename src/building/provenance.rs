@@ -51,6 +51,9 @@ pub struct Build<'a> {
     pub commit: &'a str,
     /// The options that shape the output (format, compression, layers, ...).
     pub options: BTreeMap<&'static str, Value>,
+    /// The image the tree was derived from (`--base`) and its manifest digest: its layers
+    /// are in the image as they were.
+    pub base: Option<(String, Digest)>,
 }
 
 /// The in-toto statement of `b`.
@@ -60,6 +63,18 @@ pub fn statement(b: &Build<'_>) -> Value {
         Input::Tree { path } => ("rootfs", path.as_str()),
         Input::Image { reference } => ("image", reference.as_str()),
     };
+    let mut dependencies = vec![json!({
+        "name": "ostree commit",
+        "uri": format!("ostree:{}", b.commit),
+        "digest": {"sha256": b.commit},
+    })];
+    if let Some((name, digest)) = &b.base {
+        dependencies.push(json!({
+            "name": "base image",
+            "uri": name,
+            "digest": {"sha256": digest.hex()},
+        }));
+    }
     json!({
         "_type": STATEMENT_TYPE,
         "subject": [{"name": b.name, "digest": {"sha256": b.manifest.hex()}}],
@@ -71,11 +86,7 @@ pub fn statement(b: &Build<'_>) -> Value {
                     "source": {"kind": kind, "given": given},
                     "options": b.options,
                 },
-                "resolvedDependencies": [{
-                    "name": "ostree commit",
-                    "uri": format!("ostree:{}", b.commit),
-                    "digest": {"sha256": b.commit},
-                }],
+                "resolvedDependencies": dependencies,
             },
             "runDetails": {
                 "builder": {
@@ -103,6 +114,7 @@ mod tests {
             },
             commit: &commit,
             options: BTreeMap::from([("format", json!("plain"))]),
+            base: Some(("oci:base".into(), manifest.clone())),
         };
         let s = statement(&b);
         assert_eq!(s["_type"], STATEMENT_TYPE);
@@ -112,6 +124,11 @@ mod tests {
         assert_eq!(def["externalParameters"]["source"]["kind"], "rootfs");
         assert_eq!(def["externalParameters"]["options"]["format"], "plain");
         assert_eq!(def["resolvedDependencies"][0]["digest"]["sha256"], commit);
+        assert_eq!(def["resolvedDependencies"][1]["uri"], "oci:base");
+        assert_eq!(
+            def["resolvedDependencies"][1]["digest"]["sha256"],
+            "ab".repeat(32)
+        );
         // Reproducible: the same build, the same bytes; no time anywhere.
         let bytes = oci::json::canonical(&s);
         assert_eq!(bytes, oci::json::canonical(&statement(&b)));
