@@ -23,25 +23,37 @@ fn key_value(flag: &str, s: &str) -> Result<(String, String)> {
     }
 }
 
+/// An image the build reads (`--from`, `--base`): any source skopeo reaches, and the
+/// `--src-*` options to reach it with.
+fn source_image(
+    flag: &str,
+    value: &str,
+    a: &EncapArgs,
+) -> Result<(ostree_encap::ImageRef, oci::skopeo::PullOptions)> {
+    let image = ostree_encap::ImageRef::parse_source(
+        flag,
+        value,
+        ostree_encap::image_ref::Accept {
+            manifest: false,
+            remote: true,
+        },
+        &ostree_encap::image_ref::FileSystem,
+    )?;
+    let pull = oci::skopeo::PullOptions {
+        authfile: a.src_authfile.clone(),
+        tls_verify: a.src_tls_verify,
+        cert_dir: a.src_cert_dir.clone(),
+    };
+    Ok((image, pull))
+}
+
 pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target)> {
     let tree = match (&a.rootfs, &a.from) {
         (Some(dir), _) => Some(ostree_encap::TreeInput::Dir(dir.clone())),
-        (None, Some(image)) => Some(ostree_encap::TreeInput::Image(
-            ostree_encap::ImageRef::parse_source(
-                "--from",
-                image,
-                ostree_encap::image_ref::Accept {
-                    manifest: false,
-                    remote: true,
-                },
-                &ostree_encap::image_ref::FileSystem,
-            )?,
-            oci::skopeo::PullOptions {
-                authfile: a.src_authfile.clone(),
-                tls_verify: a.src_tls_verify,
-                cert_dir: a.src_cert_dir.clone(),
-            },
-        )),
+        (None, Some(image)) => {
+            let (image, pull) = source_image("--from", image, a)?;
+            Some(ostree_encap::TreeInput::Image(image, pull))
+        }
         (None, None) => None,
     };
     let (repo, rev, rootfs) = match tree {
@@ -127,25 +139,11 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         format: a.format.into(),
         sbom: a.sbom.clone(),
         provenance: a.provenance,
-        base: match &a.base {
-            None => None,
-            Some(b) => Some((
-                ostree_encap::ImageRef::parse_source(
-                    "--base",
-                    b,
-                    ostree_encap::image_ref::Accept {
-                        manifest: false,
-                        remote: true,
-                    },
-                    &ostree_encap::image_ref::FileSystem,
-                )?,
-                oci::skopeo::PullOptions {
-                    authfile: a.src_authfile.clone(),
-                    tls_verify: a.src_tls_verify,
-                    cert_dir: a.src_cert_dir.clone(),
-                },
-            )),
-        },
+        base: a
+            .base
+            .as_deref()
+            .map(|b| source_image("--base", b, a))
+            .transpose()?,
     };
     Ok((req, target))
 }
