@@ -380,6 +380,8 @@ pub(crate) struct DiffArgs {
 }
 
 #[derive(Args, Debug)]
+// The --src-* options reach the images a build reads: --from's and --base's.
+#[group(id = "read_images", args = ["from", "base"], multiple = true)]
 pub(crate) struct EncapArgs {
     /// Source ostree repository (any mode: archive, bare, bare-user, bare-user-only).
     #[arg(long, value_name = "PATH")]
@@ -403,14 +405,14 @@ pub(crate) struct EncapArgs {
     /// of it is planned into new layers (whiteouts for removals). --format plain only.
     #[arg(long, value_name = "IMAGE")]
     pub(crate) base: Option<String>,
-    /// With --from a registry: require HTTPS and verify certificates (default true).
-    #[arg(long, value_name = "BOOL", requires = "from")]
+    /// With --from or --base a registry: require HTTPS and verify certificates (default true).
+    #[arg(long, value_name = "BOOL", requires = "read_images")]
     pub(crate) src_tls_verify: Option<bool>,
-    /// With --from a registry: auth file (auth.json format); its content is never printed.
-    #[arg(long, value_name = "FILE", requires = "from")]
+    /// With --from or --base a registry: auth file (auth.json format); never printed.
+    #[arg(long, value_name = "FILE", requires = "read_images")]
     pub(crate) src_authfile: Option<PathBuf>,
-    /// With --from a registry: directory with certificates (*.crt, *.cert, *.key).
-    #[arg(long, value_name = "DIR", requires = "from")]
+    /// With --from or --base a registry: directory with certificates (*.crt, *.cert, *.key).
+    #[arg(long, value_name = "DIR", requires = "read_images")]
     pub(crate) src_cert_dir: Option<PathBuf>,
     /// Leave PATH (and everything below it) out of the --rootfs or --from tree (repeatable),
     /// e.g. --prune /sysroot.
