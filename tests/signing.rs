@@ -745,3 +745,103 @@ fn sigstore_signed_pushes_pass_a_policy_that_requires_them_and_nothing_else_does
         "{e}"
     );
 }
+
+/// Issue 31: a provenance statement stored beside the image (`--provenance`) is signed at
+/// push as cosign attests: a DSSE envelope in the attachment `sha256-<hex>.att`, its
+/// signature over DSSE's pre-authentication encoding verified by OpenSSL with our public
+/// key (and not with another), its payload the statement about this image. A second push
+/// adds nothing.
+#[test]
+fn a_pushed_provenance_is_signed_as_a_cosign_attestation() {
+    use base64::Engine;
+    let reg = Registry::start(None);
+    let fx = Fixture::new("basic");
+    let (key, public, pass) = sigstore_key(fx.dir.path(), "release", "correct horse battery");
+    let (_, other_public, _) = sigstore_key(fx.dir.path(), "other", "another one");
+    let out = fx.path("oci");
+    let dest = reg.url("os/attested:1");
+    let push = || {
+        json(&encap_ok(job(
+            &fx.repo,
+            FIXTURE_REF,
+            &out,
+            &[
+                "--tag",
+                "t",
+                "--json",
+                "--provenance",
+                "--push",
+                &dest,
+                "--dest-tls-verify",
+                "false",
+                "--sign-by-sigstore-private-key",
+                key.to_str().unwrap(),
+                "--sign-passphrase-file",
+                pass.to_str().unwrap(),
+            ],
+        )))
+    };
+    let s = push();
+    let digest = s["manifest_digest"].as_str().unwrap().to_string();
+    let att = s["pushed"]["attestations"].as_array().unwrap();
+    assert_eq!(att.len(), 1, "{s}");
+    assert_eq!(att[0]["digest"], digest.as_str());
+    assert_eq!(att[0]["added"], true);
+    let att_ref = reg.url(&format!("os/attested:sha256-{}.att", &digest[7..]));
+    assert_eq!(att[0]["attachment"], att_ref.as_str());
+
+    let copy = fx.path("att");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        "--preserve-digests",
+        &att_ref,
+        &format!("oci:{}:x", copy.display()),
+    ]));
+    let (manifest, _) = image(&copy, "x");
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1);
+    let l = &layers[0];
+    assert_eq!(l["mediaType"], "application/vnd.dsse.envelope.v1+json");
+    assert_eq!(
+        l["annotations"]["predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+    let envelope = json(&String::from_utf8_lossy(&blob(
+        &copy,
+        l["digest"].as_str().unwrap(),
+    )));
+    assert_eq!(envelope["payloadType"], "application/vnd.in-toto+json");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let signature = b64
+        .decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    let statement = json(&String::from_utf8_lossy(&payload));
+    assert_eq!(statement["subject"][0]["digest"]["sha256"], &digest[7..]);
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    let mut pae = format!(
+        "DSSEv1 {} application/vnd.in-toto+json {} ",
+        "application/vnd.in-toto+json".len(),
+        payload.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&payload);
+    assert!(openssl_verifies(fx.dir.path(), &public, &pae, &signature));
+    assert!(!openssl_verifies(
+        fx.dir.path(),
+        &other_public,
+        &pae,
+        &signature
+    ));
+    assert!(!openssl_verifies(
+        fx.dir.path(),
+        &public,
+        &payload,
+        &signature
+    ));
+
+    // Pushed again: the same attestation is there already.
+    let again = push();
+    assert_eq!(again["pushed"]["attestations"][0]["added"], false);
+}

@@ -57,7 +57,7 @@ pub mod sbom {
 
 /// The build's provenance (`--provenance`), an in-toto statement with a SLSA v1 predicate,
 /// stored as a referrer of its image like the bill of materials: what `cosign attest` attaches
-/// by hand (unsigned here; see docs/cli.md).
+/// by hand; signed at push with a sigstore key as a cosign attestation (docs/cli.md).
 pub mod provenance {
     /// The artifact's `artifactType`, and the media type of its one blob.
     pub const ARTIFACT_TYPE: &str = "application/vnd.in-toto+json";

@@ -50,6 +50,9 @@ pub struct Pushed {
     /// Where the referrers of each image of a pushed index went.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platform_referrers: Vec<String>,
+    /// Provenance statements signed as cosign attestations (with the sigstore key).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<Signed>,
 }
 
 impl Push {
@@ -89,9 +92,27 @@ impl Push {
             None => Vec::new(),
         };
         let referrers = self.push_referrers(src, &digest)?;
+        let members = index_members(src)?;
         let mut platform_referrers = Vec::new();
-        for d in index_members(src)? {
-            platform_referrers.extend(self.push_referrers(src, &d)?);
+        for d in &members {
+            platform_referrers.extend(self.push_referrers(src, d)?);
+        }
+        // The provenance statements stored beside the images are signed as cosign
+        // attestations with the same key.
+        let mut attestations = Vec::new();
+        if let Some((key, dest)) = &self.sigstore {
+            for d in std::iter::once(&digest).chain(&members) {
+                if let Some(statement) = provenance_of(src, d)? {
+                    attestations.push(crate::signatures::attest(
+                        dest,
+                        d,
+                        &statement,
+                        crate::building::provenance::PREDICATE_TYPE,
+                        key,
+                        &self.options,
+                    )?);
+                }
+            }
         }
         Ok(Pushed {
             destination: self.dest.to_string(),
@@ -100,6 +121,7 @@ impl Push {
             signed_by: self.options.sign_by.as_ref().map(|s| s.fingerprint.clone()),
             referrers,
             platform_referrers,
+            attestations,
         })
     }
 
@@ -152,6 +174,34 @@ impl Push {
     }
 }
 
+/// The provenance statement stored beside the image `digest` in the layout `src` names
+/// (`--provenance`), if there is one.
+fn provenance_of(src: &ImageRef, digest: &oci::types::Digest) -> Result<Option<Vec<u8>>> {
+    let ImageRef::Dir { .. } = src else {
+        return Ok(None);
+    };
+    let oci = src.open_layout()?.0;
+    let tag = oci::referrers::tag(digest);
+    let index = match oci.find(Some(&tag)) {
+        Ok(d) if d.media_type == oci::keys::media::INDEX => d,
+        _ => return Ok(None),
+    };
+    let index: oci::types::Index = oci.read_json_blob(&index, "referrers index")?;
+    for entry in &index.manifests {
+        let m: serde_json::Value = oci.read_json_blob(entry, "referrer manifest")?;
+        if m["artifactType"] != oci::keys::provenance::ARTIFACT_TYPE {
+            continue;
+        }
+        let layer: oci::types::Descriptor = serde_json::from_value(m["layers"][0].clone())
+            .with_context(|| format!("the provenance artifact {}", entry.digest))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut oci.open_blob(&layer)?, &mut bytes)
+            .with_context(|| format!("reading the provenance {}", layer.digest))?;
+        return Ok(Some(bytes));
+    }
+    Ok(None)
+}
+
 /// The manifests of the image index `src` names in a layout (none when it names an image, or
 /// is not a layout): their referrers go with the index.
 fn index_members(src: &ImageRef) -> Result<Vec<oci::types::Digest>> {
@@ -179,6 +229,14 @@ impl std::fmt::Display for Pushed {
         }
         for r in self.referrers.iter().chain(&self.platform_referrers) {
             write!(f, "\nreferrers {r}")?;
+        }
+        for s in &self.attestations {
+            let how = if s.added {
+                "attested"
+            } else {
+                "already attested"
+            };
+            write!(f, "\n{how:<8} {} ({})", s.digest, s.attachment)?;
         }
         Ok(())
     }

@@ -82,9 +82,92 @@ fn attach(
     key: &SigningKey,
     opts: &PushOptions,
 ) -> Result<Signed> {
-    let attachment = format!("docker://{}:sha256-{}.sig", dest.repository, digest.hex());
     let payload = signing::sigstore::payload(&dest.reference, digest.as_str());
     let signature = b64(&key.sign(&payload));
+    let annotations = BTreeMap::from([(SIGNATURE_ANNOTATION.to_string(), signature)]);
+    store(
+        dest,
+        digest,
+        ".sig",
+        PAYLOAD_MEDIA_TYPE,
+        &payload,
+        annotations,
+        opts,
+    )
+}
+
+/// Layer media type of a DSSE envelope (cosign's attestations).
+pub const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Layer annotation naming an attestation's predicate type.
+pub const PREDICATE_ANNOTATION: &str = "predicateType";
+/// What a DSSE envelope says its payload is: an in-toto statement.
+const DSSE_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+
+/// Sign the in-toto `statement` (of predicate `predicate_type`) about the pushed image
+/// `digest` as cosign attests: a DSSE envelope (payload type `application/vnd.in-toto+json`,
+/// the ECDSA signature over its pre-authentication encoding), stored as a layer of the
+/// attachment `sha256-<hex>.att` in `dest`'s repository beside those already there.
+///
+/// # Errors
+/// The registry cannot be read or written.
+pub fn attest(
+    dest: &DockerRef,
+    digest: &Digest,
+    statement: &[u8],
+    predicate_type: &str,
+    key: &SigningKey,
+    opts: &PushOptions,
+) -> Result<Signed> {
+    let signature = key.sign(&dsse_pae(DSSE_PAYLOAD_TYPE, statement));
+    let envelope = serde_json::json!({
+        "payloadType": DSSE_PAYLOAD_TYPE,
+        "payload": b64(statement),
+        "signatures": [{"keyid": "", "sig": b64(&signature)}],
+    });
+    let annotations = BTreeMap::from([
+        (SIGNATURE_ANNOTATION.to_string(), String::new()),
+        (PREDICATE_ANNOTATION.to_string(), predicate_type.to_string()),
+    ]);
+    store(
+        dest,
+        digest,
+        ".att",
+        DSSE_MEDIA_TYPE,
+        &oci::json::canonical(&envelope),
+        annotations,
+        opts,
+    )
+}
+
+/// DSSE's pre-authentication encoding: what its signatures sign.
+pub fn dsse_pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Add a layer (`payload` of `media_type`, with `annotations`) to the attachment
+/// `sha256-<hex of digest><suffix>` in `dest`'s repository, keeping the layers already
+/// there; nothing is written when the same layer is there already.
+fn store(
+    dest: &DockerRef,
+    digest: &Digest,
+    suffix: &str,
+    media_type: &str,
+    payload: &[u8],
+    annotations: BTreeMap<String, String>,
+    opts: &PushOptions,
+) -> Result<Signed> {
+    let attachment = format!(
+        "docker://{}:sha256-{}{suffix}",
+        dest.repository,
+        digest.hex()
+    );
     let work = tempfile::tempdir().context("making a temporary directory")?;
     let dir = cap_std::fs::Dir::open_ambient_dir(work.path(), cap_std::ambient_authority())
         .context("opening the temporary directory")?;
@@ -100,7 +183,7 @@ fn attach(
             &opts.as_source(),
             oci::skopeo::Digests::Preserve,
         )
-        .with_context(|| format!("reading the signatures already in {attachment}"))?;
+        .with_context(|| format!("reading what is already in {attachment}"))?;
         let desc = layout.find(Some("old"))?;
         let mut text = Vec::new();
         layout
@@ -111,14 +194,9 @@ fn attach(
             .with_context(|| format!("{attachment}: not an image manifest"))?;
         layers = old.layers;
     }
-    let ours = layout.write_blob(PAYLOAD_MEDIA_TYPE, &payload)?;
-    let same = |l: &Descriptor| {
-        l.digest == ours.digest
-            && l.annotations
-                .as_ref()
-                .and_then(|a| a.get(SIGNATURE_ANNOTATION))
-                .is_some_and(|s| *s == signature)
-    };
+    let ours = layout.write_blob(media_type, payload)?;
+    let same =
+        |l: &Descriptor| l.digest == ours.digest && l.annotations.as_ref() == Some(&annotations);
     if layers.iter().any(same) {
         return Ok(Signed {
             digest: digest.clone(),
@@ -127,10 +205,7 @@ fn attach(
         });
     }
     let mut layer = ours;
-    layer.annotations = Some(BTreeMap::from([(
-        SIGNATURE_ANNOTATION.to_string(),
-        signature,
-    )]));
+    layer.annotations = Some(annotations);
     layers.push(layer);
     let diff_ids: Vec<&str> = layers.iter().map(|l| l.digest.as_str()).collect();
     let config = serde_json::json!({
@@ -150,7 +225,7 @@ fn attach(
     let desc = layout.write_blob(media::MANIFEST, &oci::json::to_canonical(&manifest)?)?;
     layout.set_manifest(desc, Some("new"))?;
     oci::skopeo::copy(&layout_ref("new"), &attachment, &opts.transport_only())
-        .with_context(|| format!("storing the signature of {digest}"))?;
+        .with_context(|| format!("storing {attachment} for {digest}"))?;
     Ok(Signed {
         digest: digest.clone(),
         attachment,
