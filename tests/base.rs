@@ -244,3 +244,104 @@ fn base_is_refused_where_it_cannot_work() {
     ]);
     assert!(err.contains("nothing"), "{err}");
 }
+
+/// An ostree-format base (a bootc base image) gets the difference as derived layers, plain as
+/// a container build's are, behind its own layers and config labels; the real importer
+/// (ostree-ext 0.15.3, as bootc and rpm-ostree import) takes the base commit from the base's
+/// layers and merges ours over it, with our changes, additions and removals.
+#[test]
+fn an_ostree_base_gets_derived_layers_the_real_importer_merges() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    encap_ok(job(
+        &fx.repo,
+        FIXTURE_REF,
+        &out,
+        &["--tag", "base", "--created", CREATED],
+    ));
+    let (base_layers, base_diff_ids) = layers(&out, "base");
+    let (_, base_config) = image(&out, "base");
+    let base_labels = &base_config["config"]["Labels"];
+
+    // The derived tree as a container build has it: the base image unpacked (its
+    // repository under sysroot/ and the files at their paths, /etc at the top), then changed.
+    let bundle = fx.path("bundle");
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:base", out.display()))
+            .arg(&bundle),
+    );
+    let derived = bundle.join("rootfs");
+    sh(
+        "mkdir -p usr/share/derived && echo added > usr/share/derived/added
+         f=$(find usr/bin usr/lib -type f -size +0 | sort | head -1); rm \"$f\"; echo rewritten > \"$f\"; echo \"$f\" > ../../changed
+         g=$(find usr/bin usr/lib -type f | sort | sed -n 2p); rm \"$g\"; echo \"$g\" > ../../removed
+         mkdir -p etc && echo derived > etc/derived.conf",
+        &derived,
+    );
+    let read = |name: &str| {
+        std::fs::read_to_string(fx.dir.path().join(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (changed, removed) = (read("changed"), read("removed"));
+    let s = json(&encap_ok([
+        "--rootfs",
+        derived.to_str().unwrap(),
+        "--prune",
+        "/sysroot",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "derived",
+        "--base",
+        &format!("oci:{}:base", out.display()),
+        "--created",
+        CREATED,
+        "--json",
+    ]));
+    let (got_layers, got_diff_ids) = layers(&out, "derived");
+    let n = base_layers.len();
+    assert!(got_layers.len() > n);
+    assert_eq!(got_layers[..n], base_layers[..]);
+    assert_eq!(got_diff_ids[..n], base_diff_ids[..]);
+    // The base's labels: its commit, and where its ostree layers end.
+    let (_, config) = image(&out, "derived");
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["ostree.commit"], fx.commit.as_str());
+    assert_eq!(
+        labels["ostree.final-diffid"],
+        base_labels["ostree.final-diffid"]
+    );
+    assert_eq!(labels["ostree.final-diffid"], base_diff_ids[n - 1].as_str());
+    assert!(s["layers"].as_array().unwrap().len() + n == got_layers.len());
+
+    let (repo, base_commit, merge) = import_layered(
+        fx.dir.path(),
+        &format!("ostree-unverified-image:oci:{}:derived", out.display()),
+    )
+    .unwrap_or_else(|e| panic!("the importer refused it: {e}"));
+    assert_eq!(base_commit, fx.commit);
+    assert_ne!(merge, fx.commit);
+    assert_eq!(
+        ostree(&repo, ["cat", &merge, "/usr/share/derived/added"]),
+        "added"
+    );
+    assert_eq!(
+        ostree(&repo, ["cat", &merge, &format!("/{changed}")]),
+        "rewritten"
+    );
+    assert_eq!(
+        ostree(&repo, ["cat", &merge, "/usr/etc/derived.conf"]),
+        "derived"
+    );
+    let listed = ostree(&repo, ["ls", "-R", &merge, "/usr"]);
+    assert!(
+        !listed.contains(&format!("/{removed}\n")) && !listed.ends_with(&format!("/{removed}")),
+        "{removed} is gone"
+    );
+    // Still there in the base.
+    assert!(ostree(&repo, ["ls", "-R", &base_commit, "/usr"]).contains(&format!("/{removed}")));
+}

@@ -6,7 +6,10 @@
 //! `.wh.NAME` file for each path the base has and the derived tree does not (an OCI
 //! whiteout: the plain layer writer writes it as the regular file it is, and a runtime
 //! takes it as a whiteout of the layers below). A path whose type changes needs no
-//! whiteout: unpacking an entry replaces what the layers below have there.
+//! whiteout: unpacking an entry replaces what the layers below have there. On an
+//! ostree-format base (a bootc base image) the new layers are plain derived layers, as a
+//! container build's are, and the image keeps the base's labels (its commit, where its
+//! ostree layers end): ostree-ext imports it into a merge commit over the base's.
 
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -346,6 +349,55 @@ pub fn chunk_budget(max_layers: usize, base_layers: usize, allow_many: bool) -> 
             }
         ),
     }
+}
+
+/// Open and unpack the base `image` in `work`, check that it fits the output `format` (an
+/// ostree-format base takes ostree-format derived images, a plain one plain ones), and make
+/// the difference of the tree `derived` from it; returns that tree's directory and the base.
+/// An ostree-format base's repository (`sysroot/`) is added to `prune`: the trees are
+/// compared at their paths, and the derived image's tree must not carry it either.
+///
+/// # Errors
+/// As [`open_base`] and [`difference`]; a base of the other format, named.
+pub(crate) fn derive(
+    image: &crate::ImageRef,
+    pull: &oci::skopeo::PullOptions,
+    format: encapsulate::StreamFormat,
+    derived: &Path,
+    prune: &mut Vec<String>,
+    work: &Path,
+) -> Result<(std::path::PathBuf, crate::image_ref::OpenedImage)> {
+    let (tree, delta) = (work.join("base-tree"), work.join("difference"));
+    for d in [&tree, &delta] {
+        std::fs::create_dir(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let opened = open_base(image, pull, &tree, work)?;
+    let ostree_base = is_ostree(&opened);
+    match (format, ostree_base) {
+        (encapsulate::StreamFormat::Plain, true) => bail!(
+            "--base {image} is an ostree-format image: derive from it in the ostree format \
+             (leave out --format plain)"
+        ),
+        (encapsulate::StreamFormat::Ostree, false) => {
+            bail!("--base {image} is a plain image: derive from it with --format plain")
+        }
+        _ => {}
+    }
+    if ostree_base {
+        prune.push(ostree_format::SYSROOT_DIR.to_string());
+    }
+    difference(&tree, derived, &delta, prune)
+        .with_context(|| format!("--base {image}: comparing the trees"))?;
+    std::fs::remove_dir_all(&tree).with_context(|| format!("removing {}", tree.display()))?;
+    Ok((delta, opened))
+}
+
+/// Whether the base is an ostree-format image (its config names its commit).
+pub(crate) fn is_ostree(base: &crate::image_ref::OpenedImage) -> bool {
+    base.image
+        .config
+        .labels()
+        .contains_key(oci::keys::LABEL_COMMIT)
 }
 
 /// The base's layers as they go first into the new image: its blobs, diff_ids and a

@@ -72,6 +72,9 @@ pub fn encapsulate_into(
                 b.image.manifest.layers.len(),
                 req.chunking.allow_many_layers,
             )?;
+            // On an ostree-format base, ours are derived layers: plain, as a container
+            // build's are, read by ostree-ext into a merge commit over the base's.
+            r.format = encapsulate::StreamFormat::Plain;
             on_base = r;
             &on_base
         }
@@ -84,9 +87,23 @@ pub fn encapsulate_into(
     let inventory = source.inventory()?;
     clock.end("read tree", progress);
     let mut planned = plan_layers(req, &source, &inventory, &mut clock, progress)?;
-    if let Some(layout) = &planned.layout_label {
-        spec.labels
-            .insert(keys::LABEL_LAYOUT.into(), layout.clone());
+    match base
+        .as_ref()
+        .filter(|b| crate::building::base::is_ostree(b))
+    {
+        // A derived image of an ostree base says what the base says (its commit, where its
+        // ostree layers end), as a container build's image inherits its base's config.
+        Some(b) => {
+            for (k, v) in b.image.config.labels() {
+                spec.labels.entry(k).or_insert(v);
+            }
+        }
+        None => {
+            if let Some(layout) = &planned.layout_label {
+                spec.labels
+                    .insert(keys::LABEL_LAYOUT.into(), layout.clone());
+            }
+        }
     }
     // What the bill of materials needs from the tree is read before the layer threads take
     // the source.
@@ -281,16 +298,14 @@ fn open_source(
     let (dir, base) = match &req.base {
         None => (dir, None),
         Some((image, pull)) => {
-            let tree = work.path().join("base-tree");
-            let delta = work.path().join("difference");
-            for d in [&tree, &delta] {
-                std::fs::create_dir(d).with_context(|| format!("creating {}", d.display()))?;
-            }
-            let opened = crate::building::base::open_base(image, pull, &tree, work.path())?;
-            crate::building::base::difference(&tree, &dir, &delta, &prune)
-                .with_context(|| format!("--base {image}: comparing the trees"))?;
-            std::fs::remove_dir_all(&tree)
-                .with_context(|| format!("removing {}", tree.display()))?;
+            let (delta, opened) = crate::building::base::derive(
+                image,
+                pull,
+                req.format,
+                &dir,
+                &mut prune,
+                work.path(),
+            )?;
             clock.end("difference from the base", progress);
             (delta, Some(opened))
         }

@@ -132,12 +132,6 @@ impl EncapsulateRequest {
             if self.rootfs.is_none() {
                 bail!("--base {base}: give the derived tree with --from IMAGE or --rootfs DIR");
             }
-            if self.format != encapsulate::StreamFormat::Plain {
-                bail!(
-                    "--base {base}: only with --format plain for now (a derived image's layers \
-                     are plain layers on the base's)"
-                );
-            }
         }
         if let Some(tag) = &self.tag {
             oci::spec::check_tag(tag)?;

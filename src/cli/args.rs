@@ -402,7 +402,9 @@ pub(crate) struct EncapArgs {
     /// The image the --from or --rootfs tree was derived from (DIR[:TAG], an oci-archive,
     /// or any skopeo source): its layers go first into the new image, unchanged, so that every
     /// image derived from it shares them; only what the tree adds, changes or removes on top
-    /// of it is planned into new layers (whiteouts for removals). --format plain only.
+    /// of it is planned into new layers (whiteouts for removals). On an ostree-format base
+    /// (a bootc base) they are plain derived layers, as a container build makes, and the
+    /// image keeps the base's labels; a plain base takes --format plain.
     #[arg(long, value_name = "IMAGE")]
     pub(crate) base: Option<String>,
     /// With --from or --base a registry: require HTTPS and verify certificates (default true).

@@ -49,3 +49,25 @@ pub fn import_into(repo: &Path, imgref: &str) -> Result<String, String> {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("importer JSON");
     Ok(v["commit"].as_str().unwrap().to_string())
 }
+
+/// Import the derived image `imgref` (ostree layers, then plain layers) into a fresh
+/// bare-user repo as bootc does (ostree-ext's `prepare` and `import`); returns (repo, base
+/// commit, merge commit).
+pub fn import_layered(dir: &Path, imgref: &str) -> Result<(PathBuf, String, String), String> {
+    let repo = dir.join("import-layered");
+    let _ = std::fs::remove_dir_all(&repo);
+    ostree(&repo, ["init", "--mode=bare-user"]);
+    let out = Command::new(importer())
+        .arg("--layered")
+        .arg(&repo)
+        .arg(imgref)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running importer");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("importer JSON");
+    let s = |k: &str| v[k].as_str().unwrap().to_string();
+    Ok((repo, s("base_commit"), s("merge_commit")))
+}

@@ -39,8 +39,32 @@ async fn main() -> Result<()> {
             return Ok(());
         }
     }
+    // `--layered REPO IMGREF`: a derived image (the base's ostree layers, then plain layers),
+    // imported as bootc and rpm-ostree do: the base commit, and the merge commit of all layers.
+    if let [flag, repo_path, imgref] = args.as_slice() {
+        if flag == "--layered" {
+            let repo = ostree::Repo::new_for_path(repo_path);
+            repo.open(ostree::gio::Cancellable::NONE)
+                .with_context(|| format!("opening repo {repo_path}"))?;
+            let imgref: OstreeImageReference = imgref.as_str().try_into()?;
+            let config = ImageProxyConfig {
+                skopeo_cmd: Some(std::process::Command::new("skopeo")),
+                ..Default::default()
+            };
+            let mut importer = ImageImporter::new(&repo, &imgref, config).await?;
+            let state = match importer.prepare().await? {
+                ostree_ext::container::store::PrepareResult::AlreadyPresent(s) => s,
+                ostree_ext::container::store::PrepareResult::Ready(p) => importer.import(p).await?,
+            };
+            println!(
+                "{{\"base_commit\":\"{}\",\"merge_commit\":\"{}\",\"manifest_digest\":\"{}\"}}",
+                state.base_commit, state.merge_commit, state.manifest_digest
+            );
+            return Ok(());
+        }
+    }
     let [repo_path, imgref] = args.as_slice() else {
-        anyhow::bail!("usage: encap-importer REPO IMGREF");
+        anyhow::bail!("usage: encap-importer REPO IMGREF | --layered REPO IMGREF");
     };
     let repo = ostree::Repo::new_for_path(repo_path);
     repo.open(ostree::gio::Cancellable::NONE)
