@@ -172,33 +172,15 @@ fn a_derived_image_keeps_its_base_layers_and_holds_only_the_difference() {
         ],
     );
     // Its provenance names the base image, by the digest whose layers it kept.
-    let index: serde_json::Value = json(&std::fs::read_to_string(out.join("index.json")).unwrap());
-    let base_digest = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "base")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let base_digest = tagged(&out, "base");
     let subject = o["manifest_digest"].as_str().unwrap();
-    let blob = |d: &str| -> serde_json::Value {
-        let hex = d.strip_prefix("sha256:").unwrap();
-        json(&std::fs::read_to_string(out.join("blobs/sha256").join(hex)).unwrap())
-    };
-    let tag = format!("sha256-{}", &subject[7..]);
-    let referrers = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let artifact = blob(blob(&referrers)["manifests"][0]["digest"].as_str().unwrap());
-    let statement = blob(artifact["layers"][0]["digest"].as_str().unwrap());
+    let artifact = blob_json(
+        &out,
+        referrers(&out, subject)["manifests"][0]["digest"]
+            .as_str()
+            .unwrap(),
+    );
+    let statement = blob_json(&out, artifact["layers"][0]["digest"].as_str().unwrap());
     let deps = &statement["predicate"]["buildDefinition"]["resolvedDependencies"];
     assert_eq!(
         deps[1]["digest"]["sha256"],

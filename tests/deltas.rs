@@ -58,19 +58,6 @@ fn client_with(fx: &Fixture, name: &str, commit: &str, url: &str) -> PathBuf {
     repo
 }
 
-fn referrers(out: &Path, subject: &str) -> serde_json::Value {
-    let idx = index(out);
-    let tag = format!("sha256-{}", &subject[7..]);
-    let entry = idx["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
-        .unwrap_or_else(|| panic!("no tag {tag} in {idx}"))
-        .clone();
-    json(&String::from_utf8(blob(out, entry["digest"].as_str().unwrap())).unwrap())
-}
-
 #[test]
 fn a_stored_delta_is_reproducible_and_lists_under_the_referrers_tag() {
     let fx = Fixture::new("basic");

@@ -307,14 +307,7 @@ fn the_sbom_and_provenance_are_referrers_of_their_image_and_a_push_carries_them(
     let subject = s["manifest_digest"].as_str().unwrap().to_string();
     let sbom = std::fs::read(&file).unwrap();
     let tag = format!("sha256-{}", &subject[7..]);
-    let index = out_index(&out);
-    let entry = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
-        .unwrap_or_else(|| panic!("no referrers tag {tag}: {index}"));
-    let referrers = blob_json(&out, entry["digest"].as_str().unwrap());
+    let referrers = referrers(&out, &subject);
     let entries = referrers["manifests"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{referrers}");
     let find = |kind: &str| {
@@ -381,17 +374,6 @@ fn the_sbom_and_provenance_are_referrers_of_their_image_and_a_push_carries_them(
     let fetched = fx.path("fetched.spdx.json");
     std::fs::write(&fetched, &blob).unwrap();
     validate(&fetched).unwrap();
-}
-
-/// The layout's index.json.
-fn out_index(out: &Path) -> serde_json::Value {
-    json(&std::fs::read_to_string(out.join("index.json")).unwrap())
-}
-
-/// A JSON blob of the layout `out`.
-fn blob_json(out: &Path, digest: &str) -> serde_json::Value {
-    let hex = digest.strip_prefix("sha256:").unwrap();
-    json(&std::fs::read_to_string(out.join("blobs/sha256").join(hex)).unwrap())
 }
 
 /// The body of `GET path` from the HTTP server at `host` (loopback, HTTP/1.0: the whole

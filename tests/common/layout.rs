@@ -17,19 +17,36 @@ pub fn blob(dir: &Path, digest: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// (manifest, config) of the image tagged `tag`.
-pub fn image(dir: &Path, tag: &str) -> (serde_json::Value, serde_json::Value) {
+/// A blob read as JSON, by `sha256:` digest.
+pub fn blob_json(dir: &Path, digest: &str) -> serde_json::Value {
+    json(&String::from_utf8(blob(dir, digest)).unwrap())
+}
+
+/// The digest index.json gives the tag `tag`.
+pub fn tagged(dir: &Path, tag: &str) -> String {
     let idx = index(dir);
-    let desc = idx["manifests"]
+    idx["manifests"]
         .as_array()
         .unwrap()
         .iter()
         .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .unwrap_or_else(|| panic!("no tag {tag} in {idx}"))
-        .clone();
-    let m = json(&String::from_utf8(blob(dir, desc["digest"].as_str().unwrap())).unwrap());
-    let c = json(&String::from_utf8(blob(dir, m["config"]["digest"].as_str().unwrap())).unwrap());
+        .unwrap_or_else(|| panic!("no tag {tag} in {idx}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// (manifest, config) of the image tagged `tag`.
+pub fn image(dir: &Path, tag: &str) -> (serde_json::Value, serde_json::Value) {
+    let m = blob_json(dir, &tagged(dir, tag));
+    let c = blob_json(dir, m["config"]["digest"].as_str().unwrap());
     (m, c)
+}
+
+/// The referrers index of the image `subject` (`sha256:` digest): what its referrers tag
+/// names.
+pub fn referrers(dir: &Path, subject: &str) -> serde_json::Value {
+    blob_json(dir, &tagged(dir, &format!("sha256-{}", &subject[7..])))
 }
 
 /// `sha256:` digest of `data`.
