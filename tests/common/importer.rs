@@ -37,16 +37,7 @@ pub fn import(dir: &Path, imgref: &str) -> Result<(PathBuf, String), String> {
 
 /// Import `imgref` into an existing repo; returns the commit or the importer's stderr.
 pub fn import_into(repo: &Path, imgref: &str) -> Result<String, String> {
-    let out = Command::new(importer())
-        .arg(repo)
-        .arg(imgref)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running importer");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("importer JSON");
+    let v = run_importer(&[], repo, imgref)?;
     Ok(v["commit"].as_str().unwrap().to_string())
 }
 
@@ -57,9 +48,16 @@ pub fn import_layered(dir: &Path, imgref: &str) -> Result<(PathBuf, String, Stri
     let repo = dir.join("import-layered");
     let _ = std::fs::remove_dir_all(&repo);
     ostree(&repo, ["init", "--mode=bare-user"]);
+    let v = run_importer(&["--layered"], &repo, imgref)?;
+    let s = |k: &str| v[k].as_str().unwrap().to_string();
+    Ok((repo, s("base_commit"), s("merge_commit")))
+}
+
+/// The importer's JSON for `FLAGS REPO IMGREF`, or its stderr.
+fn run_importer(flags: &[&str], repo: &Path, imgref: &str) -> Result<serde_json::Value, String> {
     let out = Command::new(importer())
-        .arg("--layered")
-        .arg(&repo)
+        .args(flags)
+        .arg(repo)
         .arg(imgref)
         .stdin(Stdio::null())
         .output()
@@ -67,7 +65,5 @@ pub fn import_layered(dir: &Path, imgref: &str) -> Result<(PathBuf, String, Stri
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("importer JSON");
-    let s = |k: &str| v[k].as_str().unwrap().to_string();
-    Ok((repo, s("base_commit"), s("merge_commit")))
+    Ok(serde_json::from_slice(&out.stdout).expect("importer JSON"))
 }

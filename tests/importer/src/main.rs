@@ -43,15 +43,7 @@ async fn main() -> Result<()> {
     // imported as bootc and rpm-ostree do: the base commit, and the merge commit of all layers.
     if let [flag, repo_path, imgref] = args.as_slice() {
         if flag == "--layered" {
-            let repo = ostree::Repo::new_for_path(repo_path);
-            repo.open(ostree::gio::Cancellable::NONE)
-                .with_context(|| format!("opening repo {repo_path}"))?;
-            let imgref: OstreeImageReference = imgref.as_str().try_into()?;
-            let config = ImageProxyConfig {
-                skopeo_cmd: Some(std::process::Command::new("skopeo")),
-                ..Default::default()
-            };
-            let mut importer = ImageImporter::new(&repo, &imgref, config).await?;
+            let mut importer = open_importer(repo_path, imgref).await?;
             let state = match importer.prepare().await? {
                 ostree_ext::container::store::PrepareResult::AlreadyPresent(s) => s,
                 ostree_ext::container::store::PrepareResult::Ready(p) => importer.import(p).await?,
@@ -66,21 +58,26 @@ async fn main() -> Result<()> {
     let [repo_path, imgref] = args.as_slice() else {
         anyhow::bail!("usage: encap-importer REPO IMGREF | --layered REPO IMGREF");
     };
-    let repo = ostree::Repo::new_for_path(repo_path);
-    repo.open(ostree::gio::Cancellable::NONE)
-        .with_context(|| format!("opening repo {repo_path}"))?;
-    let imgref: OstreeImageReference = imgref.as_str().try_into()?;
-    // Run skopeo as ourselves: the tests own the files they hand it, and ostree-ext's default
-    // (dropping to `nobody` when root) cannot read private temp dirs.
-    let config = ImageProxyConfig {
-        skopeo_cmd: Some(std::process::Command::new("skopeo")),
-        ..Default::default()
-    };
-    let importer = ImageImporter::new(&repo, &imgref, config).await?;
+    let importer = open_importer(repo_path, imgref).await?;
     let import = importer.unencapsulate().await?;
     println!(
         "{{\"commit\":\"{}\",\"manifest_digest\":\"{}\"}}",
         import.ostree_commit, import.image_digest
     );
     Ok(())
+}
+
+/// An ostree-ext importer of `imgref` into the repository at `repo_path`.
+async fn open_importer(repo_path: &str, imgref: &str) -> Result<ImageImporter> {
+    let repo = ostree::Repo::new_for_path(repo_path);
+    repo.open(ostree::gio::Cancellable::NONE)
+        .with_context(|| format!("opening repo {repo_path}"))?;
+    let imgref: OstreeImageReference = imgref.try_into()?;
+    // Run skopeo as ourselves: the tests own the files they hand it, and ostree-ext's default
+    // (dropping to `nobody` when root) cannot read private temp dirs.
+    let config = ImageProxyConfig {
+        skopeo_cmd: Some(std::process::Command::new("skopeo")),
+        ..Default::default()
+    };
+    ImageImporter::new(&repo, &imgref, config).await
 }
