@@ -166,6 +166,29 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
 }
 
+impl Shared {
+    /// What a server of `config` shares, its bounds clamped to what is supported.
+    fn new(
+        root: Dir,
+        generated: Option<Arc<dyn Generated>>,
+        log: Log,
+        config: &Config,
+    ) -> Arc<Shared> {
+        let workers = config.workers.clamp(1, MAX_WORKERS);
+        Arc::new(Shared {
+            root,
+            generated,
+            log,
+            work: Arc::new(Semaphore::new(workers)),
+            config: Config {
+                workers,
+                connections: config.connections.clamp(1, MAX_CONNECTIONS),
+                ..config.clone()
+            },
+        })
+    }
+}
+
 /// Serve `root` (and what `generated` makes) on `listener` until `stop` is set.
 ///
 /// # Errors
@@ -179,26 +202,15 @@ pub fn serve(
     stop: &AtomicBool,
     log: Log,
 ) -> std::io::Result<()> {
-    let workers = config.workers.clamp(1, MAX_WORKERS);
+    let shared = Shared::new(root, generated, log, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(IO_THREADS)
         // The workers' permits bound the blocking work; the other half of the pool reads
         // files for bodies, so a busy worker pool never stalls a transfer under way.
-        .max_blocking_threads(2 * workers)
+        .max_blocking_threads(2 * shared.config.workers)
         .thread_name("serve")
         .enable_all()
         .build()?;
-    let shared = Arc::new(Shared {
-        root,
-        generated,
-        log,
-        work: Arc::new(Semaphore::new(workers)),
-        config: Config {
-            workers,
-            connections: config.connections.clamp(1, MAX_CONNECTIONS),
-            ..config.clone()
-        },
-    });
     listener.set_nonblocking(true)?;
     let result = runtime.block_on(accept_loop(listener, &shared, stop));
     // Objects still being made for clients gone are not waited for.
@@ -335,21 +347,15 @@ fn answer_with(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let config = Config::default();
-    let shared = Arc::new(Shared {
-        root: root.try_clone()?,
-        generated,
-        log,
-        work: Arc::new(Semaphore::new(1)),
-        config: config.clone(),
-    });
+    let shared = Shared::new(root.try_clone()?, generated, log, &Config::default());
+    let config = &shared.config;
     runtime.block_on(async {
         // Big enough for every answer to a head of MAX_HEAD bytes, so that the client
         // can write the whole request before it reads.
         let (mut client, server) = tokio::io::duplex(1 << 20);
         let service =
             hyper::service::service_fn(|req| respond::respond(Arc::clone(&shared), None, req));
-        let conn = http1(&config).serve_connection(TokioIo::new(server), service);
+        let conn = http1(config).serve_connection(TokioIo::new(server), service);
         let talk = async {
             client.write_all(request).await?;
             client.shutdown().await?;
