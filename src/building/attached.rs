@@ -18,19 +18,7 @@ pub(crate) fn provenance(
 ) -> Result<()> {
     use crate::building::provenance::{statement, Build, Input, PREDICATE_TYPE};
     use serde_json::json;
-    let input = match &req.rootfs {
-        None => Input::Commit {
-            rev: req.rev.clone(),
-        },
-        Some(r) => match &r.tree {
-            crate::TreeInput::Dir(p) => Input::Tree {
-                path: p.display().to_string(),
-            },
-            crate::TreeInput::Image(i, _) => Input::Image {
-                reference: i.to_string(),
-            },
-        },
-    };
+    let input = Input::of(req);
     let mut options = std::collections::BTreeMap::from([
         (
             "format",

@@ -223,13 +223,10 @@ impl SbomInput {
                 components: l.components.clone(),
             })
             .collect();
-        let name = match &req.rootfs {
-            None => req.rev.clone(),
-            Some(r) => match &r.tree {
-                crate::TreeInput::Dir(d) => d.display().to_string(),
-                crate::TreeInput::Image(i, _) => i.to_string(),
-            },
-        };
+        let name = crate::building::provenance::Input::of(req)
+            .given()
+            .1
+            .to_string();
         let image = sbom::Image {
             name,
             version: spec.labels.get(keys::LABEL_VERSION).cloned(),

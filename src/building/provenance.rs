@@ -37,6 +37,34 @@ pub enum Input {
     },
 }
 
+impl Input {
+    /// Where the request's content comes from, as it was given.
+    pub fn of(req: &crate::request::EncapsulateRequest) -> Input {
+        match &req.rootfs {
+            None => Input::Commit {
+                rev: req.rev.clone(),
+            },
+            Some(r) => match &r.tree {
+                crate::TreeInput::Dir(p) => Input::Tree {
+                    path: p.display().to_string(),
+                },
+                crate::TreeInput::Image(i, _) => Input::Image {
+                    reference: i.to_string(),
+                },
+            },
+        }
+    }
+
+    /// Its kind (`commit`, `rootfs`, `image`) and the argument given.
+    pub fn given(&self) -> (&'static str, &str) {
+        match self {
+            Input::Commit { rev } => ("commit", rev),
+            Input::Tree { path } => ("rootfs", path),
+            Input::Image { reference } => ("image", reference),
+        }
+    }
+}
+
 /// What a statement says.
 #[derive(Debug, Clone)]
 pub struct Build<'a> {
@@ -58,11 +86,7 @@ pub struct Build<'a> {
 
 /// The in-toto statement of `b`.
 pub fn statement(b: &Build<'_>) -> Value {
-    let (kind, given) = match &b.input {
-        Input::Commit { rev } => ("commit", rev.as_str()),
-        Input::Tree { path } => ("rootfs", path.as_str()),
-        Input::Image { reference } => ("image", reference.as_str()),
-    };
+    let (kind, given) = b.input.given();
     let mut dependencies = vec![json!({
         "name": "ostree commit",
         "uri": format!("ostree:{}", b.commit),
