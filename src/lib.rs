@@ -60,7 +60,7 @@ pub mod workdir;
 pub use building::{build, output, request, reuse};
 pub use publishing::{index, push, signatures};
 pub use reading::{check, codec, diff, flatten, image_ref, layer_objects, treecmp};
-pub use repositories::{deltas, mirror, serve};
+pub use repositories::{deltas, mirror, oci_deltas, serve};
 
 pub use build::{commit_facts, encapsulate_into, host_arch};
 pub use check::{import, verify, VerifyReport, VerifyRequest};

@@ -177,6 +177,39 @@ pub const GOARCH: [&str; 15] = [
     "ppc64le", "riscv64", "s390x", "sparc64", "wasm",
 ];
 
+/// oci-delta artifacts (containers/oci-delta): an update from one image to another as the
+/// new image's manifest and config plus, for each changed layer, a tar-diff against the old
+/// image's files or the layer itself. Values as the Go producer writes them and the Rust
+/// consumers (`oci-delta` 0.1.1, composefs-oci 0.9.4) read them.
+pub mod oci_delta {
+    /// The artifact's `artifactType`: consumers refuse any other.
+    pub const ARTIFACT_TYPE: &str = "application/vnd.io.github.containers.oci-delta.v1";
+    /// Media type of a tar-diff blob.
+    pub const TAR_DIFF: &str = "application/vnd.tar-diff";
+    /// Manifest annotation (required): the old image's config digest, by which a client
+    /// finds the image the delta applies to.
+    pub const SOURCE_CONFIG: &str = "io.github.containers.delta.source-config";
+    /// Manifest annotation: the old image's manifest digest (informational).
+    pub const SOURCE: &str = "io.github.containers.delta.source";
+    /// Manifest annotation: the new image's manifest digest (informational).
+    pub const TARGET: &str = "io.github.containers.delta.target";
+    /// Manifest annotation: JSON array of the new image's layer digests left out (the old
+    /// image has their diff_ids); written only when not empty.
+    pub const REUSED: &str = "io.github.containers.delta.reused";
+    /// Manifest annotation: the diff_ids of those layers, in the same order.
+    pub const REUSED_DIFF_ID: &str = "io.github.containers.delta.reused-diff-id";
+    /// Layer annotation: what the entry is (one of the `CONTENT_*` values).
+    pub const CONTENT: &str = "io.github.containers.delta.content";
+    /// `CONTENT` of the new image's manifest, byte for byte.
+    pub const CONTENT_MANIFEST: &str = "image-manifest";
+    /// `CONTENT` of the new image's config, byte for byte.
+    pub const CONTENT_CONFIG: &str = "image-config";
+    /// `CONTENT` of a changed layer (a tar-diff, or the layer blob itself).
+    pub const CONTENT_LAYER: &str = "image-layer";
+    /// Layer annotation of an `image-layer`: the digest of the new image's layer it makes.
+    pub const TO: &str = "io.github.containers.delta.to";
+}
+
 /// Static deltas stored beside an image as OCI 1.1 artifacts (`ostree-encap delta`): one
 /// artifact manifest per delta, whose `subject` is the image the delta leads to, found
 /// through the referrers tag schema (a tag `sha256-<hex of the subject digest>` on an image

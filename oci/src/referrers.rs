@@ -59,13 +59,33 @@ pub fn add(
     if !annotations.is_empty() {
         entry.annotations = Some(annotations.clone());
     }
-    out.update_tag(&tag(&subject.digest), |current| {
+    list(out, &subject.digest, entry, replaces)?;
+    Ok(Descriptor::new(
+        media::MANIFEST,
+        written.digest,
+        written.size,
+    ))
+}
+
+/// List the artifact manifest `entry` (already in `out`) under the referrers tag of
+/// `subject`, beside the referrers already there, dropping the entries `replaces` names.
+/// Entries are kept in digest order.
+///
+/// # Errors
+/// I/O errors; an existing referrers tag that is not a readable index.
+pub fn list(
+    out: &OciDir,
+    subject: &Digest,
+    entry: Descriptor,
+    replaces: impl Fn(&Descriptor) -> bool,
+) -> Result<(), OciError> {
+    out.update_tag(&tag(subject), |current| {
         let mut index: Index = match current {
             Some(d) if d.media_type == media::INDEX => out.read_json_blob(d, "referrers index")?,
             Some(d) => {
                 return Err(OciError::NoSuchImage(format!(
-                    "the referrers tag of {} names a {}, not an image index",
-                    subject.digest, d.media_type
+                    "the referrers tag of {subject} names a {}, not an image index",
+                    d.media_type
                 )))
             }
             None => Index {
@@ -89,11 +109,7 @@ pub fn add(
         let d = out.write_blob(media::INDEX, &bytes)?;
         Ok(Descriptor::new(media::INDEX, d.digest, d.size))
     })?;
-    Ok(Descriptor::new(
-        media::MANIFEST,
-        written.digest,
-        written.size,
-    ))
+    Ok(())
 }
 
 /// Copy the referrers of `subject` (its referrers tag, the artifact manifests listed there

@@ -140,25 +140,63 @@ fn encapsulate_image(
             let layout_dir = Dir::open_ambient_dir(&layout_path, cap_std::ambient_authority())?;
             let oci = OciDir::ensure(layout_dir, &layout_path.display().to_string())?;
             let summary = encapsulate_into(req, &oci, progress)?;
-            let mut tmp = cap_tempfile::TempFile::new(&parent_dir)
-                .with_context(|| format!("creating temp file in {}", parent.display()))?;
-            let buffered = io::BufWriter::new(&mut tmp);
-            let buffered = oci::archive::write_archive(oci.dir(), buffered)?;
-            buffered
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(|| format!("writing {}", path.display()))?;
-            tmp.as_file()
-                .sync_all()
-                .with_context(|| format!("syncing {}", path.display()))?;
-            oci::faults::point("archive-rename");
-            oci::outfile::check_in(&parent_dir, &name, path, "--oci-archive")?;
-            tmp.replace(&name)
-                .with_context(|| format!("renaming into {}", path.display()))?;
-            parent_dir.open(".").and_then(|d| d.sync_all()).ok();
+            archive_into(&oci, &parent_dir, &parent, &name, path, "--oci-archive")?;
             Ok(summary)
         }
     }
+}
+
+/// Write the layout `oci` as the oci-archive `name` in `parent_dir` (shown as `path`):
+/// beside it first, synced, then renamed over it, and only over a regular file (`flag`
+/// names the option in errors).
+fn archive_into(
+    oci: &OciDir,
+    parent_dir: &Dir,
+    parent: &Path,
+    name: &str,
+    path: &Path,
+    flag: &str,
+) -> Result<()> {
+    let mut tmp = cap_tempfile::TempFile::new(parent_dir)
+        .with_context(|| format!("creating temp file in {}", parent.display()))?;
+    let buffered = io::BufWriter::new(&mut tmp);
+    let buffered = oci::archive::write_archive(oci.dir(), buffered)?;
+    buffered
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
+    oci::faults::point("archive-rename");
+    oci::outfile::check_in(parent_dir, name, path, flag)?;
+    tmp.replace(name)
+        .with_context(|| format!("renaming into {}", path.display()))?;
+    parent_dir.open(".").and_then(|d| d.sync_all()).ok();
+    Ok(())
+}
+
+/// Write what `write` puts into a fresh layout as the oci-archive `path` (`flag` names the
+/// option): the layout is made in a work directory beside the archive and removed after.
+///
+/// # Errors
+/// `write`'s; a path that is there and not a regular file; I/O errors naming the path.
+pub fn into_archive<T>(
+    path: &Path,
+    flag: &str,
+    write: impl FnOnce(&OciDir) -> Result<T>,
+) -> Result<T> {
+    oci::outfile::check(path, flag)?;
+    let (parent, name) = split_parent(path)?;
+    let parent_dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
+        .with_context(|| format!("opening output directory {}", parent.display()))?;
+    let work = workdir::WorkDir::create(&parent)?;
+    let layout_path = work.layout_path()?;
+    let layout_dir = Dir::open_ambient_dir(&layout_path, cap_std::ambient_authority())?;
+    let oci = OciDir::ensure(layout_dir, &layout_path.display().to_string())?;
+    let t = write(&oci)?;
+    archive_into(&oci, &parent_dir, &parent, &name, path, flag)?;
+    Ok(t)
 }
 
 /// Run `write` on the layout directory `path` (created, with missing ancestors, if need be)

@@ -66,9 +66,14 @@ pub(crate) enum Command {
     /// Make or update an ostree repository from images, for any static web server.
     #[command(after_help = MIRROR_AFTER_HELP)]
     Mirror(MirrorArgs),
-    /// Store the static delta from an older image's commit to a newer one's beside it.
+    /// Store an update from an older image beside a newer one: an oci-delta (for clients
+    /// that pull images) or libostree's static delta (for `ostree pull`).
     #[command(after_help = DELTA_AFTER_HELP)]
     Delta(DeltaArgs),
+    /// Check an oci-delta against the image it starts from: every blob, every annotation,
+    /// every layer rebuilt and compared with its diff_id.
+    #[command(after_help = VERIFY_DELTA_AFTER_HELP)]
+    VerifyDelta(VerifyDeltaArgs),
     /// Make a sigstore key pair for --sign-by-sigstore-private-key (cosign's format).
     #[command(after_help = GENERATE_KEY_AFTER_HELP)]
     GenerateSigstoreKey(GenerateKeyArgs),
@@ -216,21 +221,43 @@ pub(crate) struct MirrorArgs {
 }
 
 pub(crate) const DELTA_AFTER_HELP: &str = "\
-libostree's generator writes the delta (rollsum and bsdiff against the old files, lzma
-parts) in a scratch repository in $TMPDIR, after both images were imported there with every
-object checked. It is stored in DIR as an OCI 1.1 artifact (artifactType
-application/vnd.ostree.static-delta.v1; the superblock and the parts as blobs; subject: the
-new image) listed under the referrers tag sha256-<hex of the new image's manifest digest>.
-`serve` and `mirror` put the deltas they find into the repository they make, and `push`
-copies that tag along. Reproducible: the same two commits give the same artifact digest.
+Two kinds of update, both stored in DIR beside the new image as OCI 1.1 artifacts listed
+under its referrers tag sha256-<hex of its manifest digest>, which `push` copies along.
 
-Example: build the update beside the last release, then add the delta from it:
+--format oci-delta (containers/oci-delta, for bootc, podman and composefs clients): the new
+image's manifest and config, and for each layer whose diff_id the old image lacks a
+tar-diff that rebuilds the layer's tar byte for byte from the old image's files (copies of
+unchanged files, bsdiff of changed ones, new bytes), or the layer itself when that is
+smaller. Works for plain and ostree-format images; needs no ostree repository. --output
+also writes it alone as a delta file (oci:DIR or oci-archive:FILE), which clients take
+like an image: `composefs-oci pull oci-archive:FILE`. Check one with `verify-delta`.
+
+--format ostree (the default; libostree's static delta, for `ostree pull` from `serve` and
+`mirror`): both images are imported into a scratch repository in $TMPDIR with every object
+checked, then libostree's generator runs (rollsum and bsdiff, lzma parts). Needs
+ostree-format images.
+
+Reproducible: the same two images give the same artifact digest.
+
+Examples: build the update beside the last release, then add the deltas from it:
   ostree-encap --repo repo --ref os/stable --oci-dir out --tag 43 --previous out:42
+  ostree-encap delta --format oci-delta --from out:42 --oci-dir out --to 43 \\
+    --output oci-archive:update-42-43.ociarchive
   ostree-encap delta --from out:42 --oci-dir out --to 43";
+
+/// `delta --format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum DeltaFormat {
+    /// libostree's static delta, for `ostree pull`.
+    #[default]
+    Ostree,
+    /// An oci-delta artifact with tar-diffs, for clients that pull images.
+    OciDelta,
+}
 
 #[derive(Args, Debug)]
 pub(crate) struct DeltaArgs {
-    /// The older image (DIR, DIR:TAG or an oci-archive): the delta starts at its commit.
+    /// The older image (DIR, DIR:TAG or an oci-archive): the delta starts there.
     #[arg(long, value_name = "IMAGE")]
     pub(crate) from: String,
     /// OCI layout directory holding the newer image; the delta is stored here.
@@ -239,6 +266,57 @@ pub(crate) struct DeltaArgs {
     /// Tag of the newer image in DIR (default: its only image).
     #[arg(long, value_name = "TAG")]
     pub(crate) to: Option<String>,
+    /// Which kind of update.
+    #[arg(long, value_enum, default_value_t = DeltaFormat::Ostree)]
+    pub(crate) format: DeltaFormat,
+    /// With --format oci-delta: also write the delta alone as a delta file, oci:DIR (a new
+    /// or empty directory) or oci-archive:FILE.
+    #[arg(long, value_name = "DEST")]
+    pub(crate) output: Option<String>,
+    /// With --format oci-delta: layers encoded at once (default: one per CPU; each holds
+    /// at most one bsdiff of a file up to 32 MiB). The delta is the same for any value.
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub(crate) jobs: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) const VERIFY_DELTA_AFTER_HELP: &str = "\
+Checks what a client would rely on, before anyone ships the delta: its artifactType; the
+source-config annotation names the --from image's config; the new manifest and config it
+carries (digests, diff_ids); each image-layer entry's delta.to names a layer of the new
+image, exactly once; every new layer is either in the old image (by diff_id) or carried;
+every tar-diff is applied against the old image's files and every carried layer
+decompressed, and the result's sha256 must be the layer's diff_id.
+
+Examples:
+  ostree-encap verify-delta --delta oci-archive:update-42-43.ociarchive --from out:42
+  ostree-encap verify-delta --oci-dir out --to 43 --from out:42   # the deltas stored beside 43";
+
+#[derive(Args, Debug)]
+pub(crate) struct VerifyDeltaArgs {
+    /// A delta file: oci:DIR, DIR or oci-archive:FILE whose index lists the delta alone.
+    #[arg(
+        long,
+        value_name = "DELTA",
+        required_unless_present = "oci_dir",
+        conflicts_with = "oci_dir"
+    )]
+    pub(crate) delta: Option<String>,
+    /// Or: the layout holding the new image; the oci-deltas stored beside it that start
+    /// from --from are checked.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) oci_dir: Option<PathBuf>,
+    /// With --oci-dir: the new image's tag (default: its only image).
+    #[arg(long, value_name = "TAG", requires = "oci_dir")]
+    pub(crate) to: Option<String>,
+    /// The image the delta starts from (DIR, DIR:TAG or an oci-archive).
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) from: String,
+    /// Layers checked at once (default: one per CPU).
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub(crate) jobs: usize,
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -122,6 +122,35 @@ pub(crate) fn run_delta(a: DeltaArgs) -> Result<()> {
     if let Some(t) = &a.to {
         oci::spec::check_tag(t).with_context(|| format!("--to {t}"))?;
     }
+    if a.format == DeltaFormat::OciDelta {
+        let output = match &a.output {
+            Some(o) => Some(ImageRef::parse_destination("--output", o)?),
+            None => None,
+        };
+        let quiet = a.json;
+        let say = |m: &str| {
+            if !quiet {
+                eprintln!("oci-delta: {m}");
+            }
+        };
+        let r = ostree_encap::oci_deltas::make(
+            &from,
+            &a.oci_dir,
+            a.to.as_deref(),
+            output.as_ref(),
+            crate::cli::jobs(a.jobs),
+            &say,
+        )?;
+        if a.json {
+            out!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            print_oci_delta(&r)?;
+        }
+        return Ok(());
+    }
+    if a.output.is_some() {
+        anyhow::bail!("--output writes an oci-delta file: it needs --format oci-delta");
+    }
     if !a.json {
         delta_note(&from);
     }
@@ -130,6 +159,52 @@ pub(crate) fn run_delta(a: DeltaArgs) -> Result<()> {
         out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_delta(&report)?;
+    }
+    Ok(())
+}
+
+fn print_oci_delta(r: &ostree_encap::oci_deltas::OciDeltaReport) -> Result<()> {
+    let d = &r.delta;
+    let carried = d.layers.iter().filter(|l| l.stored == "layer").count();
+    out!(
+        "oci-delta {} → {}: {} bytes to download instead of {} ({} tar-diffs, {} layers as they are, {} reused), artifact {} (tag {})",
+        d.plan.source_config,
+        r.subject,
+        d.download_bytes,
+        d.layers_download_bytes,
+        d.layers.len() - carried,
+        carried,
+        d.plan.layers.iter().filter(|l| l.reused).count(),
+        d.manifest.digest,
+        r.referrers_tag
+    );
+    if let Some(o) = &r.output {
+        out!("delta file {o}");
+    }
+    Ok(())
+}
+
+pub(crate) fn run_verify_delta(a: VerifyDeltaArgs) -> Result<()> {
+    use ostree_encap::oci_deltas::DeltaInput;
+    let from = delta_source("--from", &a.from)?;
+    let input = match (&a.delta, &a.oci_dir) {
+        (Some(d), _) => DeltaInput::File(delta_source("--delta", d)?),
+        (None, Some(dir)) => DeltaInput::Beside(ImageRef::Dir {
+            path: dir.clone(),
+            tag: a.to.clone(),
+        }),
+        (None, None) => anyhow::bail!("give --delta FILE or --oci-dir DIR"),
+    };
+    let v = ostree_encap::oci_deltas::check(&input, &from, crate::cli::jobs(a.jobs))?;
+    if a.json {
+        out!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for d in &v {
+            out!(
+                "oci-delta {} verified: from config {} to image {}: {} tar-diffs and {} layers rebuilt to their diff_ids, {} layers reused, {} bytes",
+                d.digest, d.source_config, d.target, d.tar_diffs, d.layers, d.reused, d.download_bytes
+            );
+        }
     }
     Ok(())
 }

@@ -5,4 +5,5 @@
 
 pub mod deltas;
 pub mod mirror;
+pub mod oci_deltas;
 pub mod serve;

@@ -175,3 +175,65 @@ pub fn apply(
         }
     }
 }
+
+/// The source paths a tar-diff OPENs, in order of first use, without applying it: what an
+/// applier must have at hand.
+///
+/// # Errors
+/// As [`apply`] for a malformed stream.
+pub fn opened(delta: impl Read) -> Result<Vec<String>, Error> {
+    let mut delta = delta;
+    let mut magic = [0u8; 8];
+    delta
+        .read_exact(&mut magic)
+        .map_err(|_| format("shorter than its magic"))?;
+    if &magic != MAGIC_V1 {
+        return Err(format("not a tardf1 tar-diff (bad magic)"));
+    }
+    let mut z = zstd::stream::read::Decoder::new(delta)?;
+    z.window_log_max(27)?;
+    let mut r = BufReader::new(z);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    loop {
+        if r.fill_buf()?.is_empty() {
+            return Ok(out);
+        }
+        let mut op = [0u8; 1];
+        r.read_exact(&mut op)?;
+        let size = uvarint(&mut r)?;
+        match op[0] {
+            OP_DATA | OP_ADD_DATA => {
+                let bound = if op[0] == OP_DATA {
+                    MAX_APPLY_DATA
+                } else {
+                    MAX_ADD_DATA as u64
+                };
+                if size > bound {
+                    return Err(format(format!(
+                        "a payload of {size} bytes is over the bound of {bound}"
+                    )));
+                }
+                if io::copy(&mut (&mut r).take(size), &mut io::sink())? != size {
+                    return Err(format("a payload is cut short"));
+                }
+            }
+            OP_OPEN => {
+                if size as usize > MAX_PATH {
+                    return Err(format(format!(
+                        "OPEN path of {size} bytes is over {MAX_PATH}"
+                    )));
+                }
+                let mut p = vec![0u8; size as usize];
+                r.read_exact(&mut p)
+                    .map_err(|_| format("OPEN is cut short"))?;
+                let path = clean(&p)?.to_string();
+                if seen.insert(path.clone()) {
+                    out.push(path);
+                }
+            }
+            OP_COPY | OP_SEEK => {}
+            other => return Err(format(format!("unknown op {other}"))),
+        }
+    }
+}

@@ -55,6 +55,53 @@ pub trait Source {
     fn content(&self, file: &SourceFile) -> io::Result<Option<Vec<u8>>>;
 }
 
+/// A file's content held for a moment: in memory, or in an unlinked temporary file.
+enum Held {
+    Memory(Vec<u8>),
+    Spilled(std::fs::File),
+}
+
+impl Held {
+    /// Hash `size` bytes of `r`, holding them when `hold`. A short member is hashed as it is
+    /// and not held.
+    fn read(r: &mut dyn Read, size: u64, hold: bool) -> io::Result<(Option<Held>, [u8; 32])> {
+        let mut h = Sha256::new();
+        let mut held = if !hold {
+            None
+        } else if size <= crate::limits::MAX_BUFFERED {
+            Some(Held::Memory(Vec::with_capacity(size as usize)))
+        } else {
+            Some(Held::Spilled(tempfile::tempfile()?))
+        };
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        loop {
+            let k = r.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            n += k as u64;
+            match held.as_mut() {
+                Some(Held::Memory(v)) => v.extend_from_slice(&buf[..k]),
+                Some(Held::Spilled(f)) => io::Write::write_all(f, &buf[..k])?,
+                None => {}
+            }
+        }
+        Ok((if n == size { held } else { None }, h.finalize().into()))
+    }
+
+    fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(match self {
+            Held::Memory(v) => Box::new(&v[..]),
+            Held::Spilled(f) => {
+                io::Seek::seek(f, io::SeekFrom::Start(0))?;
+                Box::new(&*f)
+            }
+        })
+    }
+}
+
 /// The merged old tree; build with [`SourceIndex::add_layer`] for each layer in order, then
 /// [`SourceIndex::finish`].
 #[derive(Debug, Default)]
@@ -106,8 +153,11 @@ impl SourceIndex {
     }
 
     /// Apply one layer (an uncompressed tar) on top of what is there. `keep` is asked for
-    /// every candidate file (path, size); when it says yes the file's content is read whole
-    /// and handed to `store` with its sha256, so that a later diff has it at hand.
+    /// every candidate file (path, size); when it says yes the file's content is handed to
+    /// `store` with its size and sha256, so that a later diff or apply has it at hand. The
+    /// deployed names of an ostree object (hard links right after it) are asked too: the
+    /// last file's content is held (in memory up to [`crate::limits::MAX_BUFFERED`], else in
+    /// an unlinked temporary file) until the next file.
     ///
     /// # Errors
     /// Reading the layer failed, or `store` failed.
@@ -115,11 +165,12 @@ impl SourceIndex {
         &mut self,
         layer: R,
         keep: &dyn Fn(&str, u64) -> bool,
-        store: &mut dyn FnMut(&SourceFile, &[u8]) -> io::Result<()>,
+        store: &mut dyn FnMut(&SourceFile, &mut dyn Read) -> io::Result<()>,
     ) -> io::Result<()> {
         let n = self.layers;
         self.layers += 1;
-        let mut pending: Option<(SourceFile, Vec<u8>, bool)> = None;
+        // The last regular file: its content, and whether it was stored already.
+        let mut pending: Option<(SourceFile, Held, bool)> = None;
         tar::walk(layer, |m, content| {
             let base = m.basename();
             if let Some(hidden) = base.strip_prefix(".wh.") {
@@ -154,50 +205,35 @@ impl SourceIndex {
             let is_openable = openable(m);
             let file = match m.kind {
                 Kind::Regular => {
-                    let mut h = Sha256::new();
                     pending = None;
-                    if m.size <= crate::limits::MAX_DIFF_SIZE {
-                        // Held until the next file: hard links that follow (the deployed
-                        // names of an ostree object) may be the names a diff wants.
-                        let mut buf = Vec::with_capacity(m.size as usize);
-                        content.read_to_end(&mut buf)?;
-                        h.update(&buf);
-                        let sha256: [u8; 32] = h.finalize().into();
-                        let f = SourceFile {
-                            path: m.path.clone(),
-                            size: m.size,
-                            sha256,
-                        };
-                        if buf.len() as u64 == m.size && m.size > 0 {
-                            if is_openable && keep(&m.path, m.size) {
-                                store(&f, &buf)?;
-                            } else {
-                                pending = Some((f, buf, false));
-                            }
+                    let wanted = is_openable && m.size > 0 && keep(&m.path, m.size);
+                    // Held when it may be stored: wanted now, or an object whose deployed
+                    // names may be wanted next.
+                    let hold = wanted || (!is_openable && m.size > 0);
+                    let (held, sha256) = Held::read(content, m.size, hold)?;
+                    let f = SourceFile {
+                        path: m.path.clone(),
+                        size: m.size,
+                        sha256,
+                    };
+                    if let Some(mut held) = held {
+                        if wanted {
+                            store(&f, &mut held.reader()?)?;
                         }
-                        Some((m.size, sha256, m.mode))
-                    } else {
-                        let mut buf = vec![0u8; 1 << 16];
-                        loop {
-                            let k = content.read(&mut buf)?;
-                            if k == 0 {
-                                break;
-                            }
-                            h.update(&buf[..k]);
-                        }
-                        Some((m.size, h.finalize().into(), m.mode))
+                        pending = Some((f, held, wanted));
                     }
+                    Some((m.size, sha256, m.mode))
                 }
                 // A hard link names the same content as its target (and its mode).
                 Kind::HardLink => {
                     let file = self.tree.get(&m.link).and_then(|e| e.file);
-                    if let Some((f, buf, done)) = pending.as_mut() {
+                    if let Some((f, held, done)) = pending.as_mut() {
                         if !*done && f.path == m.link && is_openable && keep(&m.path, f.size) {
                             let named = SourceFile {
                                 path: m.path.clone(),
                                 ..f.clone()
                             };
-                            store(&named, buf)?;
+                            store(&named, &mut held.reader()?)?;
                             *done = true;
                         }
                     }
@@ -349,7 +385,9 @@ mod tests {
         ]);
         for l in [&l1, &l2] {
             idx.add_layer(&l[..], &|p, _| p.ends_with("tool"), &mut |f, c| {
-                stored.push((f.path.clone(), c.to_vec()));
+                let mut v = Vec::new();
+                c.read_to_end(&mut v)?;
+                stored.push((f.path.clone(), v));
                 Ok(())
             })
             .unwrap();

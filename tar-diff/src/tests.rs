@@ -20,7 +20,9 @@ impl Mem {
         let mut stored = HashMap::new();
         for l in layers {
             idx.add_layer(&l[..], &|_, _| true, &mut |f, c| {
-                stored.insert(f.path.clone(), c.to_vec());
+                let mut v = Vec::new();
+                c.read_to_end(&mut v)?;
+                stored.insert(f.path.clone(), v);
                 Ok(())
             })
             .unwrap();
