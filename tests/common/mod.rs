@@ -6,6 +6,7 @@
 //! ([`faults`]).
 #![allow(dead_code)]
 
+mod consumers;
 mod faults;
 mod fixtures;
 mod gpg;
@@ -19,8 +20,8 @@ mod serving;
 // Each test crate uses a different part of the harness.
 #[allow(unused_imports)]
 pub use {
-    faults::*, fixtures::*, gpg::*, importer::*, layers::*, layout::*, packages::*, registry::*,
-    serving::*,
+    consumers::*, faults::*, fixtures::*, gpg::*, importer::*, layers::*, layout::*, packages::*,
+    registry::*, serving::*,
 };
 
 use std::ffi::OsStr;
