@@ -2,7 +2,8 @@
 # The test suite: formatting, lints, and every test (unit, integration, interop with the real
 # ostree-ext importer, skopeo and umoci). Needs scripts/setup.sh to have run once.
 #
-# The two outside crates (the ostree-ext importer and the sigstore-rs verifier, each its own
+# The three outside crates (the ostree-ext importer, the sigstore-rs verifier and the oci-delta
+# consumers composefs-oci and oci-delta, each its own
 # workspace and Cargo.lock) are built in the background while the workspace is linted and its
 # tests are built: on 2 cores that fills the gaps of either build. Their build directory is
 # kept outside the clone (ENCAP_OUTSIDE_TARGET, default ~/.cache/ostree-encap/outside), so a
@@ -52,12 +53,18 @@ build_outside() {
   CARGO_TARGET_DIR="$outside/cosign-verifier" cargo build --release --quiet \
     --manifest-path tests/cosign-verifier/Cargo.toml
   echo "verifier $(($(date +%s) - t))" >>"$log/outside"
+  t=$(date +%s)
+  echo "== building the oci-delta consumers (tests/delta-consumers: composefs-oci 0.9.4, oci-delta 0.1.1, its own Cargo.lock)"
+  CARGO_TARGET_DIR="$outside/delta-consumers" cargo build --release --quiet \
+    --manifest-path tests/delta-consumers/Cargo.toml
+  echo "consumers $(($(date +%s) - t))" >>"$log/outside"
 }
 rm -f "$log/outside" "$log/binaries"
 build_outside >"$log/outside.log" 2>&1 &
 outside_pid=$!
 export ENCAP_IMPORTER="$outside/importer/release/encap-importer"
 export ENCAP_COSIGN_VERIFIER="$outside/cosign-verifier/release/cosign-verifier"
+export ENCAP_DELTA_CONSUMERS="$outside/delta-consumers/release/delta-consumers"
 
 phase "lint (fmt, clippy)" scripts/lint.sh
 echo "== building the workspace's tests"

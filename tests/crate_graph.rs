@@ -5,13 +5,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Each of our crates and the crates of ours it may depend on (normal dependencies).
-const ALLOWED: [(&str, &[&str]); 11] = [
+const ALLOWED: [(&str, &[&str]); 13] = [
     ("layering", &[]),
     ("ostree-format", &[]),
     ("compress", &[]),
     ("signing", &[]),
     ("sbom", &[]),
     ("repo-server", &[]),
+    // The tar-diff format knows tar streams, nothing of OCI or ostree.
+    ("tar-diff", &[]),
+    // Updates between images: oci-deltas (tar-diffs of layers) and static deltas.
+    ("deltas", &["oci", "compress", "tar-diff"]),
     ("oci", &["signing"]),
     ("encapsulate", &["layering", "ostree-format"]),
     // The stream verifier and the writer share only the format's facts.
@@ -28,6 +32,7 @@ const ALLOWED: [(&str, &[&str]); 11] = [
             "oci",
             "encapsulate",
             "verify",
+            "deltas",
         ],
     ),
     (

@@ -348,3 +348,100 @@ fn damaged_or_forged_deltas_are_refused_before_anyone_ships_them() {
     ]);
     assert!(e.contains("exactly one manifest"), "{e}");
 }
+
+#[test]
+fn a_build_with_delta_oci_delta_stores_it_and_a_push_carries_it() {
+    let reg = Registry::start(None);
+    let fx = Fixture::new("full");
+    let (old, new) = trees(&fx);
+    let out = fx.path("plain");
+    images(&old, &old, &out, "plain"); // A (and a B equal to it); C is built below
+    let b = json(&encap_ok([
+        "--rootfs",
+        new.to_str().unwrap(),
+        "--format",
+        "plain",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "C",
+        "--max-layers",
+        "6",
+        "--previous",
+        &format!("{}:A", out.display()),
+        "--delta",
+        "oci-delta",
+        "--json",
+    ]));
+    let subject = b["manifest_digest"].as_str().unwrap();
+    let artifact = b["oci_delta"]["delta"]["manifest"]["digest"]
+        .as_str()
+        .unwrap();
+    assert_eq!(b["oci_delta"]["subject"], subject);
+    encap_ok([
+        "verify-delta",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--to",
+        "C",
+        "--from",
+        &format!("{}:A", out.display()),
+    ]);
+    // The same artifact as `ostree-encap delta` makes afterwards.
+    let again = json(&encap_ok([
+        "delta",
+        "--format",
+        "oci-delta",
+        "--from",
+        &format!("{}:A", out.display()),
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--to",
+        "C",
+        "--json",
+    ]));
+    assert_eq!(again["delta"]["manifest"]["digest"], artifact);
+
+    let r = json(&encap_ok([
+        "push",
+        "--oci-dir",
+        &format!("{}:C", out.display()),
+        &reg.url("os/x:C"),
+        "--dest-tls-verify",
+        "false",
+        "--json",
+    ]));
+    let tag = format!("sha256-{}", &subject[7..]);
+    assert_eq!(r["referrers"], reg.url(&format!("os/x:{tag}")).as_str());
+    let inspect = |r: &str| {
+        let raw = run_ok(std::process::Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            r,
+        ]));
+        json(&String::from_utf8_lossy(&raw.stdout))
+    };
+    let index = inspect(&reg.url(&format!("os/x:{tag}")));
+    assert_eq!(index["manifests"][0]["digest"], artifact, "{index}");
+    let m = inspect(&reg.url(&format!("os/x@{artifact}")));
+    assert_eq!(
+        m["artifactType"],
+        "application/vnd.io.github.containers.oci-delta.v1"
+    );
+    assert_eq!(m["subject"]["digest"], subject);
+
+    // Asked for with --static-delta too, or of a manifest file: refused before the build.
+    let e = encap_err([
+        "--rootfs",
+        new.to_str().unwrap(),
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--previous",
+        &format!("{}:A", out.display()),
+        "--delta",
+        "oci-delta",
+        "--static-delta",
+    ]);
+    assert!(e.contains("--static-delta") || e.contains("--delta"), "{e}");
+}

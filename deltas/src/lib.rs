@@ -1,4 +1,6 @@
-//! Updates between images, for clients that pull container images: oci-delta artifacts.
+//! Updates between images, stored beside the newer image as OCI artifacts under its
+//! referrers tag (which `push` carries): oci-delta artifacts for clients that pull container
+//! images (bootc, podman, composefs), and libostree's static deltas for `ostree pull`.
 //!
 //! An oci-delta artifact (containers/oci-delta) holds the new image's manifest and config
 //! byte for byte and, for each layer the old image lacks (by diff_id), a tar-diff that
@@ -11,9 +13,12 @@
 //! - [`oci_delta::verify`]: a stored artifact checked against the old image: every
 //!   annotation, every blob, every tar-diff applied and compared with its diff_id.
 //! - [`tree`]: the old image's merged tree with the content of the files a step needs.
+//! - [`static_delta`]: libostree's static deltas: generated in a repository, their
+//!   timestamp pinned, stored as an artifact, read back, installed into a repository.
 //!
-//! (libostree's static deltas, the update format of `ostree pull`, are made by the root
-//! crate, which holds the ostree bindings.)
+//! The tar-diff format itself (encoder, applier) is the `tar-diff` crate's; opening images
+//! by their command-line names and importing commits is the root crate's.
 
 pub mod oci_delta;
+pub mod static_delta;
 pub mod tree;

@@ -576,6 +576,12 @@ pub(crate) struct EncapArgs {
     /// a manifest file).
     #[arg(long, requires_all = ["previous", "oci_dir"])]
     pub(crate) static_delta: bool,
+    /// Also store an update from --previous beside the new image: `oci-delta` (tar-diffs,
+    /// for clients that pull images: bootc, podman, composefs) or `ostree` (libostree's
+    /// static delta, for `ostree pull`; the same as --static-delta), as `ostree-encap delta`
+    /// does. Needs --oci-dir and a --previous image, not a manifest file.
+    #[arg(long, value_enum, value_name = "KIND", requires_all = ["previous", "oci_dir"], conflicts_with = "static_delta")]
+    pub(crate) delta: Option<DeltaFormat>,
     /// Threads: layers written at once, and compressor threads per layer (default: one per
     /// CPU). The output is the same for any value.
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]

@@ -29,21 +29,41 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
         None => None,
     };
     // A delta needs the previous image itself: say so before the build, not after it.
-    let delta_from = match (&a.previous, a.static_delta) {
-        (Some(p), true) => Some(delta_source("--previous", p)?),
+    let kind = if a.static_delta {
+        Some(DeltaFormat::Ostree)
+    } else {
+        a.delta
+    };
+    let delta_from = match (&a.previous, kind) {
+        (Some(p), Some(_)) => Some(delta_source("--previous", p)?),
         _ => None,
     };
     let summary = ostree_encap::encapsulate_to(&req, &target, &mut progress)?;
     let src = target.image_ref(req.tag.as_deref());
-    let delta = match (&delta_from, &a.oci_dir) {
-        (Some(from), Some(dir)) => {
+    let (mut delta, mut oci_delta) = (None, None);
+    if let (Some(from), Some(dir)) = (&delta_from, &a.oci_dir) {
+        if kind == Some(DeltaFormat::OciDelta) {
+            let quiet = a.quiet || a.json;
+            let say = |m: &str| {
+                if !quiet {
+                    eprintln!("oci-delta: {m}");
+                }
+            };
+            oci_delta = Some(ostree_encap::oci_deltas::make(
+                from,
+                dir,
+                req.tag.as_deref(),
+                None,
+                crate::cli::jobs(a.jobs),
+                &say,
+            )?);
+        } else {
             if !a.quiet {
                 delta_note(from);
             }
-            Some(ostree_encap::deltas::make(from, dir, req.tag.as_deref())?)
+            delta = Some(ostree_encap::deltas::make(from, dir, req.tag.as_deref())?);
         }
-        _ => None,
-    };
+    }
     let pushed = match &push {
         Some(push) => Some(push.run(&src)?),
         None => None,
@@ -55,6 +75,9 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
         }
         if let Some(d) = &delta {
             v["static_delta"] = serde_json::to_value(d)?;
+        }
+        if let Some(d) = &oci_delta {
+            v["oci_delta"] = serde_json::to_value(d)?;
         }
         out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -80,6 +103,9 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
         }
         if let Some(d) = &delta {
             print_delta(d)?;
+        }
+        if let Some(d) = &oci_delta {
+            print_oci_delta(d)?;
         }
         if let Some(p) = &pushed {
             out!("{p}");
