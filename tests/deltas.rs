@@ -75,6 +75,16 @@ fn a_stored_delta_is_reproducible_and_lists_under_the_referrers_tag() {
         "100 changed bytes in a 512 KiB file: the delta is small, {size} bytes"
     );
 
+    // `diff` counts it as what `ostree pull` fetches at least.
+    let df = json(&encap_ok([
+        "diff",
+        &format!("{}:1", out.display()),
+        &format!("{}:2", out.display()),
+        "--json",
+    ]));
+    assert_eq!(df["static_delta_bytes"].as_u64(), Some(size), "{df}");
+    assert!(df["oci_delta_bytes"].is_null(), "{df}");
+
     // The artifact: its type, the empty config, superblock and parts, the subject.
     let subject = s["manifest_digest"].as_str().unwrap();
     let index = referrers(&out, subject);

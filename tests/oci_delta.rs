@@ -156,6 +156,17 @@ fn delta_taken_by_consumers(fx: &Fixture, old: &Path, out: &Path) {
         "application/vnd.oci.empty.v1+json"
     );
 
+    // `diff` reports what each way costs.
+    let df = json(&encap_ok([
+        "diff",
+        &format!("{}:A", out.display()),
+        &format!("{}:B", out.display()),
+        "--json",
+    ]));
+    assert_eq!(df["oci_delta_bytes"], d["download_bytes"], "{df}");
+    assert_eq!(df["download_bytes"], d["layers_download_bytes"], "{df}");
+    assert!(df["static_delta_bytes"].is_null(), "{df}");
+
     // Our own check, on the file and on what is stored beside the image.
     let from = format!("{}:A", out.display());
     let v = json(&encap_ok([

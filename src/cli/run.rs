@@ -345,6 +345,19 @@ pub(crate) fn run_diff(d: DiffArgs) -> Result<()> {
         r.new_layers,
         r.reused_share * 100.0
     );
+    let pct = |b: u64| 100.0 * b as f64 / r.download_bytes.max(1) as f64;
+    match r.oci_delta_bytes {
+        Some(b) => out!(
+            "with the oci-delta stored beside NEW: {b} bytes ({:.1}% of the layers)",
+            pct(b)
+        ),
+        None => out!(
+            "no oci-delta from OLD is stored beside NEW (ostree-encap delta --format oci-delta)"
+        ),
+    }
+    if let Some(b) = r.static_delta_bytes {
+        out!("with the static delta stored beside NEW (ostree pull): {b} bytes ({:.1}% of the layers)", pct(b));
+    }
     Ok(())
 }
 

@@ -32,6 +32,12 @@ pub struct DiffReport {
     pub reused_share: f64,
     /// Number of new layers.
     pub new_layers: usize,
+    /// Bytes to download with the oci-delta from OLD stored beside NEW (`delta --format
+    /// oci-delta`), if there is one.
+    pub oci_delta_bytes: Option<u64>,
+    /// Bytes of the static delta from OLD's commit stored beside NEW (`delta`), if there is
+    /// one: what `ostree pull` fetches at least.
+    pub static_delta_bytes: Option<u64>,
 }
 
 /// Compare two images (`DIR`, `DIR:TAG` or oci-archive).
@@ -42,8 +48,32 @@ pub fn diff(old: &str, new: &str) -> Result<DiffReport> {
     let open = |what: &str, spec: &str| {
         ImageRef::parse_source(what, spec, Accept::default(), &FileSystem)?.open()
     };
-    let (o, n) = (open("OLD", old)?, open("NEW", new)?);
-    let (o, n) = (&o.image, &n.image);
+    let (oo, no) = (open("OLD", old)?, open("NEW", new)?);
+    let (o, n) = (&oo.image, &no.image);
+    // Updates stored beside NEW that start at OLD (the smallest of each kind).
+    let oci_delta_bytes = ::deltas::oci_delta::stored(&no.oci, &n.descriptor.digest)
+        .with_context(|| format!("{new}: its referrers"))?
+        .into_iter()
+        .filter(|(_, src)| *src == o.manifest.config.digest)
+        .map(|(d, _)| ::deltas::oci_delta::download_bytes(&no.oci, &d))
+        .collect::<Result<Vec<u64>>>()?
+        .into_iter()
+        .min();
+    let old_commit = o
+        .config
+        .config
+        .get("Labels")
+        .and_then(|l| l.get(keys::LABEL_COMMIT))
+        .and_then(|c| c.as_str());
+    let static_delta_bytes = match old_commit {
+        Some(c) => crate::deltas::artifacts_for(&no.oci, &n.descriptor.digest)
+            .with_context(|| format!("{new}: its static deltas"))?
+            .into_iter()
+            .filter(|a| a.from == c)
+            .map(|a| a.size)
+            .min(),
+        None => None,
+    };
     let have: std::collections::HashSet<&str> = o
         .manifest
         .layers
@@ -83,5 +113,7 @@ pub fn diff(old: &str, new: &str) -> Result<DiffReport> {
         },
         new_layers: layers.iter().filter(|l| !l.reused).count(),
         layers,
+        oci_delta_bytes,
+        static_delta_bytes,
     })
 }

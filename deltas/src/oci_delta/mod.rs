@@ -531,5 +531,15 @@ pub fn stored(oci: &OciDir, subject: &Digest) -> Result<Vec<(Descriptor, Digest)
     Ok(out)
 }
 
+/// Bytes a client downloads for the stored delta `entry` of `oci`: its manifest and every
+/// blob it lists.
+///
+/// # Errors
+/// An unreadable manifest.
+pub fn download_bytes(oci: &OciDir, entry: &Descriptor) -> Result<u64> {
+    let m: ArtifactManifest = oci.read_json_blob(entry, "oci-delta manifest")?;
+    Ok(entry.size + m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>())
+}
+
 #[cfg(test)]
 mod tests;
