@@ -59,19 +59,16 @@ enum Content {
     Spilled(std::fs::File),
 }
 
-fn take_content(r: &mut impl Read, size: u64) -> io::Result<(Content, [u8; 32])> {
+/// Read `size` bytes of content, hashing them. The flag says whether all of them were there:
+/// a stream cut inside a member is still bytes to rebuild (sent as they are), not an error.
+fn take_content(r: &mut impl Read, size: u64) -> io::Result<(Content, [u8; 32], bool)> {
     let mut h = Sha256::new();
     if size <= MAX_BUFFERED {
         let mut buf = Vec::with_capacity(size as usize);
         r.read_to_end(&mut buf)?;
-        if buf.len() as u64 != size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "tar member cut short",
-            ));
-        }
         h.update(&buf);
-        return Ok((Content::Memory(buf), h.finalize().into()));
+        let whole = buf.len() as u64 == size;
+        return Ok((Content::Memory(buf), h.finalize().into(), whole));
     }
     let mut f = tempfile::tempfile()?;
     let mut buf = vec![0u8; 1 << 20];
@@ -85,14 +82,8 @@ fn take_content(r: &mut impl Read, size: u64) -> io::Result<(Content, [u8; 32])>
         f.write_all(&buf[..k])?;
         n += k as u64;
     }
-    if n != size {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "tar member cut short",
-        ));
-    }
     f.seek(SeekFrom::Start(0))?;
-    Ok((Content::Spilled(f), h.finalize().into()))
+    Ok((Content::Spilled(f), h.finalize().into(), n == size))
 }
 
 fn literal<W: Write>(ops: &mut OpWriter<W>, c: &mut Content) -> io::Result<()> {
@@ -204,10 +195,10 @@ pub fn encode<R: Read, W: Write>(
         if m.size > 0 {
             let mut c = t.content(m.size);
             if m.kind == Kind::Regular {
-                let (mut content, sha) = take_content(&mut c, m.size)?;
+                let (mut content, sha, whole) = take_content(&mut c, m.size)?;
                 let same = source
                     .same(&sha, m.size)
-                    .filter(|f| m.size > f.path.len() as u64 + OPEN_OVERHEAD);
+                    .filter(|f| whole && m.size > f.path.len() as u64 + OPEN_OVERHEAD);
                 if let Some(f) = same {
                     ops.open(&f.path)?;
                     ops.copy(m.size)?;
@@ -216,7 +207,7 @@ pub fn encode<R: Read, W: Write>(
                 } else {
                     let mut done = false;
                     if let Content::Memory(new) = &content {
-                        if m.size <= opts.max_diff_size {
+                        if whole && m.size <= opts.max_diff_size {
                             if let Some(f) = source.similar(&m.path, m.size).filter(|f| {
                                 f.size <= opts.max_diff_size
                                     && m.size > f.path.len() as u64 + OPEN_OVERHEAD

@@ -272,3 +272,16 @@ fn the_applier_refuses_what_it_must() {
     assert!(run(&[0, 10, b'a'], v1).unwrap_err().contains("cut short"));
     assert!(run(&[0, 0x80], v1).unwrap_err().contains("cut short"));
 }
+
+/// Found by fuzz/tar_diff_encode: a stream cut inside a member's content is still a stream
+/// of bytes to rebuild (the encoder must not fail on it), for a small and a spilled member.
+#[test]
+fn a_stream_cut_inside_a_members_content_round_trips() {
+    let old = Mem::new(&[tar(&[("usr/a", &noise(5, 1000))])]);
+    for size in [40_000usize, (crate::limits::MAX_BUFFERED + 10_000) as usize] {
+        let full = tar(&[("usr/a", &noise(5, 1000)), ("usr/b", &noise(6, size))]);
+        // Cut in the middle of usr/b's content.
+        let cut = &full[..512 * 3 + size / 2];
+        roundtrip(&old, cut);
+    }
+}
