@@ -47,27 +47,38 @@ fn trees(fx: &Fixture) -> (PathBuf, PathBuf) {
     (old, new)
 }
 
+/// Build the image `tag` of `format` from `tree` into `out` (6 layers at most), with `extra`
+/// options; the build's JSON summary.
+fn build(tree: &Path, out: &Path, format: &str, tag: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args: Vec<String> = [
+        "--rootfs",
+        tree.to_str().unwrap(),
+        "--format",
+        format,
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        tag,
+        "--max-layers",
+        "6",
+        "--json",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    json(&encap_ok(args))
+}
+
 /// Images A and B of `format` from the two trees in `out`, B laid out after A.
 fn images(old: &Path, new: &Path, out: &Path, format: &str) {
-    for (tree, tag) in [(old, "A"), (new, "B")] {
-        let mut args = vec![
-            "--rootfs".to_string(),
-            tree.display().to_string(),
-            "--format".into(),
-            format.into(),
-            "--oci-dir".into(),
-            out.display().to_string(),
-            "--tag".into(),
-            tag.into(),
-            "--max-layers".into(),
-            "6".into(),
-            "-q".into(),
-        ];
-        if tag == "B" {
-            args.extend(["--previous".into(), format!("{}:A", out.display())]);
-        }
-        encap_ok(args);
-    }
+    build(old, out, format, "A", &[]);
+    build(
+        new,
+        out,
+        format,
+        "B",
+        &["--previous", &format!("{}:A", out.display())],
+    );
 }
 
 fn make_delta(out: &Path, extra: &[&str]) -> serde_json::Value {
@@ -366,24 +377,15 @@ fn a_build_with_delta_oci_delta_stores_it_and_a_push_carries_it() {
     let fx = Fixture::new("full");
     let (old, new) = trees(&fx);
     let out = fx.path("plain");
-    images(&old, &old, &out, "plain"); // A (and a B equal to it); C is built below
-    let b = json(&encap_ok([
-        "--rootfs",
-        new.to_str().unwrap(),
-        "--format",
+    build(&old, &out, "plain", "A", &[]);
+    let prev = format!("{}:A", out.display());
+    let b = build(
+        &new,
+        &out,
         "plain",
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
         "C",
-        "--max-layers",
-        "6",
-        "--previous",
-        &format!("{}:A", out.display()),
-        "--delta",
-        "oci-delta",
-        "--json",
-    ]));
+        &["--previous", &prev, "--delta", "oci-delta"],
+    );
     let subject = b["manifest_digest"].as_str().unwrap();
     let artifact = b["oci_delta"]["delta"]["manifest"]["digest"]
         .as_str()

@@ -20,12 +20,12 @@ pub fn layer_reader<'a>(
     oci: &'a OciDir,
     layer: &oci::types::Descriptor,
 ) -> Result<Box<dyn Read + 'a>> {
-    use oci::keys::media;
-    let coding = match layer.media_type.as_str() {
-        media::LAYER_GZIP | media::DOCKER_LAYER_GZIP => Some("gzip"),
-        media::LAYER_ZSTD => Some("zstd"),
-        media::LAYER_TAR => None,
-        other => anyhow::bail!("layer {}: unsupported media type {other}", layer.digest),
+    let Some(coding) = oci::keys::media::layer_coding(&layer.media_type) else {
+        anyhow::bail!(
+            "layer {}: unsupported media type {}",
+            layer.digest,
+            layer.media_type
+        )
     };
     let blob = oci
         .open_blob(layer)

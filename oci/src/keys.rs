@@ -121,6 +121,18 @@ pub mod media {
     /// Docker's gzip layer type, which images converted from Docker's format still carry;
     /// read, never written.
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+    /// How a layer of `media_type` is compressed, by the name `compress::decoder` takes:
+    /// `Some(Some("gzip"))`, `Some(Some("zstd"))`, `Some(None)` for a plain tar; `None` for
+    /// a media type that is not a layer this tool reads.
+    pub fn layer_coding(media_type: &str) -> Option<Option<&'static str>> {
+        match media_type {
+            LAYER_GZIP | DOCKER_LAYER_GZIP => Some(Some("gzip")),
+            LAYER_ZSTD => Some(Some("zstd")),
+            LAYER_TAR => Some(None),
+            _ => None,
+        }
+    }
 }
 
 /// OCI layout file names.

@@ -131,18 +131,9 @@ fn encapsulate_image(
 ) -> Result<Summary> {
     match target {
         Target::Dir(path) => into_dir(path, |oci| encapsulate_into(req, oci, progress)),
-        Target::Archive(path) => {
-            let (parent, name) = split_parent(path)?;
-            let parent_dir = Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
-                .with_context(|| format!("opening output directory {}", parent.display()))?;
-            let work = workdir::WorkDir::create(&parent)?;
-            let layout_path = work.layout_path()?;
-            let layout_dir = Dir::open_ambient_dir(&layout_path, cap_std::ambient_authority())?;
-            let oci = OciDir::ensure(layout_dir, &layout_path.display().to_string())?;
-            let summary = encapsulate_into(req, &oci, progress)?;
-            archive_into(&oci, &parent_dir, &parent, &name, path, "--oci-archive")?;
-            Ok(summary)
-        }
+        Target::Archive(path) => into_archive(path, "--oci-archive", |oci| {
+            encapsulate_into(req, oci, progress)
+        }),
     }
 }
 

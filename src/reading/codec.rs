@@ -118,11 +118,8 @@ pub fn offer_blocks(oci: &OciDir, desc: &Descriptor, src: &mut ReuseSource) -> b
 /// # Errors
 /// A media type that is not a layer this tool reads, or a zstd stream that cannot start.
 pub fn decompress<'a>(media_type: &str, r: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
-    let coding = match media_type {
-        media::LAYER_GZIP | media::DOCKER_LAYER_GZIP => Some("gzip"),
-        media::LAYER_ZSTD => Some("zstd"),
-        media::LAYER_TAR => None,
-        other => anyhow::bail!("unsupported layer media type {other}"),
+    let Some(coding) = media::layer_coding(media_type) else {
+        anyhow::bail!("unsupported layer media type {media_type}")
     };
     compress::decoder(coding, r).with_context(|| format!("reading a {media_type} layer"))
 }

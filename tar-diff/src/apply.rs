@@ -24,7 +24,6 @@ fn format(msg: impl Into<String>) -> Error {
     Error::Format(msg.into())
 }
 
-/// `None` at a clean end of stream (between records).
 fn uvarint(r: &mut impl BufRead) -> Result<u64, Error> {
     let mut v: u64 = 0;
     for i in 0..10 {
@@ -55,6 +54,110 @@ fn clean(path: &[u8]) -> Result<&str, Error> {
     Ok(p)
 }
 
+/// One op record, its bounds checked; the payload of DATA and ADD_DATA is still to read.
+enum Op {
+    Data(u64),
+    Open(String),
+    Copy(u64),
+    AddData(u64),
+    Seek(u64),
+}
+
+/// The op records of a tar-diff, one at a time: the magic checked, the zstd window bounded.
+struct Ops<R: Read> {
+    r: BufReader<zstd::stream::read::Decoder<'static, BufReader<R>>>,
+}
+
+impl<R: Read> Ops<R> {
+    fn new(mut delta: R) -> Result<Self, Error> {
+        let mut magic = [0u8; 8];
+        delta
+            .read_exact(&mut magic)
+            .map_err(|_| format("shorter than its magic"))?;
+        if &magic == MAGIC_V2 {
+            return Err(format(
+                "tardf2 (zstd patch-from ops) is not accepted, only tardf1",
+            ));
+        }
+        if &magic != MAGIC_V1 {
+            return Err(format("not a tar-diff (bad magic)"));
+        }
+        let mut z = zstd::stream::read::Decoder::new(delta)?;
+        // Bound the decoder's window as the consumers do (2^27), so that a hostile frame
+        // cannot make it allocate more.
+        z.window_log_max(27)?;
+        Ok(Ops {
+            r: BufReader::new(z),
+        })
+    }
+
+    /// The next record; `None` at the end of the stream (between records).
+    fn next(&mut self) -> Result<Option<Op>, Error> {
+        if self.r.fill_buf()?.is_empty() {
+            return Ok(None);
+        }
+        let mut op = [0u8; 1];
+        self.r.read_exact(&mut op)?;
+        let size = uvarint(&mut self.r)?;
+        Ok(Some(match op[0] {
+            OP_DATA if size > MAX_APPLY_DATA => {
+                return Err(format(format!(
+                    "DATA of {size} bytes is over the bound of {MAX_APPLY_DATA}"
+                )))
+            }
+            OP_DATA => Op::Data(size),
+            OP_OPEN => {
+                if size as usize > MAX_PATH {
+                    return Err(format(format!(
+                        "OPEN path of {size} bytes is over {MAX_PATH}"
+                    )));
+                }
+                let mut p = vec![0u8; size as usize];
+                self.r
+                    .read_exact(&mut p)
+                    .map_err(|_| format("OPEN is cut short"))?;
+                Op::Open(clean(&p)?.to_string())
+            }
+            OP_COPY => Op::Copy(size),
+            OP_ADD_DATA if size as usize > MAX_ADD_DATA => {
+                return Err(format(format!(
+                    "ADD_DATA of {size} bytes is over {MAX_ADD_DATA}"
+                )))
+            }
+            OP_ADD_DATA => Op::AddData(size),
+            OP_SEEK => Op::Seek(size),
+            other => return Err(format(format!("unknown op {other}"))),
+        }))
+    }
+
+    /// Copy the `size` bytes of the current record's payload to `out`.
+    fn payload(&mut self, size: u64, out: &mut impl Write) -> Result<(), Error> {
+        if io::copy(&mut (&mut self.r).take(size), out)? != size {
+            return Err(format("a payload is cut short"));
+        }
+        Ok(())
+    }
+}
+
+/// The current source file, with its path for messages.
+struct Current(Option<(String, Box<dyn ReadSeek>)>);
+
+impl Current {
+    fn get(&mut self) -> Result<(&str, &mut Box<dyn ReadSeek>), Error> {
+        match &mut self.0 {
+            Some((p, f)) => Ok((p.as_str(), f)),
+            None => Err(format("an op reads a source before any OPEN")),
+        }
+    }
+}
+
+fn past_end(path: &str, what: &str) -> Error {
+    Error::Source {
+        path: path.to_string(),
+        reason: format!("{what} reads past its end"),
+    }
+}
+
 /// Apply the tar-diff `delta` against `source`, writing the rebuilt stream to `out`;
 /// returns its length.
 ///
@@ -66,97 +169,41 @@ pub fn apply(
     source: &mut dyn ApplySource,
     mut out: impl Write,
 ) -> Result<u64, Error> {
-    let mut delta = delta;
-    let mut magic = [0u8; 8];
-    delta
-        .read_exact(&mut magic)
-        .map_err(|_| format("shorter than its magic"))?;
-    if &magic == MAGIC_V2 {
-        return Err(format(
-            "tardf2 (zstd patch-from ops) is not accepted, only tardf1",
-        ));
-    }
-    if &magic != MAGIC_V1 {
-        return Err(format("not a tar-diff (bad magic)"));
-    }
-    let mut z = zstd::stream::read::Decoder::new(delta)?;
-    // Bound the decoder's window as the consumers do (2^27), so that a hostile frame cannot
-    // make it allocate more.
-    z.window_log_max(27)?;
-    let mut r = BufReader::new(z);
-    let mut current: Option<(String, Box<dyn ReadSeek>)> = None;
+    let mut ops = Ops::new(delta)?;
+    let mut current = Current(None);
     let mut written = 0u64;
     let mut buf = vec![0u8; 1 << 16];
     let mut src = vec![0u8; 1 << 16];
-    loop {
-        if r.fill_buf()?.is_empty() {
-            return Ok(written);
-        }
-        let mut op = [0u8; 1];
-        r.read_exact(&mut op)?;
-        let size = uvarint(&mut r)?;
-        let need_current = |current: &mut Option<(String, Box<dyn ReadSeek>)>| {
-            current
-                .take()
-                .ok_or_else(|| format("an op reads a source before any OPEN"))
-        };
-        match op[0] {
-            OP_DATA => {
-                if size > MAX_APPLY_DATA {
-                    return Err(format(format!(
-                        "DATA of {size} bytes is over the bound of {MAX_APPLY_DATA}"
-                    )));
-                }
-                let n = io::copy(&mut (&mut r).take(size), &mut out)?;
-                if n != size {
-                    return Err(format("DATA is cut short"));
-                }
-                written += n;
+    while let Some(op) = ops.next()? {
+        match op {
+            Op::Data(size) => {
+                ops.payload(size, &mut out)?;
+                written += size;
             }
-            OP_OPEN => {
-                if size as usize > MAX_PATH {
-                    return Err(format(format!(
-                        "OPEN path of {size} bytes is over {MAX_PATH}"
-                    )));
-                }
-                let mut p = vec![0u8; size as usize];
-                r.read_exact(&mut p)
-                    .map_err(|_| format("OPEN is cut short"))?;
-                let path = clean(&p)?.to_string();
+            Op::Open(path) => {
                 let f = source.open(&path).map_err(|e| Error::Source {
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
-                current = Some((path, f));
+                current.0 = Some((path, f));
             }
-            OP_COPY => {
-                let (path, mut f) = need_current(&mut current)?;
-                let n = io::copy(&mut (&mut f).take(size), &mut out)?;
-                if n != size {
-                    return Err(Error::Source {
-                        path,
-                        reason: format!("COPY of {size} bytes reads past its end"),
-                    });
+            Op::Copy(size) => {
+                let (path, f) = current.get()?;
+                if io::copy(&mut f.take(size), &mut out)? != size {
+                    return Err(past_end(path, &format!("COPY of {size} bytes")));
                 }
-                written += n;
-                current = Some((path, f));
+                written += size;
             }
-            OP_ADD_DATA => {
-                if size as usize > MAX_ADD_DATA {
-                    return Err(format(format!(
-                        "ADD_DATA of {size} bytes is over {MAX_ADD_DATA}"
-                    )));
-                }
-                let (path, mut f) = need_current(&mut current)?;
+            Op::AddData(size) => {
+                let (path, f) = current.get()?;
                 let mut left = size as usize;
                 while left > 0 {
                     let k = left.min(buf.len());
-                    r.read_exact(&mut buf[..k])
+                    ops.r
+                        .read_exact(&mut buf[..k])
                         .map_err(|_| format("ADD_DATA is cut short"))?;
-                    f.read_exact(&mut src[..k]).map_err(|_| Error::Source {
-                        path: path.clone(),
-                        reason: "ADD_DATA reads past its end".into(),
-                    })?;
+                    f.read_exact(&mut src[..k])
+                        .map_err(|_| past_end(path, "ADD_DATA"))?;
                     for (d, s) in buf[..k].iter_mut().zip(&src[..k]) {
                         *d = d.wrapping_add(*s);
                     }
@@ -164,16 +211,13 @@ pub fn apply(
                     left -= k;
                 }
                 written += size;
-                current = Some((path, f));
             }
-            OP_SEEK => {
-                let (path, mut f) = need_current(&mut current)?;
-                f.seek(io::SeekFrom::Start(size))?;
-                current = Some((path, f));
+            Op::Seek(to) => {
+                current.get()?.1.seek(io::SeekFrom::Start(to))?;
             }
-            other => return Err(format(format!("unknown op {other}"))),
         }
     }
+    Ok(written)
 }
 
 /// The source paths a tar-diff OPENs, in order of first use, without applying it: what an
@@ -182,58 +226,19 @@ pub fn apply(
 /// # Errors
 /// As [`apply`] for a malformed stream.
 pub fn opened(delta: impl Read) -> Result<Vec<String>, Error> {
-    let mut delta = delta;
-    let mut magic = [0u8; 8];
-    delta
-        .read_exact(&mut magic)
-        .map_err(|_| format("shorter than its magic"))?;
-    if &magic != MAGIC_V1 {
-        return Err(format("not a tardf1 tar-diff (bad magic)"));
-    }
-    let mut z = zstd::stream::read::Decoder::new(delta)?;
-    z.window_log_max(27)?;
-    let mut r = BufReader::new(z);
+    let mut ops = Ops::new(delta)?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    loop {
-        if r.fill_buf()?.is_empty() {
-            return Ok(out);
-        }
-        let mut op = [0u8; 1];
-        r.read_exact(&mut op)?;
-        let size = uvarint(&mut r)?;
-        match op[0] {
-            OP_DATA | OP_ADD_DATA => {
-                let bound = if op[0] == OP_DATA {
-                    MAX_APPLY_DATA
-                } else {
-                    MAX_ADD_DATA as u64
-                };
-                if size > bound {
-                    return Err(format(format!(
-                        "a payload of {size} bytes is over the bound of {bound}"
-                    )));
-                }
-                if io::copy(&mut (&mut r).take(size), &mut io::sink())? != size {
-                    return Err(format("a payload is cut short"));
-                }
-            }
-            OP_OPEN => {
-                if size as usize > MAX_PATH {
-                    return Err(format(format!(
-                        "OPEN path of {size} bytes is over {MAX_PATH}"
-                    )));
-                }
-                let mut p = vec![0u8; size as usize];
-                r.read_exact(&mut p)
-                    .map_err(|_| format("OPEN is cut short"))?;
-                let path = clean(&p)?.to_string();
+    while let Some(op) = ops.next()? {
+        match op {
+            Op::Data(size) | Op::AddData(size) => ops.payload(size, &mut io::sink())?,
+            Op::Open(path) => {
                 if seen.insert(path.clone()) {
                     out.push(path);
                 }
             }
-            OP_COPY | OP_SEEK => {}
-            other => return Err(format(format!("unknown op {other}"))),
+            Op::Copy(_) | Op::Seek(_) => {}
         }
     }
+    Ok(out)
 }

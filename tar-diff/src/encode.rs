@@ -7,13 +7,12 @@
 //! The content's sha256 is checked before a COPY is chosen, so the rebuilt stream is the
 //! input whatever the old tree or the tar's quirks.
 
-use crate::limits::{MAGIC_V1, MAX_BUFFERED, MAX_DIFF_SIZE, MAX_EXTRA_FRACTION_256, OPEN_OVERHEAD};
+use crate::limits::{MAGIC_V1, MAX_DIFF_SIZE, MAX_EXTRA_FRACTION_256, OPEN_OVERHEAD};
 use crate::ops::OpWriter;
-use crate::source::Source;
+use crate::source::{Held, Source};
 use crate::tar::{Kind, TarReader};
 use crate::Error;
-use sha2::{Digest, Sha256};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 
 /// How to encode.
 #[derive(Debug, Clone)]
@@ -52,53 +51,15 @@ pub struct Stats {
     pub literal_bytes: u64,
 }
 
-/// A file's content while it is hashed: in memory up to [`MAX_BUFFERED`], else in an
-/// unlinked temporary file.
-enum Content {
-    Memory(Vec<u8>),
-    Spilled(std::fs::File),
-}
-
-/// Read `size` bytes of content, hashing them. The flag says whether all of them were there:
-/// a stream cut inside a member is still bytes to rebuild (sent as they are), not an error.
-fn take_content(r: &mut impl Read, size: u64) -> io::Result<(Content, [u8; 32], bool)> {
-    let mut h = Sha256::new();
-    if size <= MAX_BUFFERED {
-        let mut buf = Vec::with_capacity(size as usize);
-        r.read_to_end(&mut buf)?;
-        h.update(&buf);
-        let whole = buf.len() as u64 == size;
-        return Ok((Content::Memory(buf), h.finalize().into(), whole));
-    }
-    let mut f = tempfile::tempfile()?;
+fn literal<W: Write>(ops: &mut OpWriter<W>, c: &mut Held) -> io::Result<()> {
+    let mut r = c.reader()?;
     let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
     loop {
         let k = r.read(&mut buf)?;
         if k == 0 {
-            break;
+            return Ok(());
         }
-        h.update(&buf[..k]);
-        f.write_all(&buf[..k])?;
-        n += k as u64;
-    }
-    f.seek(SeekFrom::Start(0))?;
-    Ok((Content::Spilled(f), h.finalize().into(), n == size))
-}
-
-fn literal<W: Write>(ops: &mut OpWriter<W>, c: &mut Content) -> io::Result<()> {
-    match c {
-        Content::Memory(b) => ops.data(b),
-        Content::Spilled(f) => {
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let k = f.read(&mut buf)?;
-                if k == 0 {
-                    return Ok(());
-                }
-                ops.data(&buf[..k])?;
-            }
-        }
+        ops.data(&buf[..k])?;
     }
 }
 
@@ -195,7 +156,7 @@ pub fn encode<R: Read, W: Write>(
         if m.size > 0 {
             let mut c = t.content(m.size);
             if m.kind == Kind::Regular {
-                let (mut content, sha, whole) = take_content(&mut c, m.size)?;
+                let (mut content, sha, whole) = Held::take(&mut c, m.size)?;
                 let same = source
                     .same(&sha, m.size)
                     .filter(|f| whole && m.size > f.path.len() as u64 + OPEN_OVERHEAD);
@@ -206,7 +167,7 @@ pub fn encode<R: Read, W: Write>(
                     stats.copied_bytes += m.size;
                 } else {
                     let mut done = false;
-                    if let Content::Memory(new) = &content {
+                    if let Held::Memory(new) = &content {
                         if whole && m.size <= opts.max_diff_size {
                             if let Some(f) = source.similar(&m.path, m.size).filter(|f| {
                                 f.size <= opts.max_diff_size

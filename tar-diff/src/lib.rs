@@ -12,9 +12,9 @@
 //!   content is passed on as raw bytes), so that an encoder can emit the stream exactly.
 //! - [`source`]: the old tree as the encoder sees it: which file holds the same bytes, which
 //!   is similar enough to diff against (same path, else basename, else version-less stem).
-//! - [`encode`]: the encoder: OPEN/COPY for files the old tree holds, a bsdiff (the `bidiff`
+//! - [`mod@encode`]: the encoder: OPEN/COPY for files the old tree holds, a bsdiff (the `bidiff`
 //!   crate's matcher) turned into ADD_DATA/DATA/SEEK for similar files, DATA for the rest.
-//! - [`apply`]: an applier with every size bounded, for checking a delta before it ships.
+//! - [`mod@apply`]: an applier with every size bounded, for checking a delta before it ships.
 //! - [`ops`]: the wire format (magic, op codes, varints) shared by both directions.
 //!
 //! The output is `tardf1` (ops 0–4), which every applier accepts; see `limits` for the bounds.

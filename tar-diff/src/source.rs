@@ -55,43 +55,69 @@ pub trait Source {
     fn content(&self, file: &SourceFile) -> io::Result<Option<Vec<u8>>>;
 }
 
-/// A file's content held for a moment: in memory, or in an unlinked temporary file.
-enum Held {
+/// A file's content held for a moment: in memory up to [`crate::limits::MAX_BUFFERED`],
+/// else in an unlinked temporary file, so memory stays bounded whatever a layer holds.
+pub(crate) enum Held {
     Memory(Vec<u8>),
     Spilled(std::fs::File),
 }
 
-impl Held {
-    /// Hash `size` bytes of `r`, holding them when `hold`. A short member is hashed as it is
-    /// and not held.
-    fn read(r: &mut dyn Read, size: u64, hold: bool) -> io::Result<(Option<Held>, [u8; 32])> {
-        let mut h = Sha256::new();
-        let mut held = if !hold {
-            None
-        } else if size <= crate::limits::MAX_BUFFERED {
-            Some(Held::Memory(Vec::with_capacity(size as usize)))
-        } else {
-            Some(Held::Spilled(tempfile::tempfile()?))
-        };
-        let mut buf = vec![0u8; 1 << 16];
-        let mut n = 0u64;
-        loop {
-            let k = r.read(&mut buf)?;
-            if k == 0 {
-                break;
-            }
-            h.update(&buf[..k]);
-            n += k as u64;
-            match held.as_mut() {
-                Some(Held::Memory(v)) => v.extend_from_slice(&buf[..k]),
-                Some(Held::Spilled(f)) => io::Write::write_all(f, &buf[..k])?,
-                None => {}
-            }
+/// Hash what `r` holds (`size` bytes expected), copying it into `held` if given; the sha256
+/// and whether all `size` bytes were there.
+fn hash_into(
+    r: &mut dyn Read,
+    size: u64,
+    mut held: Option<&mut Held>,
+) -> io::Result<([u8; 32], bool)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf)?;
+        if k == 0 {
+            break;
         }
-        Ok((if n == size { held } else { None }, h.finalize().into()))
+        h.update(&buf[..k]);
+        n += k as u64;
+        match held.as_deref_mut() {
+            Some(Held::Memory(v)) => v.extend_from_slice(&buf[..k]),
+            Some(Held::Spilled(f)) => io::Write::write_all(f, &buf[..k])?,
+            None => {}
+        }
+    }
+    Ok((h.finalize().into(), n == size))
+}
+
+impl Held {
+    /// A holder for `size` bytes: memory or an unlinked temporary file.
+    fn new(size: u64) -> io::Result<Held> {
+        Ok(if size <= crate::limits::MAX_BUFFERED {
+            Held::Memory(Vec::with_capacity(size as usize))
+        } else {
+            Held::Spilled(tempfile::tempfile()?)
+        })
     }
 
-    fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+    /// Hash `size` bytes of `r` and hold them; the flag says whether all `size` bytes were
+    /// there (a stream may be cut inside a member).
+    pub(crate) fn take(r: &mut dyn Read, size: u64) -> io::Result<(Held, [u8; 32], bool)> {
+        let mut held = Held::new(size)?;
+        let (sha, whole) = hash_into(r, size, Some(&mut held))?;
+        Ok((held, sha, whole))
+    }
+
+    /// As [`Held::take`], holding the bytes only when `hold` (else they are only hashed).
+    fn read(r: &mut dyn Read, size: u64, hold: bool) -> io::Result<(Option<Held>, [u8; 32], bool)> {
+        if hold {
+            let (held, sha, whole) = Held::take(r, size)?;
+            return Ok((Some(held), sha, whole));
+        }
+        let (sha, whole) = hash_into(r, size, None)?;
+        Ok((None, sha, whole))
+    }
+
+    /// The held bytes, from the start.
+    pub(crate) fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
         Ok(match self {
             Held::Memory(v) => Box::new(&v[..]),
             Held::Spilled(f) => {
@@ -210,7 +236,9 @@ impl SourceIndex {
                     // Held when it may be stored: wanted now, or an object whose deployed
                     // names may be wanted next.
                     let hold = wanted || (!is_openable && m.size > 0);
-                    let (held, sha256) = Held::read(content, m.size, hold)?;
+                    let (held, sha256, whole) = Held::read(content, m.size, hold)?;
+                    // A short member is hashed as it is, never stored.
+                    let held = held.filter(|_| whole);
                     let f = SourceFile {
                         path: m.path.clone(),
                         size: m.size,

@@ -25,11 +25,10 @@ pub fn delta_consumers() -> PathBuf {
     .clone()
 }
 
-/// composefs-oci pulls `old`, then `delta` into the same repository, and `new` into
-/// another: its JSON (manifest digests and EROFS ids both ways), or its stderr.
-pub fn consumer_pull(old: &str, delta: &str, new: &str) -> Result<serde_json::Value, String> {
+/// The consumer binary's JSON for `args`, or its stderr.
+fn consumer(args: &[&std::ffi::OsStr]) -> Result<serde_json::Value, String> {
     let out = Command::new(delta_consumers())
-        .args(["pull", old, delta, new])
+        .args(args)
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
@@ -39,17 +38,18 @@ pub fn consumer_pull(old: &str, delta: &str, new: &str) -> Result<serde_json::Va
     Ok(serde_json::from_slice(&out.stdout).unwrap())
 }
 
+/// composefs-oci pulls `old`, then `delta` into the same repository, and `new` into
+/// another: its JSON (manifest digests and EROFS ids both ways), or its stderr.
+pub fn consumer_pull(old: &str, delta: &str, new: &str) -> Result<serde_json::Value, String> {
+    consumer(&["pull".as_ref(), old.as_ref(), delta.as_ref(), new.as_ref()])
+}
+
 /// The `oci-delta` crate rebuilds every layer of the delta file `delta_dir` (a layout)
 /// against the files under `source`: its JSON, or its stderr.
 pub fn consumer_rebuild(delta_dir: &Path, source: &Path) -> Result<serde_json::Value, String> {
-    let out = Command::new(delta_consumers())
-        .arg("rebuild")
-        .args([delta_dir, source])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).unwrap())
+    consumer(&[
+        "rebuild".as_ref(),
+        delta_dir.as_os_str(),
+        source.as_os_str(),
+    ])
 }
