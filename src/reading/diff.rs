@@ -66,7 +66,7 @@ pub fn diff(old: &str, new: &str) -> Result<DiffReport> {
         .and_then(|l| l.get(keys::LABEL_COMMIT))
         .and_then(|c| c.as_str());
     let static_delta_bytes = match old_commit {
-        Some(c) => crate::deltas::artifacts_for(&no.oci, &n.descriptor.digest)
+        Some(c) => ::deltas::static_delta::artifacts_for(&no.oci, &n.descriptor.digest)
             .with_context(|| format!("{new}: its static deltas"))?
             .into_iter()
             .filter(|a| a.from == c)
