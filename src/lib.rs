@@ -59,7 +59,7 @@ pub mod workdir;
 // and the modules themselves name modules, not families.
 pub use building::{build, output, request, reuse};
 pub use publishing::{index, push, signatures};
-pub use reading::{check, codec, diff, flatten, image_ref, layer_objects, treecmp};
+pub use reading::{check, codec, composefs, diff, flatten, image_ref, layer_objects, treecmp};
 pub use repositories::{deltas, mirror, oci_deltas, serve};
 
 pub use build::{commit_facts, encapsulate_into, host_arch};

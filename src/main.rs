@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(s)) => cli::run::run_serve(s),
         Some(Command::Delta(d)) => cli::run::run_delta(d),
         Some(Command::VerifyDelta(d)) => cli::run::run_verify_delta(d),
+        Some(Command::ComposefsDigest(d)) => cli::run::run_composefs_digest(d),
         Some(Command::Mirror(m)) => cli::run::run_mirror(m),
         Some(Command::GenerateDocs {
             man_dir,

@@ -70,6 +70,10 @@ pub(crate) enum Command {
     /// that pull images) or libostree's static delta (for `ostree pull`).
     #[command(after_help = DELTA_AFTER_HELP)]
     Delta(DeltaArgs),
+    /// Print the composefs digest of an image (ours or another tool's): the fs-verity digest
+    /// of the composefs EROFS of its merged filesystem, as bootc and composefs-oci compute it.
+    #[command(after_help = COMPOSEFS_DIGEST_AFTER_HELP)]
+    ComposefsDigest(ComposefsDigestArgs),
     /// Check an oci-delta against the image it starts from: every blob, every annotation,
     /// every layer rebuilt and compared with its diff_id.
     #[command(after_help = VERIFY_DELTA_AFTER_HELP)]
@@ -278,6 +282,34 @@ pub(crate) struct DeltaArgs {
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
     pub(crate) jobs: usize,
     /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) const COMPOSEFS_DIGEST_AFTER_HELP: &str = "\
+The image's layers are merged as composefs-oci merges them (whiteouts applied, the most
+derived directory metadata kept, hard links kept), then composefs-rs's OCI transform (/ takes
+/usr's metadata, /run emptied, only security.capability xattrs kept) and its EROFS writer
+(format V1) give the image whose fs-verity digest (SHA-512, 4 KiB blocks) this prints in hex.
+--bootable prints the digest after the boot transform (/boot and /sysroot emptied, SELinux
+labels from the image's own policy): the value a sealed UKI carries as
+composefs.digest=v1-sha512-12:<hex>. --json prints both and the config's digest.
+
+Examples:
+  ostree-encap composefs-digest --oci-dir out:43
+  ostree-encap composefs-digest --oci-archive os.ociarchive --bootable";
+
+#[derive(Args, Debug)]
+pub(crate) struct ComposefsDigestArgs {
+    #[command(flatten)]
+    pub(crate) image: ImageSource,
+    /// Print the bootable variant's digest (fails for an image without /boot or /sysroot).
+    #[arg(long)]
+    pub(crate) bootable: bool,
+    /// Layers read at once (default: one per CPU).
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub(crate) jobs: usize,
+    /// Print the digests as JSON.
     #[arg(long)]
     pub(crate) json: bool,
 }

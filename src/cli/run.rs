@@ -210,6 +210,29 @@ fn print_oci_delta(r: &ostree_encap::oci_deltas::OciDeltaReport) -> Result<()> {
     Ok(())
 }
 
+pub(crate) fn run_composefs_digest(a: ComposefsDigestArgs) -> Result<()> {
+    let r = a.image.image_ref()?;
+    let img = r.open()?;
+    let d = ostree_encap::composefs::digests(&img.oci, &img.image, crate::cli::jobs(a.jobs))
+        .with_context(|| format!("the composefs digest of {r}"))?;
+    if a.json {
+        out!("{}", serde_json::to_string_pretty(&d)?);
+    } else if a.bootable {
+        match &d.bootable {
+            Some(b) => out!("{b}"),
+            None => anyhow::bail!(
+                "{r} has no bootable composefs digest: {}",
+                d.not_bootable
+                    .as_deref()
+                    .unwrap_or("the boot transform failed")
+            ),
+        }
+    } else {
+        out!("{}", d.merged);
+    }
+    Ok(())
+}
+
 pub(crate) fn run_verify_delta(a: VerifyDeltaArgs) -> Result<()> {
     use ostree_encap::oci_deltas::DeltaInput;
     let from = delta_source("--from", &a.from)?;

@@ -53,3 +53,9 @@ pub fn consumer_rebuild(delta_dir: &Path, source: &Path) -> Result<serde_json::V
         source.as_os_str(),
     ])
 }
+
+/// composefs-oci pulls `image` (`oci:DIR:TAG`) into fresh SHA-512 repositories as bootc
+/// does: its JSON (`merged`, `bootable` or null), or its stderr.
+pub fn consumer_composefs_id(image: &str) -> Result<serde_json::Value, String> {
+    consumer(&["composefs-id".as_ref(), image.as_ref()])
+}

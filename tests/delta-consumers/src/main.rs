@@ -4,6 +4,10 @@
 //! new repository, then DELTA (`oci:DIR` or `oci-archive:FILE`), and NEW straight into a
 //! second repository; prints both manifest digests and composefs EROFS ids.
 //!
+//! `delta-consumers composefs-id IMAGE`: composefs-oci 0.9.4 pulls IMAGE (`oci:DIR:TAG`) into a
+//! new SHA-512 repository as bootc does (`bootable: true`) and prints the composefs EROFS ids
+//! (format V1) of the merged image and of its bootable variant.
+//!
 //! `delta-consumers rebuild DELTA_DIR SOURCE_DIR`: the `oci-delta` crate parses the delta in
 //! the layout DELTA_DIR and rebuilds every layer it carries against the files under
 //! SOURCE_DIR (the old image's tree), checking each against its diff_id; prints the count.
@@ -177,12 +181,59 @@ impl Write for Counter {
     }
 }
 
+/// A fresh SHA-512 repository (as bootc's) under `dir`.
+fn repo512(dir: &Path) -> Result<Arc<Repository<composefs::fsverity::Sha512HashValue>>> {
+    let (r, _) = Repository::init_path(
+        rustix::fs::CWD,
+        dir,
+        RepositoryConfig::new(composefs::fsverity::Algorithm::SHA512).set_insecure(),
+    )?;
+    Ok(Arc::new(r))
+}
+
+async fn composefs_id(image: &str) -> Result<()> {
+    let tmp = tempfile_dir()?;
+    // The merged image, as any pull makes it.
+    let repo = repo512(&tmp.join("merged"))?;
+    let res = composefs_oci::pull(&repo, image, None, composefs_oci::PullOptions::default())
+        .await
+        .with_context(|| format!("composefs-oci pull {image}"))?;
+    let merged = composefs_oci::composefs_erofs_for_manifest(&repo, &res.manifest_digest, None, FormatVersion::V1)?
+        .context("no EROFS for the pulled image")?;
+    // The bootable variant, as bootc pulls (`bootable: true`, which fails for an image that
+    // cannot boot: then there is none).
+    let repo = repo512(&tmp.join("bootable"))?;
+    let opts = composefs_oci::PullOptions { bootable: true, ..Default::default() };
+    let bootable = match composefs_oci::pull(&repo, image, None, opts).await {
+        Ok(res) => composefs_oci::composefs_boot_erofs_for_manifest(
+            &repo,
+            &res.manifest_digest,
+            None,
+            FormatVersion::V1,
+            composefs_oci::XattrFiltering::AllowlistOnly,
+        )?
+        .map(|b| b.to_hex()),
+        Err(_) => None,
+    };
+    std::fs::remove_dir_all(&tmp)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "manifest": res.manifest_digest.to_string(),
+            "merged": merged.to_hex(),
+            "bootable": bootable,
+        })
+    );
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["pull", old, delta, new] => pull(old, delta, new).await,
         ["rebuild", delta, source] => rebuild(Path::new(delta), Path::new(source)).await,
-        _ => bail!("usage: delta-consumers pull OLD DELTA NEW | rebuild DELTA_DIR SOURCE_DIR"),
+        ["composefs-id", image] => composefs_id(image).await,
+        _ => bail!("usage: delta-consumers pull OLD DELTA NEW | rebuild DELTA_DIR SOURCE_DIR | composefs-id IMAGE"),
     }
 }

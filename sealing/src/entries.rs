@@ -1,0 +1,258 @@
+//! Tar streams as composefs-oci reads them (its `tar::get_entry`, over a split stream there,
+//! over the plain stream here): the same parser (`tar-core`, a new one per entry, global PAX
+//! headers skipped), the same path rules (made absolute, trailing `/` dropped, `/` itself the
+//! root entry), the same metadata (numeric ids, the raw mode, mtime with the nanoseconds of a
+//! PAX `mtime`, xattrs from PAX `SCHILY.xattr.*`), regular files of at most 64 bytes inline
+//! and larger ones by the fs-verity digest of their content, sparse entries refused.
+//!
+//! Also keeps the content of the image's SELinux policy files (`etc/selinux/…`), which the
+//! boot transform reads from a directory. A layer is read into a [`Layer`] (on any thread),
+//! then applied in order.
+
+use anyhow::{bail, ensure, Result};
+use composefs::fsverity::{FsVerityHasher, Sha512HashValue};
+use composefs::tree::{LeafContent, RegularFile, Stat};
+use composefs::INLINE_CONTENT_MAX_V0;
+use composefs_oci::tar::{TarEntry, TarItem};
+use rustix::fs::makedev;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use tar_core::parse::{ParseEvent, Parser};
+use tar_core::{EntryType, PaxExtensions};
+
+const BLOCK: usize = 512;
+
+/// The nanoseconds of a PAX `mtime` (`SECONDS.FRACTION`), as composefs-oci reads them.
+fn pax_mtime_nsec(pax: &[u8]) -> u32 {
+    for ext in PaxExtensions::new(pax).flatten() {
+        if ext.key_bytes() == b"mtime" {
+            let Ok(value) = ext.value() else { return 0 };
+            let Some((_, frac)) = value.split_once('.') else {
+                return 0;
+            };
+            if frac.len() >= 9 {
+                return frac[..9].parse::<u32>().unwrap_or(0);
+            }
+            return frac
+                .parse::<u32>()
+                .ok()
+                .map_or(0, |v| v * 10u32.pow(9 - frac.len() as u32));
+        }
+    }
+    0
+}
+
+/// A tar path made absolute, trailing `/` dropped; `/` itself becomes empty (the root).
+fn absolute(tar_path: &[u8]) -> PathBuf {
+    let tar_path = tar_path.strip_prefix(b"/").unwrap_or(tar_path);
+    let mut path = Vec::with_capacity(1 + tar_path.len());
+    path.push(b'/');
+    path.extend(tar_path);
+    while path.last() == Some(&b'/') && path.len() > 1 {
+        path.pop();
+    }
+    if path == b"/" {
+        path.clear();
+    }
+    PathBuf::from(OsString::from_vec(path))
+}
+
+/// The path of a policy file under a root (`etc/selinux/…`, plain components only), if the
+/// entry is one.
+fn policy_path(path: &Path) -> Option<PathBuf> {
+    let rest = path.strip_prefix("/etc/selinux").ok()?;
+    if rest.as_os_str().is_empty()
+        || rest
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return None;
+    }
+    Some(Path::new("etc/selinux").join(rest))
+}
+
+/// A layer read: its entries in order, and the policy files it holds.
+pub struct Layer {
+    /// The entries, for `process_entry`.
+    pub entries: Vec<TarEntry<Sha512HashValue>>,
+    /// Policy files: path under the root, content.
+    pub policy: Vec<(PathBuf, Vec<u8>)>,
+}
+
+/// Read the layer `tar`.
+///
+/// # Errors
+/// As [`each`].
+pub fn read_layer(tar: impl Read) -> Result<Layer> {
+    let mut layer = Layer {
+        entries: Vec::new(),
+        policy: Vec::new(),
+    };
+    let policy = &mut layer.policy;
+    let entries = &mut layer.entries;
+    each(tar, policy, |e| {
+        entries.push(e);
+        Ok(())
+    })?;
+    Ok(layer)
+}
+
+/// Read exactly `buf.len()` bytes, or fewer at the end of the stream.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Call `f` with each entry of the tar stream `tar`, in order; the content of policy files
+/// also goes to `policy`.
+///
+/// # Errors
+/// Unreadable or malformed tar (as composefs-oci refuses it), `f`'s errors.
+pub fn each(
+    tar: impl Read,
+    policy: &mut Vec<(PathBuf, Vec<u8>)>,
+    mut f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
+) -> Result<()> {
+    let mut r = io::BufReader::with_capacity(1 << 20, tar);
+    let mut block = [0u8; BLOCK];
+    'entries: loop {
+        let mut parser = Parser::with_defaults();
+        let mut header: Vec<u8> = Vec::new();
+        loop {
+            let n = fill(&mut r, &mut block)?;
+            if n == 0 {
+                return Ok(());
+            }
+            ensure!(n == BLOCK, "the tar stream ends inside a header");
+            header.extend_from_slice(&block);
+            loop {
+                match parser.parse(&header)? {
+                    ParseEvent::NeedData { .. } => break,
+                    ParseEvent::GlobalExtensions { consumed, .. } => {
+                        header.drain(..consumed);
+                        continue;
+                    }
+                    ParseEvent::End { .. } => return Ok(()),
+                    ParseEvent::SparseEntry { .. } => bail!("sparse tar entries are not supported"),
+                    ParseEvent::Entry { consumed, entry } => {
+                        ensure!(
+                            consumed == header.len(),
+                            "a tar header is not block-aligned"
+                        );
+                        let size = entry.size;
+                        let path = absolute(&entry.path);
+                        let mut content = (&mut r).take(size);
+                        let item = match entry.entry_type {
+                            EntryType::Regular | EntryType::Continuous => {
+                                let keep = policy_path(&path);
+                                if size as usize > INLINE_CONTENT_MAX_V0 {
+                                    let mut h = FsVerityHasher::<Sha512HashValue, 12>::new();
+                                    let mut out = keep.as_ref().map(|_| Vec::new());
+                                    let mut buf = vec![0u8; 1 << 16];
+                                    let mut got = 0u64;
+                                    loop {
+                                        let k = content.read(&mut buf)?;
+                                        if k == 0 {
+                                            break;
+                                        }
+                                        h.write_all(&buf[..k])?;
+                                        if let Some(o) = out.as_mut() {
+                                            o.write_all(&buf[..k])?;
+                                        }
+                                        got += k as u64;
+                                    }
+                                    ensure!(got == size, "the tar stream ends inside {path:?}");
+                                    if let (Some(p), Some(data)) = (keep, out) {
+                                        policy.push((p, data));
+                                    }
+                                    TarItem::Leaf(LeafContent::Regular(RegularFile::External(
+                                        h.digest(),
+                                        size,
+                                    )))
+                                } else {
+                                    let mut data = Vec::with_capacity(size as usize);
+                                    content.read_to_end(&mut data)?;
+                                    ensure!(
+                                        data.len() as u64 == size,
+                                        "the tar stream ends inside {path:?}"
+                                    );
+                                    if let Some(p) = keep {
+                                        policy.push((p, data.clone()));
+                                    }
+                                    TarItem::Leaf(LeafContent::Regular(RegularFile::Inline(
+                                        data.into(),
+                                    )))
+                                }
+                            }
+                            other => {
+                                // Not regular: composefs-oci reads its content (if any) as
+                                // inline bytes and ignores them.
+                                io::copy(&mut content, &mut io::sink())?;
+                                match other {
+                                    EntryType::Directory => TarItem::Directory,
+                                    EntryType::Link => TarItem::Hardlink(
+                                        absolute(entry.link_target.as_deref().unwrap_or_default())
+                                            .into_os_string(),
+                                    ),
+                                    EntryType::Symlink => TarItem::Leaf(LeafContent::Symlink(
+                                        OsStr::from_bytes(
+                                            entry.link_target.as_deref().unwrap_or_default(),
+                                        )
+                                        .into(),
+                                    )),
+                                    EntryType::Block | EntryType::Char => {
+                                        let (Some(major), Some(minor)) =
+                                            (entry.dev_major, entry.dev_minor)
+                                        else {
+                                            bail!("device entry {path:?} without device numbers");
+                                        };
+                                        let dev = makedev(major, minor);
+                                        if other == EntryType::Block {
+                                            TarItem::Leaf(LeafContent::BlockDevice(dev))
+                                        } else {
+                                            TarItem::Leaf(LeafContent::CharacterDevice(dev))
+                                        }
+                                    }
+                                    EntryType::Fifo => TarItem::Leaf(LeafContent::Fifo),
+                                    t => bail!("unsupported tar entry type {t:?} at {path:?}"),
+                                }
+                            }
+                        };
+                        let pad = (BLOCK - (size as usize % BLOCK)) % BLOCK;
+                        let mut skip = [0u8; BLOCK];
+                        fill(&mut r, &mut skip[..pad])?;
+                        let xattrs: BTreeMap<_, _> = entry
+                            .xattrs
+                            .into_iter()
+                            .map(|(k, v)| (Box::from(OsStr::from_bytes(&k)), Box::from(v.as_ref())))
+                            .collect();
+                        f(TarEntry {
+                            path,
+                            stat: Stat {
+                                st_uid: entry.uid as u32,
+                                st_gid: entry.gid as u32,
+                                st_mode: entry.mode,
+                                st_mtim_sec: entry.mtime as i64,
+                                st_mtim_nsec: entry.pax.map_or(0, pax_mtime_nsec),
+                                xattrs,
+                            },
+                            item,
+                        })?;
+                        continue 'entries;
+                    }
+                }
+            }
+        }
+    }
+}

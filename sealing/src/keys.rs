@@ -1,0 +1,17 @@
+//! The annotation keys of composefs-rs's sealing draft (`composefs-oci`'s `sealing_spec`
+//! module, July 2026; no release reads them yet, so expect change). One algorithm:
+//! fs-verity SHA-512 with 4 KiB blocks, as bootc uses; values are lowercase hex.
+
+/// The algorithm suffix of every key.
+pub const ALGORITHM: &str = "fsverity-sha512-12";
+/// Manifest annotation: the EROFS (format V1) of the merged filesystem.
+pub const MERGED: &str = "composefs.merged.erofs.v1.fsverity-sha512-12";
+/// Manifest annotation: the same after the boot transform.
+pub const MERGED_BOOTABLE: &str = "composefs.merged.bootable.erofs.v1.fsverity-sha512-12";
+/// Config descriptor annotation: the config JSON bytes as stored.
+pub const CONFIG: &str = "composefs.config.fsverity-sha512-12";
+/// `artifactType` of the referrer form.
+pub const ARTIFACT_TYPE: &str = "application/vnd.composefs.metadata.v1";
+/// Media type of each entry of the referrer form (its blob: a PKCS#7 signature; without a
+/// signing key, empty).
+pub const SIGNATURE: &str = "application/vnd.composefs.signature.v1+pkcs7";

@@ -1,0 +1,127 @@
+//! composefs sealing digests of an image: the fs-verity digest of the composefs EROFS of the
+//! image's merged filesystem (and of its bootable variant), and of its config, as bootc and
+//! composefs-oci compute them, published under the keys of composefs-rs's sealing draft.
+//!
+//! Everything that decides a digest is the composefs-rs crates' (0.9.4): the tree rules for a
+//! tar entry (`composefs_oci::image::process_entry`: whiteouts, most-derived directory
+//! metadata, hard links), the OCI transform (`/` takes `/usr`'s metadata, `/run` emptied,
+//! xattrs filtered), the boot transform (`composefs_boot`: `/boot` and `/sysroot` emptied,
+//! SELinux relabelling from the image's own policy), the EROFS writer (format V1) and
+//! fs-verity. This crate only turns tar streams into the entries those functions take, the
+//! way composefs-oci's own reader does ([`entries`]), without a repository: regular files
+//! of more than 64 bytes are known by their fs-verity digest, computed as the bytes pass.
+//!
+//! ([`Merger`]: layers in, [`Digests`] out; [`keys`]: the annotation keys.)
+
+pub mod entries;
+pub mod keys;
+
+use anyhow::{Context, Result};
+use composefs::erofs::format::FormatVersion;
+use composefs::fsverity::{FsVerityHashValue, Sha512HashValue};
+use composefs::generic_tree::OciTransformOptions;
+use composefs::tree::{FileSystem, Stat};
+use composefs_boot::BootOps;
+use serde::Serialize;
+use std::io::Read;
+use std::path::Path;
+
+/// The digests published for an image (lowercase hex, fs-verity SHA-512, 4 KiB blocks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Digests {
+    /// The composefs EROFS (format V1) of the merged filesystem.
+    pub merged: String,
+    /// The same after the boot transform; `None` when the image cannot boot (no `/boot` or
+    /// `/sysroot`): see `not_bootable`.
+    pub bootable: Option<String>,
+    /// Why there is no bootable digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_bootable: Option<String>,
+}
+
+/// The fs-verity digest of `bytes` (a config as stored), in hex.
+pub fn config_digest(bytes: &[u8]) -> String {
+    composefs::fsverity::compute_verity::<Sha512HashValue>(bytes).to_hex()
+}
+
+/// An image's layers merged into a composefs tree, in `rootfs.diff_ids` order.
+pub struct Merger {
+    fs: FileSystem<Sha512HashValue>,
+    /// The image's SELinux policy files as the layers so far leave them (`etc/selinux/…`),
+    /// for the boot transform, which reads the policy from a directory.
+    policy: tempfile::TempDir,
+}
+
+impl Merger {
+    /// An empty tree; `work` holds the policy files the boot transform reads.
+    ///
+    /// # Errors
+    /// The work directory cannot be made.
+    pub fn new(work: &Path) -> Result<Self> {
+        let policy = tempfile::Builder::new()
+            .prefix("composefs-policy-")
+            .tempdir_in(work)
+            .with_context(|| format!("creating a directory in {}", work.display()))?;
+        Ok(Merger {
+            fs: FileSystem::new(Stat::uninitialized()),
+            policy,
+        })
+    }
+
+    /// Apply one layer (its uncompressed tar).
+    ///
+    /// # Errors
+    /// What composefs-rs refuses (an entry whose parent does not exist, a hard link to
+    /// nothing, a sparse file), unreadable input.
+    pub fn add_layer(&mut self, tar: impl Read) -> Result<()> {
+        self.apply(entries::read_layer(tar)?)
+    }
+
+    /// Apply a layer read by [`entries::read_layer`] (which may run on another thread);
+    /// layers must come in order.
+    ///
+    /// # Errors
+    /// As [`Merger::add_layer`].
+    pub fn apply(&mut self, layer: entries::Layer) -> Result<()> {
+        for (path, data) in layer.policy {
+            let p = self.policy.path().join(path);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&p, data).with_context(|| format!("writing {}", p.display()))?;
+        }
+        for entry in layer.entries {
+            composefs_oci::image::process_entry(&mut self.fs, entry)?;
+        }
+        Ok(())
+    }
+
+    /// The digests of the merged image and of its bootable variant.
+    ///
+    /// # Errors
+    /// A tree composefs-rs cannot make an image of (no `/usr`).
+    pub fn finish(mut self) -> Result<Digests> {
+        self.fs
+            .transform_for_oci(&OciTransformOptions::default())
+            .context("the OCI transform (the image needs /usr)")?;
+        let merged = self.fs.compute_image_id(FormatVersion::V1).to_hex();
+        let dir = std::fs::File::open(self.policy.path())
+            .with_context(|| format!("opening {}", self.policy.path().display()))?;
+        let (bootable, not_bootable) = match self.fs.transform_for_boot_from_dir(&dir) {
+            Ok(()) => (
+                Some(self.fs.compute_image_id(FormatVersion::V1).to_hex()),
+                None,
+            ),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
+        Ok(Digests {
+            merged,
+            bootable,
+            not_bootable,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+//! composefs digests (`composefs-digest`) equal to what composefs-oci 0.9.4 computes when it
+//! pulls the image as bootc does (tests/delta-consumers `composefs-id`): plain and
+//! ostree-format images, hard links, xattrs, whiteouts, layers of another writer without
+//! explicit parent directories, bootable trees.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// Our digests of the image `dir:tag`, and composefs-oci's: they must be equal.
+fn same_digests(dir: &Path, tag: &str) -> serde_json::Value {
+    let ours = json(&encap_ok([
+        "composefs-digest",
+        "--oci-dir",
+        &format!("{}:{tag}", dir.display()),
+        "--json",
+    ]));
+    let theirs = consumer_composefs_id(&format!("oci:{}:{tag}", dir.display()))
+        .unwrap_or_else(|e| panic!("composefs-oci refused {tag}: {e}"));
+    assert_eq!(
+        ours["merged"], theirs["merged"],
+        "{tag}: ours {ours} theirs {theirs}"
+    );
+    assert_eq!(
+        ours["bootable"], theirs["bootable"],
+        "{tag}: ours {ours} theirs {theirs}"
+    );
+    assert_eq!(ours["algorithm"], "fsverity-sha512-12");
+    // The text form is the merged digest alone, for scripts.
+    let text = encap_ok([
+        "composefs-digest",
+        "--oci-dir",
+        &format!("{}:{tag}", dir.display()),
+    ]);
+    assert_eq!(text.trim(), ours["merged"].as_str().unwrap());
+    ours
+}
+
+#[test]
+fn plain_and_ostree_images_of_the_full_fixture_get_composefs_oci_s_digest() {
+    let fx = Fixture::new("full");
+    let out = fx.path("oci");
+    encap_ok([
+        "--rootfs",
+        fx.tree.to_str().unwrap(),
+        "--format",
+        "plain",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "plain",
+        "-q",
+    ]);
+    encap_ok(job(&fx.repo, &fx.commit, &out, &["--tag", "ostree", "-q"]));
+    let plain = same_digests(&out, "plain");
+    let ostree = same_digests(&out, "ostree");
+    // The two formats hold different trees (the ostree one has its repository under
+    // /sysroot); the same tree in another layout is the same digest.
+    assert_ne!(plain["merged"], ostree["merged"]);
+    encap_ok([
+        "--rootfs",
+        fx.tree.to_str().unwrap(),
+        "--format",
+        "plain",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "plain-3",
+        "--max-layers",
+        "3",
+        "-q",
+    ]);
+    assert_eq!(same_digests(&out, "plain-3")["merged"], plain["merged"]);
+}
+
+#[test]
+fn whiteouts_layers_without_parents_and_bootable_trees_get_composefs_oci_s_digest() {
+    let fx = Fixture::new("basic");
+    let tree = fx.path("boot-tree");
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&fx.tree)
+            .arg(&tree),
+    );
+    for d in ["boot", "sysroot", "usr/lib/modules/6.1.0-x"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    std::fs::write(tree.join("boot/loader.conf"), "timeout 3\n").unwrap();
+    std::fs::write(
+        tree.join("usr/lib/modules/6.1.0-x/vmlinuz"),
+        pseudo_random("k", 90_000),
+    )
+    .unwrap();
+    std::fs::write(tree.join("usr/lib/gone"), "removed by the next layer\n").unwrap();
+    std::fs::create_dir_all(tree.join("usr/share/opq")).unwrap();
+    std::fs::write(
+        tree.join("usr/share/opq/old"),
+        "hidden by an opaque whiteout\n",
+    )
+    .unwrap();
+    let out = fx.path("oci");
+    encap_ok([
+        "--rootfs",
+        tree.to_str().unwrap(),
+        "--format",
+        "plain",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "base",
+        "-q",
+    ]);
+    let base = same_digests(&out, "base");
+    // A plain image holds no /sysroot (the tree's is where an ostree-format image keeps its
+    // repository), so composefs-rs's boot transform refuses it; the ostree format has one.
+    assert!(base["bootable"].is_null(), "{base}");
+    encap_ok([
+        "--rootfs",
+        tree.to_str().unwrap(),
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "ostree",
+        "-q",
+    ]);
+    let ostree = same_digests(&out, "ostree");
+    assert!(
+        ostree["bootable"].is_string(),
+        "/boot and /sysroot: bootable {ostree}"
+    );
+    assert_ne!(ostree["bootable"], ostree["merged"], "/boot emptied");
+
+    // A layer as another writer makes it: no entries for the parent directories, a
+    // whiteout, an opaque directory, a new large file.
+    let mut b = tar::Builder::new(Vec::new());
+    tar_entry(
+        &mut b,
+        "usr/lib/.wh.gone",
+        tar::EntryType::Regular,
+        0o644,
+        0,
+        b"",
+        None,
+    );
+    tar_entry(
+        &mut b,
+        "usr/share/opq/.wh..wh..opq",
+        tar::EntryType::Regular,
+        0o644,
+        0,
+        b"",
+        None,
+    );
+    tar_entry(
+        &mut b,
+        "usr/share/opq/new",
+        tar::EntryType::Regular,
+        0o644,
+        0,
+        b"new\n",
+        None,
+    );
+    tar_entry(
+        &mut b,
+        "usr/lib/added.bin",
+        tar::EntryType::Regular,
+        0o755,
+        0,
+        &pseudo_random("a", 5000),
+        None,
+    );
+    derive_image(&out, "base", "derived", &b.into_inner().unwrap());
+    let derived = same_digests(&out, "derived");
+    assert_ne!(derived["merged"], base["merged"]);
+
+    // `--from` of the two-layer image: whiteouts applied, one plain image of the result,
+    // whose layers list every directory. composefs-oci's digest again; where the tree is the
+    // same, so is the digest, unless only directory metadata the other writer left implied.
+    encap_ok([
+        "--from",
+        &format!("{}:derived", out.display()),
+        "--format",
+        "plain",
+        "--oci-dir",
+        out.to_str().unwrap(),
+        "--tag",
+        "flattened",
+        "-q",
+    ]);
+    let flat = same_digests(&out, "flattened");
+    assert_eq!(
+        flat["merged"], derived["merged"],
+        "the same tree, the same digest"
+    );
+}
