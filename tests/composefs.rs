@@ -195,3 +195,80 @@ fn whiteouts_layers_without_parents_and_bootable_trees_get_composefs_oci_s_diges
         "the same tree, the same digest"
     );
 }
+
+#[test]
+fn a_build_with_composefs_publishes_the_digests_and_verify_checks_them() {
+    let fx = Fixture::new("full");
+    let out = fx.path("oci");
+    let build = |tag: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--rootfs".to_string(),
+            fx.tree.display().to_string(),
+            "--oci-dir".into(),
+            out.display().to_string(),
+            "--tag".into(),
+            tag.into(),
+            "--json".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        json(&encap_ok(args))
+    };
+    for format in ["plain", "ostree"] {
+        let without = build(&format!("{format}-n"), &["--format", format]);
+        let with = build(&format!("{format}-c"), &["--format", format, "--composefs"]);
+        assert!(without.get("composefs").is_none(), "{without}");
+        // The layers and the config are the same bytes; only the manifest's annotations
+        // (and the config descriptor's) differ.
+        let (mn, _) = image(&out, &format!("{format}-n"));
+        let (mc, _) = image(&out, &format!("{format}-c"));
+        assert_eq!(mn["layers"], mc["layers"]);
+        assert_eq!(mn["config"]["digest"], mc["config"]["digest"]);
+        assert!(mn["annotations"]
+            .get("composefs.merged.erofs.v1.fsverity-sha512-12")
+            .is_none());
+        let merged = &mc["annotations"]["composefs.merged.erofs.v1.fsverity-sha512-12"];
+        assert_eq!(merged, &with["composefs"]["merged"]);
+        assert_eq!(
+            mc["config"]["annotations"]["composefs.config.fsverity-sha512-12"],
+            with["composefs"]["config"]
+        );
+        // composefs-oci agrees, and computes the same for the image without annotations.
+        let theirs = consumer_composefs_id(&format!("oci:{}:{format}-c", out.display())).unwrap();
+        assert_eq!(merged, &theirs["merged"], "{format}");
+        let bootable =
+            mc["annotations"].get("composefs.merged.bootable.erofs.v1.fsverity-sha512-12");
+        assert_eq!(
+            bootable.unwrap_or(&serde_json::Value::Null),
+            &theirs["bootable"],
+            "{format}"
+        );
+        assert_eq!(
+            same_digests(&out, &format!("{format}-n"))["merged"],
+            *merged
+        );
+        // verify checks what is published.
+        let v = json(&encap_ok([
+            "verify",
+            "--oci-dir",
+            &format!("{}:{format}-c", out.display()),
+            "--json",
+        ]));
+        assert_eq!(v["composefs_verified"], true, "{v}");
+        let v = json(&encap_ok([
+            "verify",
+            "--oci-dir",
+            &format!("{}:{format}-n", out.display()),
+            "--json",
+        ]));
+        assert_eq!(v["composefs_verified"], false, "{v}");
+    }
+    // A forged digest is refused by verify, naming the key and both values.
+    let (mut m, c) = image(&out, "plain-c");
+    m["annotations"]["composefs.merged.erofs.v1.fsverity-sha512-12"] = "00".repeat(64).into();
+    add_image(&out, "forged", m, c);
+    let e = encap_err(["verify", "--oci-dir", &format!("{}:forged", out.display())]);
+    assert!(
+        e.contains("composefs.merged.erofs.v1.fsverity-sha512-12") && e.contains(&"00".repeat(64)),
+        "{e}"
+    );
+}

@@ -299,6 +299,7 @@ fn request(
         format: Default::default(),
         sbom: None,
         provenance: false,
+        composefs: false,
         base: None,
     })
 }

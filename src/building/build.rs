@@ -724,7 +724,10 @@ fn assemble(
     let config_desc = out
         .write_blob(keys::media::CONFIG, &config_bytes)
         .with_context(|| format!("writing the config into {}", out.shown()))?;
-    let manifest = spec.manifest(&config, config_desc.clone(), &records);
+    let mut manifest = spec.manifest(&config, config_desc.clone(), &records);
+    let composefs = (req.composefs)
+        .then(|| crate::composefs::publish(out, &mut manifest, &config_bytes, req.jobs))
+        .transpose()?;
     let manifest_bytes = oci::json::to_canonical(&manifest).context("serializing manifest")?;
     let mut manifest_desc = out
         .write_blob(keys::media::MANIFEST, &manifest_bytes)
@@ -742,6 +745,7 @@ fn assemble(
             created: spec.created.clone(),
             layers: summaries,
             sbom: None,
+            composefs,
         },
         manifest_desc,
     ))

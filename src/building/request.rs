@@ -38,6 +38,9 @@ pub struct EncapsulateRequest {
     /// Also store an in-toto SLSA v1 provenance statement beside the image, as a referrer of
     /// it ([`crate::building::provenance`]).
     pub provenance: bool,
+    /// Also compute the image's composefs digests and publish them inline (the sealing
+    /// draft's manifest and config-descriptor annotations), [`crate::composefs`].
+    pub composefs: bool,
     /// The image the tree was derived from (`--base`): its layers go first, unchanged, and
     /// only the difference is planned ([`crate::building::base`]); and how to reach it.
     pub base: Option<(crate::ImageRef, oci::skopeo::PullOptions)>,
@@ -203,6 +206,9 @@ pub struct Summary {
     /// The bill of materials, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sbom: Option<SbomSummary>,
+    /// The composefs digests published with the image (`--composefs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub composefs: Option<crate::composefs::ComposefsDigests>,
 }
 
 /// The SPDX document of a build (`--sbom`).

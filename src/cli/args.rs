@@ -598,6 +598,13 @@ pub(crate) struct EncapArgs {
     /// of the image under its referrers tag, carried by push like the SBOM. Reproducible.
     #[arg(long)]
     pub(crate) provenance: bool,
+    /// Also compute the image's composefs digests (as bootc and composefs-oci compute them:
+    /// the merged image's EROFS, its bootable variant, the config) and publish them as the
+    /// composefs sealing draft's annotations: composefs.merged.erofs.v1.fsverity-sha512-12
+    /// and composefs.merged.bootable… on the manifest, composefs.config… on its config
+    /// descriptor. Images built without it are unchanged. See `composefs-digest`.
+    #[arg(long)]
+    pub(crate) composefs: bool,
     /// The previous build's image (DIR, DIR:TAG, oci-archive, or manifest JSON): keep its
     /// layout where it still fits, so updates download less; reuse its unchanged layers and
     /// (from a DIR) unchanged gzip blocks instead of compressing them again.

@@ -139,6 +139,7 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         format: a.format.into(),
         sbom: a.sbom.clone(),
         provenance: a.provenance,
+        composefs: a.composefs,
         base: a
             .base
             .as_deref()

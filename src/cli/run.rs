@@ -280,6 +280,17 @@ pub(crate) fn run_push(p: PushCmdArgs) -> Result<()> {
     Ok(())
 }
 
+/// The composefs digests an image publishes (`--composefs`), checked against its layers:
+/// `false` when it publishes none.
+fn composefs_checked(
+    oci: &oci::OciDir,
+    img: &oci::ocidir::ResolvedImage,
+    image: &ImageRef,
+) -> Result<bool> {
+    ostree_encap::composefs::check_published(oci, img, crate::cli::jobs(0))
+        .with_context(|| format!("{image}: its composefs annotations"))
+}
+
 pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
     let image = v.image.image_ref()?;
     let (oci, _tmp) = image.open_layout()?;
@@ -294,9 +305,15 @@ pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
         }
         let prune = super::request::prune_paths(&v.prune)?;
         let r = ostree_encap::check::verify_plain(&oci, &img, v.rootfs.as_deref(), &prune)?;
+        let composefs = composefs_checked(&oci, &img, &image)?;
         if v.json {
-            out!("{}", serde_json::to_string_pretty(&r)?);
+            let mut j = serde_json::to_value(&r)?;
+            j["composefs_verified"] = composefs.into();
+            out!("{}", serde_json::to_string_pretty(&j)?);
         } else {
+            if composefs {
+                out!("OK: the published composefs digests are the image's");
+            }
             out!(
                 "OK: plain image {}, {} layer(s)",
                 r.manifest_digest,
@@ -328,9 +345,15 @@ pub(crate) fn run_verify(v: VerifyArgs) -> Result<()> {
         },
     };
     let report = ostree_encap::check::verify_resolved(&oci, &img, &req)?;
+    let composefs = composefs_checked(&oci, &img, &image)?;
     if v.json {
-        out!("{}", serde_json::to_string_pretty(&report)?);
+        let mut j = serde_json::to_value(&report)?;
+        j["composefs_verified"] = composefs.into();
+        out!("{}", serde_json::to_string_pretty(&j)?);
     } else {
+        if composefs {
+            out!("OK: the published composefs digests are the image's");
+        }
         out!("OK: commit {}", report.commit);
         out!(
             "  manifest {}, {} layer(s), {} content + {} metadata objects, {} paths",
