@@ -262,6 +262,30 @@ fn a_build_with_composefs_publishes_the_digests_and_verify_checks_them() {
         ]));
         assert_eq!(v["composefs_verified"], false, "{v}");
     }
+    // Layers reused from a previous build are read back, the others as they are written:
+    // the same digests either way.
+    let again = build(
+        "plain-c2",
+        &[
+            "--format",
+            "plain",
+            "--composefs",
+            "--previous",
+            &format!("{}:plain-n", out.display()),
+        ],
+    );
+    assert!(
+        again["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["reused"] == true),
+        "{again}"
+    );
+    let (m2, _) = image(&out, "plain-c2");
+    let (mc, _) = image(&out, "plain-c");
+    assert_eq!(m2["annotations"], mc["annotations"]);
+
     // A forged digest is refused by verify, naming the key and both values.
     let (mut m, c) = image(&out, "plain-c");
     m["annotations"]["composefs.merged.erofs.v1.fsverity-sha512-12"] = "00".repeat(64).into();

@@ -10,43 +10,16 @@ use crate::request::{EncapsulateRequest, LayerSummary, Progress, Summary};
 use crate::reuse::{prove_layer, Found, KnownLayers};
 use anyhow::{Context, Result};
 use compress::Compression;
-use encapsulate::{CommitInfo, Inventory, LayerStats, MetaValue, OrderedLayer, Source};
+use encapsulate::{Inventory, LayerStats, OrderedLayer, Source};
 use layering::chunk::{PackOptions, PreviousLayout};
 use layering::{LayerKind, LayerPlan, Plan};
 use oci::keys;
-use oci::spec::{image_spec, CommitFacts, ImageSpec, LayerRecord};
+use oci::spec::{image_spec, ImageSpec, LayerRecord};
 use oci::{OciDir, WrittenLayer};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Turn commit info into the plain facts the image metadata is made from.
-pub fn commit_facts(info: &CommitInfo) -> CommitFacts {
-    CommitFacts {
-        checksum: info.checksum.clone(),
-        timestamp: info.timestamp,
-        subject: info.subject.clone(),
-        metadata: info
-            .metadata
-            .iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    MetaValue::String(s) => Some(s.clone()),
-                    _ => None,
-                };
-                (k.clone(), s)
-            })
-            .collect(),
-        bootable: matches!(
-            info.metadata.get(keys::meta::BOOTABLE),
-            Some(MetaValue::Bool(true))
-        ),
-    }
-}
-
-/// The host architecture, as the default image architecture.
-pub fn host_arch() -> &'static str {
-    std::env::consts::ARCH
-}
+pub use crate::building::facts::{commit_facts, host_arch};
 
 /// Encapsulate a commit into the layout `out`.
 ///
@@ -489,6 +462,8 @@ struct BuiltLayer {
     reused_bytes: u64,
     stats: LayerStats,
     reused: bool,
+    /// Its entries for the composefs digests (`--composefs`), read as it was written.
+    entries: Option<sealing::entries::Layer>,
 }
 
 /// Everything the layer threads share.
@@ -582,6 +557,7 @@ impl LayerJobs<'_> {
         }
         let writer =
             codec::layer_writer(self.out, self.req.compression, self.cores, self.blocks())?;
+        let writer = crate::composefs::Tapped::new(writer, self.req.composefs);
         let (writer, stats) = encapsulate::write_layer(
             src,
             self.inventory,
@@ -591,6 +567,7 @@ impl LayerJobs<'_> {
             self.cores,
             &mut |b| self.with_progress(|p| p.object_written(b)),
         )?;
+        let (writer, entries) = writer.finish()?;
         let (written, reused_bytes) = codec::finish_layer(self.out, writer)?;
         self.with_progress(|p| p.layer_finished(i));
         Ok(BuiltLayer {
@@ -599,6 +576,7 @@ impl LayerJobs<'_> {
             reused_bytes,
             stats,
             reused: false,
+            entries,
         })
     }
 
@@ -664,6 +642,7 @@ impl LayerJobs<'_> {
                 metadata_objects: 0,
             },
             reused: true,
+            entries: None,
         })
     }
 
@@ -714,7 +693,9 @@ fn assemble(
         records.extend(crate::building::base::layer_records(b, name));
     }
     let mut summaries = Vec::with_capacity(built.len());
-    for (layer, b) in plan.layers.iter().zip(built) {
+    let mut entries: Vec<_> = records.iter().map(|_| None).collect();
+    for (layer, mut b) in plan.layers.iter().zip(built) {
+        entries.push(b.entries.take());
         let (record, summary) = describe_layer(spec, layer, b);
         records.push(record);
         summaries.push(summary);
@@ -726,7 +707,7 @@ fn assemble(
         .with_context(|| format!("writing the config into {}", out.shown()))?;
     let mut manifest = spec.manifest(&config, config_desc.clone(), &records);
     let composefs = (req.composefs)
-        .then(|| crate::composefs::publish(out, &mut manifest, &config_bytes, req.jobs))
+        .then(|| crate::composefs::publish(out, &mut manifest, entries, &config_bytes, req.jobs))
         .transpose()?;
     let manifest_bytes = oci::json::to_canonical(&manifest).context("serializing manifest")?;
     let mut manifest_desc = out
@@ -763,6 +744,7 @@ fn describe_layer(
         reused_bytes,
         stats,
         reused,
+        entries: _,
     } = b;
     let mut descriptor = written.descriptor;
     let mut annotations = BTreeMap::from([(

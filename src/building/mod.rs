@@ -2,12 +2,14 @@
 //! layers → image into an open layout (`build`); the previous build and the layers already
 //! made (`reuse`); layout directories and oci-archives, and cleaning up after a failed run
 //! (`output`); the SBOM and provenance stored beside an image (`attached`, `provenance`);
-//! derived images that keep their base's layers (`base`).
+//! derived images that keep their base's layers (`base`); the commit facts the metadata is
+//! made from (`facts`).
 //! Reads images through `reading`, never the other way.
 
 pub mod attached;
 pub mod base;
 pub mod build;
+pub mod facts;
 pub mod output;
 pub mod provenance;
 pub mod request;

@@ -1,11 +1,14 @@
 //! composefs digests of an image (`composefs-digest`, `--composefs`, and `verify` of published
 //! ones): its layers read in parallel into entries, applied in order by the `sealing` crate,
-//! which computes what bootc and composefs-oci compute.
+//! which computes what bootc and composefs-oci compute. A build reads the entries of the
+//! layers it writes from the very bytes it writes ([`Tapped`]), so only layers it reuses are
+//! read back.
 
 use crate::codec::decompress;
 use anyhow::{Context, Result};
 use oci::ocidir::ResolvedImage;
 use oci::OciDir;
+use sealing::entries::Layer;
 use serde::Serialize;
 use std::io::Read;
 
@@ -55,9 +58,22 @@ pub fn of_layers(
     config: &[u8],
     jobs: usize,
 ) -> Result<ComposefsDigests> {
-    let order: Vec<usize> = (0..layers.len()).collect();
-    let read = crate::parallel::run_in_order(
-        vec![(); jobs.clamp(1, layers.len().max(1))],
+    of_read_layers(oci, layers, Vec::new(), config, jobs)
+}
+
+/// As [`of_layers`], with the entries of some layers read already (`ready[i]`, by index;
+/// missing or `None`: read from `oci`).
+fn of_read_layers(
+    oci: &OciDir,
+    layers: &[oci::types::Descriptor],
+    mut ready: Vec<Option<Layer>>,
+    config: &[u8],
+    jobs: usize,
+) -> Result<ComposefsDigests> {
+    ready.resize_with(layers.len(), || None);
+    let order: Vec<usize> = (0..layers.len()).filter(|&i| ready[i].is_none()).collect();
+    let mut read = crate::parallel::run_in_order(
+        vec![(); jobs.clamp(1, order.len().max(1))],
         &order,
         |_, i| {
             let d = &layers[i];
@@ -65,7 +81,13 @@ pub fn of_layers(
             sealing::entries::read_layer(std::io::BufReader::with_capacity(1 << 20, r))
                 .with_context(|| format!("layer {}", d.digest))
         },
-    )?;
+    )?
+    .into_iter();
+    let read: Vec<Layer> = ready
+        .into_iter()
+        .map(|r| r.or_else(|| read.next()))
+        .collect::<Option<Vec<Layer>>>()
+        .context("a layer's entries went missing")?;
     let work = std::env::temp_dir();
     let mut m = sealing::Merger::new(&work)?;
     for (layer, d) in read.into_iter().zip(layers) {
@@ -133,7 +155,7 @@ pub fn check_published(oci: &OciDir, image: &ResolvedImage, jobs: usize) -> Resu
 }
 
 /// `--composefs`: the digests of the image whose `manifest` (not yet written) lists layers
-/// already in `out`, put into it as the sealing draft's inline annotations (`composefs.merged…`
+/// already in `out` (`ready[i]`: the entries of layer `i`, read as it was written), put into it as the sealing draft's inline annotations (`composefs.merged…`
 /// and `composefs.merged.bootable…` on the manifest, `composefs.config…` on its config
 /// descriptor). `jobs` 0: one per CPU.
 ///
@@ -142,6 +164,7 @@ pub fn check_published(oci: &OciDir, image: &ResolvedImage, jobs: usize) -> Resu
 pub fn publish(
     out: &OciDir,
     manifest: &mut oci::types::Manifest,
+    ready: Vec<Option<Layer>>,
     config: &[u8],
     jobs: usize,
 ) -> Result<ComposefsDigests> {
@@ -149,7 +172,7 @@ pub fn publish(
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };
-    let d = of_layers(out, &manifest.layers, config, jobs)
+    let d = of_read_layers(out, &manifest.layers, ready, config, jobs)
         .context("computing the composefs digests (--composefs)")?;
     let a = manifest.annotations.get_or_insert_with(Default::default);
     a.insert(sealing::keys::MERGED.into(), d.merged.clone());
@@ -162,4 +185,108 @@ pub fn publish(
         .get_or_insert_with(Default::default)
         .insert(sealing::keys::CONFIG.into(), d.config.clone());
     Ok(d)
+}
+
+/// A layer's bytes on their way to `inner` (the layer's compressor), also handed to a thread
+/// that reads the layer's entries from them (`--composefs`), so that the layer need not be
+/// read back. The bytes go in chunks over a bounded channel: the tap holds a few MiB at most.
+pub struct Tapped<W> {
+    inner: W,
+    tap: Option<Tap>,
+}
+
+struct Tap {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+    reader: std::thread::JoinHandle<Result<Layer>>,
+}
+
+/// Chunks of one layer's bytes, as a `Read` for the entry reader.
+struct Chunks {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.cur.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.cur = c;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.at);
+        out[..n].copy_from_slice(&self.cur[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Bytes per chunk handed to the entry reader, and chunks in flight: 5 MiB at most per layer
+/// being written.
+const TAP_CHUNK: usize = 1 << 20;
+const TAP_DEPTH: usize = 4;
+
+impl<W: std::io::Write> Tapped<W> {
+    /// `inner`, tapped when `on`.
+    pub fn new(inner: W, on: bool) -> Self {
+        let tap = on.then(|| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(TAP_DEPTH);
+            let reader = std::thread::spawn(move || {
+                sealing::entries::read_layer(Chunks {
+                    rx,
+                    cur: Vec::new(),
+                    at: 0,
+                })
+            });
+            Tap {
+                tx,
+                buf: Vec::with_capacity(TAP_CHUNK),
+                reader,
+            }
+        });
+        Tapped { inner, tap }
+    }
+
+    /// The inner writer, and the layer's entries if tapped.
+    ///
+    /// # Errors
+    /// What the entry reader refused (as composefs-rs names it).
+    pub fn finish(self) -> Result<(W, Option<Layer>)> {
+        let Some(mut tap) = self.tap else {
+            return Ok((self.inner, None));
+        };
+        if !tap.buf.is_empty() {
+            // A reader that stopped (it found an error) is heard from below.
+            let _ = tap.tx.send(std::mem::take(&mut tap.buf));
+        }
+        drop(tap.tx);
+        let layer = tap
+            .reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the composefs entry reader panicked"))??;
+        Ok((self.inner, Some(layer)))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Tapped<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(data)?;
+        if let Some(tap) = self.tap.as_mut() {
+            tap.buf.extend_from_slice(&data[..n]);
+            if tap.buf.len() >= TAP_CHUNK {
+                let chunk = std::mem::replace(&mut tap.buf, Vec::with_capacity(TAP_CHUNK));
+                // A reader that stopped (it found an error) is heard from in `finish`.
+                let _ = tap.tx.send(chunk);
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
