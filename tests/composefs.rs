@@ -37,40 +37,38 @@ fn same_digests(dir: &Path, tag: &str) -> serde_json::Value {
     ours
 }
 
+/// Build the image `tag` of `tree` into `out` with `extra` options; its JSON summary.
+fn rootfs_image(tree: &Path, out: &Path, tag: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "--rootfs".to_string(),
+        tree.display().to_string(),
+        "--oci-dir".into(),
+        out.display().to_string(),
+        "--tag".into(),
+        tag.into(),
+        "--json".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    json(&encap_ok(args))
+}
+
 #[test]
 fn plain_and_ostree_images_of_the_full_fixture_get_composefs_oci_s_digest() {
     let fx = Fixture::new("full");
     let out = fx.path("oci");
-    encap_ok([
-        "--rootfs",
-        fx.tree.to_str().unwrap(),
-        "--format",
-        "plain",
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "plain",
-        "-q",
-    ]);
+    rootfs_image(&fx.tree, &out, "plain", &["--format", "plain"]);
     encap_ok(job(&fx.repo, &fx.commit, &out, &["--tag", "ostree", "-q"]));
     let plain = same_digests(&out, "plain");
     let ostree = same_digests(&out, "ostree");
     // The two formats hold different trees (the ostree one has its repository under
     // /sysroot); the same tree in another layout is the same digest.
     assert_ne!(plain["merged"], ostree["merged"]);
-    encap_ok([
-        "--rootfs",
-        fx.tree.to_str().unwrap(),
-        "--format",
-        "plain",
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
+    rootfs_image(
+        &fx.tree,
+        &out,
         "plain-3",
-        "--max-layers",
-        "3",
-        "-q",
-    ]);
+        &["--format", "plain", "--max-layers", "3"],
+    );
     assert_eq!(same_digests(&out, "plain-3")["merged"], plain["merged"]);
 }
 
@@ -101,30 +99,12 @@ fn whiteouts_layers_without_parents_and_bootable_trees_get_composefs_oci_s_diges
     )
     .unwrap();
     let out = fx.path("oci");
-    encap_ok([
-        "--rootfs",
-        tree.to_str().unwrap(),
-        "--format",
-        "plain",
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "base",
-        "-q",
-    ]);
+    rootfs_image(&tree, &out, "base", &["--format", "plain"]);
     let base = same_digests(&out, "base");
     // A plain image holds no /sysroot (the tree's is where an ostree-format image keeps its
     // repository), so composefs-rs's boot transform refuses it; the ostree format has one.
     assert!(base["bootable"].is_null(), "{base}");
-    encap_ok([
-        "--rootfs",
-        tree.to_str().unwrap(),
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--tag",
-        "ostree",
-        "-q",
-    ]);
+    rootfs_image(&tree, &out, "ostree", &[]);
     let ostree = same_digests(&out, "ostree");
     assert!(
         ostree["bootable"].is_string(),
@@ -200,19 +180,7 @@ fn whiteouts_layers_without_parents_and_bootable_trees_get_composefs_oci_s_diges
 fn a_build_with_composefs_publishes_the_digests_and_verify_checks_them() {
     let fx = Fixture::new("full");
     let out = fx.path("oci");
-    let build = |tag: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--rootfs".to_string(),
-            fx.tree.display().to_string(),
-            "--oci-dir".into(),
-            out.display().to_string(),
-            "--tag".into(),
-            tag.into(),
-            "--json".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        json(&encap_ok(args))
-    };
+    let build = |tag: &str, extra: &[&str]| rootfs_image(&fx.tree, &out, tag, extra);
     for format in ["plain", "ostree"] {
         let without = build(&format!("{format}-n"), &["--format", format]);
         let with = build(&format!("{format}-c"), &["--format", format, "--composefs"]);
