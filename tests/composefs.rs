@@ -1,7 +1,8 @@
 //! composefs digests (`composefs-digest`) equal to what composefs-oci 0.9.4 computes when it
 //! pulls the image as bootc does (tests/delta-consumers `composefs-id`): plain and
-//! ostree-format images, hard links, xattrs, whiteouts, layers of another writer without
-//! explicit parent directories, bootable trees.
+//! ostree-format images, hard links, xattrs (an SELinux label, a file capability), device
+//! nodes and FIFOs, whiteouts, layers of another writer without explicit parent
+//! directories, bootable trees; `--composefs` builds and `verify` of what they publish.
 
 mod common;
 
@@ -98,13 +99,43 @@ fn whiteouts_layers_without_parents_and_bootable_trees_get_composefs_oci_s_diges
         "hidden by an opaque whiteout\n",
     )
     .unwrap();
+    // A device node and a FIFO (which plain images keep), an SELinux label and a file
+    // capability (composefs-rs keeps only security.capability).
+    std::fs::create_dir_all(tree.join("dev")).unwrap();
+    run_ok(
+        std::process::Command::new("mknod")
+            .args(["-m", "0666"])
+            .arg(tree.join("dev/null"))
+            .args(["c", "1", "3"]),
+    );
+    run_ok(
+        std::process::Command::new("mkfifo")
+            .args(["-m", "0600"])
+            .arg(tree.join("dev/fifo")),
+    );
+    let bin = tree.join("usr/lib/modules/6.1.0-x/vmlinuz");
+    run_ok(
+        std::process::Command::new("setfattr")
+            .args(["-n", "security.selinux", "-v", "system_u:object_r:bin_t:s0"])
+            .arg(&bin),
+    );
+    run_ok(
+        std::process::Command::new("setfattr")
+            .args([
+                "-n",
+                "security.capability",
+                "-v",
+                "0x0100000200200000000000000000000000000000",
+            ])
+            .arg(&bin),
+    );
     let out = fx.path("oci");
     rootfs_image(&tree, &out, "base", &["--format", "plain"]);
     let base = same_digests(&out, "base");
     // A plain image holds no /sysroot (the tree's is where an ostree-format image keeps its
     // repository), so composefs-rs's boot transform refuses it; the ostree format has one.
     assert!(base["bootable"].is_null(), "{base}");
-    rootfs_image(&tree, &out, "ostree", &[]);
+    rootfs_image(&tree, &out, "ostree", &["--prune", "/dev"]);
     let ostree = same_digests(&out, "ostree");
     assert!(
         ostree["bootable"].is_string(),

@@ -101,6 +101,16 @@ pub(crate) fn run_encapsulate(a: EncapArgs) -> Result<()> {
                 }
             );
         }
+        if let Some(c) = &summary.composefs {
+            out!("composefs merged   {}", c.merged);
+            match &c.bootable {
+                Some(b) => out!("composefs bootable {b}"),
+                None => out!(
+                    "composefs bootable (none: {})",
+                    c.not_bootable.as_deref().unwrap_or("?")
+                ),
+            }
+        }
         if let Some(d) = &delta {
             print_delta(d)?;
         }
