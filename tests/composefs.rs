@@ -285,6 +285,62 @@ fn a_build_with_composefs_publishes_the_digests_and_verify_checks_them() {
     let (mc, _) = image(&out, "plain-c");
     assert_eq!(m2["annotations"], mc["annotations"]);
 
+    // The referrer form: the image unchanged (the same manifest as without the flag), the
+    // digests in an artifact under its referrers tag, which verify checks too.
+    let r = build("plain-r", &["--format", "plain", "--composefs=referrer"]);
+    assert_eq!(r["manifest_digest"], tagged(&out, "plain-n").as_str());
+    let (pc, _) = image(&out, "plain-c");
+    assert_eq!(
+        r["composefs"]["merged"],
+        pc["annotations"]["composefs.merged.erofs.v1.fsverity-sha512-12"]
+    );
+    assert_eq!(
+        r["composefs"]["config"],
+        pc["config"]["annotations"]["composefs.config.fsverity-sha512-12"]
+    );
+    let refs = referrers(&out, r["manifest_digest"].as_str().unwrap());
+    let entry = refs["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["annotations"]["ostree-encap.composefs"].is_string())
+        .unwrap_or_else(|| panic!("{refs}"))
+        .clone();
+    let art = blob_json(&out, entry["digest"].as_str().unwrap());
+    assert_eq!(art["artifactType"], "application/vnd.composefs.metadata.v1");
+    assert_eq!(art["subject"]["digest"], r["manifest_digest"]);
+    let keys: Vec<&str> = art["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| {
+            l["annotations"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "composefs.manifest.fsverity-sha512-12",
+            "composefs.config.fsverity-sha512-12",
+            "composefs.merged.erofs.v1.fsverity-sha512-12"
+        ]
+    );
+    let v = json(&encap_ok([
+        "verify",
+        "--oci-dir",
+        &format!("{}:plain-r", out.display()),
+        "--json",
+    ]));
+    assert_eq!(v["composefs_verified"], true, "{v}");
+    // Made again: one artifact, not two.
+    build("plain-r", &["--format", "plain", "--composefs=referrer"]);
+    let refs = referrers(&out, r["manifest_digest"].as_str().unwrap());
+    assert_eq!(refs["manifests"].as_array().unwrap().len(), 1, "{refs}");
+
     // A forged digest is refused by verify, naming the key and both values.
     let (mut m, c) = image(&out, "plain-c");
     m["annotations"]["composefs.merged.erofs.v1.fsverity-sha512-12"] = "00".repeat(64).into();

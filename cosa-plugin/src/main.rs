@@ -299,7 +299,7 @@ fn request(
         format: Default::default(),
         sbom: None,
         provenance: false,
-        composefs: false,
+        composefs: None,
         base: None,
     })
 }

@@ -111,6 +111,12 @@ pub fn encapsulate_into(
     if let Some(s) = &sbom {
         crate::building::attached::sbom(out, &manifest, &s.document)?;
     }
+    if let (Some(crate::composefs::Publish::Referrer), Some(d)) =
+        (req.composefs, &summary.composefs)
+    {
+        let bytes = out.read_blob(&manifest, "manifest")?;
+        crate::composefs::store_referrer(out, &manifest, &bytes, d)?;
+    }
     if req.provenance {
         let base = base
             .as_ref()
@@ -557,7 +563,7 @@ impl LayerJobs<'_> {
         }
         let writer =
             codec::layer_writer(self.out, self.req.compression, self.cores, self.blocks())?;
-        let writer = crate::composefs::Tapped::new(writer, self.req.composefs);
+        let writer = crate::composefs::Tapped::new(writer, self.req.composefs.is_some());
         let (writer, stats) = encapsulate::write_layer(
             src,
             self.inventory,
@@ -706,8 +712,11 @@ fn assemble(
         .write_blob(keys::media::CONFIG, &config_bytes)
         .with_context(|| format!("writing the config into {}", out.shown()))?;
     let mut manifest = spec.manifest(&config, config_desc.clone(), &records);
-    let composefs = (req.composefs)
-        .then(|| crate::composefs::publish(out, &mut manifest, entries, &config_bytes, req.jobs))
+    let composefs = req
+        .composefs
+        .map(|how| {
+            crate::composefs::publish(out, &mut manifest, how, entries, &config_bytes, req.jobs)
+        })
         .transpose()?;
     let manifest_bytes = oci::json::to_canonical(&manifest).context("serializing manifest")?;
     let mut manifest_desc = out

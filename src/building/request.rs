@@ -38,9 +38,8 @@ pub struct EncapsulateRequest {
     /// Also store an in-toto SLSA v1 provenance statement beside the image, as a referrer of
     /// it ([`crate::building::provenance`]).
     pub provenance: bool,
-    /// Also compute the image's composefs digests and publish them inline (the sealing
-    /// draft's manifest and config-descriptor annotations), [`crate::composefs`].
-    pub composefs: bool,
+    /// Also compute the image's composefs digests and publish them ([`crate::composefs`]).
+    pub composefs: Option<crate::composefs::Publish>,
     /// The image the tree was derived from (`--base`): its layers go first, unchanged, and
     /// only the difference is planned ([`crate::building::base`]); and how to reach it.
     pub base: Option<(crate::ImageRef, oci::skopeo::PullOptions)>,

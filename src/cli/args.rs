@@ -249,6 +249,15 @@ Examples: build the update beside the last release, then add the deltas from it:
     --output oci-archive:update-42-43.ociarchive
   ostree-encap delta --from out:42 --oci-dir out --to 43";
 
+/// `--composefs[=HOW]`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ComposefsArg {
+    /// Annotations on the manifest and its config descriptor.
+    Inline,
+    /// A referrer artifact beside the image.
+    Referrer,
+}
+
 /// `delta --format`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) enum DeltaFormat {
@@ -602,9 +611,12 @@ pub(crate) struct EncapArgs {
     /// the merged image's EROFS, its bootable variant, the config) and publish them as the
     /// composefs sealing draft's annotations: composefs.merged.erofs.v1.fsverity-sha512-12
     /// and composefs.merged.bootable… on the manifest, composefs.config… on its config
-    /// descriptor. Images built without it are unchanged. See `composefs-digest`.
-    #[arg(long)]
-    pub(crate) composefs: bool,
+    /// descriptor (`--composefs` or `--composefs=inline`); or `--composefs=referrer`: as the
+    /// draft's referrer artifact (application/vnd.composefs.metadata.v1, under the image's
+    /// referrers tag, carried by push), the image itself unchanged. Images built without it
+    /// are unchanged. See `composefs-digest`.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "inline", value_name = "HOW")]
+    pub(crate) composefs: Option<ComposefsArg>,
     /// The previous build's image (DIR, DIR:TAG, oci-archive, or manifest JSON): keep its
     /// layout where it still fits, so updates download less; reuse its unchanged layers and
     /// (from a DIR) unchanged gzip blocks instead of compressing them again.

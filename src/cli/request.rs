@@ -2,7 +2,7 @@
 //! Everything that can be checked without the repository is checked by the library
 //! ([`EncapsulateRequest::validate`]), so the coreos-assembler plugin gets the same checks.
 
-use super::args::{ComponentsArg, EncapArgs};
+use super::args::{ComponentsArg, ComposefsArg, EncapArgs};
 use anyhow::{bail, Context, Result};
 use oci::keys;
 use oci::spec::ImageOptions;
@@ -139,7 +139,10 @@ pub(crate) fn parse_request(a: &EncapArgs) -> Result<(EncapsulateRequest, Target
         format: a.format.into(),
         sbom: a.sbom.clone(),
         provenance: a.provenance,
-        composefs: a.composefs,
+        composefs: a.composefs.map(|c| match c {
+            ComposefsArg::Inline => ostree_encap::composefs::Publish::Inline,
+            ComposefsArg::Referrer => ostree_encap::composefs::Publish::Referrer,
+        }),
         base: a
             .base
             .as_deref()

@@ -33,16 +33,8 @@ pub struct ComposefsDigests {
 /// # Errors
 /// Unreadable layers or config (named), a tree composefs-rs refuses (named by layer).
 pub fn digests(oci: &OciDir, image: &ResolvedImage, jobs: usize) -> Result<ComposefsDigests> {
-    let mut config = Vec::new();
-    oci.open_blob(&image.manifest.config)
-        .and_then(|mut r| {
-            r.read_to_end(&mut config)
-                .map_err(|e| oci::OciError::BadBlob {
-                    digest: image.manifest.config.digest.clone(),
-                    what: "the config".into(),
-                    source: e,
-                })
-        })
+    let config = oci
+        .read_blob(&image.manifest.config, "config")
         .with_context(|| format!("config {}", image.manifest.config.digest))?;
     of_layers(oci, &image.manifest.layers, &config, jobs)
 }
@@ -104,27 +96,56 @@ fn of_read_layers(
     })
 }
 
-/// The published digests of an image that carries them inline: (merged, bootable, config)
-/// as its annotations say; `None` when it carries none.
-pub fn published(image: &ResolvedImage) -> Option<(String, Option<String>, Option<String>)> {
-    let a = image.manifest.annotations.as_ref()?;
-    let merged = a.get(sealing::keys::MERGED)?.clone();
-    let bootable = a.get(sealing::keys::MERGED_BOOTABLE).cloned();
-    let config = image
-        .manifest
-        .config
-        .annotations
-        .as_ref()
-        .and_then(|c| c.get(sealing::keys::CONFIG).cloned());
-    Some((merged, bootable, config))
+/// The published digests of an image: (merged, bootable, config, manifest), from its
+/// inline annotations, else from a referrer artifact stored beside it; `None` when it
+/// publishes none.
+///
+/// # Errors
+/// A referrers index or artifact that cannot be read.
+#[allow(clippy::type_complexity)]
+pub fn published(
+    oci: &OciDir,
+    image: &ResolvedImage,
+) -> Result<Option<(String, Option<String>, Option<String>, Option<String>)>> {
+    use sealing::keys;
+    if let Some(a) = image.manifest.annotations.as_ref() {
+        if let Some(merged) = a.get(keys::MERGED) {
+            let config = image
+                .manifest
+                .config
+                .annotations
+                .as_ref()
+                .and_then(|c| c.get(keys::CONFIG).cloned());
+            return Ok(Some((
+                merged.clone(),
+                a.get(keys::MERGED_BOOTABLE).cloned(),
+                config,
+                None,
+            )));
+        }
+    }
+    let Some(r) = referrer_digests(oci, &image.descriptor.digest)? else {
+        return Ok(None);
+    };
+    let merged = r
+        .get(keys::MERGED)
+        .cloned()
+        .context("a composefs referrer without the merged digest")?;
+    Ok(Some((
+        merged,
+        r.get(keys::MERGED_BOOTABLE).cloned(),
+        r.get(keys::CONFIG).cloned(),
+        r.get(keys::MANIFEST).cloned(),
+    )))
 }
 
-/// Check the digests `image` publishes against its layers and config.
+/// Check the digests `image` publishes (inline or as a referrer) against its layers, config
+/// and manifest; `false` when it publishes none.
 ///
 /// # Errors
 /// A published digest that is not the image's (named, with both values), or as [`digests`].
 pub fn check_published(oci: &OciDir, image: &ResolvedImage, jobs: usize) -> Result<bool> {
-    let Some((merged, bootable, config)) = published(image) else {
+    let Some((merged, bootable, config, manifest)) = published(oci, image)? else {
         return Ok(false);
     };
     let d = digests(oci, image, jobs)?;
@@ -151,19 +172,38 @@ pub fn check_published(oci: &OciDir, image: &ResolvedImage, jobs: usize) -> Resu
             return Err(mismatch(sealing::keys::CONFIG, &c, Some(&d.config)));
         }
     }
+    if let Some(m) = manifest {
+        let is = sealing::config_digest(&oci.read_blob(&image.descriptor, "manifest")?);
+        if m != is {
+            return Err(mismatch(sealing::keys::MANIFEST, &m, Some(&is)));
+        }
+    }
     Ok(true)
 }
 
+/// How `--composefs` publishes the digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Publish {
+    /// The sealing draft's inline annotations: `composefs.merged…` (and `.bootable…`) on the
+    /// manifest, `composefs.config…` on its config descriptor.
+    #[default]
+    Inline,
+    /// The draft's referrer artifact (`application/vnd.composefs.metadata.v1`, subject: the
+    /// image), under the image's referrers tag; the image itself is unchanged.
+    Referrer,
+}
+
 /// `--composefs`: the digests of the image whose `manifest` (not yet written) lists layers
-/// already in `out` (`ready[i]`: the entries of layer `i`, read as it was written), put into it as the sealing draft's inline annotations (`composefs.merged…`
-/// and `composefs.merged.bootable…` on the manifest, `composefs.config…` on its config
-/// descriptor). `jobs` 0: one per CPU.
+/// already in `out` (`ready[i]`: the entries of layer `i`, read as it was written); with
+/// [`Publish::Inline`] put into `manifest`. ([`store_referrer`] writes the other form once
+/// the manifest is in place.) `jobs` 0: one per CPU.
 ///
 /// # Errors
 /// As [`of_layers`].
 pub fn publish(
     out: &OciDir,
     manifest: &mut oci::types::Manifest,
+    how: Publish,
     ready: Vec<Option<Layer>>,
     config: &[u8],
     jobs: usize,
@@ -174,17 +214,104 @@ pub fn publish(
     };
     let d = of_read_layers(out, &manifest.layers, ready, config, jobs)
         .context("computing the composefs digests (--composefs)")?;
-    let a = manifest.annotations.get_or_insert_with(Default::default);
-    a.insert(sealing::keys::MERGED.into(), d.merged.clone());
-    if let Some(b) = &d.bootable {
-        a.insert(sealing::keys::MERGED_BOOTABLE.into(), b.clone());
+    if how == Publish::Inline {
+        let a = manifest.annotations.get_or_insert_with(Default::default);
+        a.insert(sealing::keys::MERGED.into(), d.merged.clone());
+        if let Some(b) = &d.bootable {
+            a.insert(sealing::keys::MERGED_BOOTABLE.into(), b.clone());
+        }
+        manifest
+            .config
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(sealing::keys::CONFIG.into(), d.config.clone());
     }
-    manifest
-        .config
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(sealing::keys::CONFIG.into(), d.config.clone());
     Ok(d)
+}
+
+/// One entry of the referrer form: the OCI empty descriptor (no signature: the draft's
+/// entries hold PKCS#7 signatures, and an unsigned digest has none) carrying one digest.
+fn entry(out: &OciDir, key: &str, value: &str) -> Result<oci::types::Descriptor> {
+    use oci::keys::delta::EMPTY_CONFIG_DATA;
+    let mut d = out.write_blob(sealing::keys::SIGNATURE_NONE, EMPTY_CONFIG_DATA)?;
+    d.annotations = Some(std::collections::BTreeMap::from([(
+        key.to_string(),
+        value.to_string(),
+    )]));
+    Ok(d)
+}
+
+/// Store the digests `d` of the image `subject` (whose manifest bytes are `manifest`) as the
+/// sealing draft's referrer artifact: entries for the manifest, the config, the merged image
+/// and (if any) its bootable variant, in that order, under the image's referrers tag
+/// (replacing one stored before), so that `push` carries it.
+///
+/// # Errors
+/// I/O errors naming the layout.
+pub fn store_referrer(
+    out: &OciDir,
+    subject: &oci::types::Descriptor,
+    manifest: &[u8],
+    d: &ComposefsDigests,
+) -> Result<()> {
+    use sealing::keys;
+    let mut layers = vec![
+        entry(out, keys::MANIFEST, &sealing::config_digest(manifest))?,
+        entry(out, keys::CONFIG, &d.config)?,
+        entry(out, keys::MERGED, &d.merged)?,
+    ];
+    if let Some(b) = &d.bootable {
+        layers.push(entry(out, keys::MERGED_BOOTABLE, b)?);
+    }
+    let marker = std::collections::BTreeMap::from([(
+        keys::REFERRER_MARK.to_string(),
+        keys::ALGORITHM.to_string(),
+    )]);
+    oci::referrers::add(out, subject, keys::ARTIFACT_TYPE, &layers, &marker, |e| {
+        e.annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(keys::REFERRER_MARK))
+    })
+    .with_context(|| {
+        format!(
+            "storing the composefs digests of {} in {}",
+            subject.digest,
+            out.shown()
+        )
+    })?;
+    Ok(())
+}
+
+/// The digests published in the referrer form for the image `subject` in `oci`, by key.
+fn referrer_digests(
+    oci: &OciDir,
+    subject: &oci::types::Digest,
+) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+    let tag = oci::referrers::tag(subject);
+    let desc = match oci.find(Some(&tag)) {
+        Ok(d) if d.media_type == oci::keys::media::INDEX => d,
+        Ok(_) | Err(oci::OciError::NoSuchImage(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let index: oci::types::Index = oci.read_json_blob(&desc, "referrers index")?;
+    for e in &index.manifests {
+        if !e
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(sealing::keys::REFERRER_MARK))
+        {
+            continue;
+        }
+        let m: oci::types::Manifest = oci.read_json_blob(e, "composefs metadata")?;
+        let mut found = std::collections::BTreeMap::new();
+        for l in &m.layers {
+            for (k, v) in l.annotations.iter().flatten() {
+                found.insert(k.clone(), v.clone());
+            }
+        }
+        return Ok(Some(found));
+    }
+    Ok(None)
 }
 
 /// A layer's bytes on their way to `inner` (the layer's compressor), also handed to a thread

@@ -14,7 +14,7 @@ use oci::OciDir;
 use serde::Serialize;
 use sha2::Digest as _;
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 /// What a verified delta holds.
@@ -51,17 +51,8 @@ impl Write for Hashing {
 }
 
 fn read_blob(oci: &OciDir, d: &Descriptor, what: &str) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
-    oci.open_blob(d)
-        .and_then(|mut r| {
-            r.read_to_end(&mut v).map_err(|e| oci::OciError::BadBlob {
-                digest: d.digest.clone(),
-                what: what.into(),
-                source: e,
-            })
-        })
-        .with_context(|| format!("{what} {}", d.digest))?;
-    Ok(v)
+    oci.read_blob(d, what)
+        .with_context(|| format!("{what} {}", d.digest))
 }
 
 /// Check the delta `manifest` (in `delta`) against the old image `old` (in `old_oci`):

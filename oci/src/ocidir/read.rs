@@ -34,6 +34,19 @@ impl OciDir {
         desc: &Descriptor,
         what: &str,
     ) -> Result<T, OciError> {
+        let data = self.read_blob(desc, what)?;
+        serde_json::from_slice(&data).map_err(|e| OciError::BadJson {
+            what: format!("{what} {}", desc.digest),
+            source: e,
+        })
+    }
+
+    /// Read the whole blob `desc` (a document: the caller knows it is small), digest and size
+    /// checked; `what` names it in errors.
+    ///
+    /// # Errors
+    /// A missing or damaged blob.
+    pub fn read_blob(&self, desc: &Descriptor, what: &str) -> Result<Vec<u8>, OciError> {
         let mut data = Vec::new();
         self.open_blob(desc)?
             .read_to_end(&mut data)
@@ -42,10 +55,7 @@ impl OciDir {
                 what: format!("reading the {what}"),
                 source,
             })?;
-        serde_json::from_slice(&data).map_err(|e| OciError::BadJson {
-            what: format!("{what} {}", desc.digest),
-            source: e,
-        })
+        Ok(data)
     }
 
     /// Open a blob for reading; the reader fails at EOF if the bytes do not match the
