@@ -24,6 +24,9 @@ use tar_core::parse::{ParseEvent, Parser};
 use tar_core::{EntryType, PaxExtensions};
 
 const BLOCK: usize = 512;
+/// Largest total of SELinux policy file bytes kept from one layer (a targeted policy's files
+/// are some tens of MB): an image from outside must not make us hold more.
+pub const MAX_POLICY_BYTES: u64 = 256 << 20;
 
 /// The nanoseconds of a PAX `mtime` (`SECONDS.FRACTION`), as composefs-oci reads them.
 fn pax_mtime_nsec(pax: &[u8]) -> u32 {
@@ -122,8 +125,19 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 pub fn each(
     tar: impl Read,
     policy: &mut Vec<(PathBuf, Vec<u8>)>,
+    f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
+) -> Result<()> {
+    each_bounded(tar, policy, MAX_POLICY_BYTES, f)
+}
+
+/// [`each`], keeping at most `max_policy` bytes of policy files.
+fn each_bounded(
+    tar: impl Read,
+    policy: &mut Vec<(PathBuf, Vec<u8>)>,
+    max_policy: u64,
     mut f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
 ) -> Result<()> {
+    let mut policy_bytes = 0u64;
     let mut r = io::BufReader::with_capacity(1 << 20, tar);
     let mut block = [0u8; BLOCK];
     'entries: loop {
@@ -156,6 +170,13 @@ pub fn each(
                         let item = match entry.entry_type {
                             EntryType::Regular | EntryType::Continuous => {
                                 let keep = policy_path(&path);
+                                if keep.is_some() {
+                                    policy_bytes = policy_bytes.saturating_add(size);
+                                    ensure!(
+                                        policy_bytes <= max_policy,
+                                        "{path:?}: the SELinux policy files of one layer are over {max_policy} bytes"
+                                    );
+                                }
                                 if size as usize > INLINE_CONTENT_MAX_V0 {
                                     let mut h = FsVerityHasher::<Sha512HashValue, 12>::new();
                                     let mut out = keep.as_ref().map(|_| Vec::new());
@@ -254,5 +275,40 @@ pub fn each(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_files_are_kept_within_a_bound() {
+        let mut b = ::tar::Builder::new(Vec::new());
+        for (name, len) in [
+            ("etc/selinux/config", 40usize),
+            ("etc/selinux/t/policy", 900),
+        ] {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(len as u64);
+            b.append_data(&mut h, name, &vec![b'x'; len][..]).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let mut policy = Vec::new();
+        each_bounded(&tar[..], &mut policy, 1000, |_| Ok(())).unwrap();
+        let kept: Vec<(String, usize)> = policy
+            .iter()
+            .map(|(p, d)| (p.display().to_string(), d.len()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("etc/selinux/config".into(), 40),
+                ("etc/selinux/t/policy".into(), 900)
+            ]
+        );
+        let e = each_bounded(&tar[..], &mut Vec::new(), 500, |_| Ok(())).unwrap_err();
+        assert!(format!("{e:#}").contains("over 500 bytes"), "{e:#}");
     }
 }
