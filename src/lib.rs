@@ -50,6 +50,7 @@ pub mod building;
 pub mod exit;
 pub mod optfile;
 mod parallel;
+pub use parallel::threads;
 pub mod publishing;
 pub mod reading;
 pub mod repositories;

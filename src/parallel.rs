@@ -5,6 +5,14 @@ use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// Threads for `--jobs N`: `N`, or one per CPU for 0.
+pub fn threads(n: usize) -> usize {
+    match n {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}
+
 /// Run `work(state, i)` for every `i` in `order`, on one thread per state, taking indexes in
 /// the order given; after the first error no new work starts. Results are by index, so they
 /// do not depend on which thread finishes first; the error reported is the lowest index's.

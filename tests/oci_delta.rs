@@ -82,6 +82,11 @@ fn images(old: &Path, new: &Path, out: &Path, format: &str) {
 }
 
 fn make_delta(out: &Path, extra: &[&str]) -> serde_json::Value {
+    make_delta_to(out, "B", extra)
+}
+
+/// The oci-delta from image A to image `to` of `out`, made by `ostree-encap delta`.
+fn make_delta_to(out: &Path, to: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
         "delta",
         "--format",
@@ -91,7 +96,7 @@ fn make_delta(out: &Path, extra: &[&str]) -> serde_json::Value {
         "--oci-dir",
         out.to_str().unwrap(),
         "--to",
-        "B",
+        to,
         "--json",
     ]
     .into_iter()
@@ -401,18 +406,7 @@ fn a_build_with_delta_oci_delta_stores_it_and_a_push_carries_it() {
         &format!("{}:A", out.display()),
     ]);
     // The same artifact as `ostree-encap delta` makes afterwards.
-    let again = json(&encap_ok([
-        "delta",
-        "--format",
-        "oci-delta",
-        "--from",
-        &format!("{}:A", out.display()),
-        "--oci-dir",
-        out.to_str().unwrap(),
-        "--to",
-        "C",
-        "--json",
-    ]));
+    let again = make_delta_to(&out, "C", &[]);
     assert_eq!(again["delta"]["manifest"]["digest"], artifact);
 
     let r = json(&encap_ok([

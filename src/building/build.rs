@@ -512,10 +512,7 @@ fn write_layers(
     // Largest first, so the last layer to start is a small one.
     let mut order: Vec<usize> = (0..plan.layers.len()).collect();
     order.sort_by(|a, b| layer_bytes[*b].cmp(&layer_bytes[*a]).then(a.cmp(b)));
-    let cores = match req.jobs {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let cores = crate::parallel::threads(req.jobs);
     let previous = req.chunking.previous.as_deref();
     let jobs = LayerJobs {
         req,

@@ -9,8 +9,5 @@ pub(crate) mod run;
 
 /// `--jobs N`: 0 means one per CPU.
 pub(crate) fn jobs(n: usize) -> usize {
-    match n {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    }
+    ostree_encap::threads(n)
 }

@@ -208,10 +208,7 @@ pub fn publish(
     config: &[u8],
     jobs: usize,
 ) -> Result<ComposefsDigests> {
-    let jobs = match jobs {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    };
+    let jobs = crate::parallel::threads(jobs);
     let d = of_read_layers(out, &manifest.layers, ready, config, jobs)
         .context("computing the composefs digests (--composefs)")?;
     if how == Publish::Inline {

@@ -383,30 +383,20 @@ impl SourceIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn layer(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = ::tar::Builder::new(Vec::new());
-        for (p, c) in entries {
-            let mut h = ::tar::Header::new_gnu();
-            h.set_mode(0o644);
-            h.set_size(c.len() as u64);
-            b.append_data(&mut h, p, *c).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
+    use crate::tests::tar;
 
     #[test]
     fn layers_merge_with_whiteouts_and_lookups_find_candidates() {
         let mut idx = SourceIndex::new();
         let mut stored = Vec::new();
-        let l1 = layer(&[
+        let l1 = tar(&[
             ("usr/lib/libx.so.1.2", b"library one two"),
             ("usr/bin/tool", b"tool contents"),
             ("usr/share/gone/a", b"will be whited out"),
             ("usr/share/opq/b", b"opaque dir child"),
             ("sysroot/ostree/repo/objects/aa/bb.file", b"object"),
         ]);
-        let l2 = layer(&[
+        let l2 = tar(&[
             ("usr/share/.wh.gone", b""),
             ("usr/share/opq/.wh..wh..opq", b""),
             ("usr/share/opq/c", b"new child"),
