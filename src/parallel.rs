@@ -13,15 +13,25 @@ pub fn threads(n: usize) -> usize {
     }
 }
 
-/// Run `work(state, i)` for every `i` in `order`, on one thread per state, taking indexes in
-/// the order given; after the first error no new work starts. Results are by index, so they
-/// do not depend on which thread finishes first; the error reported is the lowest index's.
+/// Run `work(state, i)` for every `i` in `order` (each of `0..order.len()` once, in any
+/// order), on one thread per state, taking indexes in the order given; after the first error
+/// no new work starts. Results are by index, so they do not depend on which thread finishes
+/// first; the error reported is the lowest index's.
+///
+/// # Errors
+/// The lowest index's error; an `order` that is not such a permutation.
 pub(crate) fn run_in_order<S: Send, T: Send>(
     states: Vec<S>,
     order: &[usize],
     work: impl Fn(&S, usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
     let total = order.len();
+    let mut seen = vec![false; total];
+    for &i in order {
+        if i >= total || std::mem::replace(&mut seen[i], true) {
+            bail!("internal error: work order {order:?} is not a permutation of 0..{total}");
+        }
+    }
     let results: Vec<Mutex<Option<Result<T>>>> = (0..total).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -86,5 +96,10 @@ mod tests {
         .unwrap_err();
         // One thread takes 3 first and stops: no other work starts after an error.
         assert_eq!(e.to_string(), "failed 3");
+        // Some of the indexes only (a caller's subset) is a caller's error, not a panic.
+        for order in [&[0, 2][..], &[1, 1]] {
+            let e = run_in_order(vec![()], order, |_, i| Ok(i)).unwrap_err();
+            assert!(e.to_string().contains("not a permutation"), "{e}");
+        }
     }
 }

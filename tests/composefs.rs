@@ -285,6 +285,32 @@ fn a_build_with_composefs_publishes_the_digests_and_verify_checks_them() {
     let (mc, _) = image(&out, "plain-c");
     assert_eq!(m2["annotations"], mc["annotations"]);
 
+    // A changed tree built into the same layout: some layers reused (read back), some
+    // written (read as they are written), in one image; composefs-oci agrees.
+    let changed = fx.path("changed-tree");
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&fx.tree)
+            .arg(&changed),
+    );
+    std::fs::write(changed.join("usr/lib/changed"), pseudo_random("c", 70_000)).unwrap();
+    let mixed = rootfs_image(
+        &changed,
+        &out,
+        "plain-mixed",
+        &["--format", "plain", "--composefs"],
+    );
+    let reused: Vec<bool> = mixed["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["reused"] == true)
+        .collect();
+    assert!(reused.contains(&true) && reused.contains(&false), "{mixed}");
+    let theirs = consumer_composefs_id(&format!("oci:{}:plain-mixed", out.display())).unwrap();
+    assert_eq!(mixed["composefs"]["merged"], theirs["merged"]);
+
     // The referrer form: the image unchanged (the same manifest as without the flag), the
     // digests in an artifact under its referrers tag, which verify checks too.
     let r = build("plain-r", &["--format", "plain", "--composefs=referrer"]);
