@@ -9,7 +9,7 @@
 //! boot transform reads from a directory. A layer is read into a [`Layer`] (on any thread),
 //! then applied in order.
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 use composefs::fsverity::{FsVerityHasher, Sha512HashValue};
 use composefs::tree::{LeafContent, RegularFile, Stat};
 use composefs::INLINE_CONTENT_MAX_V0;
@@ -17,7 +17,7 @@ use composefs_oci::tar::{TarEntry, TarItem};
 use rustix::fs::makedev;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use tar_core::parse::{ParseEvent, Parser};
@@ -85,11 +85,11 @@ pub struct Layer {
     pub policy: Vec<(PathBuf, Vec<u8>)>,
 }
 
-/// Read the layer `tar`.
+/// Read the layer `tar` (buffered by the caller: a 1 MiB buffer serves well).
 ///
 /// # Errors
 /// As [`each`].
-pub fn read_layer(tar: impl Read) -> Result<Layer> {
+pub fn read_layer(tar: impl BufRead) -> Result<Layer> {
     let mut layer = Layer {
         entries: Vec::new(),
         policy: Vec::new(),
@@ -117,13 +117,57 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The fs-verity digest of the next `size` bytes of `r`, which also go to `keep` if given.
+/// Whole blocks are hashed where they lie in `r`'s buffer (composefs's `add_block`, the call
+/// its `Write` makes after copying each block): the content of a whole image passes here.
+fn verity(
+    r: &mut impl BufRead,
+    size: u64,
+    mut keep: Option<&mut Vec<u8>>,
+) -> Result<Sha512HashValue> {
+    const B: usize = FsVerityHasher::<Sha512HashValue, 12>::BLOCK_SIZE;
+    let mut h = FsVerityHasher::<Sha512HashValue, 12>::new();
+    // A block split between two of `r`'s buffers.
+    let mut split: Vec<u8> = Vec::with_capacity(B);
+    let mut left = size;
+    while left > 0 {
+        let buf = r.fill_buf()?;
+        ensure!(!buf.is_empty(), "the tar stream ends inside the content");
+        let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let mut part = &buf[..take];
+        if let Some(k) = keep.as_mut() {
+            k.extend_from_slice(part);
+        }
+        if !split.is_empty() {
+            let n = (B - split.len()).min(part.len());
+            split.extend_from_slice(&part[..n]);
+            part = &part[n..];
+            if split.len() == B {
+                h.add_block(&split);
+                split.clear();
+            }
+        }
+        let whole = part.len() - part.len() % B;
+        for block in part[..whole].chunks_exact(B) {
+            h.add_block(block);
+        }
+        split.extend_from_slice(&part[whole..]);
+        r.consume(take);
+        left -= take as u64;
+    }
+    if !split.is_empty() {
+        h.add_block(&split);
+    }
+    Ok(h.digest())
+}
+
 /// Call `f` with each entry of the tar stream `tar`, in order; the content of policy files
 /// also goes to `policy`.
 ///
 /// # Errors
 /// Unreadable or malformed tar (as composefs-oci refuses it), `f`'s errors.
 pub fn each(
-    tar: impl Read,
+    tar: impl BufRead,
     policy: &mut Vec<(PathBuf, Vec<u8>)>,
     f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
 ) -> Result<()> {
@@ -132,13 +176,12 @@ pub fn each(
 
 /// [`each`], keeping at most `max_policy` bytes of policy files.
 fn each_bounded(
-    tar: impl Read,
+    mut r: impl BufRead,
     policy: &mut Vec<(PathBuf, Vec<u8>)>,
     max_policy: u64,
     mut f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
 ) -> Result<()> {
     let mut policy_bytes = 0u64;
-    let mut r = io::BufReader::with_capacity(1 << 20, tar);
     let mut block = [0u8; BLOCK];
     'entries: loop {
         let mut parser = Parser::with_defaults();
@@ -166,7 +209,6 @@ fn each_bounded(
                         );
                         let size = entry.size;
                         let path = absolute(&entry.path);
-                        let mut content = (&mut r).take(size);
                         let item = match entry.entry_type {
                             EntryType::Regular | EntryType::Continuous => {
                                 let keep = policy_path(&path);
@@ -178,32 +220,18 @@ fn each_bounded(
                                     );
                                 }
                                 if size as usize > INLINE_CONTENT_MAX_V0 {
-                                    let mut h = FsVerityHasher::<Sha512HashValue, 12>::new();
                                     let mut out = keep.as_ref().map(|_| Vec::new());
-                                    let mut buf = vec![0u8; 1 << 16];
-                                    let mut got = 0u64;
-                                    loop {
-                                        let k = content.read(&mut buf)?;
-                                        if k == 0 {
-                                            break;
-                                        }
-                                        h.write_all(&buf[..k])?;
-                                        if let Some(o) = out.as_mut() {
-                                            o.write_all(&buf[..k])?;
-                                        }
-                                        got += k as u64;
-                                    }
-                                    ensure!(got == size, "the tar stream ends inside {path:?}");
+                                    let digest = verity(&mut r, size, out.as_mut())
+                                        .with_context(|| format!("{path:?}"))?;
                                     if let (Some(p), Some(data)) = (keep, out) {
                                         policy.push((p, data));
                                     }
                                     TarItem::Leaf(LeafContent::Regular(RegularFile::External(
-                                        h.digest(),
-                                        size,
+                                        digest, size,
                                     )))
                                 } else {
                                     let mut data = Vec::with_capacity(size as usize);
-                                    content.read_to_end(&mut data)?;
+                                    (&mut r).take(size).read_to_end(&mut data)?;
                                     ensure!(
                                         data.len() as u64 == size,
                                         "the tar stream ends inside {path:?}"
@@ -219,7 +247,7 @@ fn each_bounded(
                             other => {
                                 // Not regular: composefs-oci reads its content (if any) as
                                 // inline bytes and ignores them.
-                                io::copy(&mut content, &mut io::sink())?;
+                                io::copy(&mut (&mut r).take(size), &mut io::sink())?;
                                 match other {
                                     EntryType::Directory => TarItem::Directory,
                                     EntryType::Link => TarItem::Hardlink(
@@ -281,6 +309,32 @@ fn each_bounded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verity_over_any_buffer_split_is_composefs_s_own() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        for size in [65, 4095, 4096, 4097, 8192, 12_289, 20_000] {
+            let mut want = FsVerityHasher::<Sha512HashValue, 12>::new();
+            want.write_all(&data[..size]).unwrap();
+            let want = want.digest();
+            // Buffers smaller than a block, not dividing it, and larger than the content.
+            for cap in [100, 4096, 5000, 1 << 16] {
+                let mut r = io::BufReader::with_capacity(cap, &data[..]);
+                let mut kept = Vec::new();
+                let got = verity(&mut r, size as u64, Some(&mut kept)).unwrap();
+                assert_eq!(got, want, "size {size} buffer {cap}");
+                assert_eq!(kept, &data[..size]);
+                // The content is consumed exactly.
+                let mut rest = Vec::new();
+                r.read_to_end(&mut rest).unwrap();
+                assert_eq!(rest.len(), data.len() - size);
+            }
+        }
+        let mut short = io::BufReader::new(&data[..100]);
+        let e = verity(&mut short, 200, None).unwrap_err();
+        assert!(format!("{e:#}").contains("ends inside"), "{e:#}");
+    }
 
     #[test]
     fn policy_files_are_kept_within_a_bound() {

@@ -74,7 +74,10 @@ impl Merger {
     /// What composefs-rs refuses (an entry whose parent does not exist, a hard link to
     /// nothing, a sparse file), unreadable input.
     pub fn add_layer(&mut self, tar: impl Read) -> Result<()> {
-        self.apply(entries::read_layer(tar)?)
+        self.apply(entries::read_layer(std::io::BufReader::with_capacity(
+            1 << 20,
+            tar,
+        ))?)
     }
 
     /// Apply a layer read by [`entries::read_layer`] (which may run on another thread);

@@ -63,12 +63,14 @@ fn of_read_layers(
     jobs: usize,
 ) -> Result<ComposefsDigests> {
     ready.resize_with(layers.len(), || None);
-    let order: Vec<usize> = (0..layers.len()).filter(|&i| ready[i].is_none()).collect();
+    // The layers to read, in index order; the work is numbered by position among them.
+    let missing: Vec<usize> = (0..layers.len()).filter(|&i| ready[i].is_none()).collect();
+    let order: Vec<usize> = (0..missing.len()).collect();
     let mut read = crate::parallel::run_in_order(
-        vec![(); jobs.clamp(1, order.len().max(1))],
+        vec![(); jobs.clamp(1, missing.len().max(1))],
         &order,
-        |_, i| {
-            let d = &layers[i];
+        |_, k| {
+            let d = &layers[missing[k]];
             let r = decompress(&d.media_type, oci.open_blob(d)?)?;
             sealing::entries::read_layer(std::io::BufReader::with_capacity(1 << 20, r))
                 .with_context(|| format!("layer {}", d.digest))
@@ -321,37 +323,54 @@ pub struct Tapped<W> {
 
 struct Tap {
     tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    /// Chunks the reader is done with, to fill again (no allocation per chunk).
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
     buf: Vec<u8>,
     reader: std::thread::JoinHandle<Result<Layer>>,
 }
 
-/// Chunks of one layer's bytes, as a `Read` for the entry reader.
+/// Chunks of one layer's bytes, as a `BufRead` for the entry reader: it reads them where
+/// they lie, and hands each back when done.
 struct Chunks {
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    spent: std::sync::mpsc::Sender<Vec<u8>>,
     cur: Vec<u8>,
     at: usize,
 }
 
-impl Read for Chunks {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+impl std::io::BufRead for Chunks {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         while self.at == self.cur.len() {
             match self.rx.recv() {
                 Ok(c) => {
-                    self.cur = c;
+                    let done = std::mem::replace(&mut self.cur, c);
                     self.at = 0;
+                    // The writer may be gone (finished); the chunk is then just dropped.
+                    let _ = self.spent.send(done);
                 }
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(&[]),
             }
         }
-        let n = out.len().min(self.cur.len() - self.at);
-        out[..n].copy_from_slice(&self.cur[self.at..self.at + n]);
-        self.at += n;
+        Ok(&self.cur[self.at..])
+    }
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.cur.len());
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let have = self.fill_buf()?;
+        let n = out.len().min(have.len());
+        out[..n].copy_from_slice(&have[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
 
 /// Bytes per chunk handed to the entry reader, and chunks in flight: 5 MiB at most per layer
-/// being written.
+/// being written (one being filled, four sent, one being read; spent ones are refilled).
 const TAP_CHUNK: usize = 1 << 20;
 const TAP_DEPTH: usize = 4;
 
@@ -360,15 +379,18 @@ impl<W: std::io::Write> Tapped<W> {
     pub fn new(inner: W, on: bool) -> Self {
         let tap = on.then(|| {
             let (tx, rx) = std::sync::mpsc::sync_channel(TAP_DEPTH);
+            let (spent_tx, spent) = std::sync::mpsc::channel();
             let reader = std::thread::spawn(move || {
                 sealing::entries::read_layer(Chunks {
                     rx,
+                    spent: spent_tx,
                     cur: Vec::new(),
                     at: 0,
                 })
             });
             Tap {
                 tx,
+                spent,
                 buf: Vec::with_capacity(TAP_CHUNK),
                 reader,
             }
@@ -403,7 +425,14 @@ impl<W: std::io::Write> std::io::Write for Tapped<W> {
         if let Some(tap) = self.tap.as_mut() {
             tap.buf.extend_from_slice(&data[..n]);
             if tap.buf.len() >= TAP_CHUNK {
-                let chunk = std::mem::replace(&mut tap.buf, Vec::with_capacity(TAP_CHUNK));
+                let next = match tap.spent.try_recv() {
+                    Ok(mut b) => {
+                        b.clear();
+                        b
+                    }
+                    Err(_) => Vec::with_capacity(TAP_CHUNK),
+                };
+                let chunk = std::mem::replace(&mut tap.buf, next);
                 // A reader that stopped (it found an error) is heard from in `finish`.
                 let _ = tap.tx.send(chunk);
             }
