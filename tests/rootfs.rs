@@ -285,6 +285,14 @@ fn a_plain_image_unpacks_to_exactly_the_tree() {
     std::fs::rename(fx.tree.join("usr/etc"), fx.tree.join("etc")).unwrap();
     // Identical files that are not hard links stay apart; hard links stay together.
     std::fs::write(fx.tree.join("usr/share/dup/sub/e"), "duplicated content").unwrap();
+    // A bootable tree's empty /sysroot, where the booted system mounts its real root
+    // (bootc's composefs backend needs it): kept, with its metadata.
+    std::fs::create_dir(fx.tree.join("sysroot")).unwrap();
+    run_ok(
+        Command::new("chmod")
+            .arg("0750")
+            .arg(fx.tree.join("sysroot")),
+    );
     let out = fx.path("oci");
     let s = json(&encap_ok(rootfs_job(
         &fx.tree,

@@ -78,7 +78,8 @@ pub const MAX_XATTRS_SIZE: u64 = 1024 * 1024;
 pub const LAYER_STREAM_FORMAT: &str =
     "ostree-encap chunk v3 (objects in path order, ustar prefixes)";
 /// The same for the plain format's layers (`--format plain`: files at their paths).
-pub const PLAIN_STREAM_FORMAT: &str = "ostree-encap plain v2 (files in path order, ustar prefixes)";
+pub const PLAIN_STREAM_FORMAT: &str =
+    "ostree-encap plain v3 (files in path order, ustar prefixes, an empty sysroot)";
 
 /// File type bits of a mode (`st_mode & S_IFMT`), as ostree records them in content objects.
 pub const S_IFMT: u32 = 0o170_000;

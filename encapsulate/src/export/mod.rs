@@ -339,6 +339,8 @@ impl<W: Write> LayerWriter<'_, W> {
                     self.metadata_object(ObjKind::DirMeta, c, v.data())?;
                 }
                 StructureEntry::Directory { path, dirmeta } => self.directory(path, dirmeta)?,
+                // The skeleton above wrote it, as the repository's.
+                StructureEntry::Sysroot { .. } => {}
             }
         }
         let e = |e| io_err("writing var/tmp", e);
@@ -517,8 +519,12 @@ impl<W: Write> LayerWriter<'_, W> {
         let root = self.inv.root_dirmeta.clone();
         self.directory(format::ROOT_DIR_PATH, &root)?;
         for entry in &self.inv.structure {
-            if let StructureEntry::Directory { path, dirmeta } = entry {
-                self.directory(path, dirmeta)?;
+            match entry {
+                StructureEntry::Directory { path, dirmeta } => self.directory(path, dirmeta)?,
+                StructureEntry::Sysroot { dirmeta } => {
+                    self.directory(format::SYSROOT_DIR, dirmeta)?
+                }
+                _ => {}
             }
         }
         // Device nodes and FIFOs, which only a plain image holds (a `--rootfs` tree's).

@@ -68,6 +68,14 @@ pub enum StructureEntry {
         /// Its dirmeta checksum.
         dirmeta: String,
     },
+    /// The tree's top-level `sysroot` directory, with the metadata of `dirmeta`. The ostree
+    /// format keeps its repository there and writes the directory itself; the plain format
+    /// writes it empty: a booted system mounts its real root there, and bootc's composefs
+    /// backend (composefs-boot) needs the directory to make an image bootable.
+    Sysroot {
+        /// Its dirmeta checksum.
+        dirmeta: String,
+    },
 }
 
 /// The walked tree of a commit: all metadata needed to write layers, no file content.

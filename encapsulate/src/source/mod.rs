@@ -608,7 +608,13 @@ impl Walker<'_> {
                     .structure
                     .push(StructureEntry::DirMeta(meta.clone()));
             }
-            let child_visible = visible && !(path.is_empty() && name == format::SYSROOT_DIR);
+            let is_sysroot = visible && path.is_empty() && name == format::SYSROOT_DIR;
+            let child_visible = visible && !is_sysroot;
+            if is_sysroot {
+                self.inv.structure.push(StructureEntry::Sysroot {
+                    dirmeta: meta.clone(),
+                });
+            }
             if child_visible {
                 if child == "var" {
                     self.inv.has_var = true;
