@@ -286,32 +286,6 @@ fn a_build_with_composefs_publishes_the_digests_and_verify_checks_them() {
     let (mc, _) = image(&out, "plain-c");
     assert_eq!(m2["annotations"], mc["annotations"]);
 
-    // A changed tree built into the same layout: some layers reused (read back), some
-    // written (read as they are written), in one image; composefs-oci agrees.
-    let changed = fx.path("changed-tree");
-    run_ok(
-        std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&fx.tree)
-            .arg(&changed),
-    );
-    std::fs::write(changed.join("usr/lib/changed"), pseudo_random("c", 70_000)).unwrap();
-    let mixed = rootfs_image(
-        &changed,
-        &out,
-        "plain-mixed",
-        &["--format", "plain", "--composefs"],
-    );
-    let reused: Vec<bool> = mixed["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["reused"] == true)
-        .collect();
-    assert!(reused.contains(&true) && reused.contains(&false), "{mixed}");
-    let theirs = consumer_composefs_id(&format!("oci:{}:plain-mixed", out.display())).unwrap();
-    assert_eq!(mixed["composefs"]["merged"], theirs["merged"]);
-
     // The referrer form: the image unchanged (the same manifest as without the flag), the
     // digests in an artifact under its referrers tag, which verify checks too.
     let r = build("plain-r", &["--format", "plain", "--composefs=referrer"]);
@@ -376,5 +350,99 @@ fn a_build_with_composefs_publishes_the_digests_and_verify_checks_them() {
     assert!(
         e.contains("composefs.merged.erofs.v1.fsverity-sha512-12") && e.contains(&"00".repeat(64)),
         "{e}"
+    );
+}
+
+#[test]
+fn a_rebuild_takes_reused_layers_entries_from_its_cache_and_verify_reads_the_layers() {
+    let fx = Fixture::new("full");
+    let out = fx.path("oci");
+    let build = |tree: &Path, tag: &str, extra: &[&str]| {
+        let mut args = vec!["--format", "plain"];
+        args.extend(extra);
+        rootfs_image(tree, &out, tag, &args)
+    };
+    let cache = out.join("ostree-encap-composefs");
+    let layers_of = |tag: &str| -> Vec<String> {
+        image(&out, tag).0["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                l["digest"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+                    .to_string()
+            })
+            .collect()
+    };
+    // Without the flag, no cache. The first build with it reuses every layer (the same
+    // keys), reads each back and keeps its entries.
+    build(&fx.tree, "n", &[]);
+    assert!(!cache.exists());
+    let first = build(&fx.tree, "c", &["--composefs"]);
+    let n = layers_of("c").len();
+    assert_eq!(
+        first["composefs"]["layers"],
+        serde_json::json!({"written": 0, "stored": 0, "read_back": n})
+    );
+    for hex in layers_of("c") {
+        assert!(cache.join(&hex).is_file(), "{hex}");
+    }
+
+    // A changed tree: its new layers read as they are written, the others from the cache,
+    // none read back; composefs-oci agrees with the result.
+    let changed = fx.path("changed-tree");
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&fx.tree)
+            .arg(&changed),
+    );
+    std::fs::write(changed.join("usr/lib/changed"), pseudo_random("c", 70_000)).unwrap();
+    let mixed = build(&changed, "mixed", &["--composefs"]);
+    let l = &mixed["composefs"]["layers"];
+    assert!(
+        l["written"].as_u64() > Some(0) && l["stored"].as_u64() > Some(0) && l["read_back"] == 0,
+        "{mixed}"
+    );
+    let theirs = consumer_composefs_id(&format!("oci:{}:mixed", out.display())).unwrap();
+    assert_eq!(mixed["composefs"]["merged"], theirs["merged"]);
+    assert_eq!(mixed["composefs"]["bootable"], theirs["bootable"]);
+
+    // A damaged cache file is not taken: that layer is read back (and kept again).
+    let first_layer = cache.join(&layers_of("c")[0]);
+    flip_middle_byte(&first_layer);
+    let again = build(&fx.tree, "c2", &["--composefs"]);
+    assert_eq!(
+        again["composefs"]["layers"],
+        serde_json::json!({"written": 0, "stored": n - 1, "read_back": 1})
+    );
+    assert_eq!(again["composefs"]["merged"], first["composefs"]["merged"]);
+    let rebuilt = build(&fx.tree, "c3", &["--composefs"]);
+    assert_eq!(rebuilt["composefs"]["layers"]["stored"], n);
+
+    // The cache is trusted as the layout's own layers are (a build reuses those by their
+    // key); verify is not a build and reads the layers: a cache file that holds another
+    // layer's entries gives a wrong published digest, which verify refuses.
+    let hexes = layers_of("c");
+    std::fs::copy(cache.join(&hexes[n - 2]), cache.join(&hexes[n - 1])).unwrap();
+    let forged = build(&fx.tree, "forged", &["--composefs"]);
+    assert_ne!(forged["composefs"]["merged"], first["composefs"]["merged"]);
+    let err = encap_err(["verify", "--oci-dir", &format!("{}:forged", out.display())]);
+    assert!(
+        err.contains("composefs.merged.erofs.v1.fsverity-sha512-12") && err.contains("layers give"),
+        "{err}"
+    );
+    // composefs-digest reads the layers too.
+    let digest = encap_ok([
+        "composefs-digest",
+        "--oci-dir",
+        &format!("{}:forged", out.display()),
+    ]);
+    assert_eq!(
+        digest.trim(),
+        first["composefs"]["merged"].as_str().unwrap()
     );
 }

@@ -527,10 +527,16 @@ fn stray_files(out: &Path) -> Vec<String> {
         .filter(|p| {
             let ok = matches!(
                 p.as_str(),
-                "oci-layout" | "index.json" | "blobs" | "blobs/sha256" | "ostree-encap-blocks"
+                "oci-layout"
+                    | "index.json"
+                    | "blobs"
+                    | "blobs/sha256"
+                    | "ostree-encap-blocks"
+                    | "ostree-encap-composefs"
             ) || p
                 .strip_prefix("blobs/sha256/")
                 .or_else(|| p.strip_prefix("ostree-encap-blocks/"))
+                .or_else(|| p.strip_prefix("ostree-encap-composefs/"))
                 .is_some_and(is_hex);
             !ok
         })

@@ -153,6 +153,36 @@ pub mod layout {
 /// compressed bytes lie in it (`blocks`), named by the blob's hex digest. A cache for
 /// rebuilds: not part of the OCI layout, left out of archives, ignored when damaged.
 pub const BLOCK_INDEX_DIR: &str = "ostree-encap-blocks";
+/// Directory of a layout (beside `blobs`) holding, per layer blob a build with `--composefs`
+/// wrote or read, the composefs entries read from its tar (`sealing::stored`), named by the
+/// blob's hex digest: a rebuild that reuses the layer need not inflate and hash it again
+/// (about 1 GB of SHA-512 for an OS image). A cache like the block index: not part of the
+/// OCI layout, left out of archives, never copied from another layout, ignored when damaged.
+/// It is trusted as the layout's own layers are (a build reuses a layer of its output
+/// layout by its key without proof); `composefs-digest` and `verify` never read it.
+pub const COMPOSEFS_ENTRIES_DIR: &str = "ostree-encap-composefs";
+
+/// The caches kept beside a layout's blobs, one file per blob in a directory of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sidecar {
+    /// [`BLOCK_INDEX_DIR`].
+    BlockIndex,
+    /// [`COMPOSEFS_ENTRIES_DIR`].
+    ComposefsEntries,
+}
+
+impl Sidecar {
+    /// Every kind.
+    pub const ALL: [Sidecar; 2] = [Sidecar::BlockIndex, Sidecar::ComposefsEntries];
+
+    /// Its directory in the layout.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Sidecar::BlockIndex => BLOCK_INDEX_DIR,
+            Sidecar::ComposefsEntries => COMPOSEFS_ENTRIES_DIR,
+        }
+    }
+}
 /// A layer blob is fdatasynced in the background every this many bytes, so that the fsync
 /// that makes it durable only writes the tail (see `syncbehind`). 32 MiB: a few syncs per
 /// big layer, none for the many small ones.

@@ -78,6 +78,7 @@ fn policy_path(path: &Path) -> Option<PathBuf> {
 }
 
 /// A layer read: its entries in order, and the policy files it holds.
+#[derive(Debug)]
 pub struct Layer {
     /// The entries, for `process_entry`.
     pub entries: Vec<TarEntry<Sha512HashValue>>,

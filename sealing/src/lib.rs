@@ -11,10 +11,12 @@
 //! way composefs-oci's own reader does ([`entries`]), without a repository: regular files
 //! of more than 64 bytes are known by their fs-verity digest, computed as the bytes pass.
 //!
-//! ([`Merger`]: layers in, [`Digests`] out; [`keys`]: the annotation keys.)
+//! ([`Merger`]: layers in, [`Digests`] out; [`keys`]: the annotation keys; [`stored`]: a read
+//! layer as bytes, for a build's cache.)
 
 pub mod entries;
 pub mod keys;
+pub mod stored;
 
 use anyhow::{Context, Result};
 use composefs::erofs::format::FormatVersion;

@@ -1,8 +1,10 @@
 //! composefs digests of an image (`composefs-digest`, `--composefs`, and `verify` of published
 //! ones): its layers read in parallel into entries, applied in order by the `sealing` crate,
 //! which computes what bootc and composefs-oci compute. A build reads the entries of the
-//! layers it writes from the very bytes it writes ([`Tapped`]), so only layers it reuses are
-//! read back.
+//! layers it writes from the very bytes it writes ([`Tapped`]) and keeps them beside each
+//! blob (`ostree-encap-composefs/`, [`oci::keys::COMPOSEFS_ENTRIES_DIR`]), so a layer it
+//! reuses is read back only when that cache does not have it. Reading commands
+//! (`composefs-digest`, `verify`) always read the layers themselves.
 
 use crate::codec::decompress;
 use anyhow::{Context, Result};
@@ -26,6 +28,21 @@ pub struct ComposefsDigests {
     pub not_bootable: Option<String>,
     /// fs-verity of the config as stored.
     pub config: String,
+    /// Where a build took each layer's entries from (`None` outside a build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<LayerSources>,
+}
+
+/// How many layers' entries a build read as it wrote them, took from the layout's cache
+/// (`ostree-encap-composefs/`, for layers it reused), or read back from their blobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LayerSources {
+    /// Read from the bytes as the layer was written.
+    pub written: usize,
+    /// Taken from the cache a build here kept of the layer.
+    pub stored: usize,
+    /// Inflated and read back from the blob.
+    pub read_back: usize,
 }
 
 /// The digests of `image` in `oci`, its layers read on `jobs` threads.
@@ -50,21 +67,46 @@ pub fn of_layers(
     config: &[u8],
     jobs: usize,
 ) -> Result<ComposefsDigests> {
-    of_read_layers(oci, layers, Vec::new(), config, jobs)
+    of_read_layers(oci, layers, Vec::new(), config, jobs, false)
 }
 
 /// As [`of_layers`], with the entries of some layers read already (`ready[i]`, by index;
-/// missing or `None`: read from `oci`).
+/// missing or `None`: read from `oci`). With `cache` (a build's output layout), the entries
+/// of a layer not ready are first looked for in the layout's cache, and those of every layer
+/// not found there are kept in it.
 fn of_read_layers(
     oci: &OciDir,
     layers: &[oci::types::Descriptor],
     mut ready: Vec<Option<Layer>>,
     config: &[u8],
     jobs: usize,
+    cache: bool,
 ) -> Result<ComposefsDigests> {
+    use oci::keys::Sidecar;
     ready.resize_with(layers.len(), || None);
+    let mut sources = LayerSources {
+        written: ready.iter().filter(|r| r.is_some()).count(),
+        ..Default::default()
+    };
+    // The layers whose entries go into the cache afterwards.
+    let mut keep: Vec<bool> = ready.iter().map(|r| cache && r.is_some()).collect();
+    if cache {
+        for (slot, d) in ready.iter_mut().zip(layers) {
+            if slot.is_none() {
+                // A torn, damaged or older one is read back instead, and replaced.
+                *slot = oci
+                    .read_sidecar(Sidecar::ComposefsEntries, d)
+                    .and_then(|b| sealing::stored::decode(&b).ok());
+                sources.stored += usize::from(slot.is_some());
+            }
+        }
+    }
     // The layers to read, in index order; the work is numbered by position among them.
     let missing: Vec<usize> = (0..layers.len()).filter(|&i| ready[i].is_none()).collect();
+    sources.read_back = missing.len();
+    for &i in &missing {
+        keep[i] = cache;
+    }
     let order: Vec<usize> = (0..missing.len()).collect();
     let mut read = crate::parallel::run_in_order(
         vec![(); jobs.clamp(1, missing.len().max(1))],
@@ -84,7 +126,15 @@ fn of_read_layers(
         .context("a layer's entries went missing")?;
     let work = std::env::temp_dir();
     let mut m = sealing::Merger::new(&work)?;
-    for (layer, d) in read.into_iter().zip(layers) {
+    for ((layer, d), keep) in read.into_iter().zip(layers).zip(keep) {
+        if keep {
+            // Only a cache: a layout that cannot take it costs the next build time.
+            let _ = oci.write_sidecar(
+                Sidecar::ComposefsEntries,
+                d.digest.hex(),
+                &sealing::stored::encode(&layer),
+            );
+        }
         m.apply(layer)
             .with_context(|| format!("layer {}", d.digest))?;
     }
@@ -95,6 +145,7 @@ fn of_read_layers(
         bootable: d.bootable,
         not_bootable: d.not_bootable,
         config: sealing::config_digest(config),
+        layers: cache.then_some(sources),
     })
 }
 
@@ -211,7 +262,7 @@ pub fn publish(
     jobs: usize,
 ) -> Result<ComposefsDigests> {
     let jobs = crate::parallel::threads(jobs);
-    let d = of_read_layers(out, &manifest.layers, ready, config, jobs)
+    let d = of_read_layers(out, &manifest.layers, ready, config, jobs, true)
         .context("computing the composefs digests (--composefs)")?;
     if how == Publish::Inline {
         let a = manifest.annotations.get_or_insert_with(Default::default);

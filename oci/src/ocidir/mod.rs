@@ -91,9 +91,9 @@ pub fn atomic_write(dir: &Dir, name: &str, data: &[u8]) -> Result<(), OciError> 
         .map_err(io_err(format!("writing {name} (atomically)")))
 }
 
-/// Path of a blob's block index in its layout (see `blocks`).
-fn block_index_name(hex: &str) -> String {
-    format!("{}/{hex}", keys::BLOCK_INDEX_DIR)
+/// Path of a blob's cache file of `kind` in its layout.
+fn sidecar_name(kind: keys::Sidecar, hex: &str) -> String {
+    format!("{}/{hex}", kind.dir())
 }
 
 fn sync_dir(dir: &Dir) -> io::Result<()> {
@@ -112,9 +112,9 @@ pub struct OciDir {
     created: std::sync::Mutex<Vec<String>>,
     /// The directory as the caller named it, for messages.
     shown: String,
-    /// Whether this handle created the block index directory (removed again, if empty,
-    /// after a failed run).
-    created_block_dir: std::sync::atomic::AtomicBool,
+    /// The cache directories this handle created (removed again, if empty, after a failed
+    /// run).
+    created_sidecar_dirs: std::sync::Mutex<Vec<keys::Sidecar>>,
     /// Whether this handle made the directory a layout (`ensure` wrote `oci-layout`): after
     /// a failed run an empty skeleton is removed again, leaving the directory as it was.
     created_layout: std::sync::atomic::AtomicBool,
@@ -263,7 +263,7 @@ impl OciDir {
             blobs: std::sync::Arc::new(blobs),
             created: std::sync::Mutex::new(Vec::new()),
             shown: shown.to_string(),
-            created_block_dir: std::sync::atomic::AtomicBool::new(false),
+            created_sidecar_dirs: std::sync::Mutex::new(Vec::new()),
             created_layout: std::sync::atomic::AtomicBool::new(false),
             archive: None,
         })
@@ -355,15 +355,19 @@ impl OciDir {
         for hex in created {
             if !used.contains(&hex) {
                 let _ = self.blobs.remove_file(&hex);
-                let _ = self.dir.remove_file(block_index_name(&hex));
+                for kind in keys::Sidecar::ALL {
+                    let _ = self.dir.remove_file(sidecar_name(kind, &hex));
+                }
             }
         }
-        if self
-            .created_block_dir
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            // Only if empty: another image's indexes may be there by now.
-            let _ = self.dir.remove_dir(keys::BLOCK_INDEX_DIR);
+        let made = self
+            .created_sidecar_dirs
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default();
+        for kind in made {
+            // Only if empty: another image's caches may be there by now.
+            let _ = self.dir.remove_dir(kind.dir());
         }
         // The skeleton, only if this handle made it and nothing is in it now (`remove_dir`
         // removes only empty directories) and no index names an image.

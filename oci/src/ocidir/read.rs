@@ -9,10 +9,16 @@ impl OciDir {
     /// one and the blob is present at its size. Opaque text to the layout: a cache that the
     /// compressor's caller reads and checks.
     pub fn read_block_index(&self, desc: &Descriptor) -> Option<String> {
+        String::from_utf8(self.read_sidecar(keys::Sidecar::BlockIndex, desc)?).ok()
+    }
+
+    /// The cache of `kind` kept beside blob `desc`, if there is one and the blob is present
+    /// at its size. Opaque bytes to the layout, for the caller to check.
+    pub fn read_sidecar(&self, kind: keys::Sidecar, desc: &Descriptor) -> Option<Vec<u8>> {
         let hex = desc.digest.hex();
-        let text = self.dir.read_to_string(block_index_name(hex)).ok()?;
+        let data = self.dir.read(sidecar_name(kind, hex)).ok()?;
         let size = self.blobs.metadata(hex).ok()?.len();
-        (size == desc.size).then_some(text)
+        (size == desc.size).then_some(data)
     }
 
     /// Whether the blob `desc` is here with the right size and content (read and hashed

@@ -34,32 +34,46 @@ impl OciDir {
         })
     }
 
-    /// Record where the blocks of gzip blob `hex` lie. Not synced: the index is only a hint
-    /// (checked block by block when used), so a torn or lost one costs time, never bytes; it
-    /// is still renamed into place so a reader never sees half of one.
+    /// Record where the blocks of gzip blob `hex` lie (a [`keys::Sidecar::BlockIndex`]).
+    ///
+    /// # Errors
+    /// As [`OciDir::write_sidecar`].
+    pub fn write_block_index(&self, hex: &str, text: &str) -> Result<(), OciError> {
+        self.write_sidecar(keys::Sidecar::BlockIndex, hex, text.as_bytes())
+    }
+
+    /// Keep `data` as the cache of `kind` for blob `hex`. Not synced: a cache is only a hint
+    /// (checked when used), so a torn or lost one costs time, never bytes; it is still
+    /// renamed into place so a reader never sees half of one.
     ///
     /// # Errors
     /// I/O errors creating the directory or the file.
-    pub fn write_block_index(&self, hex: &str, text: &str) -> Result<(), OciError> {
-        match self.dir.create_dir(keys::BLOCK_INDEX_DIR) {
-            Ok(()) => self
-                .created_block_dir
-                .store(true, std::sync::atomic::Ordering::Relaxed),
+    pub fn write_sidecar(
+        &self,
+        kind: keys::Sidecar,
+        hex: &str,
+        data: &[u8],
+    ) -> Result<(), OciError> {
+        let name = kind.dir();
+        match self.dir.create_dir(name) {
+            Ok(()) => {
+                if let Ok(mut made) = self.created_sidecar_dirs.lock() {
+                    made.push(kind);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err(format!("creating {}", keys::BLOCK_INDEX_DIR))(e)),
+            Err(e) => return Err(io_err(format!("creating {name}"))(e)),
         }
         let d = self
             .dir
-            .open_dir(keys::BLOCK_INDEX_DIR)
-            .map_err(io_err(format!("opening {}", keys::BLOCK_INDEX_DIR)))?;
-        let mut tmp = cap_tempfile::TempFile::new(&d).map_err(io_err(format!(
-            "creating temp file in {}",
-            keys::BLOCK_INDEX_DIR
-        )))?;
-        tmp.write_all(text.as_bytes())
-            .map_err(io_err(format!("writing block index {hex}")))?;
+            .open_dir(name)
+            .map_err(io_err(format!("opening {name}")))?;
+        let mut tmp = cap_tempfile::TempFile::new(&d)
+            .map_err(io_err(format!("creating temp file in {name}")))?;
+        tmp.write_all(data)
+            .map_err(io_err(format!("writing {name}/{hex}")))?;
         tmp.replace(hex)
-            .map_err(io_err(format!("renaming block index {hex} into place")))
+            .map_err(io_err(format!("renaming {name}/{hex} into place")))
     }
 
     /// Write a JSON document as a blob (already canonical bytes).
@@ -100,7 +114,7 @@ impl OciDir {
         // Its block index too, when this layout has none: a later rebuild here can then reuse
         // its blocks. Only a cache, so failing to copy it is not an error.
         let hex = desc.digest.hex();
-        let name = block_index_name(hex);
+        let name = sidecar_name(keys::Sidecar::BlockIndex, hex);
         if !self.dir.exists(&name) {
             if let Ok(text) = src.dir.read_to_string(&name) {
                 let _ = self.write_block_index(hex, &text);
