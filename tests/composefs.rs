@@ -446,3 +446,102 @@ fn a_rebuild_takes_reused_layers_entries_from_its_cache_and_verify_reads_the_lay
         first["composefs"]["merged"].as_str().unwrap()
     );
 }
+
+/// A bootable tree (`/boot`, `/sysroot`, a kernel) with an SELinux policy in the form
+/// composefs-boot reads (`/etc/selinux/config` naming the policy, its `file_contexts` and
+/// `file_contexts.local`), the last labelling the kernel its own way.
+fn tree_with_policy(fx: &Fixture, name: &str) -> std::path::PathBuf {
+    let tree = fx.path(name);
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&fx.tree)
+            .arg(&tree),
+    );
+    for d in ["boot", "sysroot", "usr/lib/modules/6.1.0-x"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    std::fs::write(
+        tree.join("usr/lib/modules/6.1.0-x/vmlinuz"),
+        pseudo_random("k", 90_000),
+    )
+    .unwrap();
+    let files = tree.join("usr/etc/selinux/targeted/contexts/files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(
+        tree.join("usr/etc/selinux/config"),
+        "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("file_contexts"),
+        "/.*\tsystem_u:object_r:default_t:s0\n\
+         /usr/bin(/.*)?\tsystem_u:object_r:bin_t:s0\n\
+         /usr/lib/modules(/.*)?\tsystem_u:object_r:modules_object_t:s0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("file_contexts.local"),
+        "/usr/lib/modules/6\\.1\\.0-x/vmlinuz\tsystem_u:object_r:local_kernel_t:s0\n",
+    )
+    .unwrap();
+    tree
+}
+
+#[test]
+fn the_merged_trees_selinux_policy_labels_the_bootable_digest() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    let tree = tree_with_policy(&fx, "policy-tree");
+    rootfs_image(&tree, &out, "plain", &["--format", "plain"]);
+    let plain = same_digests(&out, "plain");
+    assert!(plain["bootable"].is_string(), "{plain}");
+    rootfs_image(&tree, &out, "ostree", &[]);
+    let ostree = same_digests(&out, "ostree");
+    assert!(ostree["bootable"].is_string(), "{ostree}");
+
+    // The policy decides the labels: without file_contexts.local the kernel is labelled
+    // as its directory is, and the bootable digest differs.
+    let other = tree_with_policy(&fx, "policy-tree-2");
+    std::fs::remove_file(other.join("usr/etc/selinux/targeted/contexts/files/file_contexts.local"))
+        .unwrap();
+    rootfs_image(&other, &out, "no-local", &["--format", "plain"]);
+    let no_local = same_digests(&out, "no-local");
+    assert_ne!(no_local["bootable"], plain["bootable"]);
+
+    // Later layers change the policy as they change any file: a whiteout removes
+    // file_contexts.local, an opaque directory hides it, a new file_contexts replaces the
+    // old. Each time the policy is the merged tree's, as composefs-oci reads it.
+    let files = "etc/selinux/targeted/contexts/files";
+    let derive = |tag: &str, entries: &[(&str, &[u8])]| {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            tar_entry(&mut b, path, tar::EntryType::Regular, 0o644, 0, data, None);
+        }
+        derive_image(&out, "plain", tag, &b.into_inner().unwrap());
+        same_digests(&out, tag)
+    };
+    let whiteout = derive(
+        "whiteout",
+        &[(&format!("{files}/.wh.file_contexts.local"), b"")],
+    );
+    assert_eq!(whiteout["bootable"], no_local["bootable"], "{whiteout}");
+    let opaque = derive(
+        "opaque",
+        &[
+            (&format!("{files}/.wh..wh..opq"), b""),
+            (
+                &format!("{files}/file_contexts"),
+                b"/.*\tsystem_u:object_r:default_t:s0\n",
+            ),
+        ],
+    );
+    assert_ne!(opaque["bootable"], plain["bootable"]);
+    derive(
+        "replaced",
+        &[(
+            &format!("{files}/file_contexts"),
+            b"/.*\tsystem_u:object_r:other_t:s0\n",
+        )],
+    );
+}

@@ -5,9 +5,13 @@
 //! PAX `mtime`, xattrs from PAX `SCHILY.xattr.*`), regular files of at most 64 bytes inline
 //! and larger ones by the fs-verity digest of their content, sparse entries refused.
 //!
-//! Also keeps the content of the image's SELinux policy files (`etc/selinux/…`), which the
-//! boot transform reads from a directory. A layer is read into a [`Layer`] (on any thread),
-//! then applied in order.
+//! Also keeps the content of the SELinux policy files composefs-boot's relabelling reads
+//! (`/etc/selinux/config`, `/etc/selinux/TYPE/contexts/files/file_contexts*`), by fs-verity
+//! digest: the boot transform reads them from a directory that [`crate::Merger`] makes of the
+//! merged tree. An ostree-format image holds such a file as an object under
+//! `/sysroot/ostree/repo/objects/` with its tree paths as hard links right after it, so the
+//! content of the last object read (up to [`MAX_POLICY_FILE`]) is kept until the next one. A
+//! layer is read into a [`Layer`] (on any thread), then applied in order.
 
 use anyhow::{bail, ensure, Context, Result};
 use composefs::fsverity::{FsVerityHasher, Sha512HashValue};
@@ -24,9 +28,22 @@ use tar_core::parse::{ParseEvent, Parser};
 use tar_core::{EntryType, PaxExtensions};
 
 const BLOCK: usize = 512;
-/// Largest total of SELinux policy file bytes kept from one layer (a targeted policy's files
-/// are some tens of MB): an image from outside must not make us hold more.
+/// Largest total of SELinux policy file bytes kept from one layer (a targeted policy's
+/// file_contexts files are a few MB): an image from outside must not make us hold more.
 pub const MAX_POLICY_BYTES: u64 = 256 << 20;
+/// Largest ostree object whose content is kept in case hard links into `/etc/selinux`
+/// follow it (Fedora's targeted `file_contexts` is under 1 MB).
+pub const MAX_POLICY_FILE: u64 = 16 << 20;
+/// The names composefs-boot reads under `/etc/selinux/TYPE/contexts/files/`.
+pub const POLICY_FILES: [&str; 5] = [
+    "file_contexts",
+    "file_contexts.local",
+    "file_contexts.homedirs",
+    "file_contexts.subs",
+    "file_contexts.subs_dist",
+];
+/// Where an ostree-format image keeps its objects.
+const OBJECTS: &str = "/sysroot/ostree/repo/objects/";
 
 /// The nanoseconds of a PAX `mtime` (`SECONDS.FRACTION`), as composefs-oci reads them.
 fn pax_mtime_nsec(pax: &[u8]) -> u32 {
@@ -63,27 +80,45 @@ fn absolute(tar_path: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(path))
 }
 
-/// The path of a policy file under a root (`etc/selinux/…`, plain components only), if the
-/// entry is one.
-fn policy_path(path: &Path) -> Option<PathBuf> {
-    let rest = path.strip_prefix("/etc/selinux").ok()?;
-    if rest.as_os_str().is_empty()
-        || rest
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
-        return None;
+/// Whether composefs-boot's relabelling reads the file at `path` (absolute):
+/// `/etc/selinux/config`, or one of [`POLICY_FILES`] in `/etc/selinux/TYPE/contexts/files/`.
+pub fn is_policy_file(path: &Path) -> bool {
+    let Ok(rest) = path.strip_prefix("/etc/selinux") else {
+        return false;
+    };
+    let parts: Vec<&OsStr> = rest
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    match parts.as_slice() {
+        [name] => *name == "config",
+        [_, contexts, files, name] => {
+            *contexts == "contexts" && *files == "files" && POLICY_FILES.iter().any(|n| name == n)
+        }
+        _ => false,
     }
-    Some(Path::new("etc/selinux").join(rest))
 }
 
-/// A layer read: its entries in order, and the policy files it holds.
+/// A layer read: its entries in order, and the content of the policy files it holds.
 #[derive(Debug)]
 pub struct Layer {
     /// The entries, for `process_entry`.
     pub entries: Vec<TarEntry<Sha512HashValue>>,
-    /// Policy files: path under the root, content.
-    pub policy: Vec<(PathBuf, Vec<u8>)>,
+    /// Policy file content by fs-verity digest (files of more than 64 bytes: smaller ones
+    /// are inline in the tree).
+    pub policy: Vec<(Sha512HashValue, Vec<u8>)>,
+}
+
+/// The last ostree object read, kept for the hard links that may follow it.
+#[derive(Default)]
+struct LastObject {
+    path: PathBuf,
+    digest: Option<Sha512HashValue>,
+    data: Vec<u8>,
 }
 
 /// Read the layer `tar` (buffered by the caller: a 1 MiB buffer serves well).
@@ -169,7 +204,7 @@ fn verity(
 /// Unreadable or malformed tar (as composefs-oci refuses it), `f`'s errors.
 pub fn each(
     tar: impl BufRead,
-    policy: &mut Vec<(PathBuf, Vec<u8>)>,
+    policy: &mut Vec<(Sha512HashValue, Vec<u8>)>,
     f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
 ) -> Result<()> {
     each_bounded(tar, policy, MAX_POLICY_BYTES, f)
@@ -178,11 +213,12 @@ pub fn each(
 /// [`each`], keeping at most `max_policy` bytes of policy files.
 fn each_bounded(
     mut r: impl BufRead,
-    policy: &mut Vec<(PathBuf, Vec<u8>)>,
+    policy: &mut Vec<(Sha512HashValue, Vec<u8>)>,
     max_policy: u64,
     mut f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
 ) -> Result<()> {
     let mut policy_bytes = 0u64;
+    let mut last = LastObject::default();
     let mut block = [0u8; BLOCK];
     'entries: loop {
         let mut parser = Parser::with_defaults();
@@ -212,8 +248,12 @@ fn each_bounded(
                         let path = absolute(&entry.path);
                         let item = match entry.entry_type {
                             EntryType::Regular | EntryType::Continuous => {
-                                let keep = policy_path(&path);
-                                if keep.is_some() {
+                                let keep = is_policy_file(&path);
+                                let object = !keep
+                                    && size <= MAX_POLICY_FILE
+                                    && path.as_os_str().as_bytes().starts_with(OBJECTS.as_bytes());
+                                last.digest = None;
+                                if keep && size as usize > INLINE_CONTENT_MAX_V0 {
                                     policy_bytes = policy_bytes.saturating_add(size);
                                     ensure!(
                                         policy_bytes <= max_policy,
@@ -221,11 +261,19 @@ fn each_bounded(
                                     );
                                 }
                                 if size as usize > INLINE_CONTENT_MAX_V0 {
-                                    let mut out = keep.as_ref().map(|_| Vec::new());
-                                    let digest = verity(&mut r, size, out.as_mut())
-                                        .with_context(|| format!("{path:?}"))?;
-                                    if let (Some(p), Some(data)) = (keep, out) {
-                                        policy.push((p, data));
+                                    let mut out = Vec::new();
+                                    let digest = if object {
+                                        last.data.clear();
+                                        verity(&mut r, size, Some(&mut last.data))
+                                    } else {
+                                        verity(&mut r, size, keep.then_some(&mut out))
+                                    }
+                                    .with_context(|| format!("{path:?}"))?;
+                                    if keep {
+                                        policy.push((digest.clone(), out));
+                                    } else if object {
+                                        last.path.clone_from(&path);
+                                        last.digest = Some(digest.clone());
                                     }
                                     TarItem::Leaf(LeafContent::Regular(RegularFile::External(
                                         digest, size,
@@ -237,9 +285,6 @@ fn each_bounded(
                                         data.len() as u64 == size,
                                         "the tar stream ends inside {path:?}"
                                     );
-                                    if let Some(p) = keep {
-                                        policy.push((p, data.clone()));
-                                    }
                                     TarItem::Leaf(LeafContent::Regular(RegularFile::Inline(
                                         data.into(),
                                     )))
@@ -251,10 +296,27 @@ fn each_bounded(
                                 io::copy(&mut (&mut r).take(size), &mut io::sink())?;
                                 match other {
                                     EntryType::Directory => TarItem::Directory,
-                                    EntryType::Link => TarItem::Hardlink(
-                                        absolute(entry.link_target.as_deref().unwrap_or_default())
-                                            .into_os_string(),
-                                    ),
+                                    EntryType::Link => {
+                                        let target = absolute(
+                                            entry.link_target.as_deref().unwrap_or_default(),
+                                        );
+                                        // A policy file's path linked to the object just
+                                        // read (the ostree format): keep its content.
+                                        if let (true, Some(d)) =
+                                            (is_policy_file(&path), last.digest.as_ref())
+                                        {
+                                            if target == last.path {
+                                                policy_bytes = policy_bytes
+                                                    .saturating_add(last.data.len() as u64);
+                                                ensure!(
+                                                    policy_bytes <= max_policy,
+                                                    "{path:?}: the SELinux policy files of one layer are over {max_policy} bytes"
+                                                );
+                                                policy.push((d.clone(), last.data.clone()));
+                                            }
+                                        }
+                                        TarItem::Hardlink(target.into_os_string())
+                                    }
                                     EntryType::Symlink => TarItem::Leaf(LeafContent::Symlink(
                                         OsStr::from_bytes(
                                             entry.link_target.as_deref().unwrap_or_default(),
@@ -339,31 +401,58 @@ mod tests {
 
     #[test]
     fn policy_files_are_kept_within_a_bound() {
+        let files = "etc/selinux/t/contexts/files";
         let mut b = ::tar::Builder::new(Vec::new());
         for (name, len) in [
-            ("etc/selinux/config", 40usize),
-            ("etc/selinux/t/policy", 900),
+            ("etc/selinux/config".to_string(), 40usize),
+            ("etc/selinux/config".to_string(), 100),
+            (format!("{files}/file_contexts"), 900),
+            // Not read by the relabelling: not kept.
+            ("etc/selinux/t/policy/policy.33".to_string(), 5000),
+            (format!("{files}/file_contexts.bin"), 5000),
         ] {
             let mut h = ::tar::Header::new_gnu();
             h.set_mode(0o644);
             h.set_size(len as u64);
-            b.append_data(&mut h, name, &vec![b'x'; len][..]).unwrap();
+            b.append_data(&mut h, &name, &vec![b'x'; len][..]).unwrap();
         }
         let tar = b.into_inner().unwrap();
         let mut policy = Vec::new();
         each_bounded(&tar[..], &mut policy, 1000, |_| Ok(())).unwrap();
-        let kept: Vec<(String, usize)> = policy
-            .iter()
-            .map(|(p, d)| (p.display().to_string(), d.len()))
-            .collect();
-        assert_eq!(
-            kept,
-            [
-                ("etc/selinux/config".into(), 40),
-                ("etc/selinux/t/policy".into(), 900)
-            ]
-        );
+        // Files of at most 64 bytes are inline in the tree.
+        let kept: Vec<usize> = policy.iter().map(|(_, d)| d.len()).collect();
+        assert_eq!(kept, [100, 900]);
         let e = each_bounded(&tar[..], &mut Vec::new(), 500, |_| Ok(())).unwrap_err();
         assert!(format!("{e:#}").contains("over 500 bytes"), "{e:#}");
+    }
+
+    #[test]
+    fn a_policy_path_hard_linked_to_the_ostree_object_before_it_is_kept() {
+        let object = "sysroot/ostree/repo/objects/ab/cdef.file";
+        let content = vec![b'p'; 3000];
+        let mut b = ::tar::Builder::new(Vec::new());
+        let mut h = ::tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(content.len() as u64);
+        b.append_data(&mut h, object, &content[..]).unwrap();
+        for path in [
+            "usr/share/other",
+            "etc/selinux/t/contexts/files/file_contexts",
+        ] {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_entry_type(::tar::EntryType::Link);
+            h.set_size(0);
+            b.append_link(&mut h, path, object).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let mut policy = Vec::new();
+        each(&tar[..], &mut policy, |_| Ok(())).unwrap();
+        let want = composefs::fsverity::compute_verity::<Sha512HashValue>(&content);
+        assert_eq!(policy, [(want, content)]);
+        assert!(is_policy_file(Path::new("/etc/selinux/config")));
+        assert!(!is_policy_file(Path::new("/etc/selinux/t/config")));
+        assert!(!is_policy_file(Path::new(
+            "/etc/selinux/t/contexts/files/../x"
+        )));
     }
 }

@@ -49,8 +49,9 @@ pub fn config_digest(bytes: &[u8]) -> String {
 /// An image's layers merged into a composefs tree, in `rootfs.diff_ids` order.
 pub struct Merger {
     fs: FileSystem<Sha512HashValue>,
-    /// The image's SELinux policy files as the layers so far leave them (`etc/selinux/…`),
-    /// for the boot transform, which reads the policy from a directory.
+    /// The content of the SELinux policy files the layers held, one file per fs-verity
+    /// digest (`objects/HEX`), and the merged tree's policy as the boot transform reads it
+    /// (`root/etc/selinux/…`, made at the end).
     policy: tempfile::TempDir,
 }
 
@@ -64,6 +65,10 @@ impl Merger {
             .prefix("composefs-policy-")
             .tempdir_in(work)
             .with_context(|| format!("creating a directory in {}", work.display()))?;
+        for d in ["objects", "root"] {
+            let p = policy.path().join(d);
+            std::fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
+        }
         Ok(Merger {
             fs: FileSystem::new(Stat::uninitialized()),
             policy,
@@ -88,12 +93,8 @@ impl Merger {
     /// # Errors
     /// As [`Merger::add_layer`].
     pub fn apply(&mut self, layer: entries::Layer) -> Result<()> {
-        for (path, data) in layer.policy {
-            let p = self.policy.path().join(path);
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-            }
+        for (digest, data) in layer.policy {
+            let p = self.policy.path().join("objects").join(digest.to_hex());
             std::fs::write(&p, data).with_context(|| format!("writing {}", p.display()))?;
         }
         for entry in layer.entries {
@@ -111,9 +112,13 @@ impl Merger {
             .transform_for_oci(&OciTransformOptions::default())
             .context("the OCI transform (the image needs /usr)")?;
         let merged = self.fs.compute_image_id(FormatVersion::V1).to_hex();
-        let dir = std::fs::File::open(self.policy.path())
-            .with_context(|| format!("opening {}", self.policy.path().display()))?;
-        let (bootable, not_bootable) = match self.fs.transform_for_boot_from_dir(&dir) {
+        let root = self.policy.path().join("root");
+        let boot = self.policy_root(&root).and_then(|()| {
+            let dir = std::fs::File::open(&root)
+                .with_context(|| format!("opening {}", root.display()))?;
+            self.fs.transform_for_boot_from_dir(&dir)
+        });
+        let (bootable, not_bootable) = match boot {
             Ok(()) => (
                 Some(self.fs.compute_image_id(FormatVersion::V1).to_hex()),
                 None,
@@ -125,6 +130,64 @@ impl Merger {
             bootable,
             not_bootable,
         })
+    }
+
+    /// Write under `root` the merged tree's SELinux policy files that composefs-boot reads
+    /// (`etc/selinux/config`, `etc/selinux/TYPE/contexts/files/file_contexts*`), as they are
+    /// in the tree after every layer: whiteouts, opaque directories, replacements and hard
+    /// links are the tree's own. composefs-oci's relabelling reads the same files from the
+    /// tree; where it would fail (such a name that is not a regular file), so does this.
+    ///
+    /// # Errors
+    /// The tree's policy is not readable as composefs-boot reads it, a file's content was not
+    /// kept (a hard link into `/etc/selinux` to a file read before it that was not a policy
+    /// file or the ostree object just before), I/O errors.
+    fn policy_root(&self, root: &Path) -> Result<()> {
+        let Some(selinux) = self
+            .fs
+            .root
+            .get_directory_opt(std::ffi::OsStr::new("etc/selinux"))?
+        else {
+            return Ok(());
+        };
+        let mut wanted = vec![(selinux, "config".to_string())];
+        for (name, inode) in selinux.entries() {
+            if let composefs::generic_tree::Inode::Directory(d) = inode {
+                if let Some(files) = d.get_directory_opt(std::ffi::OsStr::new("contexts/files"))? {
+                    let name = name.to_string_lossy();
+                    for f in entries::POLICY_FILES {
+                        wanted.push((files, format!("{name}/contexts/files/{f}")));
+                    }
+                }
+            }
+        }
+        for (dir, rel) in wanted {
+            let name = Path::new(&rel).file_name().context("a policy file name")?;
+            let Some(file) = dir.get_file_opt(name, &self.fs.leaves)? else {
+                continue;
+            };
+            let dest = root.join("etc/selinux").join(&rel);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            use composefs::tree::RegularFile;
+            match file {
+                RegularFile::Inline(data) => std::fs::write(&dest, data)
+                    .with_context(|| format!("writing {}", dest.display()))?,
+                RegularFile::External(id, _) | RegularFile::ExternalNoVerity(id, _) => {
+                    let kept = self.policy.path().join("objects").join(id.to_hex());
+                    anyhow::ensure!(
+                        kept.exists(),
+                        "/etc/selinux/{rel}: its content was not kept (a hard link to a file read before it that is neither a policy file nor the ostree object just before it)"
+                    );
+                    std::fs::copy(&kept, &dest)
+                        .with_context(|| format!("writing {}", dest.display()))?;
+                }
+                RegularFile::Sparse(_) => {}
+            }
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,8 @@
 //! than panics.
 //!
 //! Layout (little-endian): [`MAGIC`], the entry count (u64), the entries, the policy file
-//! count (u64), the policy files (path, content), the SHA-256 of everything before it.
+//! count (u64), the policy files (fs-verity digest, content), the SHA-256 of everything
+//! before it.
 //! An entry: path, mode, uid, gid (u32), mtime seconds (i64), nanoseconds (u32), xattr count
 //! (u32) and each (name, value), then a tag byte and what that kind holds. Byte strings are
 //! a u64 length and the bytes.
@@ -23,7 +24,7 @@ use std::path::PathBuf;
 use zerocopy::IntoBytes;
 
 /// The first bytes; a change of layout changes it.
-pub const MAGIC: &[u8] = b"ostree-encap composefs entries 1\n";
+pub const MAGIC: &[u8] = b"ostree-encap composefs entries 2\n";
 
 const DIRECTORY: u8 = 0;
 const HARDLINK: u8 = 1;
@@ -108,8 +109,8 @@ pub fn encode(layer: &Layer) -> Vec<u8> {
         }
     }
     out.extend_from_slice(&(layer.policy.len() as u64).to_le_bytes());
-    for (path, data) in &layer.policy {
-        bytes(&mut out, path.as_os_str().as_bytes());
+    for (digest, data) in &layer.policy {
+        out.extend_from_slice(digest.as_bytes());
         bytes(&mut out, data);
     }
     let sum = Sha256::digest(&out);
@@ -234,11 +235,11 @@ pub fn decode(data: &[u8]) -> Result<Layer> {
             item,
         });
     }
-    let np = r.count(16)?;
+    let np = r.count(64 + 8)?;
     let mut policy = Vec::with_capacity(np);
     for _ in 0..np {
-        let path = PathBuf::from(OsString::from_vec(r.bytes()?.to_vec()));
-        policy.push((path, r.bytes()?.to_vec()));
+        let digest = Sha512HashValue::from(r.array::<64>()?);
+        policy.push((digest, r.bytes()?.to_vec()));
     }
     ensure!(r.0.is_empty(), "{} bytes after the end", r.0.len());
     Ok(Layer { entries, policy })
@@ -302,7 +303,10 @@ mod tests {
                     item,
                 })
                 .collect(),
-            policy: vec![("etc/selinux/config".into(), b"SELINUX=enforcing\n".to_vec())],
+            policy: vec![(
+                composefs::fsverity::compute_verity(b"SELINUXTYPE=targeted\n"),
+                b"SELINUXTYPE=targeted\n".to_vec(),
+            )],
         }
     }
 
@@ -347,7 +351,7 @@ mod tests {
         let e = decode(&body).unwrap_err();
         assert!(format!("{e:#}").contains("cannot hold"), "{e:#}");
         // Another version's magic.
-        let mut other = b"ostree-encap composefs entries 0\n".to_vec();
+        let mut other = b"ostree-encap composefs entries 1\n".to_vec();
         other.extend_from_slice(&data[MAGIC.len()..data.len() - 32]);
         let sum = Sha256::digest(&other);
         other.extend_from_slice(&sum);
