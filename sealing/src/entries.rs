@@ -10,8 +10,9 @@
 //! digest: the boot transform reads them from a directory that [`crate::Merger`] makes of the
 //! merged tree. An ostree-format image holds such a file as an object under
 //! `/sysroot/ostree/repo/objects/` with its tree paths as hard links right after it, so the
-//! content of the last object read (up to [`MAX_POLICY_FILE`]) is kept until the next one. A
-//! layer is read into a [`Layer`] (on any thread), then applied in order.
+//! content of the last object read (up to [`MAX_POLICY_FILE`], and text: no NUL in its first
+//! block) is kept until the next one. A layer is read into a [`Layer`] (on any thread), then
+//! applied in order.
 
 use anyhow::{bail, ensure, Context, Result};
 use composefs::fsverity::{FsVerityHasher, Sha512HashValue};
@@ -32,8 +33,9 @@ const BLOCK: usize = 512;
 /// file_contexts files are a few MB): an image from outside must not make us hold more.
 pub const MAX_POLICY_BYTES: u64 = 256 << 20;
 /// Largest ostree object whose content is kept in case hard links into `/etc/selinux`
-/// follow it (Fedora's targeted `file_contexts` is under 1 MB).
-pub const MAX_POLICY_FILE: u64 = 16 << 20;
+/// follow it (Fedora's targeted `file_contexts` is under 1 MB; one such buffer per layer
+/// being read).
+pub const MAX_POLICY_FILE: u64 = 4 << 20;
 /// The names composefs-boot reads under `/etc/selinux/TYPE/contexts/files/`.
 pub const POLICY_FILES: [&str; 5] = [
     "file_contexts",
@@ -249,9 +251,17 @@ fn each_bounded(
                         let item = match entry.entry_type {
                             EntryType::Regular | EntryType::Continuous => {
                                 let keep = is_policy_file(&path);
+                                // Policy files are text: an object whose first bytes hold
+                                // a NUL (executables, libraries, compressed data: most of
+                                // an image's bytes) is not copied.
                                 let object = !keep
                                     && size <= MAX_POLICY_FILE
-                                    && path.as_os_str().as_bytes().starts_with(OBJECTS.as_bytes());
+                                    && path.as_os_str().as_bytes().starts_with(OBJECTS.as_bytes())
+                                    && {
+                                        let head = r.fill_buf()?;
+                                        let n = head.len().min(BLOCK).min(size as usize);
+                                        !head[..n].contains(&0)
+                                    };
                                 last.digest = None;
                                 if keep && size as usize > INLINE_CONTENT_MAX_V0 {
                                     policy_bytes = policy_bytes.saturating_add(size);
@@ -449,6 +459,14 @@ mod tests {
         each(&tar[..], &mut policy, |_| Ok(())).unwrap();
         let want = composefs::fsverity::compute_verity::<Sha512HashValue>(&content);
         assert_eq!(policy, [(want, content)]);
+        // A binary object (a NUL in its first block) is not copied in case: most of an
+        // image's bytes are binaries, and no policy file is one.
+        let mut binary = tar.clone();
+        let at = binary.windows(3000).position(|w| w.iter().all(|&b| b == b'p')).unwrap();
+        binary[at + 10] = 0;
+        let mut policy = Vec::new();
+        each(&binary[..], &mut policy, |_| Ok(())).unwrap();
+        assert!(policy.is_empty());
         assert!(is_policy_file(Path::new("/etc/selinux/config")));
         assert!(!is_policy_file(Path::new("/etc/selinux/t/config")));
         assert!(!is_policy_file(Path::new(

@@ -111,18 +111,25 @@ impl Merger {
         self.fs
             .transform_for_oci(&OciTransformOptions::default())
             .context("the OCI transform (the image needs /usr)")?;
-        let merged = self.fs.compute_image_id(FormatVersion::V1).to_hex();
+        // The two EROFS images are made at once, the bootable one from a copy of the tree:
+        // they are the only work left once the last layer is written.
         let root = self.policy.path().join("root");
-        let boot = self.policy_root(&root).and_then(|()| {
-            let dir = std::fs::File::open(&root)
-                .with_context(|| format!("opening {}", root.display()))?;
-            self.fs.transform_for_boot_from_dir(&dir)
+        let (merged, boot) = std::thread::scope(|s| {
+            let fs = &self.fs;
+            let merged = s.spawn(move || fs.compute_image_id(FormatVersion::V1).to_hex());
+            let boot = self.policy_root(&root).and_then(|()| {
+                let dir = std::fs::File::open(&root)
+                    .with_context(|| format!("opening {}", root.display()))?;
+                let mut fs = self.fs.clone();
+                fs.transform_for_boot_from_dir(&dir)?;
+                Ok(fs.compute_image_id(FormatVersion::V1).to_hex())
+            });
+            (merged.join(), boot)
         });
+        let merged =
+            merged.map_err(|_| anyhow::anyhow!("making the merged EROFS image panicked"))?;
         let (bootable, not_bootable) = match boot {
-            Ok(()) => (
-                Some(self.fs.compute_image_id(FormatVersion::V1).to_hex()),
-                None,
-            ),
+            Ok(b) => (Some(b), None),
             Err(e) => (None, Some(format!("{e:#}"))),
         };
         Ok(Digests {
