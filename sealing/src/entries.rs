@@ -462,7 +462,10 @@ mod tests {
         // A binary object (a NUL in its first block) is not copied in case: most of an
         // image's bytes are binaries, and no policy file is one.
         let mut binary = tar.clone();
-        let at = binary.windows(3000).position(|w| w.iter().all(|&b| b == b'p')).unwrap();
+        let at = binary
+            .windows(3000)
+            .position(|w| w.iter().all(|&b| b == b'p'))
+            .unwrap();
         binary[at + 10] = 0;
         let mut policy = Vec::new();
         each(&binary[..], &mut policy, |_| Ok(())).unwrap();

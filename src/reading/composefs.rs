@@ -149,17 +149,25 @@ fn of_read_layers(
     })
 }
 
-/// The published digests of an image: (merged, bootable, config, manifest), from its
-/// inline annotations, else from a referrer artifact stored beside it; `None` when it
-/// publishes none.
+/// The digests an image publishes (hex), from its inline annotations or its referrer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// `composefs.merged…`.
+    pub merged: String,
+    /// `composefs.merged.bootable…`, if published.
+    pub bootable: Option<String>,
+    /// `composefs.config…`, if published.
+    pub config: Option<String>,
+    /// `composefs.manifest…` (the referrer form only).
+    pub manifest: Option<String>,
+}
+
+/// The digests `image` publishes, from its inline annotations, else from a referrer
+/// artifact stored beside it; `None` when it publishes none.
 ///
 /// # Errors
 /// A referrers index or artifact that cannot be read.
-#[allow(clippy::type_complexity)]
-pub fn published(
-    oci: &OciDir,
-    image: &ResolvedImage,
-) -> Result<Option<(String, Option<String>, Option<String>, Option<String>)>> {
+pub fn published(oci: &OciDir, image: &ResolvedImage) -> Result<Option<Published>> {
     use sealing::keys;
     if let Some(a) = image.manifest.annotations.as_ref() {
         if let Some(merged) = a.get(keys::MERGED) {
@@ -169,12 +177,12 @@ pub fn published(
                 .annotations
                 .as_ref()
                 .and_then(|c| c.get(keys::CONFIG).cloned());
-            return Ok(Some((
-                merged.clone(),
-                a.get(keys::MERGED_BOOTABLE).cloned(),
+            return Ok(Some(Published {
+                merged: merged.clone(),
+                bootable: a.get(keys::MERGED_BOOTABLE).cloned(),
                 config,
-                None,
-            )));
+                manifest: None,
+            }));
         }
     }
     let Some(r) = referrer_digests(oci, &image.descriptor.digest)? else {
@@ -184,12 +192,12 @@ pub fn published(
         .get(keys::MERGED)
         .cloned()
         .context("a composefs referrer without the merged digest")?;
-    Ok(Some((
+    Ok(Some(Published {
         merged,
-        r.get(keys::MERGED_BOOTABLE).cloned(),
-        r.get(keys::CONFIG).cloned(),
-        r.get(keys::MANIFEST).cloned(),
-    )))
+        bootable: r.get(keys::MERGED_BOOTABLE).cloned(),
+        config: r.get(keys::CONFIG).cloned(),
+        manifest: r.get(keys::MANIFEST).cloned(),
+    }))
 }
 
 /// Check the digests `image` publishes (inline or as a referrer) against its layers, config
@@ -198,7 +206,13 @@ pub fn published(
 /// # Errors
 /// A published digest that is not the image's (named, with both values), or as [`digests`].
 pub fn check_published(oci: &OciDir, image: &ResolvedImage, jobs: usize) -> Result<bool> {
-    let Some((merged, bootable, config, manifest)) = published(oci, image)? else {
+    let Some(Published {
+        merged,
+        bootable,
+        config,
+        manifest,
+    }) = published(oci, image)?
+    else {
         return Ok(false);
     };
     let d = digests(oci, image, jobs)?;

@@ -51,7 +51,7 @@ async fn pull(old: &str, delta: &str, new: &str) -> Result<()> {
     let (via_delta, via_delta_erofs) = pull_one(&a, delta).await?;
     let b = repo(&tmp.join("b"))?;
     let (direct, direct_erofs) = pull_one(&b, new).await?;
-    std::fs::remove_dir_all(&tmp)?;
+    drop(tmp);
     println!(
         "{}",
         serde_json::json!({
@@ -65,10 +65,26 @@ async fn pull(old: &str, delta: &str, new: &str) -> Result<()> {
     Ok(())
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
+/// A scratch directory under `$TMPDIR`, removed when dropped: also when a pull fails.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+fn tempfile_dir() -> Result<Scratch> {
     let base = std::env::temp_dir().join(format!("delta-consumers-{}", std::process::id()));
     std::fs::create_dir_all(&base)?;
-    Ok(base)
+    Ok(Scratch(base))
 }
 
 /// Blobs of a layout directory.
@@ -215,7 +231,7 @@ async fn composefs_id(image: &str) -> Result<()> {
         .map(|b| b.to_hex()),
         Err(_) => None,
     };
-    std::fs::remove_dir_all(&tmp)?;
+    drop(tmp);
     println!(
         "{}",
         serde_json::json!({
