@@ -38,6 +38,32 @@ fn same_digests(dir: &Path, tag: &str) -> serde_json::Value {
     ours
 }
 
+/// A copy of the fixture's tree at `name`.
+fn copy_tree(fx: &Fixture, name: &str) -> std::path::PathBuf {
+    let tree = fx.path(name);
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&fx.tree)
+            .arg(&tree),
+    );
+    tree
+}
+
+/// A copy of the fixture's tree that can boot: `/boot`, `/sysroot`, a kernel.
+fn bootable_tree(fx: &Fixture, name: &str) -> std::path::PathBuf {
+    let tree = copy_tree(fx, name);
+    for d in ["boot", "sysroot", "usr/lib/modules/6.1.0-x"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    std::fs::write(
+        tree.join("usr/lib/modules/6.1.0-x/vmlinuz"),
+        pseudo_random("k", 90_000),
+    )
+    .unwrap();
+    tree
+}
+
 /// Build the image `tag` of `tree` into `out` with `extra` options; its JSON summary.
 fn rootfs_image(tree: &Path, out: &Path, tag: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
@@ -76,22 +102,8 @@ fn plain_and_ostree_images_of_the_full_fixture_get_composefs_oci_s_digest() {
 #[test]
 fn whiteouts_layers_without_parents_and_bootable_trees_get_composefs_oci_s_digest() {
     let fx = Fixture::new("basic");
-    let tree = fx.path("boot-tree");
-    run_ok(
-        std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&fx.tree)
-            .arg(&tree),
-    );
-    for d in ["boot", "sysroot", "usr/lib/modules/6.1.0-x"] {
-        std::fs::create_dir_all(tree.join(d)).unwrap();
-    }
+    let tree = bootable_tree(&fx, "boot-tree");
     std::fs::write(tree.join("boot/loader.conf"), "timeout 3\n").unwrap();
-    std::fs::write(
-        tree.join("usr/lib/modules/6.1.0-x/vmlinuz"),
-        pseudo_random("k", 90_000),
-    )
-    .unwrap();
     std::fs::write(tree.join("usr/lib/gone"), "removed by the next layer\n").unwrap();
     std::fs::create_dir_all(tree.join("usr/share/opq")).unwrap();
     std::fs::write(
@@ -393,13 +405,7 @@ fn a_rebuild_takes_reused_layers_entries_from_its_cache_and_verify_reads_the_lay
 
     // A changed tree: its new layers read as they are written, the others from the cache,
     // none read back; composefs-oci agrees with the result.
-    let changed = fx.path("changed-tree");
-    run_ok(
-        std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&fx.tree)
-            .arg(&changed),
-    );
+    let changed = copy_tree(&fx, "changed-tree");
     std::fs::write(changed.join("usr/lib/changed"), pseudo_random("c", 70_000)).unwrap();
     let mixed = build(&changed, "mixed", &["--composefs"]);
     let l = &mixed["composefs"]["layers"];
@@ -451,21 +457,7 @@ fn a_rebuild_takes_reused_layers_entries_from_its_cache_and_verify_reads_the_lay
 /// composefs-boot reads (`/etc/selinux/config` naming the policy, its `file_contexts` and
 /// `file_contexts.local`), the last labelling the kernel its own way.
 fn tree_with_policy(fx: &Fixture, name: &str) -> std::path::PathBuf {
-    let tree = fx.path(name);
-    run_ok(
-        std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&fx.tree)
-            .arg(&tree),
-    );
-    for d in ["boot", "sysroot", "usr/lib/modules/6.1.0-x"] {
-        std::fs::create_dir_all(tree.join(d)).unwrap();
-    }
-    std::fs::write(
-        tree.join("usr/lib/modules/6.1.0-x/vmlinuz"),
-        pseudo_random("k", 90_000),
-    )
-    .unwrap();
+    let tree = bootable_tree(fx, name);
     let files = tree.join("usr/etc/selinux/targeted/contexts/files");
     std::fs::create_dir_all(&files).unwrap();
     std::fs::write(
