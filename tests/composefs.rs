@@ -537,3 +537,65 @@ fn the_merged_trees_selinux_policy_labels_the_bootable_digest() {
         )],
     );
 }
+
+#[test]
+fn composefs_builds_of_commits_from_images_and_derived_images_publish_composefs_oci_s_digest() {
+    let fx = Fixture::new("basic");
+    let out = fx.path("oci");
+    let dir = out.display().to_string();
+    // What a build publishes (inline) must be what composefs-oci computes for its image.
+    let check = |summary: serde_json::Value, tag: &str| {
+        let theirs = consumer_composefs_id(&format!("oci:{dir}:{tag}")).unwrap();
+        assert_eq!(summary["composefs"]["merged"], theirs["merged"], "{tag}");
+        assert_eq!(
+            summary["composefs"]["bootable"], theirs["bootable"],
+            "{tag}"
+        );
+        let (m, _) = image(&out, tag);
+        assert_eq!(
+            m["annotations"]["composefs.merged.erofs.v1.fsverity-sha512-12"], theirs["merged"],
+            "{tag}"
+        );
+    };
+    // A commit from the repository (the main job).
+    let commit = json(&encap_ok(job(
+        &fx.repo,
+        &fx.commit,
+        &out,
+        &["--tag", "commit", "--composefs", "--json"],
+    )));
+    check(commit, "commit");
+    // --from an image (ours, ostree format) into a plain image.
+    let from = json(&encap_ok([
+        "--from",
+        &format!("oci:{dir}:commit"),
+        "--format",
+        "plain",
+        "--oci-dir",
+        &dir,
+        "--tag",
+        "from",
+        "--composefs",
+        "--json",
+    ]));
+    check(from, "from");
+    // A derived tree on that base (--base): the base's layers first, unchanged.
+    let derived = copy_tree(&fx, "derived-tree");
+    std::fs::write(derived.join("usr/lib/added"), pseudo_random("d", 9000)).unwrap();
+    std::fs::remove_file(derived.join("usr/share/doc/readme-copy")).unwrap();
+    let on_base = json(&encap_ok([
+        "--rootfs",
+        derived.to_str().unwrap(),
+        "--format",
+        "plain",
+        "--base",
+        &format!("oci:{dir}:from"),
+        "--oci-dir",
+        &dir,
+        "--tag",
+        "derived",
+        "--composefs",
+        "--json",
+    ]));
+    check(on_base, "derived");
+}

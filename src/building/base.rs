@@ -6,7 +6,10 @@
 //! `.wh.NAME` file for each path the base has and the derived tree does not (an OCI
 //! whiteout: the plain layer writer writes it as the regular file it is, and a runtime
 //! takes it as a whiteout of the layers below). A path whose type changes needs no
-//! whiteout: unpacking an entry replaces what the layers below have there. On an
+//! whiteout: unpacking an entry replaces what the layers below have there. A derived tree
+//! in the ostree layout (`usr/etc`, no `/etc`) is compared as its image shows it (`/etc`),
+//! and one without `/var` or `/var/tmp` does not remove the base's (every image of ours has
+//! them, made when the tree lacks them). On an
 //! ostree-format base (a bootc base image) the new layers are plain derived layers, as a
 //! container build's are, and the image keeps the base's labels (its commit, where its
 //! ostree layers end): ostree-ext imports it into a merge commit over the base's.
@@ -38,11 +41,16 @@ pub struct Difference {
 /// I/O errors, named with the path; a device node or FIFO that differs from the base's (not
 /// supported yet).
 pub fn difference(base: &Path, derived: &Path, out: &Path, prune: &[String]) -> Result<Difference> {
+    // Images show /etc at the top, where an ostree-layout tree (a checkout, a commit's tree)
+    // has usr/etc: such a tree is compared as its image shows it, or its /etc would be a
+    // whiteout of the base's and a new usr/etc.
+    let etc_in_usr = !derived.join("etc").exists() && derived.join("usr/etc").is_dir();
     let mut walk = Walk {
         base,
         derived,
         out,
         prune,
+        etc_in_usr,
         found: Difference::default(),
     };
     copy_meta(derived, out).with_context(|| out.display().to_string())?;
@@ -60,8 +68,14 @@ struct Walk<'a> {
     derived: &'a Path,
     out: &'a Path,
     prune: &'a [String],
+    /// The derived tree keeps /etc in usr/etc: its `etc/…` paths are read from there.
+    etc_in_usr: bool,
     found: Difference,
 }
+
+/// Paths every image of ours has, made when the tree lacks them (`var`, `var/tmp`): a
+/// derived tree without them does not remove the base's.
+const ALWAYS_THERE: [&str; 2] = ["var", "var/tmp"];
 
 fn join(rel: &str, name: &str) -> String {
     if rel.is_empty() {
@@ -82,6 +96,33 @@ fn names(dir: &Path) -> Result<BTreeSet<OsString>> {
 }
 
 impl Walk<'_> {
+    /// Where the derived tree holds the image path `rel`.
+    fn src(&self, rel: &str) -> std::path::PathBuf {
+        match rel.strip_prefix("etc") {
+            Some(rest) if self.etc_in_usr && (rest.is_empty() || rest.starts_with('/')) => {
+                self.derived.join(format!("usr/etc{rest}"))
+            }
+            _ => self.derived.join(rel),
+        }
+    }
+
+    /// The names of the derived tree's directory at the image path `rel`.
+    fn derived_names(&self, rel: &str) -> Result<BTreeSet<OsString>> {
+        let mut n = names(&self.src(rel))?;
+        if self.etc_in_usr {
+            match rel {
+                "" => {
+                    n.insert("etc".into());
+                }
+                "usr" => {
+                    n.remove(std::ffi::OsStr::new("etc"));
+                }
+                _ => {}
+            }
+        }
+        Ok(n)
+    }
+
     fn pruned(&self, rel: &str) -> bool {
         self.prune
             .iter()
@@ -101,15 +142,16 @@ impl Walk<'_> {
             self.ensure_dir(parent)?;
         }
         std::fs::create_dir(&target).with_context(|| format!("creating {}", target.display()))?;
-        copy_meta(&self.derived.join(rel), &target).with_context(|| target.display().to_string())
+        copy_meta(&self.src(rel), &target).with_context(|| target.display().to_string())
     }
 
     fn dir(&mut self, rel: &str) -> Result<()> {
-        let (d, b) = (self.derived.join(rel), self.base.join(rel));
-        let in_derived = names(&d)?;
+        let (d, b) = (self.src(rel), self.base.join(rel));
+        let in_derived = self.derived_names(rel)?;
         for name in names(&b)?.difference(&in_derived) {
             let name = name.to_string_lossy();
-            if self.pruned(&join(rel, &name)) {
+            let gone = join(rel, &name);
+            if self.pruned(&gone) || ALWAYS_THERE.contains(&gone.as_str()) {
                 continue;
             }
             self.ensure_dir(rel)?;
@@ -125,17 +167,12 @@ impl Walk<'_> {
             if self.pruned(&child) {
                 continue;
             }
-            let dm = std::fs::symlink_metadata(self.derived.join(&child))
-                .with_context(|| self.derived.join(&child).display().to_string())?;
+            let dm = std::fs::symlink_metadata(self.src(&child))
+                .with_context(|| self.src(&child).display().to_string())?;
             let bm = std::fs::symlink_metadata(self.base.join(&child)).ok();
             match bm {
                 Some(bm) if dm.is_dir() && bm.is_dir() => {
-                    if !same_meta(
-                        &self.derived.join(&child),
-                        &dm,
-                        &self.base.join(&child),
-                        &bm,
-                    )? {
+                    if !same_meta(&self.src(&child), &dm, &self.base.join(&child), &bm)? {
                         self.ensure_dir(&child)?;
                         self.found.changed += 1;
                     }
@@ -152,7 +189,7 @@ impl Walk<'_> {
     /// Whether the non-directory `rel` is the same in both trees: type, owner, mode, xattrs
     /// and content (or target).
     fn same(&self, rel: &str, dm: &std::fs::Metadata, bm: &std::fs::Metadata) -> Result<bool> {
-        let (d, b) = (self.derived.join(rel), self.base.join(rel));
+        let (d, b) = (self.src(rel), self.base.join(rel));
         if dm.mode() & 0o170000 != bm.mode() & 0o170000 || !same_meta(&d, dm, &b, bm)? {
             return Ok(false);
         }
@@ -172,7 +209,7 @@ impl Walk<'_> {
     fn add_all(&mut self, rel: &str) -> Result<()> {
         self.ensure_dir(rel)?;
         self.found.changed += 1;
-        for name in names(&self.derived.join(rel))? {
+        for name in self.derived_names(rel)? {
             let Some(name) = name.to_str() else {
                 bail!(
                     "{}/{}: a name that is not UTF-8",
@@ -184,7 +221,7 @@ impl Walk<'_> {
             if self.pruned(&child) {
                 continue;
             }
-            let dm = std::fs::symlink_metadata(self.derived.join(&child))?;
+            let dm = std::fs::symlink_metadata(self.src(&child))?;
             if dm.is_dir() {
                 self.add_all(&child)?;
             } else {
@@ -199,7 +236,7 @@ impl Walk<'_> {
         if let Some((parent, _)) = rel.rsplit_once('/') {
             self.ensure_dir(parent)?;
         }
-        let (from, to) = (self.derived.join(rel), self.out.join(rel));
+        let (from, to) = (self.src(rel), self.out.join(rel));
         let ty = dm.file_type();
         if ty.is_symlink() {
             let target = std::fs::read_link(&from)?;
@@ -470,5 +507,53 @@ mod tests {
         assert_eq!(names, [".wh.gone", "changed", "new"]);
         assert!(!out.join("dev").exists(), "pruned on both sides");
         assert_eq!(std::fs::read(out.join("usr/share/.wh.gone")).unwrap(), b"");
+    }
+
+    /// Every name under `dir`, as paths relative to it, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+                if p.is_dir() && !p.is_symlink() {
+                    todo.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_derived_tree_in_the_ostree_layout_is_compared_with_the_bases_etc() {
+        // The base image shows /etc at the top (as every image does); the derived tree keeps
+        // it in usr/etc (an ostree checkout, a commit's tree). Neither /etc nor /var goes.
+        let d = tempfile::tempdir().unwrap();
+        let (base, derived, out) = (d.path().join("b"), d.path().join("d"), d.path().join("o"));
+        std::fs::create_dir_all(base.join("etc")).unwrap();
+        std::fs::create_dir_all(base.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(base.join("var/tmp")).unwrap();
+        std::fs::write(base.join("etc/same"), "same").unwrap();
+        std::fs::write(base.join("etc/gone"), "gone").unwrap();
+        std::fs::create_dir_all(derived.join("usr/etc")).unwrap();
+        std::fs::create_dir_all(derived.join("usr/bin")).unwrap();
+        std::fs::write(derived.join("usr/etc/same"), "same").unwrap();
+        std::fs::write(derived.join("usr/etc/new"), "new").unwrap();
+        std::fs::write(derived.join("usr/bin/x"), "x").unwrap();
+        std::fs::create_dir(&out).unwrap();
+        difference(&base, &derived, &out, &[]).unwrap();
+        assert_eq!(
+            listing(&out),
+            [
+                "etc",
+                "etc/.wh.gone",
+                "etc/new",
+                "usr",
+                "usr/bin",
+                "usr/bin/x"
+            ]
+        );
     }
 }
