@@ -614,7 +614,9 @@ pub(crate) struct EncapArgs {
     /// descriptor (`--composefs` or `--composefs=inline`); or `--composefs=referrer`: as the
     /// draft's referrer artifact (application/vnd.composefs.metadata.v1, under the image's
     /// referrers tag, carried by push), the image itself unchanged. Images built without it
-    /// are unchanged. See `composefs-digest`.
+    /// are unchanged. Each layer's composefs entries are kept in DIR/ostree-encap-composefs/
+    /// (a cache, like DIR/ostree-encap-blocks/), so a rebuild does not read the layers it
+    /// reuses again. See `composefs-digest`.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "inline", value_name = "HOW")]
     pub(crate) composefs: Option<ComposefsArg>,
     /// The previous build's image (DIR, DIR:TAG, oci-archive, or manifest JSON): keep its
