@@ -44,13 +44,12 @@ pub fn difference(base: &Path, derived: &Path, out: &Path, prune: &[String]) -> 
     // Images show /etc at the top, where an ostree-layout tree (a checkout, a commit's tree)
     // has usr/etc: such a tree is compared as its image shows it, or its /etc would be a
     // whiteout of the base's and a new usr/etc.
-    let etc_in_usr = !derived.join("etc").exists() && derived.join("usr/etc").is_dir();
     let mut walk = Walk {
         base,
         derived,
         out,
         prune,
-        etc_in_usr,
+        etc: encapsulate::rootfs::EtcOnDisk::of(derived),
         found: Difference::default(),
     };
     copy_meta(derived, out).with_context(|| out.display().to_string())?;
@@ -68,8 +67,8 @@ struct Walk<'a> {
     derived: &'a Path,
     out: &'a Path,
     prune: &'a [String],
-    /// The derived tree keeps /etc in usr/etc: its `etc/…` paths are read from there.
-    etc_in_usr: bool,
+    /// Where the derived tree keeps /etc: its image paths are read from there.
+    etc: encapsulate::rootfs::EtcOnDisk,
     found: Difference,
 }
 
@@ -98,29 +97,17 @@ fn names(dir: &Path) -> Result<BTreeSet<OsString>> {
 impl Walk<'_> {
     /// Where the derived tree holds the image path `rel`.
     fn src(&self, rel: &str) -> std::path::PathBuf {
-        match rel.strip_prefix("etc") {
-            Some(rest) if self.etc_in_usr && (rest.is_empty() || rest.starts_with('/')) => {
-                self.derived.join(format!("usr/etc{rest}"))
-            }
-            _ => self.derived.join(rel),
-        }
+        self.derived.join(self.etc.disk_path(rel).as_ref())
     }
 
     /// The names of the derived tree's directory at the image path `rel`.
     fn derived_names(&self, rel: &str) -> Result<BTreeSet<OsString>> {
-        let mut n = names(&self.src(rel))?;
-        if self.etc_in_usr {
-            match rel {
-                "" => {
-                    n.insert("etc".into());
-                }
-                "usr" => {
-                    n.remove(std::ffi::OsStr::new("etc"));
-                }
-                _ => {}
-            }
-        }
-        Ok(n)
+        Ok(self
+            .etc
+            .image_names(self.derived, rel)
+            .with_context(|| format!("listing {}", self.src(rel).display()))?
+            .into_iter()
+            .collect())
     }
 
     fn pruned(&self, rel: &str) -> bool {

@@ -33,48 +33,32 @@ pub struct Comparison {
 /// layout has `usr/etc`, which an image shows at `etc`).
 struct Side {
     root: PathBuf,
-    etc_in_usr: bool,
+    etc: encapsulate::rootfs::EtcOnDisk,
     /// Inode → first path seen, for files with several links.
     links: HashMap<(u64, u64), String>,
 }
 
 impl Side {
     fn new(root: &Path) -> Side {
-        let has = |p: &str| std::fs::symlink_metadata(root.join(p)).is_ok();
         Side {
             root: root.to_owned(),
-            etc_in_usr: !has("etc") && has("usr/etc"),
+            etc: encapsulate::rootfs::EtcOnDisk::of(root),
             links: HashMap::new(),
         }
     }
 
     /// Where image path `p` is in this tree (the rule `--rootfs` reads trees by).
     fn disk(&self, p: &str) -> PathBuf {
-        if self.etc_in_usr {
-            self.root
-                .join(encapsulate::rootfs::EtcOnDisk::InUsr.disk_path(p).as_ref())
-        } else {
-            self.root.join(p)
-        }
+        self.root.join(self.etc.disk_path(p).as_ref())
     }
 
     /// The names in the directory at image path `dir`, sorted, as image paths see them.
     fn names(&self, dir: &str) -> Result<Vec<Vec<u8>>> {
-        let d = self.disk(dir);
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
-            let e = e.with_context(|| format!("listing {}", d.display()))?;
-            let n = e.file_name().as_bytes().to_vec();
-            if self.etc_in_usr && dir == "usr" && n == b"etc" {
-                continue;
-            }
-            out.push(n);
-        }
-        if self.etc_in_usr && dir.is_empty() {
-            out.push(b"etc".to_vec());
-        }
-        out.sort();
-        Ok(out)
+        let names = self
+            .etc
+            .image_names(&self.root, dir)
+            .with_context(|| format!("listing {}", self.disk(dir).display()))?;
+        Ok(names.into_iter().map(|n| n.as_bytes().to_vec()).collect())
     }
 
     /// The facts of image path `p`, as one comparable line.

@@ -106,6 +106,37 @@ impl EtcOnDisk {
             }
         }
     }
+
+    /// Where the tree at `root` keeps `etc` when it is read by image paths (`verify
+    /// --rootfs`, `--base`): at the top if it has a top-level `etc`, else in `usr/etc`.
+    pub fn of(root: &Path) -> EtcOnDisk {
+        match std::fs::symlink_metadata(root.join("etc")) {
+            Ok(_) => EtcOnDisk::Top,
+            Err(_) => EtcOnDisk::InUsr,
+        }
+    }
+
+    /// The names in the tree's directory at image path `dir`, sorted, as the image shows
+    /// them: with `InUsr`, `usr/etc` is listed at the top and not in `usr`.
+    ///
+    /// # Errors
+    /// The directory cannot be listed.
+    pub fn image_names(self, root: &Path, dir: &str) -> std::io::Result<Vec<std::ffi::OsString>> {
+        let mut names = std::fs::read_dir(root.join(self.disk_path(dir).as_ref()))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        if self == EtcOnDisk::InUsr {
+            match dir {
+                "usr" => names.retain(|n| n != "etc"),
+                "" if std::fs::symlink_metadata(root.join("usr/etc")).is_ok() => {
+                    names.push("etc".into())
+                }
+                _ => {}
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
 }
 
 /// The commit made from a tree.

@@ -71,4 +71,16 @@ fn etc_is_found_where_the_tree_keeps_it() {
     assert_eq!(EtcOnDisk::InUsr.disk_path("etcetera/x"), "etcetera/x");
     assert_eq!(EtcOnDisk::InUsr.disk_path("usr/bin/sh"), "usr/bin/sh");
     assert_eq!(EtcOnDisk::Top.disk_path("etc/hostname"), "etc/hostname");
+    // Listed as an image shows it.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("usr/etc")).unwrap();
+    std::fs::create_dir_all(d.path().join("usr/bin")).unwrap();
+    std::fs::write(d.path().join("usr/etc/hostname"), "h").unwrap();
+    let e = EtcOnDisk::of(d.path());
+    assert_eq!(e, EtcOnDisk::InUsr);
+    assert_eq!(e.image_names(d.path(), "").unwrap(), ["etc", "usr"]);
+    assert_eq!(e.image_names(d.path(), "usr").unwrap(), ["bin"]);
+    assert_eq!(e.image_names(d.path(), "etc").unwrap(), ["hostname"]);
+    std::fs::create_dir(d.path().join("etc")).unwrap();
+    assert_eq!(EtcOnDisk::of(d.path()), EtcOnDisk::Top);
 }
