@@ -199,6 +199,17 @@ fn verity(
     Ok(h.digest())
 }
 
+/// Count `size` more bytes of policy files kept from one layer, refusing more than `max`
+/// (`path`: the file that would pass it).
+fn count_policy(total: &mut u64, size: u64, max: u64, path: &Path) -> Result<()> {
+    *total = total.saturating_add(size);
+    ensure!(
+        *total <= max,
+        "{path:?}: the SELinux policy files of one layer are over {max} bytes"
+    );
+    Ok(())
+}
+
 /// Call `f` with each entry of the tar stream `tar`, in order; the content of policy files
 /// also goes to `policy`.
 ///
@@ -264,11 +275,7 @@ fn each_bounded(
                                     };
                                 last.digest = None;
                                 if keep && size as usize > INLINE_CONTENT_MAX_V0 {
-                                    policy_bytes = policy_bytes.saturating_add(size);
-                                    ensure!(
-                                        policy_bytes <= max_policy,
-                                        "{path:?}: the SELinux policy files of one layer are over {max_policy} bytes"
-                                    );
+                                    count_policy(&mut policy_bytes, size, max_policy, &path)?;
                                 }
                                 if size as usize > INLINE_CONTENT_MAX_V0 {
                                     let mut out = Vec::new();
@@ -316,12 +323,12 @@ fn each_bounded(
                                             (is_policy_file(&path), last.digest.as_ref())
                                         {
                                             if target == last.path {
-                                                policy_bytes = policy_bytes
-                                                    .saturating_add(last.data.len() as u64);
-                                                ensure!(
-                                                    policy_bytes <= max_policy,
-                                                    "{path:?}: the SELinux policy files of one layer are over {max_policy} bytes"
-                                                );
+                                                count_policy(
+                                                    &mut policy_bytes,
+                                                    last.data.len() as u64,
+                                                    max_policy,
+                                                    &path,
+                                                )?;
                                                 policy.push((d.clone(), last.data.clone()));
                                             }
                                         }

@@ -88,25 +88,23 @@ fn of_read_layers(
         written: ready.iter().filter(|r| r.is_some()).count(),
         ..Default::default()
     };
-    // The layers whose entries go into the cache afterwards.
-    let mut keep: Vec<bool> = ready.iter().map(|r| cache && r.is_some()).collect();
+    // The layers whose entries came from the cache (every other one goes into it).
+    let mut from_cache = vec![false; layers.len()];
     if cache {
-        for (slot, d) in ready.iter_mut().zip(layers) {
+        for ((slot, d), stored) in ready.iter_mut().zip(layers).zip(&mut from_cache) {
             if slot.is_none() {
                 // A torn, damaged or older one is read back instead, and replaced.
                 *slot = oci
                     .read_sidecar(Sidecar::ComposefsEntries, d)
                     .and_then(|b| sealing::stored::decode(&b).ok());
-                sources.stored += usize::from(slot.is_some());
+                *stored = slot.is_some();
             }
         }
     }
+    sources.stored = from_cache.iter().filter(|&&s| s).count();
     // The layers to read, in index order; the work is numbered by position among them.
     let missing: Vec<usize> = (0..layers.len()).filter(|&i| ready[i].is_none()).collect();
     sources.read_back = missing.len();
-    for &i in &missing {
-        keep[i] = cache;
-    }
     let order: Vec<usize> = (0..missing.len()).collect();
     let mut read = crate::parallel::run_in_order(
         vec![(); jobs.clamp(1, missing.len().max(1))],
@@ -126,8 +124,8 @@ fn of_read_layers(
         .context("a layer's entries went missing")?;
     let work = std::env::temp_dir();
     let mut m = sealing::Merger::new(&work)?;
-    for ((layer, d), keep) in read.into_iter().zip(layers).zip(keep) {
-        if keep {
+    for ((layer, d), stored) in read.into_iter().zip(layers).zip(from_cache) {
+        if cache && !stored {
             // Only a cache: a layout that cannot take it costs the next build time.
             let _ = oci.write_sidecar(
                 Sidecar::ComposefsEntries,
