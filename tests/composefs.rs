@@ -416,6 +416,10 @@ fn a_rebuild_takes_reused_layers_entries_from_its_cache_and_verify_reads_the_lay
     let theirs = consumer_composefs_id(&format!("oci:{}:mixed", out.display())).unwrap();
     assert_eq!(mixed["composefs"]["merged"], theirs["merged"]);
     assert_eq!(mixed["composefs"]["bootable"], theirs["bootable"]);
+    // The layers it wrote are kept too.
+    for hex in layers_of("mixed") {
+        assert!(cache.join(&hex).is_file(), "{hex}");
+    }
 
     // A damaged cache file is not taken: that layer is read back (and kept again).
     let first_layer = cache.join(&layers_of("c")[0]);

@@ -572,6 +572,9 @@ impl LayerJobs<'_> {
         )?;
         let (writer, entries) = writer.finish()?;
         let (written, reused_bytes) = codec::finish_layer(self.out, writer)?;
+        if let Some(e) = &entries {
+            crate::composefs::keep_entries(self.out, &written.descriptor, e);
+        }
         self.with_progress(|p| p.layer_finished(i));
         Ok(BuiltLayer {
             key,

@@ -70,10 +70,22 @@ pub fn of_layers(
     of_read_layers(oci, layers, Vec::new(), config, jobs, false)
 }
 
+/// Keep the entries of layer `blob` in the layout's cache (`ostree-encap-composefs/`), for a
+/// later build that reuses the layer. A build calls it for each layer it writes, on the
+/// layer's own thread, as the layer is finished.
+pub fn keep_entries(out: &OciDir, blob: &oci::types::Descriptor, layer: &Layer) {
+    // Only a cache: a layout that cannot take it costs the next build time.
+    let _ = out.write_sidecar(
+        oci::keys::Sidecar::ComposefsEntries,
+        blob.digest.hex(),
+        &sealing::stored::encode(layer),
+    );
+}
+
 /// As [`of_layers`], with the entries of some layers read already (`ready[i]`, by index;
 /// missing or `None`: read from `oci`). With `cache` (a build's output layout), the entries
-/// of a layer not ready are first looked for in the layout's cache, and those of every layer
-/// not found there are kept in it.
+/// of a layer not ready are first looked for in the layout's cache, and those read back are
+/// kept in it (the build keeps the ones it writes: [`keep_entries`]).
 fn of_read_layers(
     oci: &OciDir,
     layers: &[oci::types::Descriptor],
@@ -88,23 +100,24 @@ fn of_read_layers(
         written: ready.iter().filter(|r| r.is_some()).count(),
         ..Default::default()
     };
-    // The layers whose entries came from the cache (every other one goes into it).
-    let mut from_cache = vec![false; layers.len()];
     if cache {
-        for ((slot, d), stored) in ready.iter_mut().zip(layers).zip(&mut from_cache) {
+        for (slot, d) in ready.iter_mut().zip(layers) {
             if slot.is_none() {
                 // A torn, damaged or older one is read back instead, and replaced.
                 *slot = oci
                     .read_sidecar(Sidecar::ComposefsEntries, d)
                     .and_then(|b| sealing::stored::decode(&b).ok());
-                *stored = slot.is_some();
+                sources.stored += usize::from(slot.is_some());
             }
         }
     }
-    sources.stored = from_cache.iter().filter(|&&s| s).count();
     // The layers to read, in index order; the work is numbered by position among them.
     let missing: Vec<usize> = (0..layers.len()).filter(|&i| ready[i].is_none()).collect();
     sources.read_back = missing.len();
+    let mut read_back = vec![false; layers.len()];
+    for &i in &missing {
+        read_back[i] = true;
+    }
     let order: Vec<usize> = (0..missing.len()).collect();
     let mut read = crate::parallel::run_in_order(
         vec![(); jobs.clamp(1, missing.len().max(1))],
@@ -124,14 +137,9 @@ fn of_read_layers(
         .context("a layer's entries went missing")?;
     let work = std::env::temp_dir();
     let mut m = sealing::Merger::new(&work)?;
-    for ((layer, d), stored) in read.into_iter().zip(layers).zip(from_cache) {
-        if cache && !stored {
-            // Only a cache: a layout that cannot take it costs the next build time.
-            let _ = oci.write_sidecar(
-                Sidecar::ComposefsEntries,
-                d.digest.hex(),
-                &sealing::stored::encode(&layer),
-            );
+    for ((layer, d), back) in read.into_iter().zip(layers).zip(read_back) {
+        if cache && back {
+            keep_entries(oci, d, &layer);
         }
         m.apply(layer)
             .with_context(|| format!("layer {}", d.digest))?;
