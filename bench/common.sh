@@ -27,3 +27,7 @@ measure() {
   read -r wall user sys rss < "$OUT/.time"
   awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN { printf "%-34s wall %7.2f s  cpu %7.2f s  peak %6.1f MiB\n", n, w, u + s, r / 1024 }'
 }
+
+# median: the median of the numbers on stdin (space- or line-separated; the mean of the
+# two middle ones for an even count). bench/ab and bench/composefs compare medians of runs.
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
