@@ -11,18 +11,23 @@
 //! merged tree. An ostree-format image holds such a file as an object under
 //! `/sysroot/ostree/repo/objects/` with its tree paths as hard links right after it, so the
 //! content of the last object read (up to [`MAX_POLICY_FILE`], and text: no NUL in its first
-//! block) is kept until the next one. A layer is read into a [`Layer`] (on any thread), then
-//! applied in order.
+//! block) is kept until the next one.
+//!
+//! The reader is pushed: [`LayerReader`] takes the stream in whatever pieces it comes (a
+//! build feeds it the bytes it writes, on the writing thread, with no copy of them), and
+//! [`read_layer`] feeds it a buffered reader's buffers. A layer is read into a [`Layer`]
+//! (on any thread), then applied in order.
 
-use anyhow::{bail, ensure, Context, Result};
-use composefs::fsverity::{FsVerityHasher, Sha512HashValue};
+use crate::verity::Verity;
+use anyhow::{bail, ensure, Result};
+use composefs::fsverity::Sha512HashValue;
 use composefs::tree::{LeafContent, RegularFile, Stat};
 use composefs::INLINE_CONTENT_MAX_V0;
 use composefs_oci::tar::{TarEntry, TarItem};
 use rustix::fs::makedev;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::io::{self, BufRead, Read};
+use std::io::BufRead;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use tar_core::parse::{ParseEvent, Parser};
@@ -123,80 +128,364 @@ struct LastObject {
     data: Vec<u8>,
 }
 
-/// Read the layer `tar` (buffered by the caller: a 1 MiB buffer serves well).
+/// Read the layer `tar` (buffered by the caller: a 1 MiB buffer serves well), where its
+/// bytes lie in the buffer.
 ///
 /// # Errors
-/// As [`each`].
-pub fn read_layer(tar: impl BufRead) -> Result<Layer> {
-    let mut layer = Layer {
-        entries: Vec::new(),
-        policy: Vec::new(),
-    };
-    let policy = &mut layer.policy;
-    let entries = &mut layer.entries;
-    each(tar, policy, |e| {
-        entries.push(e);
-        Ok(())
-    })?;
-    Ok(layer)
+/// As [`LayerReader::feed`] and [`LayerReader::finish`]; I/O errors.
+pub fn read_layer(mut tar: impl BufRead) -> Result<Layer> {
+    let mut reader = LayerReader::new();
+    while !reader.is_done() {
+        let buf = tar.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        reader.feed(buf)?;
+        tar.consume(n);
+    }
+    reader.finish()
 }
 
-/// Read exactly `buf.len()` bytes, or fewer at the end of the stream.
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// An entry whose header is read, waiting for its content (if any) and padding.
+struct Pending {
+    path: PathBuf,
+    stat: Stat,
+    size: u64,
+    /// Content bytes still to come.
+    left: u64,
+    /// Padding bytes after the content.
+    pad: usize,
+    body: Body,
+}
+
+/// What an entry's content becomes.
+enum Body {
+    /// A regular file of more than 64 bytes: its fs-verity digest; its content is also kept
+    /// when it is a policy file (`Keep::Policy`) or may be one's ostree object.
+    External(Verity, Keep),
+    /// A regular file of at most 64 bytes, inline.
+    Inline(Vec<u8>),
+    /// Anything else: its content (if any) is read and ignored, as composefs-oci does.
+    Other(TarItem<Sha512HashValue>),
+}
+
+/// Which content of a regular file is kept, and where.
+#[derive(PartialEq, Eq)]
+enum Keep {
+    Nothing,
+    /// A policy file: its content goes with the layer.
+    Policy(Vec<u8>),
+    /// An ostree object of at most [`MAX_POLICY_FILE`] bytes: copied into the last object's
+    /// buffer until its first block shows a NUL (then it is not text, and not a policy file).
+    Object,
+}
+
+/// Where the reader is in the stream.
+enum At {
+    /// Between entries: header blocks.
+    Header,
+    /// In an entry's content or padding.
+    Entry(Box<Pending>),
+    /// After the end-of-archive blocks: the rest is ignored.
+    End,
+}
+
+/// A layer's entries read from its tar bytes as they are fed, in pieces of any size (the
+/// layer writer feeds the bytes it writes; [`read_layer`] feeds a reader's buffers). Reads
+/// as composefs-oci's `tar::get_entry` does.
+pub struct LayerReader {
+    layer: Layer,
+    at: At,
+    /// The header block being filled.
+    block: Vec<u8>,
+    /// The current entry's header blocks (PAX and GNU extensions before it).
+    header: Vec<u8>,
+    parser: Parser,
+    last: LastObject,
+    policy_bytes: u64,
+    max_policy: u64,
+}
+
+impl Default for LayerReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LayerReader {
+    /// A reader at the start of a layer.
+    pub fn new() -> Self {
+        Self::with_policy_bound(MAX_POLICY_BYTES)
+    }
+
+    /// A reader keeping at most `max_policy` bytes of policy files.
+    fn with_policy_bound(max_policy: u64) -> Self {
+        LayerReader {
+            layer: Layer {
+                entries: Vec::new(),
+                policy: Vec::new(),
+            },
+            at: At::Header,
+            block: Vec::with_capacity(BLOCK),
+            header: Vec::new(),
+            parser: Parser::with_defaults(),
+            last: LastObject::default(),
+            policy_bytes: 0,
+            max_policy,
         }
     }
-    Ok(n)
-}
 
-/// The fs-verity digest of the next `size` bytes of `r`, which also go to `keep` if given.
-/// Whole blocks are hashed where they lie in `r`'s buffer (composefs's `add_block`, the call
-/// its `Write` makes after copying each block): the content of a whole image passes here.
-fn verity(
-    r: &mut impl BufRead,
-    size: u64,
-    mut keep: Option<&mut Vec<u8>>,
-) -> Result<Sha512HashValue> {
-    const B: usize = FsVerityHasher::<Sha512HashValue, 12>::BLOCK_SIZE;
-    let mut h = FsVerityHasher::<Sha512HashValue, 12>::new();
-    // A block split between two of `r`'s buffers.
-    let mut split: Vec<u8> = Vec::with_capacity(B);
-    let mut left = size;
-    while left > 0 {
-        let buf = r.fill_buf()?;
-        ensure!(!buf.is_empty(), "the tar stream ends inside the content");
-        let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let mut part = &buf[..take];
-        if let Some(k) = keep.as_mut() {
-            k.extend_from_slice(part);
-        }
-        if !split.is_empty() {
-            let n = (B - split.len()).min(part.len());
-            split.extend_from_slice(&part[..n]);
-            part = &part[n..];
-            if split.len() == B {
-                h.add_block(&split);
-                split.clear();
+    /// Whether the end-of-archive blocks were read (what follows is ignored).
+    pub fn is_done(&self) -> bool {
+        matches!(self.at, At::End)
+    }
+
+    /// Read the next `data` of the stream.
+    ///
+    /// # Errors
+    /// Malformed tar (as composefs-oci refuses it), policy files over the bound.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            match &mut self.at {
+                At::End => return Ok(()),
+                At::Header => {
+                    let n = (BLOCK - self.block.len()).min(data.len());
+                    self.block.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                    if self.block.len() == BLOCK {
+                        self.header.extend_from_slice(&self.block);
+                        self.block.clear();
+                        self.parse_header()?;
+                    }
+                }
+                At::Entry(p) if p.left > 0 => {
+                    let n = data
+                        .len()
+                        .min(usize::try_from(p.left).unwrap_or(usize::MAX));
+                    let (part, rest) = data.split_at(n);
+                    data = rest;
+                    let first = p.size - p.left;
+                    p.left -= n as u64;
+                    match &mut p.body {
+                        Body::External(v, keep) => {
+                            v.update(part);
+                            match keep {
+                                Keep::Nothing => {}
+                                Keep::Policy(k) => k.extend_from_slice(part),
+                                Keep::Object => {
+                                    self.last.data.extend_from_slice(part);
+                                    // Policy files are text: an object whose first block
+                                    // holds a NUL (executables, libraries, compressed data:
+                                    // most of an image's bytes) is copied no further.
+                                    let head = (BLOCK as u64).min(p.size) as usize;
+                                    if first < head as u64
+                                        && first + n as u64 >= head as u64
+                                        && self.last.data[..head].contains(&0)
+                                    {
+                                        *keep = Keep::Nothing;
+                                        self.last.data.clear();
+                                    }
+                                }
+                            }
+                        }
+                        Body::Inline(d) => d.extend_from_slice(part),
+                        Body::Other(_) => {}
+                    }
+                    if p.left == 0 && p.pad == 0 {
+                        self.complete()?;
+                    }
+                }
+                At::Entry(p) => {
+                    let n = p.pad.min(data.len());
+                    data = &data[n..];
+                    p.pad -= n;
+                    if p.pad == 0 {
+                        self.complete()?;
+                    }
+                }
             }
         }
-        let whole = part.len() - part.len() % B;
-        for block in part[..whole].chunks_exact(B) {
-            h.add_block(block);
+        Ok(())
+    }
+
+    /// The layer read.
+    ///
+    /// # Errors
+    /// The stream ends inside a header or a regular file's content.
+    pub fn finish(mut self) -> Result<Layer> {
+        match &self.at {
+            At::Header => ensure!(self.block.is_empty(), "the tar stream ends inside a header"),
+            At::End => {}
+            At::Entry(p) if p.left > 0 => match p.body {
+                Body::External(..) => {
+                    bail!("{:?}: the tar stream ends inside the content", p.path)
+                }
+                Body::Inline(_) => bail!("the tar stream ends inside {:?}", p.path),
+                // As composefs-oci: the content of other entries is not needed.
+                Body::Other(_) => self.complete()?,
+            },
+            // Padding is not needed either.
+            At::Entry(_) => self.complete()?,
         }
-        split.extend_from_slice(&part[whole..]);
-        r.consume(take);
-        left -= take as u64;
+        Ok(self.layer)
     }
-    if !split.is_empty() {
-        h.add_block(&split);
+
+    /// Parse the header blocks read so far; on a whole entry header, start its content.
+    fn parse_header(&mut self) -> Result<()> {
+        loop {
+            match self.parser.parse(&self.header)? {
+                ParseEvent::NeedData { .. } => return Ok(()),
+                ParseEvent::GlobalExtensions { consumed, .. } => {
+                    self.header.drain(..consumed);
+                }
+                ParseEvent::End { .. } => {
+                    self.at = At::End;
+                    return Ok(());
+                }
+                ParseEvent::SparseEntry { .. } => bail!("sparse tar entries are not supported"),
+                ParseEvent::Entry { consumed, entry } => {
+                    ensure!(
+                        consumed == self.header.len(),
+                        "a tar header is not block-aligned"
+                    );
+                    let size = entry.size;
+                    let path = absolute(&entry.path);
+                    let body = match entry.entry_type {
+                        EntryType::Regular | EntryType::Continuous => {
+                            let policy = is_policy_file(&path);
+                            let object = !policy
+                                && size <= MAX_POLICY_FILE
+                                && path.as_os_str().as_bytes().starts_with(OBJECTS.as_bytes());
+                            self.last.digest = None;
+                            if size as usize > INLINE_CONTENT_MAX_V0 {
+                                let keep = if policy {
+                                    count_policy(
+                                        &mut self.policy_bytes,
+                                        size,
+                                        self.max_policy,
+                                        &path,
+                                    )?;
+                                    Keep::Policy(Vec::new())
+                                } else if object {
+                                    self.last.data.clear();
+                                    Keep::Object
+                                } else {
+                                    Keep::Nothing
+                                };
+                                Body::External(Verity::new(), keep)
+                            } else {
+                                Body::Inline(Vec::with_capacity(size as usize))
+                            }
+                        }
+                        EntryType::Directory => Body::Other(TarItem::Directory),
+                        EntryType::Link => {
+                            let target = absolute(entry.link_target.as_deref().unwrap_or_default());
+                            // A policy file's path linked to the object just read (the
+                            // ostree format): keep its content.
+                            if let (true, Some(d)) =
+                                (is_policy_file(&path), self.last.digest.as_ref())
+                            {
+                                if target == self.last.path {
+                                    count_policy(
+                                        &mut self.policy_bytes,
+                                        self.last.data.len() as u64,
+                                        self.max_policy,
+                                        &path,
+                                    )?;
+                                    self.layer.policy.push((d.clone(), self.last.data.clone()));
+                                }
+                            }
+                            Body::Other(TarItem::Hardlink(target.into_os_string()))
+                        }
+                        EntryType::Symlink => Body::Other(TarItem::Leaf(LeafContent::Symlink(
+                            OsStr::from_bytes(entry.link_target.as_deref().unwrap_or_default())
+                                .into(),
+                        ))),
+                        t @ (EntryType::Block | EntryType::Char) => {
+                            let (Some(major), Some(minor)) = (entry.dev_major, entry.dev_minor)
+                            else {
+                                bail!("device entry {path:?} without device numbers");
+                            };
+                            let dev = makedev(major, minor);
+                            Body::Other(TarItem::Leaf(if t == EntryType::Block {
+                                LeafContent::BlockDevice(dev)
+                            } else {
+                                LeafContent::CharacterDevice(dev)
+                            }))
+                        }
+                        EntryType::Fifo => Body::Other(TarItem::Leaf(LeafContent::Fifo)),
+                        t => bail!("unsupported tar entry type {t:?} at {path:?}"),
+                    };
+                    let xattrs: BTreeMap<_, _> = entry
+                        .xattrs
+                        .into_iter()
+                        .map(|(k, v)| (Box::from(OsStr::from_bytes(&k)), Box::from(v.as_ref())))
+                        .collect();
+                    let stat = Stat {
+                        st_uid: entry.uid as u32,
+                        st_gid: entry.gid as u32,
+                        st_mode: entry.mode,
+                        st_mtim_sec: entry.mtime as i64,
+                        st_mtim_nsec: entry.pax.map_or(0, pax_mtime_nsec),
+                        xattrs,
+                    };
+                    self.header.clear();
+                    self.parser = Parser::with_defaults();
+                    self.at = At::Entry(Box::new(Pending {
+                        path,
+                        stat,
+                        size,
+                        left: size,
+                        pad: (BLOCK - (size as usize % BLOCK)) % BLOCK,
+                        body,
+                    }));
+                    if size == 0 {
+                        self.complete()?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
     }
-    Ok(h.digest())
+
+    /// The current entry is read: add it to the layer.
+    fn complete(&mut self) -> Result<()> {
+        let At::Entry(p) = std::mem::replace(&mut self.at, At::Header) else {
+            return Ok(());
+        };
+        let Pending {
+            path,
+            stat,
+            size,
+            body,
+            ..
+        } = *p;
+        let item = match body {
+            Body::External(v, keep) => {
+                let digest = v.digest();
+                match keep {
+                    Keep::Policy(data) => self.layer.policy.push((digest.clone(), data)),
+                    Keep::Object => {
+                        self.last.path.clone_from(&path);
+                        self.last.digest = Some(digest.clone());
+                    }
+                    Keep::Nothing => {}
+                }
+                TarItem::Leaf(LeafContent::Regular(RegularFile::External(digest, size)))
+            }
+            Body::Inline(data) => {
+                ensure!(
+                    data.len() as u64 == size,
+                    "the tar stream ends inside {path:?}"
+                );
+                TarItem::Leaf(LeafContent::Regular(RegularFile::Inline(data.into())))
+            }
+            Body::Other(item) => item,
+        };
+        self.layer.entries.push(TarEntry { path, stat, item });
+        Ok(())
+    }
 }
 
 /// Count `size` more bytes of policy files kept from one layer, refusing more than `max`
@@ -210,210 +499,61 @@ fn count_policy(total: &mut u64, size: u64, max: u64, path: &Path) -> Result<()>
     Ok(())
 }
 
-/// Call `f` with each entry of the tar stream `tar`, in order; the content of policy files
-/// also goes to `policy`.
-///
-/// # Errors
-/// Unreadable or malformed tar (as composefs-oci refuses it), `f`'s errors.
-pub fn each(
-    tar: impl BufRead,
-    policy: &mut Vec<(Sha512HashValue, Vec<u8>)>,
-    f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
-) -> Result<()> {
-    each_bounded(tar, policy, MAX_POLICY_BYTES, f)
-}
-
-/// [`each`], keeping at most `max_policy` bytes of policy files.
-fn each_bounded(
-    mut r: impl BufRead,
-    policy: &mut Vec<(Sha512HashValue, Vec<u8>)>,
-    max_policy: u64,
-    mut f: impl FnMut(TarEntry<Sha512HashValue>) -> Result<()>,
-) -> Result<()> {
-    let mut policy_bytes = 0u64;
-    let mut last = LastObject::default();
-    let mut block = [0u8; BLOCK];
-    'entries: loop {
-        let mut parser = Parser::with_defaults();
-        let mut header: Vec<u8> = Vec::new();
-        loop {
-            let n = fill(&mut r, &mut block)?;
-            if n == 0 {
-                return Ok(());
-            }
-            ensure!(n == BLOCK, "the tar stream ends inside a header");
-            header.extend_from_slice(&block);
-            loop {
-                match parser.parse(&header)? {
-                    ParseEvent::NeedData { .. } => break,
-                    ParseEvent::GlobalExtensions { consumed, .. } => {
-                        header.drain(..consumed);
-                        continue;
-                    }
-                    ParseEvent::End { .. } => return Ok(()),
-                    ParseEvent::SparseEntry { .. } => bail!("sparse tar entries are not supported"),
-                    ParseEvent::Entry { consumed, entry } => {
-                        ensure!(
-                            consumed == header.len(),
-                            "a tar header is not block-aligned"
-                        );
-                        let size = entry.size;
-                        let path = absolute(&entry.path);
-                        let item = match entry.entry_type {
-                            EntryType::Regular | EntryType::Continuous => {
-                                let keep = is_policy_file(&path);
-                                // Policy files are text: an object whose first bytes hold
-                                // a NUL (executables, libraries, compressed data: most of
-                                // an image's bytes) is not copied.
-                                let object = !keep
-                                    && size <= MAX_POLICY_FILE
-                                    && path.as_os_str().as_bytes().starts_with(OBJECTS.as_bytes())
-                                    && {
-                                        let head = r.fill_buf()?;
-                                        let n = head.len().min(BLOCK).min(size as usize);
-                                        !head[..n].contains(&0)
-                                    };
-                                last.digest = None;
-                                if keep && size as usize > INLINE_CONTENT_MAX_V0 {
-                                    count_policy(&mut policy_bytes, size, max_policy, &path)?;
-                                }
-                                if size as usize > INLINE_CONTENT_MAX_V0 {
-                                    let mut out = Vec::new();
-                                    let digest = if object {
-                                        last.data.clear();
-                                        verity(&mut r, size, Some(&mut last.data))
-                                    } else {
-                                        verity(&mut r, size, keep.then_some(&mut out))
-                                    }
-                                    .with_context(|| format!("{path:?}"))?;
-                                    if keep {
-                                        policy.push((digest.clone(), out));
-                                    } else if object {
-                                        last.path.clone_from(&path);
-                                        last.digest = Some(digest.clone());
-                                    }
-                                    TarItem::Leaf(LeafContent::Regular(RegularFile::External(
-                                        digest, size,
-                                    )))
-                                } else {
-                                    let mut data = Vec::with_capacity(size as usize);
-                                    (&mut r).take(size).read_to_end(&mut data)?;
-                                    ensure!(
-                                        data.len() as u64 == size,
-                                        "the tar stream ends inside {path:?}"
-                                    );
-                                    TarItem::Leaf(LeafContent::Regular(RegularFile::Inline(
-                                        data.into(),
-                                    )))
-                                }
-                            }
-                            other => {
-                                // Not regular: composefs-oci reads its content (if any) as
-                                // inline bytes and ignores them.
-                                io::copy(&mut (&mut r).take(size), &mut io::sink())?;
-                                match other {
-                                    EntryType::Directory => TarItem::Directory,
-                                    EntryType::Link => {
-                                        let target = absolute(
-                                            entry.link_target.as_deref().unwrap_or_default(),
-                                        );
-                                        // A policy file's path linked to the object just
-                                        // read (the ostree format): keep its content.
-                                        if let (true, Some(d)) =
-                                            (is_policy_file(&path), last.digest.as_ref())
-                                        {
-                                            if target == last.path {
-                                                count_policy(
-                                                    &mut policy_bytes,
-                                                    last.data.len() as u64,
-                                                    max_policy,
-                                                    &path,
-                                                )?;
-                                                policy.push((d.clone(), last.data.clone()));
-                                            }
-                                        }
-                                        TarItem::Hardlink(target.into_os_string())
-                                    }
-                                    EntryType::Symlink => TarItem::Leaf(LeafContent::Symlink(
-                                        OsStr::from_bytes(
-                                            entry.link_target.as_deref().unwrap_or_default(),
-                                        )
-                                        .into(),
-                                    )),
-                                    EntryType::Block | EntryType::Char => {
-                                        let (Some(major), Some(minor)) =
-                                            (entry.dev_major, entry.dev_minor)
-                                        else {
-                                            bail!("device entry {path:?} without device numbers");
-                                        };
-                                        let dev = makedev(major, minor);
-                                        if other == EntryType::Block {
-                                            TarItem::Leaf(LeafContent::BlockDevice(dev))
-                                        } else {
-                                            TarItem::Leaf(LeafContent::CharacterDevice(dev))
-                                        }
-                                    }
-                                    EntryType::Fifo => TarItem::Leaf(LeafContent::Fifo),
-                                    t => bail!("unsupported tar entry type {t:?} at {path:?}"),
-                                }
-                            }
-                        };
-                        let pad = (BLOCK - (size as usize % BLOCK)) % BLOCK;
-                        let mut skip = [0u8; BLOCK];
-                        fill(&mut r, &mut skip[..pad])?;
-                        let xattrs: BTreeMap<_, _> = entry
-                            .xattrs
-                            .into_iter()
-                            .map(|(k, v)| (Box::from(OsStr::from_bytes(&k)), Box::from(v.as_ref())))
-                            .collect();
-                        f(TarEntry {
-                            path,
-                            stat: Stat {
-                                st_uid: entry.uid as u32,
-                                st_gid: entry.gid as u32,
-                                st_mode: entry.mode,
-                                st_mtim_sec: entry.mtime as i64,
-                                st_mtim_nsec: entry.pax.map_or(0, pax_mtime_nsec),
-                                xattrs,
-                            },
-                            item,
-                        })?;
-                        continue 'entries;
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn verity_over_any_buffer_split_is_composefs_s_own() {
-        use std::io::Write;
-        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-        for size in [65, 4095, 4096, 4097, 8192, 12_289, 20_000] {
-            let mut want = FsVerityHasher::<Sha512HashValue, 12>::new();
-            want.write_all(&data[..size]).unwrap();
-            let want = want.digest();
-            // Buffers smaller than a block, not dividing it, and larger than the content.
-            for cap in [100, 4096, 5000, 1 << 16] {
-                let mut r = io::BufReader::with_capacity(cap, &data[..]);
-                let mut kept = Vec::new();
-                let got = verity(&mut r, size as u64, Some(&mut kept)).unwrap();
-                assert_eq!(got, want, "size {size} buffer {cap}");
-                assert_eq!(kept, &data[..size]);
-                // The content is consumed exactly.
-                let mut rest = Vec::new();
-                r.read_to_end(&mut rest).unwrap();
-                assert_eq!(rest.len(), data.len() - size);
-            }
+    /// A tar of `files` (path, content).
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = ::tar::Builder::new(Vec::new());
+        for (path, content) in files {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(content.len() as u64);
+            b.append_data(&mut h, path, *content).unwrap();
         }
-        let mut short = io::BufReader::new(&data[..100]);
-        let e = verity(&mut short, 200, None).unwrap_err();
-        assert!(format!("{e:#}").contains("ends inside"), "{e:#}");
+        b.into_inner().unwrap()
+    }
+
+    /// The same entries, digests and policy whatever the pieces the bytes come in; a stream
+    /// cut short inside a header or a regular file's content is refused, naming the file.
+    #[test]
+    fn a_layer_fed_in_any_pieces_reads_the_same() {
+        let small = b"sixty-four bytes or fewer: inline".to_vec();
+        let big: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+        let policy = vec![b'p'; 700];
+        let tar = tar_of(&[
+            ("usr/small", &small),
+            ("usr/big", &big),
+            ("etc/selinux/config", &policy),
+        ]);
+        let whole = read_layer(&tar[..]).unwrap();
+        let shown = |l: &Layer| format!("{:?} {:?}", l.entries, l.policy);
+        assert_eq!(whole.entries.len(), 3);
+        assert_eq!(whole.policy.len(), 1);
+        for cap in [1, 7, 512, 513, 4096, 10_000] {
+            let mut r = LayerReader::new();
+            for piece in tar.chunks(cap) {
+                r.feed(piece).unwrap();
+            }
+            assert!(r.is_done(), "pieces of {cap}");
+            assert_eq!(
+                shown(&r.finish().unwrap()),
+                shown(&whole),
+                "pieces of {cap}"
+            );
+        }
+        // Cut inside the big file's content, inside its header, inside the padding of the
+        // first entry (its content is whole).
+        let at = tar.windows(100).position(|w| w == &big[..100]).unwrap();
+        let e = read_layer(&tar[..at + 50]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("\"/usr/big\": the tar stream ends inside the content"),
+            "{e:#}"
+        );
+        let e = read_layer(&tar[..1024 + 100]).unwrap_err();
+        assert!(format!("{e:#}").contains("ends inside a header"), "{e:#}");
+        assert_eq!(read_layer(&tar[..700]).unwrap().entries.len(), 1);
     }
 
     #[test]
@@ -434,12 +574,19 @@ mod tests {
             b.append_data(&mut h, &name, &vec![b'x'; len][..]).unwrap();
         }
         let tar = b.into_inner().unwrap();
-        let mut policy = Vec::new();
-        each_bounded(&tar[..], &mut policy, 1000, |_| Ok(())).unwrap();
+        let bounded = |max: u64| {
+            let mut r = LayerReader::with_policy_bound(max);
+            r.feed(&tar).and_then(|()| r.finish())
+        };
         // Files of at most 64 bytes are inline in the tree.
-        let kept: Vec<usize> = policy.iter().map(|(_, d)| d.len()).collect();
+        let kept: Vec<usize> = bounded(1000)
+            .unwrap()
+            .policy
+            .iter()
+            .map(|(_, d)| d.len())
+            .collect();
         assert_eq!(kept, [100, 900]);
-        let e = each_bounded(&tar[..], &mut Vec::new(), 500, |_| Ok(())).unwrap_err();
+        let e = bounded(500).unwrap_err();
         assert!(format!("{e:#}").contains("over 500 bytes"), "{e:#}");
     }
 
@@ -462,8 +609,7 @@ mod tests {
             b.append_link(&mut h, path, object).unwrap();
         }
         let tar = b.into_inner().unwrap();
-        let mut policy = Vec::new();
-        each(&tar[..], &mut policy, |_| Ok(())).unwrap();
+        let policy = read_layer(&tar[..]).unwrap().policy;
         let want = composefs::fsverity::compute_verity::<Sha512HashValue>(&content);
         assert_eq!(policy, [(want, content)]);
         // A binary object (a NUL in its first block) is not copied in case: most of an
@@ -474,9 +620,7 @@ mod tests {
             .position(|w| w.iter().all(|&b| b == b'p'))
             .unwrap();
         binary[at + 10] = 0;
-        let mut policy = Vec::new();
-        each(&binary[..], &mut policy, |_| Ok(())).unwrap();
-        assert!(policy.is_empty());
+        assert!(read_layer(&binary[..]).unwrap().policy.is_empty());
         assert!(is_policy_file(Path::new("/etc/selinux/config")));
         assert!(!is_policy_file(Path::new("/etc/selinux/t/config")));
         assert!(!is_policy_file(Path::new(

@@ -17,6 +17,7 @@
 pub mod entries;
 pub mod keys;
 pub mod stored;
+pub mod verity;
 
 use anyhow::{Context, Result};
 use composefs::erofs::format::FormatVersion;
@@ -87,8 +88,8 @@ impl Merger {
         ))?)
     }
 
-    /// Apply a layer read by [`entries::read_layer`] (which may run on another thread);
-    /// layers must come in order.
+    /// Apply a layer read by [`entries::read_layer`] or an [`entries::LayerReader`] (on
+    /// any thread); layers must come in order.
     ///
     /// # Errors
     /// As [`Merger::add_layer`].

@@ -12,7 +12,6 @@ use oci::ocidir::ResolvedImage;
 use oci::OciDir;
 use sealing::entries::Layer;
 use serde::Serialize;
-use std::io::Read;
 
 /// The digests of one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -384,87 +383,27 @@ fn referrer_digests(
     Ok(None)
 }
 
-/// A layer's bytes on their way to `inner` (the layer's compressor), also handed to a thread
-/// that reads the layer's entries from them (`--composefs`), so that the layer need not be
-/// read back. The bytes go in chunks over a bounded channel: the tap holds a few MiB at most.
+/// A layer's bytes on their way to `inner` (the layer's compressor), also read for the
+/// layer's entries (`--composefs`) as they pass, on the writing thread, so that the layer
+/// need not be read back: the reader hashes them where they lie and keeps no copy.
 pub struct Tapped<W> {
     inner: W,
     tap: Option<Tap>,
 }
 
+/// The entry reader, and what it refused (reported by [`Tapped::finish`]: the writer's own
+/// bytes go on to the compressor whatever the reader thinks of them).
 struct Tap {
-    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
-    /// Chunks the reader is done with, to fill again (no allocation per chunk).
-    spent: std::sync::mpsc::Receiver<Vec<u8>>,
-    buf: Vec<u8>,
-    reader: std::thread::JoinHandle<Result<Layer>>,
+    reader: sealing::entries::LayerReader,
+    refused: Option<anyhow::Error>,
 }
-
-/// Chunks of one layer's bytes, as a `BufRead` for the entry reader: it reads them where
-/// they lie, and hands each back when done.
-struct Chunks {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    spent: std::sync::mpsc::Sender<Vec<u8>>,
-    cur: Vec<u8>,
-    at: usize,
-}
-
-impl std::io::BufRead for Chunks {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        while self.at == self.cur.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    let done = std::mem::replace(&mut self.cur, c);
-                    self.at = 0;
-                    // The writer may be gone (finished); the chunk is then just dropped.
-                    let _ = self.spent.send(done);
-                }
-                Err(_) => return Ok(&[]),
-            }
-        }
-        Ok(&self.cur[self.at..])
-    }
-    fn consume(&mut self, n: usize) {
-        self.at = (self.at + n).min(self.cur.len());
-    }
-}
-
-impl Read for Chunks {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        use std::io::BufRead;
-        let have = self.fill_buf()?;
-        let n = out.len().min(have.len());
-        out[..n].copy_from_slice(&have[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-/// Bytes per chunk handed to the entry reader, and chunks in flight: 5 MiB at most per layer
-/// being written (one being filled, four sent, one being read; spent ones are refilled).
-const TAP_CHUNK: usize = 1 << 20;
-const TAP_DEPTH: usize = 4;
 
 impl<W: std::io::Write> Tapped<W> {
     /// `inner`, tapped when `on`.
     pub fn new(inner: W, on: bool) -> Self {
-        let tap = on.then(|| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(TAP_DEPTH);
-            let (spent_tx, spent) = std::sync::mpsc::channel();
-            let reader = std::thread::spawn(move || {
-                sealing::entries::read_layer(Chunks {
-                    rx,
-                    spent: spent_tx,
-                    cur: Vec::new(),
-                    at: 0,
-                })
-            });
-            Tap {
-                tx,
-                spent,
-                buf: Vec::with_capacity(TAP_CHUNK),
-                reader,
-            }
+        let tap = on.then(|| Tap {
+            reader: sealing::entries::LayerReader::new(),
+            refused: None,
         });
         Tapped { inner, tap }
     }
@@ -474,19 +413,13 @@ impl<W: std::io::Write> Tapped<W> {
     /// # Errors
     /// What the entry reader refused (as composefs-rs names it).
     pub fn finish(self) -> Result<(W, Option<Layer>)> {
-        let Some(mut tap) = self.tap else {
+        let Some(tap) = self.tap else {
             return Ok((self.inner, None));
         };
-        if !tap.buf.is_empty() {
-            // A reader that stopped (it found an error) is heard from below.
-            let _ = tap.tx.send(std::mem::take(&mut tap.buf));
+        if let Some(e) = tap.refused {
+            return Err(e);
         }
-        drop(tap.tx);
-        let layer = tap
-            .reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the composefs entry reader panicked"))??;
-        Ok((self.inner, Some(layer)))
+        Ok((self.inner, Some(tap.reader.finish()?)))
     }
 }
 
@@ -494,18 +427,10 @@ impl<W: std::io::Write> std::io::Write for Tapped<W> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(data)?;
         if let Some(tap) = self.tap.as_mut() {
-            tap.buf.extend_from_slice(&data[..n]);
-            if tap.buf.len() >= TAP_CHUNK {
-                let next = match tap.spent.try_recv() {
-                    Ok(mut b) => {
-                        b.clear();
-                        b
-                    }
-                    Err(_) => Vec::with_capacity(TAP_CHUNK),
-                };
-                let chunk = std::mem::replace(&mut tap.buf, next);
-                // A reader that stopped (it found an error) is heard from in `finish`.
-                let _ = tap.tx.send(chunk);
+            if tap.refused.is_none() {
+                if let Err(e) = tap.reader.feed(&data[..n]) {
+                    tap.refused = Some(e);
+                }
             }
         }
         Ok(n)
