@@ -49,7 +49,7 @@ macro_rules! out {
 pub mod building;
 pub mod exit;
 pub mod optfile;
-mod parallel;
+use ::parallel;
 pub use parallel::threads;
 pub mod publishing;
 pub mod reading;

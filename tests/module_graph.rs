@@ -1,6 +1,6 @@
 //! The root crate's structure (issue 30), read from the sources so it stays true as code
 //! moves: its modules sit in families, each a folder (`reading` < `building` <
-//! `repositories` < `publishing`, lowest first; `workdir`, `optfile`, `parallel`, `exit`
+//! `repositories` < `publishing`, lowest first; `workdir`, `optfile`, `exit`
 //! below them all), a module imports from its own family and the ones below, never above, and no two
 //! modules import each other around a circle. A module's imports are its `crate::` paths
 //! outside comments (re-exports of `lib.rs` resolved to the module that defines them).

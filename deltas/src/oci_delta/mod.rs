@@ -24,8 +24,6 @@ use sha2::Digest as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Seek, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// One layer of the new image, as the plan sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,44 +153,6 @@ pub struct Made {
     pub layers_download_bytes: u64,
 }
 
-/// Run `f` on each item on `jobs` threads; results in item order.
-fn parallel<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    f: impl Fn(&T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, items.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                let failed = r.is_err();
-                if let Ok(mut o) = out.lock() {
-                    o[i] = Some(r);
-                }
-                if failed {
-                    // Others stop at their next item.
-                    next.store(items.len(), Ordering::Relaxed);
-                }
-            });
-        }
-    });
-    let out = out
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
-    let mut results = Vec::with_capacity(out.len());
-    for r in out {
-        match r {
-            Some(r) => results.push(r?),
-            None => bail!("a layer was not done (an earlier one failed)"),
-        }
-    }
-    Ok(results)
-}
-
 /// What the first look at a changed layer finds: the names its files go by and their
 /// content hashes.
 #[derive(Default)]
@@ -300,7 +260,7 @@ pub fn create(
         changed.len(),
         plan.layers.len()
     ));
-    let scans = parallel(&changed, opts.jobs, |l| scan(new_oci, &l.descriptor))?;
+    let scans = parallel::each_in_order(&changed, opts.jobs, |l| scan(new_oci, &l.descriptor))?;
     let (mut paths, mut bases, mut stems) = (HashSet::new(), HashSet::new(), HashSet::new());
     let mut contents = HashSet::new();
     for s in &scans {
@@ -326,7 +286,7 @@ pub fn create(
         ..tar_diff::Options::default()
     };
     let jobs: Vec<(&PlannedLayer, &Scan)> = changed.iter().copied().zip(&scans).collect();
-    let made = parallel(&jobs, opts.jobs, |(l, s)| {
+    let made = parallel::each_in_order(&jobs, opts.jobs, |(l, s)| {
         let mut tmp = tempfile::tempfile_in(work)
             .with_context(|| format!("creating a file in {}", work.display()))?;
         let source = LayerSource {

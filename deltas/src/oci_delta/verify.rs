@@ -4,7 +4,7 @@
 //! tar-diff applied against the old image's files) and compared with its diff_id. A
 //! producer runs it before shipping; anyone can run it on a delta from elsewhere.
 
-use super::{parallel, ArtifactManifest};
+use super::ArtifactManifest;
 use crate::tree::{layer_reader, OldTree};
 use anyhow::{bail, Context, Result};
 use oci::keys::{media, oci_delta as keys};
@@ -226,7 +226,7 @@ pub fn verify(
             &|_| false,
         )?)
     };
-    parallel(&entries, jobs, |(d, layer, id)| {
+    parallel::each_in_order(&entries, jobs, |(d, layer, id)| {
         let mut h = Hashing(sha2::Sha256::new(), 0);
         if d.media_type == keys::TAR_DIFF {
             let tree = tree.as_ref().context("no old files")?;

@@ -1,5 +1,6 @@
-//! Work spread over threads with results in a fixed order: the layer writers' queue. The
-//! output must not depend on which thread finishes first, so results are kept by index.
+//! Work spread over threads with results in a fixed order: the layer writers' queue, the
+//! layer readers of composefs digests and verification, oci-delta's layer scans. Outputs
+//! must not depend on which thread finishes first, so results are kept by index.
 
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,7 +21,7 @@ pub fn threads(n: usize) -> usize {
 ///
 /// # Errors
 /// The lowest index's error; an `order` that is not such a permutation.
-pub(crate) fn run_in_order<S: Send, T: Send>(
+pub fn run_in_order<S: Send, T: Send>(
     states: Vec<S>,
     order: &[usize],
     work: impl Fn(&S, usize) -> Result<T> + Sync,
@@ -78,6 +79,24 @@ pub(crate) fn run_in_order<S: Send, T: Send>(
     Ok(done)
 }
 
+/// [`run_in_order`] over `items`, taken in order, on `jobs` threads (at least one, at most one
+/// per item): `f(item)` for each, results in item order.
+///
+/// # Errors
+/// The first item's error, in item order.
+pub fn each_in_order<I: Sync, T: Send>(
+    items: &[I],
+    jobs: usize,
+    f: impl Fn(&I) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let order: Vec<usize> = (0..items.len()).collect();
+    run_in_order(
+        vec![(); jobs.clamp(1, items.len().max(1))],
+        &order,
+        |_, i| f(&items[i]),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +120,29 @@ mod tests {
             let e = run_in_order(vec![()], order, |_, i| Ok(i)).unwrap_err();
             assert!(e.to_string().contains("not a permutation"), "{e}");
         }
+    }
+
+    #[test]
+    fn each_in_order_keeps_item_order_and_the_first_error() {
+        let items: Vec<u32> = (0..50).collect();
+        for jobs in [0, 1, 3, 100] {
+            let r = each_in_order(&items, jobs, |x| Ok(x * 2)).unwrap();
+            assert_eq!(
+                r,
+                items.iter().map(|x| x * 2).collect::<Vec<_>>(),
+                "{jobs} jobs"
+            );
+        }
+        let e = each_in_order(&items, 1, |&x| {
+            if x == 7 || x == 9 {
+                bail!("failed {x}")
+            }
+            Ok(x)
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "failed 7");
+        assert!(each_in_order(&[] as &[u32], 4, |&x| Ok(x))
+            .unwrap()
+            .is_empty());
     }
 }
