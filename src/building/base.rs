@@ -72,10 +72,6 @@ struct Walk<'a> {
     found: Difference,
 }
 
-/// Paths every image of ours has, made when the tree lacks them (`var`, `var/tmp`): a
-/// derived tree without them does not remove the base's.
-const ALWAYS_THERE: [&str; 2] = ["var", "var/tmp"];
-
 fn join(rel: &str, name: &str) -> String {
     if rel.is_empty() {
         name.to_string()
@@ -138,7 +134,12 @@ impl Walk<'_> {
         for name in names(&b)?.difference(&in_derived) {
             let name = name.to_string_lossy();
             let gone = join(rel, &name);
-            if self.pruned(&gone) || ALWAYS_THERE.contains(&gone.as_str()) {
+            // Every image of ours has these (made when a tree lacks them): a derived tree
+            // without them does not remove the base's.
+            let always = encapsulate::export::MADE_WHEN_MISSING
+                .iter()
+                .any(|(p, _)| *p == gone);
+            if self.pruned(&gone) || always {
                 continue;
             }
             self.ensure_dir(rel)?;

@@ -14,6 +14,15 @@ use ostree_format::{self as format, ObjKind};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
+/// Directories every image of ours has (runtimes and ostree's deploy expect them, and a
+/// plain tree or an ostree commit may lack them): the layer holding the tree's structure
+/// writes each one the tree lacks, root-owned with this mode, after the tree's own. `--base`
+/// reads a derived tree without them as keeping the base's, not removing them.
+pub const MADE_WHEN_MISSING: [(&str, u32); 2] = [
+    ("var", format::DEFAULT_DIR_MODE),
+    ("var/tmp", format::VAR_TMP_MODE),
+];
+
 mod order;
 pub use order::*;
 
@@ -343,16 +352,12 @@ impl<W: Write> LayerWriter<'_, W> {
                 StructureEntry::Sysroot { .. } => {}
             }
         }
-        let e = |e| io_err("writing var/tmp", e);
-        if !self.inv.has_var {
-            self.tar
-                .dir(b"var", Owner::root(format::DEFAULT_DIR_MODE))
-                .map_err(e)?;
-        }
-        if !self.inv.has_var_tmp {
-            self.tar
-                .dir(b"var/tmp", Owner::root(format::VAR_TMP_MODE))
-                .map_err(e)?;
+        for ((path, mode), there) in MADE_WHEN_MISSING.iter().zip(self.inv.has_always_there) {
+            if !there {
+                self.tar
+                    .dir(path.as_bytes(), Owner::root(*mode))
+                    .map_err(|e| io_err(&format!("writing {path}"), e))?;
+            }
         }
         Ok(())
     }

@@ -616,11 +616,11 @@ impl Walker<'_> {
                 });
             }
             if child_visible {
-                if child == "var" {
-                    self.inv.has_var = true;
-                }
-                if child == "var/tmp" {
-                    self.inv.has_var_tmp = true;
+                if let Some(i) = crate::export::MADE_WHEN_MISSING
+                    .iter()
+                    .position(|(p, _)| *p == child)
+                {
+                    self.inv.has_always_there[i] = true;
                 }
                 self.inv.structure.push(StructureEntry::Directory {
                     path: format::map_tree_path(&child).into_owned(),
