@@ -196,12 +196,9 @@ pub fn import_for_serving(
     // Unlinked files beside the scratch repository hold the checkpoints' windows.
     let scratch = repo_path.parent().unwrap_or(repo_path);
     // Gzip layers without a block index are inflated once here, one per core.
-    let layers = &img.manifest.layers;
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let order: Vec<usize> = (0..layers.len()).collect();
     let readers =
-        crate::parallel::run_in_order(vec![(); cores.min(layers.len())], &order, |_, i| {
-            Ok(LayerReader::open(oci, &layers[i], scratch))
+        crate::parallel::each_in_order(&img.manifest.layers, crate::parallel::threads(0), |d| {
+            Ok(LayerReader::open(oci, d, scratch))
         })?;
     let which = readers.iter().map(Option::is_some).collect();
     let (report, located) = import_resolved(oci, &img, repo_path, None, which)?;

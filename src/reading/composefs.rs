@@ -110,24 +110,19 @@ fn of_read_layers(
             }
         }
     }
-    // The layers to read, in index order; the work is numbered by position among them.
-    let missing: Vec<usize> = (0..layers.len()).filter(|&i| ready[i].is_none()).collect();
+    // The layers to read back, in index order.
+    let read_back: Vec<bool> = ready.iter().map(Option::is_none).collect();
+    let missing: Vec<&oci::types::Descriptor> = layers
+        .iter()
+        .zip(&read_back)
+        .filter_map(|(d, &back)| back.then_some(d))
+        .collect();
     sources.read_back = missing.len();
-    let mut read_back = vec![false; layers.len()];
-    for &i in &missing {
-        read_back[i] = true;
-    }
-    let order: Vec<usize> = (0..missing.len()).collect();
-    let mut read = crate::parallel::run_in_order(
-        vec![(); jobs.clamp(1, missing.len().max(1))],
-        &order,
-        |_, k| {
-            let d = &layers[missing[k]];
-            let r = decompress(&d.media_type, oci.open_blob(d)?)?;
-            sealing::entries::read_layer(std::io::BufReader::with_capacity(1 << 20, r))
-                .with_context(|| format!("layer {}", d.digest))
-        },
-    )?
+    let mut read = crate::parallel::each_in_order(&missing, jobs, |d| {
+        let r = decompress(&d.media_type, oci.open_blob(d)?)?;
+        sealing::entries::read_layer(std::io::BufReader::with_capacity(1 << 20, r))
+            .with_context(|| format!("layer {}", d.digest))
+    })?
     .into_iter();
     let read: Vec<Layer> = ready
         .into_iter()
