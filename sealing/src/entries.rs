@@ -171,7 +171,6 @@ enum Body {
 }
 
 /// Which content of a regular file is kept, and where.
-#[derive(PartialEq, Eq)]
 enum Keep {
     Nothing,
     /// A policy file: its content goes with the layer.
@@ -559,21 +558,20 @@ mod tests {
     #[test]
     fn policy_files_are_kept_within_a_bound() {
         let files = "etc/selinux/t/contexts/files";
-        let mut b = ::tar::Builder::new(Vec::new());
-        for (name, len) in [
-            ("etc/selinux/config".to_string(), 40usize),
-            ("etc/selinux/config".to_string(), 100),
-            (format!("{files}/file_contexts"), 900),
+        let (contexts, binary) = (
+            format!("{files}/file_contexts"),
+            format!("{files}/file_contexts.bin"),
+        );
+        let x = |len: usize| vec![b'x'; len];
+        let (x40, x100, x900, x5000) = (x(40), x(100), x(900), x(5000));
+        let tar = tar_of(&[
+            ("etc/selinux/config", &x40),
+            ("etc/selinux/config", &x100),
+            (&contexts, &x900),
             // Not read by the relabelling: not kept.
-            ("etc/selinux/t/policy/policy.33".to_string(), 5000),
-            (format!("{files}/file_contexts.bin"), 5000),
-        ] {
-            let mut h = ::tar::Header::new_gnu();
-            h.set_mode(0o644);
-            h.set_size(len as u64);
-            b.append_data(&mut h, &name, &vec![b'x'; len][..]).unwrap();
-        }
-        let tar = b.into_inner().unwrap();
+            ("etc/selinux/t/policy/policy.33", &x5000),
+            (&binary, &x5000),
+        ]);
         let bounded = |max: u64| {
             let mut r = LayerReader::with_policy_bound(max);
             r.feed(&tar).and_then(|()| r.finish())
