@@ -41,6 +41,15 @@ pub const MAX_POLICY_BYTES: u64 = 256 << 20;
 /// follow it (Fedora's targeted `file_contexts` is under 1 MB; one such buffer per layer
 /// being read).
 pub const MAX_POLICY_FILE: u64 = 4 << 20;
+/// Where composefs-boot's relabelling reads the image's SELinux policy: [`POLICY_CONFIG`]
+/// (which names the TYPE) in this directory, and [`POLICY_FILES`] in
+/// `TYPE/`[`POLICY_CONTEXTS`] under it. The reader ([`is_policy_file`]) and the merged tree's
+/// copy (`Merger::policy_root`) both go by these.
+pub const POLICY_DIR: &str = "etc/selinux";
+/// The file in [`POLICY_DIR`] that names the policy type.
+pub const POLICY_CONFIG: &str = "config";
+/// The directory of a policy type that holds [`POLICY_FILES`].
+pub const POLICY_CONTEXTS: [&str; 2] = ["contexts", "files"];
 /// The names composefs-boot reads under `/etc/selinux/TYPE/contexts/files/`.
 pub const POLICY_FILES: [&str; 5] = [
     "file_contexts",
@@ -90,7 +99,7 @@ fn absolute(tar_path: &[u8]) -> PathBuf {
 /// Whether composefs-boot's relabelling reads the file at `path` (absolute):
 /// `/etc/selinux/config`, or one of [`POLICY_FILES`] in `/etc/selinux/TYPE/contexts/files/`.
 pub fn is_policy_file(path: &Path) -> bool {
-    let Ok(rest) = path.strip_prefix("/etc/selinux") else {
+    let Ok(rest) = path.strip_prefix(Path::new("/").join(POLICY_DIR)) else {
         return false;
     };
     let parts: Vec<&OsStr> = rest
@@ -102,9 +111,9 @@ pub fn is_policy_file(path: &Path) -> bool {
         .collect::<Option<_>>()
         .unwrap_or_default();
     match parts.as_slice() {
-        [name] => *name == "config",
+        [name] => *name == POLICY_CONFIG,
         [_, contexts, files, name] => {
-            *contexts == "contexts" && *files == "files" && POLICY_FILES.iter().any(|n| name == n)
+            [*contexts, *files] == POLICY_CONTEXTS && POLICY_FILES.iter().any(|n| name == n)
         }
         _ => false,
     }

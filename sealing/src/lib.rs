@@ -151,20 +151,22 @@ impl Merger {
     /// kept (a hard link into `/etc/selinux` to a file read before it that was not a policy
     /// file or the ostree object just before), I/O errors.
     fn policy_root(&self, root: &Path) -> Result<()> {
+        use entries::{POLICY_CONFIG, POLICY_CONTEXTS, POLICY_DIR, POLICY_FILES};
         let Some(selinux) = self
             .fs
             .root
-            .get_directory_opt(std::ffi::OsStr::new("etc/selinux"))?
+            .get_directory_opt(std::ffi::OsStr::new(POLICY_DIR))?
         else {
             return Ok(());
         };
-        let mut wanted = vec![(selinux, "config".to_string())];
+        let contexts = POLICY_CONTEXTS.join("/");
+        let mut wanted = vec![(selinux, POLICY_CONFIG.to_string())];
         for (name, inode) in selinux.entries() {
             if let composefs::generic_tree::Inode::Directory(d) = inode {
-                if let Some(files) = d.get_directory_opt(std::ffi::OsStr::new("contexts/files"))? {
+                if let Some(files) = d.get_directory_opt(std::ffi::OsStr::new(&contexts))? {
                     let name = name.to_string_lossy();
-                    for f in entries::POLICY_FILES {
-                        wanted.push((files, format!("{name}/contexts/files/{f}")));
+                    for f in POLICY_FILES {
+                        wanted.push((files, format!("{name}/{contexts}/{f}")));
                     }
                 }
             }
@@ -174,7 +176,7 @@ impl Merger {
             let Some(file) = dir.get_file_opt(name, &self.fs.leaves)? else {
                 continue;
             };
-            let dest = root.join("etc/selinux").join(&rel);
+            let dest = root.join(POLICY_DIR).join(&rel);
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
@@ -187,7 +189,7 @@ impl Merger {
                     let kept = self.policy.path().join("objects").join(id.to_hex());
                     anyhow::ensure!(
                         kept.exists(),
-                        "/etc/selinux/{rel}: its content was not kept (a hard link to a file read before it that is neither a policy file nor the ostree object just before it)"
+                        "/{POLICY_DIR}/{rel}: its content was not kept (a hard link to a file read before it that is neither a policy file nor the ostree object just before it)"
                     );
                     std::fs::copy(&kept, &dest)
                         .with_context(|| format!("writing {}", dest.display()))?;
