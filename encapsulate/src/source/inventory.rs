@@ -95,7 +95,7 @@ pub struct Inventory {
     pub dirmetas: BTreeMap<String, DirMeta>,
     /// Whether the tree has each of [`crate::export::MADE_WHEN_MISSING`] (else the last
     /// layer makes it).
-    pub has_always_there: [bool; 2],
+    pub has_always_there: [bool; crate::export::MADE_WHEN_MISSING.len()],
     /// Where each directory's entry is in `structure`, by path: each layer writes the
     /// parents of its files in structure order, and finding them by scanning the whole
     /// structure once per layer was ~3% of a rebuild (65 layers).
