@@ -21,7 +21,7 @@ const ALLOWED: [(&str, &[&str]); 15] = [
     // composefs digests: tar streams in, digests out, by the composefs-rs crates.
     ("sealing", &[]),
     ("oci", &["signing"]),
-    ("encapsulate", &["layering", "ostree-format"]),
+    ("encapsulate", &["layering", "ostree-format", "parallel"]),
     // The stream verifier and the writer share only the format's facts.
     ("verify", &["ostree-format"]),
     (

@@ -18,7 +18,6 @@ pub mod components;
 pub mod export;
 mod longpath;
 mod objread;
-mod ordered;
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): private parsers of
 /// outside bytes, reached exactly as the product reaches them.
 #[cfg(feature = "fuzzing")]

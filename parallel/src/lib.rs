@@ -1,6 +1,10 @@
 //! Work spread over threads with results in a fixed order: the layer writers' queue, the
-//! layer readers of composefs digests and verification, oci-delta's layer scans. Outputs
-//! must not depend on which thread finishes first, so results are kept by index.
+//! layer readers of composefs digests and verification, oci-delta's layer scans
+//! ([`run_in_order`], [`each_in_order`]: all results at the end), and one layer's tar stream
+//! made in batches ([`pipeline`]: consumed in order as they come, a bounded window ahead).
+//! Outputs must not depend on which thread finishes first, so results are kept by index.
+
+pub mod pipeline;
 
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -65,7 +65,7 @@ pub struct LayerStats {
 ///
 /// `on_object` is called after each content object with its payload size, for progress.
 /// `threads` is how many threads may read and tar content objects: a layer of many objects
-/// is made in batches by that many workers (see `crate::ordered`); the bytes are the same
+/// is made in batches by that many workers (see `parallel::pipeline`); the bytes are the same
 /// for any number.
 ///
 /// # Errors
@@ -180,7 +180,7 @@ impl<W: Write> LayerWriter<'_, W> {
         let free: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
         let inv = self.inv;
         let stream = self.stream;
-        crate::ordered::run(
+        parallel::pipeline::run(
             workers,
             pieces.len(),
             format::BATCH_WINDOW_PER_THREAD * threads,

@@ -52,7 +52,7 @@ impl<T, E> Drop for StopOnDrop<'_, T, E> {
 /// `window` batches ahead of the consumer, and hand each result to `consume` on this thread
 /// in order. The first error (in batch order) is returned and no new batch starts after it;
 /// a panicking worker becomes `panicked()`.
-pub(crate) fn run<S: Send, T: Send, E: Send>(
+pub fn run<S: Send, T: Send, E: Send>(
     states: Vec<S>,
     batches: usize,
     window: usize,
